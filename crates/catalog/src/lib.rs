@@ -1,0 +1,42 @@
+//! The catalog and the retailer's locations: products, stores and warehouses, their tables, and
+//! a tabular reader (CSV or Parquet) shared by every `tailor import`.
+
+mod location;
+mod product;
+pub mod table;
+
+pub use location::{upsert_locations, Location, LOCATION_COLUMNS};
+pub use product::{get_product, upsert_products, Product, PRODUCT_COLUMNS};
+pub use table::{parse_bool, ColumnMap, ImportReport, Rejected, Table};
+
+use tailor_store::Migration;
+
+/// The tables this crate owns.
+pub const MIGRATIONS: &[Migration] = &[Migration::portable(
+    "catalog/001_products_locations",
+    "CREATE TABLE products (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        brand TEXT,
+        department TEXT,
+        category TEXT,
+        subcategory TEXT,
+        size TEXT,
+        manufacturer TEXT,
+        price_cents BIGINT,
+        currency TEXT NOT NULL,
+        available BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE INDEX products_category ON products (category);
+    CREATE TABLE locations (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        region TEXT,
+        latitude DOUBLE PRECISION,
+        longitude DOUBLE PRECISION,
+        timezone TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+    )",
+)];

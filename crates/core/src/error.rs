@@ -1,0 +1,108 @@
+//! Error codes shared by every layer, in the style of meilisearch: a stable name, a kind, and
+//! the HTTP status the server maps them to.
+
+use serde::Serialize;
+
+/// A stable, documented error code. The server turns it into the `type` of a problem+json body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body is not valid JSON.
+    MalformedJson,
+    /// A field is missing, has the wrong type or an invalid value.
+    InvalidField,
+    /// An event carries neither `userId` nor `anonymousId`.
+    MissingIdentity,
+    /// An event or batch exceeds the size limit.
+    PayloadTooLarge,
+    /// No credentials were sent, or they are unknown.
+    Unauthorized,
+    /// The credentials do not have the scope the route needs.
+    Forbidden,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The request conflicts with the current state (e.g. an unmerge of a merge already undone).
+    Conflict,
+    /// Something failed on our side.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The snake_case name used in URLs and bodies.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MalformedJson => "malformed_json",
+            Self::InvalidField => "invalid_field",
+            Self::MissingIdentity => "missing_identity",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status this code maps to.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::MalformedJson | Self::InvalidField | Self::MissingIdentity => 400,
+            Self::PayloadTooLarge => 413,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::Conflict => 409,
+            Self::Internal => 500,
+        }
+    }
+
+    /// The problem `type` URI: a link into Tailor's own error documentation.
+    pub fn type_uri(self) -> String {
+        format!("/docs/errors#{}", self.name())
+    }
+
+    /// A short human title for the code.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::MalformedJson => "Malformed JSON",
+            Self::InvalidField => "Invalid field",
+            Self::MissingIdentity => "Missing identity",
+            Self::PayloadTooLarge => "Payload too large",
+            Self::Unauthorized => "Unauthorized",
+            Self::Forbidden => "Forbidden",
+            Self::NotFound => "Not found",
+            Self::Conflict => "Conflict",
+            Self::Internal => "Internal error",
+        }
+    }
+}
+
+/// A user error about one field of the input: the field's path (e.g. `batch[3].traits.email`),
+/// a message that says what to do, and its code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// The error code.
+    pub code: ErrorCode,
+    /// The JSON path of the offending field.
+    pub field: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl FieldError {
+    /// An `invalid_field` error.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::InvalidField,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error with its field path prefixed, e.g. `batch[2].` + `userId`.
+    pub fn within(mut self, prefix: &str) -> Self {
+        self.field = format!("{prefix}{}", self.field);
+        self
+    }
+}

@@ -1,0 +1,16 @@
+//! Domain types of Tailor: events (Segment spec), identifiers, consent purposes, channels and the
+//! error codes every layer shares. No I/O and no HTTP live here.
+
+pub mod channel;
+pub mod consent;
+pub mod error;
+pub mod event;
+pub mod identifier;
+pub mod money;
+pub mod time;
+
+pub use channel::Channel;
+pub use consent::Purpose;
+pub use error::{ErrorCode, FieldError};
+pub use event::{Event, EventKind};
+pub use identifier::{Identifier, IdentifierKind};

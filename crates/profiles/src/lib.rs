@@ -1,0 +1,26 @@
+//! Unified customer profiles: the identity graph that resolves every event to one customer,
+//! merges with provenance (and their undoing), traits, consent, the commerce projections
+//! (orders, carts) and privacy requests (export, erasure).
+//!
+//! Merges never rewrite history: an absorbed profile points at its survivor (`merged_into`), and
+//! identifiers and events keep the profile they were first attributed to. A profile's view is
+//! computed over its *group* (the root and every profile merged into it), so an unmerge is one
+//! pointer cleared and both profiles are back exactly as they were.
+
+mod commerce;
+mod consent;
+mod graph;
+mod migrations;
+mod privacy;
+mod project;
+mod view;
+
+pub use consent::{set_consent, ConsentSource};
+pub use graph::{group_of, root_of, unmerge, ProfileError};
+pub use migrations::MIGRATIONS;
+pub use privacy::{erase, export};
+pub use project::project_event;
+pub use view::{
+    lookup, merges, profile_view, timeline, CartLine, ChannelCount, ConsentView, Features,
+    IdentifierView, MergeView, ProfileView, TimelineEntry,
+};
