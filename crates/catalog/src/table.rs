@@ -25,9 +25,12 @@ impl std::fmt::Debug for Table {
     }
 }
 
-fn field_text(f: &Field) -> Option<String> {
+fn field_text(f: &Field, nanos: bool) -> Option<String> {
     match f {
         Field::Null => None,
+        // Nanosecond timestamps have no converted type, so the record API hands them over as
+        // plain longs; the schema's logical type tells them apart.
+        Field::Long(ns) if nanos => Some(tailor_core::time::format_millis(ns / 1_000_000)),
         Field::Str(s) => Some(s.clone()),
         Field::TimestampMillis(ms) => Some(tailor_core::time::format_millis(*ms)),
         Field::TimestampMicros(us) => Some(tailor_core::time::format_millis(us / 1000)),
@@ -55,11 +58,25 @@ impl Table {
                 .map(|c| c.name().to_ascii_lowercase())
                 .collect();
             let width = header.len();
+            let nanos: Vec<bool> = meta
+                .schema_descr()
+                .columns()
+                .iter()
+                .map(|c| {
+                    matches!(
+                        c.logical_type(),
+                        Some(parquet::basic::LogicalType::Timestamp {
+                            unit: parquet::basic::TimeUnit::NANOS(_),
+                            ..
+                        })
+                    )
+                })
+                .collect();
             let iter = reader.into_iter().map(move |row| {
                 let row = row.map_err(|e| e.to_string())?;
                 let mut out = Vec::with_capacity(width);
-                for (_, field) in row.get_column_iter() {
-                    out.push(field_text(field));
+                for (i, (_, field)) in row.get_column_iter().enumerate() {
+                    out.push(field_text(field, nanos.get(i).copied().unwrap_or(false)));
                 }
                 Ok(out)
             });

@@ -137,6 +137,34 @@ impl Event {
     /// or `None` inside a batch, where the event's `type` field says it. Field paths in errors are
     /// relative to the event.
     pub fn parse(raw: Value, kind: Option<EventKind>, now: Millis) -> Result<Event, FieldError> {
+        Self::parse_with(raw, kind, now, true)
+    }
+
+    /// Like [`Event::parse`] for trusted sources (file imports, POS feeds) that identify the
+    /// customer only by identifier traits in `context.traits` (a loyalty card, an e-mail): they
+    /// need no `userId` or `anonymousId` as long as they carry some identifier.
+    pub fn parse_trusted(
+        raw: Value,
+        kind: Option<EventKind>,
+        now: Millis,
+    ) -> Result<Event, FieldError> {
+        let event = Self::parse_with(raw, kind, now, false)?;
+        if Self::identifiers(&event.body).is_empty() {
+            return Err(FieldError {
+                code: ErrorCode::MissingIdentity,
+                field: "context.traits".into(),
+                message: "the event carries no identifier (userId, anonymousId, email, phone, loyalty card, ...)".into(),
+            });
+        }
+        Ok(event)
+    }
+
+    fn parse_with(
+        raw: Value,
+        kind: Option<EventKind>,
+        now: Millis,
+        segment_identity: bool,
+    ) -> Result<Event, FieldError> {
         let Value::Object(mut obj) = raw else {
             return Err(FieldError::invalid("", "an event must be a JSON object"));
         };
@@ -155,7 +183,7 @@ impl Event {
         };
         let user_id = opt_string(&obj, "userId")?;
         let anonymous_id = opt_string(&obj, "anonymousId")?;
-        if user_id.is_none() && anonymous_id.is_none() {
+        if segment_identity && user_id.is_none() && anonymous_id.is_none() {
             return Err(FieldError {
                 code: ErrorCode::MissingIdentity,
                 field: "userId".into(),

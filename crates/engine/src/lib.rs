@@ -1,1 +1,279 @@
-//! placeholder
+//! The `Engine` handle: opens storage, runs every domain crate's migrations, composes the event
+//! log, profiles and catalog, and runs the background projection. It is the only API the server
+//! and the CLI call.
+
+pub mod demo;
+mod error;
+pub mod import;
+mod keys;
+mod projector;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tailor_core::time::now_millis;
+use tailor_core::{Event, Identifier, Purpose};
+use tailor_profiles as profiles;
+use tailor_store::{Db, Migration};
+use tailor_stream::EventLog;
+use tokio::sync::watch;
+
+pub use error::EngineError;
+pub use keys::{ApiKey, Scope};
+pub use profiles::{MergeView, ProfileView, TimelineEntry};
+
+/// Where the engine keeps its state.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// An embedded SQLite file in this directory.
+    Embedded(PathBuf),
+    /// A `postgres://` (or `sqlite://`) URL.
+    Url(String),
+}
+
+/// How to open an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where state lives.
+    pub storage: Storage,
+    /// Whether this process projects the event log in the background. Off for one-shot
+    /// commands; on for `serve` and `demo`.
+    pub background: bool,
+}
+
+/// Every migration of every crate, in the order they apply.
+fn migrations() -> Vec<Migration> {
+    [
+        tailor_stream::MIGRATIONS,
+        profiles::MIGRATIONS,
+        tailor_catalog::MIGRATIONS,
+        keys::MIGRATIONS,
+    ]
+    .concat()
+}
+
+struct Inner {
+    db: Db,
+    log: EventLog,
+    shutdown: watch::Sender<bool>,
+}
+
+/// A handle to a running Tailor: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("backend", &self.inner.db.backend())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Opens storage, applies migrations and, if asked, starts the background projection.
+    pub async fn open(config: EngineConfig) -> Result<Engine, EngineError> {
+        let db = match &config.storage {
+            Storage::Embedded(dir) => Db::open_sqlite(dir).await?,
+            Storage::Url(url) => Db::open(url).await?,
+        };
+        db.migrate(&migrations()).await?;
+        let (shutdown, _) = watch::channel(false);
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                log: EventLog::new(db.clone()),
+                db,
+                shutdown,
+            }),
+        };
+        if config.background {
+            projector::spawn(engine.clone());
+        }
+        Ok(engine)
+    }
+
+    /// The database, for components that own their tables (catalog imports, benchmarks).
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The event log.
+    pub fn log(&self) -> &EventLog {
+        &self.inner.log
+    }
+
+    /// Stops background work and closes the database.
+    pub async fn close(&self) {
+        let _ = self.inner.shutdown.send(true);
+        self.inner.db.close().await;
+    }
+
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// Commits validated events to the log (deduplicated by `messageId`); returns how many were
+    /// new. When it returns, the events are durable.
+    pub async fn ingest(&self, events: &[Event]) -> Result<u64, EngineError> {
+        let n = self.inner.log.append(events).await?;
+        metrics_counter(n);
+        Ok(n)
+    }
+
+    /// Projects every event logged so far; returns how many it applied. The background
+    /// projection calls this too; both can run at once safely.
+    pub async fn sync(&self) -> Result<u64, EngineError> {
+        projector::catch_up(self).await
+    }
+
+    /// The profile `id` belongs to.
+    pub async fn profile(&self, id: &str) -> Result<ProfileView, EngineError> {
+        let mut conn = self.inner.db.reader().acquire().await?;
+        profiles::profile_view(&mut conn, id)
+            .await?
+            .ok_or_else(|| EngineError::not_found("profile", id))
+    }
+
+    /// The root profile holding an identifier.
+    pub async fn lookup(&self, id: &Identifier) -> Result<Option<String>, EngineError> {
+        let mut conn = self.inner.db.reader().acquire().await?;
+        Ok(profiles::lookup(&mut conn, id).await?)
+    }
+
+    /// A page of the customer's cross-channel timeline, newest first.
+    pub async fn timeline(
+        &self,
+        id: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<TimelineEntry>, EngineError> {
+        let mut conn = self.inner.db.reader().acquire().await?;
+        profiles::timeline(&mut conn, id, before, limit)
+            .await?
+            .ok_or_else(|| EngineError::not_found("profile", id))
+    }
+
+    /// The merges of the customer's profiles, with provenance.
+    pub async fn merges(&self, id: &str) -> Result<Vec<MergeView>, EngineError> {
+        let mut conn = self.inner.db.reader().acquire().await?;
+        profiles::merges(&mut conn, id)
+            .await?
+            .ok_or_else(|| EngineError::not_found("profile", id))
+    }
+
+    /// Undoes a merge of profile `id`: `merge_id` if given, else the merge that absorbed `id`,
+    /// else the latest merge into `id`. Returns the undone merge.
+    pub async fn unmerge(
+        &self,
+        id: &str,
+        merge_id: Option<&str>,
+    ) -> Result<MergeView, EngineError> {
+        self.sync().await?;
+        let merges = self.merges(id).await?;
+        let active = |m: &&MergeView| m.undone_at.is_none();
+        let chosen = match merge_id {
+            Some(mid) => merges.iter().find(|m| m.id == mid).ok_or_else(|| {
+                EngineError::Invalid(tailor_core::FieldError::invalid(
+                    "mergeId",
+                    format!("merge {mid} does not involve profile {id}: list them with GET /v1/profiles/{id}/merges"),
+                ))
+            })?,
+            None => merges
+                .iter()
+                .filter(active)
+                .find(|m| m.absorbed == id)
+                .or_else(|| merges.iter().filter(active).find(|m| m.survivor == id))
+                .ok_or_else(|| EngineError::Conflict(format!("profile {id} has no merge to undo")))?,
+        };
+        let merge_id = chosen.id.clone();
+        let mut tx = self.inner.db.writer().begin().await?;
+        profiles::unmerge(&mut tx, &merge_id, now_millis()).await?;
+        tx.commit().await?;
+        let merges = self.merges(id).await?;
+        merges
+            .into_iter()
+            .find(|m| m.id == merge_id)
+            .ok_or_else(|| EngineError::not_found("merge", &merge_id))
+    }
+
+    /// Records a consent decision for the customer `id` belongs to.
+    pub async fn set_consent(
+        &self,
+        id: &str,
+        purpose: Purpose,
+        granted: bool,
+        source: &str,
+    ) -> Result<(), EngineError> {
+        let mut tx = self.inner.db.writer().begin().await?;
+        let root = profiles::root_of(&mut tx, id)
+            .await?
+            .ok_or_else(|| EngineError::not_found("profile", id))?;
+        profiles::set_consent(&mut tx, &root, purpose, granted, now_millis(), source).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Everything held about the person `id` belongs to.
+    pub async fn export(&self, id: &str) -> Result<Value, EngineError> {
+        self.sync().await?;
+        let mut conn = self.inner.db.reader().acquire().await?;
+        profiles::export(&mut conn, id)
+            .await?
+            .ok_or_else(|| EngineError::not_found("profile", id))
+    }
+
+    /// Erases the person `id` belongs to. Pending events are projected first, so none of theirs
+    /// recreates the profile afterwards. Returns how many profiles were erased.
+    pub async fn erase(&self, id: &str) -> Result<usize, EngineError> {
+        self.sync().await?;
+        let mut tx = self.inner.db.writer().begin().await?;
+        let n = profiles::erase(&mut tx, id, now_millis())
+            .await?
+            .ok_or_else(|| EngineError::not_found("profile", id))?;
+        tx.commit().await?;
+        tracing::info!(profiles = n, "erased a person on request");
+        Ok(n)
+    }
+
+    /// One product.
+    pub async fn product(&self, id: &str) -> Result<tailor_catalog::Product, EngineError> {
+        tailor_catalog::get_product(&self.inner.db, id)
+            .await?
+            .ok_or_else(|| EngineError::not_found("product", id))
+    }
+
+    /// Counts for the console and health: events, profiles, products, locations, orders and
+    /// how far the projection lags.
+    pub async fn stats(&self) -> Result<Value, EngineError> {
+        use tailor_store::Row;
+        let mut out = serde_json::Map::new();
+        for (name, sql) in [
+            ("events", "SELECT COUNT(*) FROM events"),
+            (
+                "profiles",
+                "SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL",
+            ),
+            (
+                "merges",
+                "SELECT COUNT(*) FROM merges WHERE undone_at IS NULL",
+            ),
+            ("products", "SELECT COUNT(*) FROM products"),
+            ("locations", "SELECT COUNT(*) FROM locations"),
+            ("orders", "SELECT COUNT(*) FROM orders"),
+        ] {
+            let row = sqlx::query(sql).fetch_one(self.inner.db.reader()).await?;
+            out.insert(name.into(), Value::from(row.get::<i64, _>(0)));
+        }
+        let head = self.inner.log.head().await?;
+        let cursor = self.inner.log.cursor(projector::CURSOR).await?;
+        out.insert("projection_lag".into(), Value::from(head - cursor));
+        Ok(Value::Object(out))
+    }
+}
+
+fn metrics_counter(n: u64) {
+    tracing::debug!(events = n, "ingested");
+}

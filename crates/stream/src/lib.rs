@@ -142,7 +142,7 @@ impl EventLog {
             inserted += q.execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
-        self.appended.notify_waiters();
+        self.appended.notify_one();
         Ok(inserted)
     }
 

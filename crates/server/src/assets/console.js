@@ -1,0 +1,85 @@
+// Tailor console: customer look-up and the unified profile. Plain DOM, no framework, no CDN.
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get("key");
+  if (fromHash) { localStorage.setItem("tailor.key", fromHash); history.replaceState(null, "", location.pathname); }
+  let key = localStorage.getItem("tailor.key") || "";
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") e.className = v; else if (k === "style") e.style.cssText = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+    }
+    for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c == null ? "" : String(c)));
+    return e;
+  }
+  function rows(table, header, data) {
+    table.replaceChildren(el("tr", {}, ...header.map((h) => el("th", {}, h))), ...data.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c)))));
+  }
+  async function api(path, options) {
+    const res = await fetch(path, Object.assign({ headers: { Authorization: "Bearer " + key, "Content-Type": "application/json" } }, options || {}));
+    const body = res.status === 204 ? null : await res.json().catch(() => null);
+    if (!res.ok) { const err = new Error((body && body.detail) || res.statusText); err.status = res.status; throw err; }
+    return body;
+  }
+  function say(text, isError) { $("message").textContent = text; $("message").className = isError ? "error" : "muted"; }
+  function needKey(show) { $("keybox").hidden = !show; $("keystate").textContent = show ? "no key" : "key set"; }
+
+  async function loadStats() {
+    try {
+      const s = await api("/v1/stats");
+      const labels = { profiles: "customers", events: "events", orders: "orders", products: "products", locations: "stores", merges: "merges", projection_lag: "events to project" };
+      $("stats").replaceChildren(...Object.entries(labels).map(([k, label]) => el("div", { class: "stat" }, el("b", {}, (s[k] ?? 0).toLocaleString()), el("span", {}, label))));
+      needKey(false);
+    } catch (e) { if (e.status === 401 || e.status === 403) needKey(true); else say(e.message, true); }
+  }
+
+  function chip(channel) { return el("span", { class: "chip " + channel }, channel); }
+
+  async function show(profileId) {
+    const [p, timeline, merges] = await Promise.all([
+      api("/v1/profiles/" + encodeURIComponent(profileId)),
+      api("/v1/profiles/" + encodeURIComponent(profileId) + "/timeline?limit=50"),
+      api("/v1/profiles/" + encodeURIComponent(profileId) + "/merges"),
+    ]);
+    const t = p.traits || {};
+    const name = [t.firstName || t.first_name, t.lastName || t.last_name].filter(Boolean).join(" ") || t.email || "Customer";
+    $("p-name").textContent = name;
+    $("p-id").textContent = "profile " + p.id + (p.merged_profiles.length ? " · " + p.merged_profiles.length + " merged" : "");
+    const f = p.features;
+    const facts = [["orders", f.order_count], ["spend", f.spend + " " + f.currency], ["preferred store", f.preferred_store || "—"],
+      ["first seen", (f.first_seen || "—").slice(0, 10)], ["last seen", (f.last_seen || "—").slice(0, 10)], ["top categories", f.top_categories.slice(0, 3).join(", ") || "—"]];
+    $("p-features").replaceChildren(...facts.map(([k, v]) => el("div", { class: "stat" }, el("b", {}, v), el("span", {}, k))));
+    const max = Math.max(1, ...f.channels.map((c) => c.events));
+    $("p-channels").replaceChildren(...f.channels.map((c) => el("div", { style: "margin:6px 0" }, chip(c.channel), " " + c.events,
+      el("div", { class: "bar", style: "width:" + Math.round((100 * c.events) / max) + "%" }))));
+    rows($("p-identifiers"), ["kind", "value"], p.identifiers.map((i) => [i.kind, i.value]));
+    rows($("p-consent"), ["purpose", "status", "source"], p.consent.map((c) => [c.purpose, c.granted ? "granted" : "refused", c.source]));
+    rows($("p-timeline"), ["when", "channel", "event"], timeline.map((e) => [e.timestamp.replace("T", " ").slice(0, 16), chip(e.channel), e.name || e.kind]));
+    rows($("p-merges"), ["when", "linked by", "absorbed", ""], merges.map((m) => [m.at.slice(0, 10), m.cause_kind, m.absorbed.slice(0, 8) + "…",
+      m.undone_at ? "undone" : el("button", { onclick: () => unmerge(p.id, m.id) }, "Unmerge")]));
+    $("profile").hidden = false;
+  }
+
+  async function unmerge(profileId, mergeId) {
+    try { await api("/v1/profiles/" + encodeURIComponent(profileId) + "/unmerge", { method: "POST", body: JSON.stringify({ mergeId }) }); await show(profileId); say("Merge undone."); }
+    catch (e) { say(e.message, true); }
+  }
+
+  $("search").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const kind = $("kind").value, value = $("q").value.trim();
+    if (!value) return;
+    say("Searching…");
+    try {
+      let id = value;
+      if (kind !== "profile") id = (await api("/v1/profiles/lookup?" + new URLSearchParams({ [kind]: value }))).id;
+      await show(id);
+      say("");
+    } catch (e) { $("profile").hidden = true; say(e.status === 404 ? "No customer holds this " + kind + "." : e.message, true); if (e.status === 401) needKey(true); }
+  });
+  $("keyform").addEventListener("submit", (ev) => { ev.preventDefault(); key = $("key").value.trim(); localStorage.setItem("tailor.key", key); loadStats(); });
+  loadStats();
+  setInterval(loadStats, 5000);
+})();

@@ -1,0 +1,98 @@
+//! RFC 9457 problem+json errors with a stable `type`, a human `detail` and the offending field.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use tailor_core::{ErrorCode, FieldError};
+use tailor_engine::EngineError;
+
+/// An error answer of the API.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// What went wrong and what to do.
+    pub detail: String,
+    /// The offending field, when one is at fault.
+    pub field: Option<String>,
+    /// Per-item errors (a batch whose every event was refused).
+    pub errors: Option<Value>,
+}
+
+impl ApiError {
+    /// An error with a code and a detail.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+            field: None,
+            errors: None,
+        }
+    }
+
+    /// An `invalid_field` error naming `field`.
+    pub fn field(field: &str, detail: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::InvalidField,
+            detail: detail.into(),
+            field: Some(field.into()),
+            errors: None,
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        let detail = if e.field.is_empty() {
+            e.message.clone()
+        } else {
+            format!("{}: {}", e.field, e.message)
+        };
+        Self {
+            code: e.code,
+            detail,
+            field: Some(e.field),
+            errors: None,
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Invalid(f) => f.into(),
+            EngineError::NotFound(m) => Self::new(ErrorCode::NotFound, m),
+            EngineError::Conflict(m) => Self::new(ErrorCode::Conflict, m),
+            EngineError::Db(_) | EngineError::Io(_) => {
+                tracing::error!(error = %e, "internal error");
+                Self::new(ErrorCode::Internal, "an internal error occurred; it was logged — retry, and report it if it persists")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut body = json!({
+            "type": self.code.type_uri(),
+            "title": self.code.title(),
+            "status": status.as_u16(),
+            "detail": self.detail,
+            "code": self.code.name(),
+        });
+        if let Some(f) = self.field {
+            body["field"] = Value::String(f);
+        }
+        if let Some(errors) = self.errors {
+            body["errors"] = errors;
+        }
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}

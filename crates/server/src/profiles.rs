@@ -1,0 +1,222 @@
+//! Profile routes: look-up by any identifier, the unified view, timeline, merges and unmerge,
+//! consent, export and erasure; and products.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tailor_core::{Identifier, IdentifierKind, Purpose};
+use tailor_engine::{MergeView, ProfileView, TimelineEntry};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{AdminKey, ReadKey};
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(lookup))
+        .routes(routes!(get_profile, erase))
+        .routes(routes!(timeline))
+        .routes(routes!(merges))
+        .routes(routes!(unmerge))
+        .routes(routes!(export))
+        .routes(routes!(set_consent))
+        .routes(routes!(product))
+}
+
+/// Finds the customer holding one identifier: `email`, `phone`, `userId`, `anonymousId`,
+/// `loyaltyCard`, `posCustomerId` or `deviceId` (snake_case works too).
+#[utoipa::path(get, path = "/v1/profiles/lookup", tag = "profiles", security(("bearer" = [])),
+    params(("email" = Option<String>, Query, description = "or phone, userId, anonymousId, loyaltyCard, posCustomerId, deviceId")),
+    responses((status = 200, body = ProfileView), (status = 400, description = "No, several or an unknown identifier"), (status = 404, description = "No customer holds it")))]
+async fn lookup(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<ProfileView>, ApiError> {
+    let mut ids = Vec::new();
+    for (name, value) in &q {
+        let kind = IdentifierKind::parse(name).ok_or_else(|| {
+            ApiError::field(name, "unknown identifier; use one of email, phone, userId, anonymousId, loyaltyCard, posCustomerId, deviceId")
+        })?;
+        ids.push(Identifier::parse(kind, value, name)?);
+    }
+    let [id] = ids.as_slice() else {
+        return Err(ApiError::field(
+            "query",
+            "give exactly one identifier, e.g. ?email=ann@example.com",
+        ));
+    };
+    let root = state.engine.lookup(id).await?.ok_or_else(|| {
+        ApiError::new(
+            tailor_core::ErrorCode::NotFound,
+            format!("no customer holds this {}", id.kind.as_str()),
+        )
+    })?;
+    Ok(Json(state.engine.profile(&root).await?))
+}
+
+/// The unified profile: traits, identifiers, features, consent and cart over every merged profile.
+#[utoipa::path(get, path = "/v1/profiles/{id}", tag = "profiles", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Profile id (a merged-away id answers with its survivor)")),
+    responses((status = 200, body = ProfileView), (status = 404, description = "No such profile")))]
+async fn get_profile(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Path(id): Path<String>,
+) -> Result<Json<ProfileView>, ApiError> {
+    Ok(Json(state.engine.profile(&id).await?))
+}
+
+/// Erases the person: personal data and identifiers are deleted; anonymous aggregates stay.
+#[utoipa::path(delete, path = "/v1/profiles/{id}", tag = "profiles", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Profile id")),
+    responses((status = 200, description = "Erased"), (status = 404, description = "No such profile")))]
+async fn erase(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let n = state.engine.erase(&id).await?;
+    Ok(Json(json!({"erased": true, "profiles": n})))
+}
+
+/// Paging of the timeline.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct TimelineQuery {
+    /// At most this many entries (1..=500, default 100).
+    limit: Option<i64>,
+    /// Only entries before this log position (for the next page).
+    before: Option<i64>,
+}
+
+/// The cross-channel timeline, newest first.
+#[utoipa::path(get, path = "/v1/profiles/{id}/timeline", tag = "profiles", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Profile id"), TimelineQuery),
+    responses((status = 200, body = Vec<TimelineEntry>), (status = 404, description = "No such profile")))]
+async fn timeline(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Path(id): Path<String>,
+    Query(q): Query<TimelineQuery>,
+) -> Result<Json<Vec<TimelineEntry>>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 500"));
+    }
+    Ok(Json(state.engine.timeline(&id, q.before, limit).await?))
+}
+
+/// Every merge of the customer's profiles, with the event and identifier that caused it.
+#[utoipa::path(get, path = "/v1/profiles/{id}/merges", tag = "profiles", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Profile id")),
+    responses((status = 200, body = Vec<MergeView>), (status = 404, description = "No such profile")))]
+async fn merges(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<MergeView>>, ApiError> {
+    Ok(Json(state.engine.merges(&id).await?))
+}
+
+/// Which merge to undo.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UnmergeRequest {
+    /// The merge to undo; default: the merge that absorbed this profile, else its latest merge.
+    merge_id: Option<String>,
+}
+
+/// Undoes a merge; both profiles get back their own identifiers, traits and events.
+#[utoipa::path(post, path = "/v1/profiles/{id}/unmerge", tag = "profiles", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Profile id")), request_body = UnmergeRequest,
+    responses((status = 200, body = MergeView), (status = 404, description = "No such profile"), (status = 409, description = "Nothing to undo")))]
+async fn unmerge(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<MergeView>, ApiError> {
+    let req: UnmergeRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        UnmergeRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::field("mergeId", format!("invalid body: {e}")))?
+    };
+    Ok(Json(
+        state.engine.unmerge(&id, req.merge_id.as_deref()).await?,
+    ))
+}
+
+/// Everything held about the person, derived data and merges included.
+#[utoipa::path(get, path = "/v1/profiles/{id}/export", tag = "profiles", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Profile id")),
+    responses((status = 200, description = "The export as JSON"), (status = 404, description = "No such profile")))]
+async fn export(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.engine.export(&id).await?))
+}
+
+/// A consent decision.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ConsentRequest {
+    /// personalization, profiling, marketing_email, marketing_sms, marketing_push or analytics.
+    purpose: String,
+    /// Granted (true) or withdrawn (false).
+    granted: bool,
+    /// Where it was given (e.g. `preference_center`, `store_tablet`); default `api`.
+    source: Option<String>,
+}
+
+/// Records a consent decision for one purpose.
+#[utoipa::path(put, path = "/v1/profiles/{id}/consent", tag = "profiles", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Profile id")), request_body = ConsentRequest,
+    responses((status = 204, description = "Recorded"), (status = 400, description = "Unknown purpose"), (status = 404, description = "No such profile")))]
+async fn set_consent(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    let req: ConsentRequest = serde_json::from_slice(&body).map_err(|e| {
+        let field = ["purpose", "granted", "source"]
+            .iter()
+            .find(|f| e.to_string().contains(*f))
+            .copied()
+            .unwrap_or("");
+        ApiError::field(field, format!("invalid consent: {e}"))
+    })?;
+    let purpose = Purpose::parse(&req.purpose).ok_or_else(|| {
+        ApiError::field("purpose", "must be one of personalization, profiling, marketing_email, marketing_sms, marketing_push, analytics")
+    })?;
+    state
+        .engine
+        .set_consent(
+            &id,
+            purpose,
+            req.granted,
+            req.source.as_deref().unwrap_or("api"),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One product of the catalog.
+#[utoipa::path(get, path = "/v1/products/{id}", tag = "catalog", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Product id")),
+    responses((status = 200, body = tailor_catalog::Product), (status = 404, description = "No such product")))]
+async fn product(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Path(id): Path<String>,
+) -> Result<Json<tailor_catalog::Product>, ApiError> {
+    Ok(Json(state.engine.product(&id).await?))
+}
