@@ -1,1 +1,285 @@
-fn main() {}
+//! `tailor`: the one binary. `serve` runs the API and console, `demo` does the same on The
+//! Complete Journey, `import` loads files, `keys` manages API keys, `bench` measures.
+
+mod bench;
+mod progress;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tailor_engine::import::{ImportKind, Progress};
+use tailor_engine::{Engine, EngineConfig, Scope, Storage};
+
+#[derive(Parser)]
+#[command(
+    name = "tailor",
+    version,
+    about = "Personalization and omnichannel engine for retailers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where state lives: an embedded data directory (default) or a PostgreSQL URL.
+#[derive(Args, Clone)]
+struct StorageArgs {
+    /// Directory of the embedded SQLite store.
+    #[arg(long, env = "TAILOR__DATA_DIR", default_value = "./tailor-data")]
+    data_dir: PathBuf,
+    /// A postgres://user:password@host/db URL; overrides --data-dir.
+    #[arg(long, env = "TAILOR__DATABASE__URL")]
+    database: Option<String>,
+}
+
+impl StorageArgs {
+    fn storage(&self) -> Storage {
+        match &self.database {
+            Some(url) => Storage::Url(url.clone()),
+            None => Storage::Embedded(self.data_dir.clone()),
+        }
+    }
+
+    async fn open(&self, background: bool) -> Result<Engine> {
+        Engine::open(EngineConfig {
+            storage: self.storage(),
+            background,
+        })
+        .await
+        .context("cannot open the store (check --data-dir or --database)")
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the console.
+    Serve {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Address to listen on.
+        #[arg(long, env = "TAILOR__LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Load The Complete Journey on first start, then serve the API and console on it.
+    Demo {
+        /// Directory of the embedded store.
+        #[arg(long, default_value = "./tailor-data")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// The shared folder holding data/completejourney.
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+    },
+    /// Import products, locations, customers or orders from CSV or Parquet.
+    Import {
+        /// What the file holds.
+        kind: Kind,
+        /// The CSV or Parquet file.
+        file: PathBuf,
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Where to write rejected rows (default: FILE's name + .rejects.csv in this directory).
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Benchmarks that print ratios against a baseline run in the same process.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it on stdout (and nothing else).
+    Create {
+        /// write (intake only, safe in a browser), read, or admin.
+        #[arg(long)]
+        scope: String,
+        /// A label for the key.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    Products,
+    Locations,
+    Customers,
+    Orders,
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TAILOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logs();
+    match cli.command {
+        Command::Serve { storage, listen } => {
+            let engine = storage.open(true).await?;
+            serve(engine, listen, None).await
+        }
+        Command::Demo {
+            data_dir,
+            listen,
+            shared,
+        } => demo(data_dir, listen, shared).await,
+        Command::Import {
+            kind,
+            file,
+            storage,
+            rejects,
+        } => {
+            let engine = storage.open(false).await?;
+            let kind = match kind {
+                Kind::Products => ImportKind::Products,
+                Kind::Locations => ImportKind::Locations,
+                Kind::Customers => ImportKind::Customers,
+                Kind::Orders => ImportKind::Orders,
+            };
+            let bar = progress::Bar::new();
+            let mut report = engine.import(kind, &file, &bar).await?;
+            bar.finish();
+            let rejects = rejects.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "{}.rejects.csv",
+                    file.file_name()
+                        .map(|f| f.to_string_lossy())
+                        .unwrap_or_default()
+                ))
+            });
+            report
+                .write_rejects(&rejects)
+                .context("cannot write the rejects file")?;
+            if matches!(kind, ImportKind::Customers | ImportKind::Orders) {
+                let bar = progress::Bar::new();
+                bar.stage("resolving customers");
+                engine.sync().await?;
+                bar.finish();
+            }
+            println!(
+                "{} rows read, {} accepted, {} rejected",
+                report.rows,
+                report.accepted,
+                report.rejected.len()
+            );
+            if let Some(path) = &report.rejects_file {
+                println!("rejected rows and reasons: {}", path.display());
+                for r in report.rejected.iter().take(5) {
+                    println!("  row {}: {} {}", r.row, r.column, r.reason);
+                }
+            }
+            engine.close().await;
+            Ok(())
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    scope,
+                    name,
+                    storage,
+                },
+        } => {
+            let Some(scope) = Scope::parse(&scope) else {
+                bail!("--scope must be write, read or admin")
+            };
+            let engine = storage.open(false).await?;
+            let key = engine.create_key(scope, &name).await?;
+            println!("{key}");
+            engine.close().await;
+            Ok(())
+        }
+        Command::Bench { command } => bench::run(command).await,
+    }
+}
+
+async fn serve(engine: Engine, listen: SocketAddr, banner: Option<String>) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    println!("Tailor listening on http://{addr}");
+    if let Some(b) = banner {
+        println!("{b}");
+    }
+    tailor_server::serve(engine.clone(), listener).await?;
+    engine.close().await;
+    Ok(())
+}
+
+async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf) -> Result<()> {
+    let engine = Engine::open(EngineConfig {
+        storage: Storage::Embedded(data_dir.clone()),
+        background: true,
+    })
+    .await?;
+    let admin = engine.create_key(Scope::Admin, "demo admin").await?;
+    let write = engine.create_key(Scope::Write, "demo write").await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(tailor_server::serve(engine.clone(), listener));
+    println!("Tailor demo listening on http://{addr}");
+    println!("  console:   http://{addr}/console#key={admin}");
+    println!("  API docs:  http://{addr}/docs");
+    println!("  admin key: {admin}");
+    println!("  write key: {write}");
+    if !engine.demo_loaded().await? {
+        let data = shared.join("data").join("completejourney");
+        let started = std::time::Instant::now();
+        let bar = progress::Bar::new();
+        let summary = engine.load_demo(&data, &bar).await?;
+        bar.stage("resolving customers");
+        let head = engine.log().head().await?;
+        bar.total(head as u64);
+        loop {
+            let done = engine.log().cursor("profiles").await?;
+            bar.set(done as u64);
+            if done >= head {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        bar.finish();
+        println!(
+            "Loaded The Complete Journey in {:.0} s: {} products, {} stores, {} households, {} store orders, {} web/app/support events",
+            started.elapsed().as_secs_f64(),
+            summary.products,
+            summary.stores,
+            summary.households,
+            summary.orders,
+            summary.omnichannel_events
+        );
+    } else {
+        println!("Reusing the demo data in {}", data_dir.display());
+    }
+    let (_, _, email, _) = tailor_engine::demo::contact("1");
+    println!("Try: curl -H 'Authorization: Bearer {admin}' 'http://{addr}/v1/profiles/lookup?loyaltyCard=1'");
+    println!(
+        "     (household 1 shops in store; some households also browse the web as e.g. {email})"
+    );
+    server.await??;
+    engine.close().await;
+    Ok(())
+}

@@ -17,7 +17,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration::portable(
         name TEXT NOT NULL,
         created_at BIGINT NOT NULL,
         revoked_at BIGINT
-    )",
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )];
 
 /// What a key may do.

@@ -75,7 +75,7 @@ fn body_json(
     serde_json::from_slice(&body).map_err(|e| ApiError {
         code: ErrorCode::MalformedJson,
         detail: format!("the body is not valid JSON: {e}"),
-        field: Some(String::new()),
+        field: Some("body".into()),
         errors: None,
     })
 }
