@@ -92,6 +92,13 @@ impl IdentifierKind {
         }
     }
 
+    /// Whether the identifier names a person (account, e-mail, card, phone) rather than a
+    /// browser or device, which several people may share. A shared browser or device never
+    /// links two profiles that both name a person.
+    pub fn is_strong(self) -> bool {
+        !matches!(self, Self::AnonymousId | Self::DeviceId)
+    }
+
     /// Normalizes a raw value of this kind, or explains why it is not valid.
     pub fn normalize(self, raw: &str) -> Result<String, String> {
         match self {

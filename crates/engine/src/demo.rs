@@ -72,6 +72,7 @@ struct Household {
     first_ts: i64,
     last_ts: i64,
     store: String,
+    stores: std::collections::BTreeSet<String>,
     products: Vec<String>,
 }
 
@@ -141,7 +142,6 @@ impl Engine {
             self.ingest(chunk).await?;
             progress.advance(chunk.len() as u64);
         }
-        summary.orders = summary.orders.saturating_sub(summary.omnichannel_events);
         sqlx::query("INSERT INTO meta (key, value) VALUES ('demo_loaded', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .bind(serde_json::to_string(&summary).unwrap_or_default())
             .execute(self.db().writer())
@@ -153,9 +153,8 @@ impl Engine {
         &self,
         households: &BTreeMap<String, Household>,
     ) -> Result<u64, EngineError> {
-        let mut ids: Vec<&String> = households.values().map(|h| &h.store).collect();
-        ids.sort();
-        ids.dedup();
+        let ids: std::collections::BTreeSet<&String> =
+            households.values().flat_map(|h| h.stores.iter()).collect();
         let mut rng = StdRng::seed_from_u64(SEED);
         let locations: Vec<Location> = ids
             .iter()

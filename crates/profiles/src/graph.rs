@@ -154,6 +154,15 @@ async fn has_room(
     Ok(counts.get(kind.as_str()).copied().unwrap_or(0) < kind.max_per_profile())
 }
 
+/// Whether the group of `root` holds an identifier that names a person.
+async fn names_a_person(conn: &mut AnyConnection, root: &str) -> Result<bool, ProfileError> {
+    let group = group_of(conn, root).await?;
+    let counts = kind_counts(conn, &group).await?;
+    Ok(IdentifierKind::ALL
+        .iter()
+        .any(|k| k.is_strong() && counts.contains_key(k.as_str())))
+}
+
 /// Whether the groups of roots `a` and `b` may merge: no undone merge blocks the pair and no
 /// identifier kind would exceed its limit.
 async fn mergeable(conn: &mut AnyConnection, a: &str, b: &str) -> Result<bool, ProfileError> {
@@ -244,9 +253,21 @@ pub(crate) async fn resolve(
     let mut primary = match &roots[0] {
         Some(r) => r.clone(),
         None => {
-            let candidate = roots.iter().flatten().next().cloned();
+            // The best identifier is new: it joins the profile of the best known one, unless
+            // that link is only a shared browser or device whose profile already names someone.
+            let candidate = ids
+                .iter()
+                .zip(&roots)
+                .find_map(|(id, r)| r.clone().map(|r| (id.kind, r)));
             match candidate {
-                Some(c) if has_room(conn, &c, first.kind).await? => c,
+                Some((via, c))
+                    if has_room(conn, &c, first.kind).await?
+                        && (via.is_strong()
+                            || !first.kind.is_strong()
+                            || !names_a_person(conn, &c).await?) =>
+                {
+                    c
+                }
                 _ => new_profile(conn, now).await?,
             }
         }
@@ -265,7 +286,10 @@ pub(crate) async fn resolve(
             }
             Some(r) if r == primary => {}
             Some(r) => {
-                if mergeable(conn, &primary, &r).await? {
+                let weak_link_between_people = !id.kind.is_strong()
+                    && names_a_person(conn, &primary).await?
+                    && names_a_person(conn, &r).await?;
+                if !weak_link_between_people && mergeable(conn, &primary, &r).await? {
                     primary = merge(conn, &primary, &r, id, event_seq, now).await?;
                 }
             }

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::DefaultBodyLimit;
-use axum::Router;
+
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tailor_engine::Engine;
 use utoipa::OpenApi;
@@ -76,7 +76,14 @@ pub fn app(engine: Engine) -> Router {
         .with_state(state)
 }
 
-/// Serves the application on `addr` until Ctrl-C or SIGTERM.
+pub use axum::Router;
+
+/// Serves an already built router (tests build it with [`app`]).
+pub async fn serve_router(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(listener, app).await
+}
+
+/// Serves the application on `listener` until Ctrl-C or SIGTERM.
 pub async fn serve(engine: Engine, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, "serving");

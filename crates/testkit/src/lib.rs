@@ -1,1 +1,202 @@
-//! placeholder
+//! Test helpers: an engine on a temporary SQLite directory or a fresh PostgreSQL database, a
+//! server on a real socket with keys of every scope, and a JSON client for it.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tailor_engine::{Engine, EngineConfig, Scope, Storage};
+
+/// The environment variable that enables PostgreSQL tests.
+pub const POSTGRES_ENV: &str = "TAILOR_TEST_POSTGRES_URL";
+
+/// Which backend a test engine uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    /// A temporary SQLite directory.
+    Sqlite,
+    /// A fresh database on the server named by `TAILOR_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+/// An engine that owns its storage: the temporary directory lives as long as it does.
+pub struct TestEngine {
+    /// The engine.
+    pub engine: Engine,
+    /// The storage it was opened on (to reopen it).
+    pub storage: Storage,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Creates a fresh PostgreSQL database for one test and returns its URL, or `None` when
+/// `TAILOR_TEST_POSTGRES_URL` is not set.
+pub async fn fresh_postgres_database() -> anyhow::Result<Option<String>> {
+    let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+        return Ok(None);
+    };
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await?;
+    let name = format!("tailor_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow::anyhow!("{POSTGRES_ENV} has no database part"))?;
+    Ok(Some(format!("{base}/{name}")))
+}
+
+impl TestEngine {
+    /// An engine on `backend` with the background projection on; `None` when the backend is
+    /// PostgreSQL and no server is configured (the caller skips with a message).
+    pub async fn new(backend: TestBackend) -> Option<TestEngine> {
+        let (storage, dir) = match backend {
+            TestBackend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                (Storage::Embedded(dir.path().to_path_buf()), Some(dir))
+            }
+            TestBackend::Postgres => match fresh_postgres_database()
+                .await
+                .expect("create a test database")
+            {
+                Some(url) => (Storage::Url(url), None),
+                None => {
+                    eprintln!("skipping the PostgreSQL run: set {POSTGRES_ENV} to run it");
+                    return None;
+                }
+            },
+        };
+        let engine = Engine::open(EngineConfig {
+            storage: storage.clone(),
+            background: true,
+        })
+        .await
+        .expect("open engine");
+        Some(TestEngine {
+            engine,
+            storage,
+            _dir: dir,
+        })
+    }
+}
+
+/// A Tailor server on a real socket, with one key per scope.
+pub struct TestServer {
+    /// The engine behind it.
+    pub engine: Engine,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// A write key.
+    pub write_key: String,
+    /// A read key.
+    pub read_key: String,
+    /// An admin key.
+    pub admin_key: String,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    _owner: TestEngine,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestServer {
+    /// Starts a server on an embedded store.
+    pub async fn start() -> TestServer {
+        let owner = TestEngine::new(TestBackend::Sqlite)
+            .await
+            .expect("sqlite engine");
+        let engine = owner.engine.clone();
+        let write_key = engine.create_key(Scope::Write, "test").await.expect("key");
+        let read_key = engine.create_key(Scope::Read, "test").await.expect("key");
+        let admin_key = engine.create_key(Scope::Admin, "test").await.expect("key");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = tailor_server::app(engine.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum_serve(listener, app).await;
+        });
+        TestServer {
+            engine,
+            addr,
+            write_key,
+            read_key,
+            admin_key,
+            http: reqwest::Client::new(),
+            _owner: owner,
+            task,
+        }
+    }
+
+    /// The full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POSTs a JSON body with the write key as Basic user name; returns status and JSON body.
+    pub async fn send(&self, path: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(self.url(path))
+            .basic_auth(&self.write_key, Some(""))
+            .json(body)
+            .send()
+            .await
+            .expect("send");
+        read(res).await
+    }
+
+    /// A request with a Bearer key; returns status and JSON body (Null when empty).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        read(req.send().await.expect("send")).await
+    }
+
+    /// GETs with the read key.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, &self.read_key.clone(), None).await
+    }
+
+    /// Polls `path` (read key) until it answers 200 or `within` passes; returns the last answer
+    /// and how long it took.
+    pub async fn get_when_ready(&self, path: &str, within: Duration) -> (u16, Value, Duration) {
+        let start = Instant::now();
+        loop {
+            let (status, body) = self.get(path).await;
+            if status == 200 || start.elapsed() > within {
+                return (status, body, start.elapsed());
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+async fn read(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn axum_serve(
+    listener: tokio::net::TcpListener,
+    app: tailor_server::Router,
+) -> std::io::Result<()> {
+    tailor_server::serve_router(listener, app).await
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: starts PostgreSQL (scripts/services.sh) and runs every test of the
+# workspace, the PostgreSQL runs of the conformance suite included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${TAILOR_TEST_POSTGRES_URL:-}" ]; then
+  eval "$(scripts/services.sh)"
+fi
+export TAILOR_TEST_POSTGRES_URL
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
+cargo nextest run --workspace --no-fail-fast "$@"
