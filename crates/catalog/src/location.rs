@@ -40,30 +40,19 @@ fn coordinate(v: Option<&str>, field: &str, limit: f64) -> Result<Option<f64>, (
         None => Ok(None),
         Some(s) => match s.parse::<f64>() {
             Ok(x) if x.is_finite() && x.abs() <= limit => Ok(Some(x)),
-            _ => Err((
-                field.to_string(),
-                format!("'{s}' is not a {field} between -{limit} and {limit}"),
-            )),
+            _ => Err((field.to_string(), format!("'{s}' is not a {field} between -{limit} and {limit}"))),
         },
     }
 }
 
 impl Location {
     /// Reads one row; the error names the column and says what is wrong.
-    pub fn from_row(
-        cols: &ColumnMap,
-        row: &[Option<String>],
-    ) -> Result<Location, (String, String)> {
+    pub fn from_row(cols: &ColumnMap, row: &[Option<String>]) -> Result<Location, (String, String)> {
         let get = |i| cols.get(row, i).map(str::to_string);
         let id = get(0).ok_or_else(|| ("id".to_string(), "a location needs an id".to_string()))?;
-        let kind = get(2)
-            .unwrap_or_else(|| "store".into())
-            .to_ascii_lowercase();
+        let kind = get(2).unwrap_or_else(|| "store".into()).to_ascii_lowercase();
         if !["store", "warehouse", "online"].contains(&kind.as_str()) {
-            return Err((
-                "kind".into(),
-                format!("'{kind}' is not one of store, warehouse, online"),
-            ));
+            return Err(("kind".into(), format!("'{kind}' is not one of store, warehouse, online")));
         }
         Ok(Location {
             name: get(1).unwrap_or_else(|| format!("Store {id}")),

@@ -86,15 +86,11 @@ impl Product {
         };
         let currency = get(9).unwrap_or_else(|| "USD".into()).to_ascii_uppercase();
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err((
-                "currency".into(),
-                format!("'{currency}' is not an ISO 4217 code like USD"),
-            ));
+            return Err(("currency".into(), format!("'{currency}' is not an ISO 4217 code like USD")));
         }
         let available = match get(10) {
             None => true,
-            Some(v) => parse_bool(&v)
-                .ok_or_else(|| ("available".to_string(), format!("'{v}' is not true/false")))?,
+            Some(v) => parse_bool(&v).ok_or_else(|| ("available".to_string(), format!("'{v}' is not true/false")))?,
         };
         let title = get(1).unwrap_or_else(|| {
             let parts: Vec<String> = [get(5), get(4), get(6)].into_iter().flatten().collect();

@@ -19,9 +19,7 @@ pub struct Table {
 
 impl std::fmt::Debug for Table {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Table")
-            .field("header", &self.header)
-            .finish()
+        f.debug_struct("Table").field("header", &self.header).finish()
     }
 }
 
@@ -42,21 +40,15 @@ impl Table {
     /// Opens `path` as Parquet (by the `.parquet` extension) or CSV (anything else; header row
     /// required).
     pub fn open(path: &Path) -> Result<Table, String> {
-        let is_parquet = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+        let is_parquet = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
         let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         if is_parquet {
             let reader = SerializedFileReader::new(file)
                 .map_err(|e| format!("{} is not a readable Parquet file: {e}", path.display()))?;
             let meta = reader.metadata().file_metadata();
             let rows_hint = Some(meta.num_rows().max(0) as u64);
-            let header: Vec<String> = meta
-                .schema_descr()
-                .columns()
-                .iter()
-                .map(|c| c.name().to_ascii_lowercase())
-                .collect();
+            let header: Vec<String> =
+                meta.schema_descr().columns().iter().map(|c| c.name().to_ascii_lowercase()).collect();
             let width = header.len();
             let nanos: Vec<bool> = meta
                 .schema_descr()
@@ -65,10 +57,7 @@ impl Table {
                 .map(|c| {
                     matches!(
                         c.logical_type(),
-                        Some(parquet::basic::LogicalType::Timestamp {
-                            unit: parquet::basic::TimeUnit::NANOS(_),
-                            ..
-                        })
+                        Some(parquet::basic::LogicalType::Timestamp { unit: parquet::basic::TimeUnit::NANOS(_), .. })
                     )
                 })
                 .collect();
@@ -80,11 +69,7 @@ impl Table {
                 }
                 Ok(out)
             });
-            Ok(Table {
-                header,
-                rows_hint,
-                rows: Box::new(iter),
-            })
+            Ok(Table { header, rows_hint, rows: Box::new(iter) })
         } else {
             let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
             let header: Vec<String> = reader
@@ -95,30 +80,15 @@ impl Table {
                 .collect();
             let iter = reader.into_records().map(|rec| {
                 let rec = rec.map_err(|e| e.to_string())?;
-                Ok(rec
-                    .iter()
-                    .map(|v| {
-                        if v.is_empty() {
-                            None
-                        } else {
-                            Some(v.to_string())
-                        }
-                    })
-                    .collect())
+                Ok(rec.iter().map(|v| if v.is_empty() { None } else { Some(v.to_string()) }).collect())
             });
-            Ok(Table {
-                header,
-                rows_hint: None,
-                rows: Box::new(iter),
-            })
+            Ok(Table { header, rows_hint: None, rows: Box::new(iter) })
         }
     }
 
     /// The index of the first column whose name is one of `names`.
     pub fn column(&self, names: &[&str]) -> Option<usize> {
-        names
-            .iter()
-            .find_map(|n| self.header.iter().position(|h| h == n))
+        names.iter().find_map(|n| self.header.iter().position(|h| h == n))
     }
 }
 
@@ -156,11 +126,7 @@ pub struct ImportReport {
 impl ImportReport {
     /// Refuses row `row` because of `column`.
     pub fn reject(&mut self, row: u64, column: &str, reason: impl Into<String>) {
-        self.rejected.push(Rejected {
-            row,
-            column: column.to_string(),
-            reason: reason.into(),
-        });
+        self.rejected.push(Rejected { row, column: column.to_string(), reason: reason.into() });
     }
 
     /// Writes the rejected rows as CSV (`row,column,reason`) to `path` when there are any.
@@ -198,10 +164,7 @@ impl ColumnMap {
     /// The trimmed, non-empty value of field number `i` in `row`.
     pub fn get<'r>(&self, row: &'r [Option<String>], i: usize) -> Option<&'r str> {
         let col = self.0.get(i).copied().flatten()?;
-        row.get(col)?
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+        row.get(col)?.as_deref().map(str::trim).filter(|s| !s.is_empty())
     }
 }
 

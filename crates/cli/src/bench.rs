@@ -35,13 +35,9 @@ pub enum BenchCommand {
 
 pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Intake {
-            events,
-            batch,
-            clients,
-            dir,
-            with_projection,
-        } => intake(events, batch, clients, dir, with_projection).await,
+        BenchCommand::Intake { events, batch, clients, dir, with_projection } => {
+            intake(events, batch, clients, dir, with_projection).await
+        }
     }
 }
 
@@ -60,29 +56,16 @@ fn sample_event(i: usize) -> Value {
     })
 }
 
-async fn intake(
-    n: usize,
-    batch: usize,
-    clients: usize,
-    dir: Option<PathBuf>,
-    with_projection: bool,
-) -> Result<()> {
+async fn intake(n: usize, batch: usize, clients: usize, dir: Option<PathBuf>, with_projection: bool) -> Result<()> {
     let tmp = tempfile::tempdir_in(dir.clone().unwrap_or_else(std::env::temp_dir))?;
     let root = tmp.path().to_path_buf();
-    println!(
-        "intake benchmark: {n} events, {batch} per batch, {clients} clients, databases in {}",
-        root.display()
-    );
+    println!("intake benchmark: {n} events, {batch} per batch, {clients} clients, databases in {}", root.display());
 
     // The batches, serialized once up front so the clients measure the server, not themselves.
     let bodies: Vec<Vec<u8>> = (0..n)
         .collect::<Vec<_>>()
         .chunks(batch)
-        .map(|c| {
-            serde_json::to_vec(
-                &json!({"batch": c.iter().map(|i| sample_event(*i)).collect::<Vec<_>>()}),
-            )
-        })
+        .map(|c| serde_json::to_vec(&json!({"batch": c.iter().map(|i| sample_event(*i)).collect::<Vec<_>>()})))
         .collect::<Result<_, _>>()?;
     let bytes: usize = bodies.iter().map(Vec::len).sum();
     println!(
@@ -93,25 +76,20 @@ async fn intake(
     );
 
     // Tailor: a real server on a real socket, the embedded store with synchronous=FULL.
-    let engine = Engine::open(EngineConfig {
-        storage: Storage::Embedded(root.join("tailor")),
-        background: with_projection,
-    })
-    .await?;
+    let engine =
+        Engine::open(EngineConfig { storage: Storage::Embedded(root.join("tailor")), background: with_projection })
+            .await?;
     let key = engine.create_key(Scope::Write, "bench").await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(tailor_server::serve(engine.clone(), listener));
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients)
-        .build()?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
     let bodies = Arc::new(bodies);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (client, bodies, next, key) =
-            (client.clone(), bodies.clone(), next.clone(), key.clone());
+        let (client, bodies, next, key) = (client.clone(), bodies.clone(), next.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -125,11 +103,7 @@ async fn intake(
                     .body(body.clone())
                     .send()
                     .await?;
-                anyhow::ensure!(
-                    res.status().is_success(),
-                    "batch {i} answered {}",
-                    res.status()
-                );
+                anyhow::ensure!(res.status().is_success(), "batch {i} answered {}", res.status());
             }
         }));
     }
@@ -138,10 +112,7 @@ async fn intake(
     }
     let tailor_secs = started.elapsed().as_secs_f64();
     let stored = engine.log().count().await?;
-    anyhow::ensure!(
-        stored as usize == n,
-        "expected {n} events stored, found {stored}"
-    );
+    anyhow::ensure!(stored as usize == n, "expected {n} events stored, found {stored}");
     server.abort();
     engine.close().await;
 
@@ -151,23 +122,13 @@ async fn intake(
     let rows: Vec<_> = (0..n)
         .map(|i| {
             let e = sample_event(i);
-            (
-                format!("bench-{i:09}"),
-                e["anonymousId"].as_str().unwrap_or("").to_string(),
-                e.to_string(),
-            )
+            (format!("bench-{i:09}"), e["anonymousId"].as_str().unwrap_or("").to_string(), e.to_string())
         })
         .collect();
     let url = format!("sqlite://{}?mode=rwc", root.join("baseline.db").display());
     sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .context("baseline database")?;
-    sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL")
-        .execute(&pool)
-        .await?;
+    let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&url).await.context("baseline database")?;
+    sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL").execute(&pool).await?;
     sqlx::query(
         "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, \
          name TEXT, user_id TEXT, anonymous_id TEXT, channel TEXT NOT NULL, ts BIGINT NOT NULL, received_at BIGINT NOT NULL, body TEXT NOT NULL, profile_id TEXT)",
@@ -178,7 +139,9 @@ async fn intake(
     for chunk in rows.chunks(batch) {
         let mut tx = pool.begin().await?;
         for part in chunk.chunks(400) {
-            let mut sql = String::from("INSERT INTO events (message_id, kind, name, anonymous_id, channel, ts, received_at, body) VALUES ");
+            let mut sql = String::from(
+                "INSERT INTO events (message_id, kind, name, anonymous_id, channel, ts, received_at, body) VALUES ",
+            );
             for i in 0..part.len() {
                 let b = i * 8;
                 if i > 0 {
@@ -218,9 +181,7 @@ async fn intake(
     let tailor_rate = n as f64 / tailor_secs;
     let raw_rate = n as f64 / raw_secs;
     println!("  tailor  POST /v1/batch -> embedded store: {tailor_rate:>10.0} events/s ({tailor_secs:.2} s)");
-    println!(
-        "  raw     batched SQLite insert (baseline): {raw_rate:>10.0} events/s ({raw_secs:.2} s)"
-    );
+    println!("  raw     batched SQLite insert (baseline): {raw_rate:>10.0} events/s ({raw_secs:.2} s)");
     println!("  ratio   tailor / raw = {:.2}", tailor_rate / raw_rate);
     Ok(())
 }

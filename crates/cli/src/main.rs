@@ -13,11 +13,7 @@ use tailor_engine::import::{ImportKind, Progress};
 use tailor_engine::{Engine, EngineConfig, Scope, Storage};
 
 #[derive(Parser)]
-#[command(
-    name = "tailor",
-    version,
-    about = "Personalization and omnichannel engine for retailers"
-)]
+#[command(name = "tailor", version, about = "Personalization and omnichannel engine for retailers")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,12 +39,9 @@ impl StorageArgs {
     }
 
     async fn open(&self, background: bool) -> Result<Engine> {
-        Engine::open(EngineConfig {
-            storage: self.storage(),
-            background,
-        })
-        .await
-        .context("cannot open the store (check --data-dir or --database)")
+        Engine::open(EngineConfig { storage: self.storage(), background })
+            .await
+            .context("cannot open the store (check --data-dir or --database)")
     }
 }
 
@@ -124,10 +117,7 @@ enum Kind {
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TAILOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 #[tokio::main]
@@ -139,17 +129,8 @@ async fn main() -> Result<()> {
             let engine = storage.open(true).await?;
             serve(engine, listen, None).await
         }
-        Command::Demo {
-            data_dir,
-            listen,
-            shared,
-        } => demo(data_dir, listen, shared).await,
-        Command::Import {
-            kind,
-            file,
-            storage,
-            rejects,
-        } => {
+        Command::Demo { data_dir, listen, shared } => demo(data_dir, listen, shared).await,
+        Command::Import { kind, file, storage, rejects } => {
             let engine = storage.open(false).await?;
             let kind = match kind {
                 Kind::Products => ImportKind::Products,
@@ -163,26 +144,17 @@ async fn main() -> Result<()> {
             let rejects = rejects.unwrap_or_else(|| {
                 PathBuf::from(format!(
                     "{}.rejects.csv",
-                    file.file_name()
-                        .map(|f| f.to_string_lossy())
-                        .unwrap_or_default()
+                    file.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()
                 ))
             });
-            report
-                .write_rejects(&rejects)
-                .context("cannot write the rejects file")?;
+            report.write_rejects(&rejects).context("cannot write the rejects file")?;
             if matches!(kind, ImportKind::Customers | ImportKind::Orders) {
                 let bar = progress::Bar::new();
                 bar.stage("resolving customers");
                 engine.sync().await?;
                 bar.finish();
             }
-            println!(
-                "{} rows read, {} accepted, {} rejected",
-                report.rows,
-                report.accepted,
-                report.rejected.len()
-            );
+            println!("{} rows read, {} accepted, {} rejected", report.rows, report.accepted, report.rejected.len());
             if let Some(path) = &report.rejects_file {
                 println!("rejected rows and reasons: {}", path.display());
                 for r in report.rejected.iter().take(5) {
@@ -192,17 +164,8 @@ async fn main() -> Result<()> {
             engine.close().await;
             Ok(())
         }
-        Command::Keys {
-            command:
-                KeysCommand::Create {
-                    scope,
-                    name,
-                    storage,
-                },
-        } => {
-            let Some(scope) = Scope::parse(&scope) else {
-                bail!("--scope must be write, read or admin")
-            };
+        Command::Keys { command: KeysCommand::Create { scope, name, storage } } => {
+            let Some(scope) = Scope::parse(&scope) else { bail!("--scope must be write, read or admin") };
             let engine = storage.open(false).await?;
             let key = engine.create_key(scope, &name).await?;
             println!("{key}");
@@ -214,9 +177,7 @@ async fn main() -> Result<()> {
 }
 
 async fn serve(engine: Engine, listen: SocketAddr, banner: Option<String>) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     println!("Tailor listening on http://{addr}");
     if let Some(b) = banner {
@@ -228,16 +189,10 @@ async fn serve(engine: Engine, listen: SocketAddr, banner: Option<String>) -> Re
 }
 
 async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf) -> Result<()> {
-    let engine = Engine::open(EngineConfig {
-        storage: Storage::Embedded(data_dir.clone()),
-        background: true,
-    })
-    .await?;
+    let engine = Engine::open(EngineConfig { storage: Storage::Embedded(data_dir.clone()), background: true }).await?;
     let admin = engine.create_key(Scope::Admin, "demo admin").await?;
     let write = engine.create_key(Scope::Write, "demo write").await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(tailor_server::serve(engine.clone(), listener));
     println!("Tailor demo listening on http://{addr}");
@@ -276,9 +231,7 @@ async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf) -> Result<
     }
     let (_, _, email, _) = tailor_engine::demo::contact("1");
     println!("Try: curl -H 'Authorization: Bearer {admin}' 'http://{addr}/v1/profiles/lookup?loyaltyCard=1'");
-    println!(
-        "     (household 1 shops in store; some households also browse the web as e.g. {email})"
-    );
+    println!("     (household 1 shops in store; some households also browse the web as e.g. {email})");
     server.await??;
     engine.close().await;
     Ok(())

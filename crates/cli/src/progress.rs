@@ -11,11 +11,9 @@ impl Bar {
     pub fn new() -> Bar {
         let bar = ProgressBar::new(0);
         bar.set_style(
-            ProgressStyle::with_template(
-                "{msg:>28} [{bar:40}] {human_pos}/{human_len} ({per_sec}, {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{msg:>28} [{bar:40}] {human_pos}/{human_len} ({per_sec}, {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
         );
         Bar(bar)
     }

@@ -22,15 +22,8 @@ fn start(dir: &Path) -> (Child, String) {
         .spawn()
         .expect("start tailor serve");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read banner");
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .expect("address")
-        .to_string();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read banner");
+    let addr = line.trim().rsplit("http://").next().expect("address").to_string();
     (child, addr)
 }
 
@@ -42,14 +35,8 @@ async fn every_acknowledged_event_survives_sigkill() {
         .arg(dir.path())
         .output()
         .expect("keys");
-    let key = String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_string();
-    assert!(
-        key.starts_with("tk_write_"),
-        "keys create prints only the key: {key:?}"
-    );
+    let key = String::from_utf8(out.stdout).expect("utf8").trim().to_string();
+    assert!(key.starts_with("tk_write_"), "keys create prints only the key: {key:?}");
 
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let http = reqwest::Client::new();
@@ -60,20 +47,24 @@ async fn every_acknowledged_event_survives_sigkill() {
         let kill_tx = Arc::new(Mutex::new(Some(kill_tx)));
         let mut clients = Vec::new();
         for client in 0..4 {
-            let (http, key, addr, acked, batches_acked, kill_tx) = (
-                http.clone(),
-                key.clone(),
-                addr.clone(),
-                acked.clone(),
-                batches_acked.clone(),
-                kill_tx.clone(),
-            );
+            let (http, key, addr, acked, batches_acked, kill_tx) =
+                (http.clone(), key.clone(), addr.clone(), acked.clone(), batches_acked.clone(), kill_tx.clone());
             clients.push(tokio::spawn(async move {
                 for b in 0.. {
                     let ids: Vec<String> = (0..200).map(|i| format!("r{round}-c{client}-b{b}-e{i}")).collect();
-                    let batch: Vec<_> = ids.iter().map(|id| json!({"type": "track", "event": "Product Viewed", "messageId": id,
-                        "anonymousId": format!("anon-{client}-{}", b % 7), "properties": {"product_id": "p1"}})).collect();
-                    let res = http.post(format!("http://{addr}/v1/batch")).basic_auth(&key, Some("")).json(&json!({"batch": batch})).send().await;
+                    let batch: Vec<_> = ids
+                        .iter()
+                        .map(|id| {
+                            json!({"type": "track", "event": "Product Viewed", "messageId": id,
+                        "anonymousId": format!("anon-{client}-{}", b % 7), "properties": {"product_id": "p1"}})
+                        })
+                        .collect();
+                    let res = http
+                        .post(format!("http://{addr}/v1/batch"))
+                        .basic_auth(&key, Some(""))
+                        .json(&json!({"batch": batch}))
+                        .send()
+                        .await;
                     match res {
                         Ok(r) if r.status().is_success() => {
                             acked.lock().expect("lock").extend(ids);
@@ -98,23 +89,12 @@ async fn every_acknowledged_event_survives_sigkill() {
     }
 
     let acked = acked.lock().expect("lock").clone();
-    assert!(
-        acked.len() >= 3 * 12 * 200,
-        "only {} events were acknowledged",
-        acked.len()
-    );
-    let engine = Engine::open(EngineConfig {
-        storage: Storage::Embedded(dir.path().to_path_buf()),
-        background: false,
-    })
-    .await
-    .expect("reopen");
+    assert!(acked.len() >= 3 * 12 * 200, "only {} events were acknowledged", acked.len());
+    let engine = Engine::open(EngineConfig { storage: Storage::Embedded(dir.path().to_path_buf()), background: false })
+        .await
+        .expect("reopen");
     let stored = engine.log().count().await.expect("count") as usize;
-    assert!(
-        stored >= acked.len(),
-        "{stored} stored < {} acknowledged",
-        acked.len()
-    );
+    assert!(stored >= acked.len(), "{stored} stored < {} acknowledged", acked.len());
     let mut missing = 0;
     for id in &acked {
         if !engine.log().contains(id).await.expect("lookup") {

@@ -47,11 +47,7 @@ impl Purpose {
     /// category names (e.g. `Advertising` → marketing e-mail is *not* guessed: unknown names are
     /// `None`).
     pub fn parse(s: &str) -> Option<Self> {
-        let key: String = s
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
+        let key: String = s.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect();
         Some(match key.as_str() {
             "personalization" | "personalisation" => Self::Personalization,
             "profiling" => Self::Profiling,

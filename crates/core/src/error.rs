@@ -93,11 +93,7 @@ pub struct FieldError {
 impl FieldError {
     /// An `invalid_field` error.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            code: ErrorCode::InvalidField,
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { code: ErrorCode::InvalidField, field: field.into(), message: message.into() }
     }
 
     /// The same error with its field path prefixed, e.g. `batch[2].` + `userId`.

@@ -87,9 +87,7 @@ fn opt_string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, Fie
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) if s.len() > 256 => {
-            Err(FieldError::invalid(key, "must be at most 256 characters"))
-        }
+        Some(Value::String(s)) if s.len() > 256 => Err(FieldError::invalid(key, "must be at most 256 characters")),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(FieldError::invalid(key, "must be a string")),
     }
@@ -105,31 +103,21 @@ fn check_object(obj: &Map<String, Value>, key: &str) -> Result<(), FieldError> {
 fn opt_time(obj: &Map<String, Value>, key: &str) -> Result<Option<Millis>, FieldError> {
     match opt_string(obj, key)? {
         None => Ok(None),
-        Some(s) => time::parse_rfc3339(&s).map(Some).ok_or_else(|| {
-            FieldError::invalid(
-                key,
-                "must be an ISO 8601 timestamp, e.g. 2026-11-24T09:30:00Z",
-            )
-        }),
+        Some(s) => time::parse_rfc3339(&s)
+            .map(Some)
+            .ok_or_else(|| FieldError::invalid(key, "must be an ISO 8601 timestamp, e.g. 2026-11-24T09:30:00Z")),
     }
 }
 
 /// Where identifier traits may stand in an event, with the JSON path used in errors.
-const TRAIT_PLACES: [(&str, &str); 2] =
-    [("/traits", "traits"), ("/context/traits", "context.traits")];
+const TRAIT_PLACES: [(&str, &str); 2] = [("/traits", "traits"), ("/context/traits", "context.traits")];
 
 /// The trait names that carry identifiers, per kind (snake_case and camelCase as sent by SDKs).
 const TRAIT_IDENTIFIERS: [(IdentifierKind, &[&str]); 4] = [
     (IdentifierKind::Email, &["email"]),
     (IdentifierKind::Phone, &["phone"]),
-    (
-        IdentifierKind::LoyaltyCard,
-        &["loyalty_card", "loyaltyCard"],
-    ),
-    (
-        IdentifierKind::PosCustomerId,
-        &["pos_customer_id", "posCustomerId"],
-    ),
+    (IdentifierKind::LoyaltyCard, &["loyalty_card", "loyaltyCard"]),
+    (IdentifierKind::PosCustomerId, &["pos_customer_id", "posCustomerId"]),
 ];
 
 impl Event {
@@ -143,17 +131,14 @@ impl Event {
     /// Like [`Event::parse`] for trusted sources (file imports, POS feeds) that identify the
     /// customer only by identifier traits in `context.traits` (a loyalty card, an e-mail): they
     /// need no `userId` or `anonymousId` as long as they carry some identifier.
-    pub fn parse_trusted(
-        raw: Value,
-        kind: Option<EventKind>,
-        now: Millis,
-    ) -> Result<Event, FieldError> {
+    pub fn parse_trusted(raw: Value, kind: Option<EventKind>, now: Millis) -> Result<Event, FieldError> {
         let event = Self::parse_with(raw, kind, now, false)?;
         if Self::identifiers(&event.body).is_empty() {
             return Err(FieldError {
                 code: ErrorCode::MissingIdentity,
                 field: "context.traits".into(),
-                message: "the event carries no identifier (userId, anonymousId, email, phone, loyalty card, ...)".into(),
+                message: "the event carries no identifier (userId, anonymousId, email, phone, loyalty card, ...)"
+                    .into(),
             });
         }
         Ok(event)
@@ -172,10 +157,7 @@ impl Event {
             Some(k) => k,
             None => match obj.get("type") {
                 Some(Value::String(t)) => EventKind::parse(t).ok_or_else(|| {
-                    FieldError::invalid(
-                        "type",
-                        "must be one of track, identify, page, screen, group, alias",
-                    )
+                    FieldError::invalid("type", "must be one of track, identify, page, screen, group, alias")
                 })?,
                 Some(_) => return Err(FieldError::invalid("type", "must be a string")),
                 None => return Err(FieldError::invalid("type", "is required in a batch")),
@@ -202,28 +184,20 @@ impl Event {
         }
         let name = match kind {
             EventKind::Track => Some(opt_string(&obj, "event")?.ok_or_else(|| {
-                FieldError::invalid(
-                    "event",
-                    "a track call needs the event name, e.g. \"Product Viewed\"",
-                )
+                FieldError::invalid("event", "a track call needs the event name, e.g. \"Product Viewed\"")
             })?),
             EventKind::Page | EventKind::Screen => opt_string(&obj, "name")?,
             EventKind::Alias => {
                 if user_id.is_none() {
-                    return Err(FieldError::invalid(
-                        "userId",
-                        "an alias call needs the new userId",
-                    ));
+                    return Err(FieldError::invalid("userId", "an alias call needs the new userId"));
                 }
-                opt_string(&obj, "previousId")?.ok_or_else(|| {
-                    FieldError::invalid("previousId", "an alias call needs the previousId")
-                })?;
+                opt_string(&obj, "previousId")?
+                    .ok_or_else(|| FieldError::invalid("previousId", "an alias call needs the previousId"))?;
                 None
             }
             EventKind::Group => {
-                opt_string(&obj, "groupId")?.ok_or_else(|| {
-                    FieldError::invalid("groupId", "a group call needs a groupId")
-                })?;
+                opt_string(&obj, "groupId")?
+                    .ok_or_else(|| FieldError::invalid("groupId", "a group call needs a groupId"))?;
                 None
             }
             EventKind::Identify => None,
@@ -255,12 +229,7 @@ impl Event {
                         Some(Value::String(s)) => {
                             Identifier::parse(kind, s, &format!("{path}.{name}"))?;
                         }
-                        Some(_) => {
-                            return Err(FieldError::invalid(
-                                format!("{path}.{name}"),
-                                "must be a string",
-                            ))
-                        }
+                        Some(_) => return Err(FieldError::invalid(format!("{path}.{name}"), "must be a string")),
                     }
                 }
             }
@@ -268,10 +237,7 @@ impl Event {
         let channel = Channel::infer(&raw, kind.as_str());
         obj.insert("type".into(), Value::String(kind.as_str().into()));
         obj.insert("messageId".into(), Value::String(message_id.clone()));
-        obj.insert(
-            "timestamp".into(),
-            Value::String(time::format_millis(timestamp)),
-        );
+        obj.insert("timestamp".into(), Value::String(time::format_millis(timestamp)));
         obj.insert("receivedAt".into(), Value::String(time::format_millis(now)));
         Ok(Event {
             message_id,
@@ -326,16 +292,11 @@ mod tests {
 
     #[test]
     fn a_track_needs_an_event_name_and_an_identity() {
-        let e = Event::parse(
-            json!({"anonymousId": "a1", "event": "Product Viewed"}),
-            Some(EventKind::Track),
-            NOW,
-        )
-        .unwrap();
+        let e =
+            Event::parse(json!({"anonymousId": "a1", "event": "Product Viewed"}), Some(EventKind::Track), NOW).unwrap();
         assert_eq!(e.name.as_deref(), Some("Product Viewed"));
         assert_eq!(e.timestamp, NOW);
-        let err =
-            Event::parse(json!({"anonymousId": "a1"}), Some(EventKind::Track), NOW).unwrap_err();
+        let err = Event::parse(json!({"anonymousId": "a1"}), Some(EventKind::Track), NOW).unwrap_err();
         assert_eq!(err.field, "event");
         let err = Event::parse(json!({"event": "x"}), Some(EventKind::Track), NOW).unwrap_err();
         assert_eq!(err.code, ErrorCode::MissingIdentity);
@@ -346,22 +307,10 @@ mod tests {
         let cases = [
             (json!({"userId": 5}), "userId"),
             (json!({"userId": "u", "traits": []}), "traits"),
-            (
-                json!({"userId": "u", "traits": {"email": "nope"}}),
-                "traits.email",
-            ),
-            (
-                json!({"userId": "u", "context": {"traits": {"phone": "12"}}}),
-                "context.traits.phone",
-            ),
-            (
-                json!({"userId": "u", "timestamp": "yesterday"}),
-                "timestamp",
-            ),
-            (
-                json!({"userId": "u", "timestamp": "2999-01-01T00:00:00Z"}),
-                "timestamp",
-            ),
+            (json!({"userId": "u", "traits": {"email": "nope"}}), "traits.email"),
+            (json!({"userId": "u", "context": {"traits": {"phone": "12"}}}), "context.traits.phone"),
+            (json!({"userId": "u", "timestamp": "yesterday"}), "timestamp"),
+            (json!({"userId": "u", "timestamp": "2999-01-01T00:00:00Z"}), "timestamp"),
         ];
         for (raw, field) in cases {
             let err = Event::parse(raw, Some(EventKind::Identify), NOW).unwrap_err();

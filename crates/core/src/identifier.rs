@@ -6,19 +6,7 @@ use crate::FieldError;
 
 /// The type of an identifier. The order of the variants is the attribution priority: when an
 /// event's identifiers point to different profiles, the highest-priority one decides.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentifierKind {
     /// The retailer's own account id (Segment `userId`).
@@ -64,11 +52,7 @@ impl IdentifierKind {
 
     /// Parses a name in snake_case or camelCase (`userId`, `loyaltyCard`, ...).
     pub fn parse(s: &str) -> Option<Self> {
-        let key: String = s
-            .chars()
-            .filter(|c| *c != '_')
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
+        let key: String = s.chars().filter(|c| *c != '_').map(|c| c.to_ascii_lowercase()).collect();
         Some(match key.as_str() {
             "userid" => Self::UserId,
             "email" => Self::Email,
@@ -130,9 +114,7 @@ pub struct Identifier {
 impl Identifier {
     /// Normalizes `raw` as `kind`; the error names `field`.
     pub fn parse(kind: IdentifierKind, raw: &str, field: &str) -> Result<Self, FieldError> {
-        kind.normalize(raw)
-            .map(|value| Self { kind, value })
-            .map_err(|m| FieldError::invalid(field, m))
+        kind.normalize(raw).map(|value| Self { kind, value }).map_err(|m| FieldError::invalid(field, m))
     }
 }
 
@@ -140,12 +122,7 @@ impl Identifier {
 /// no spaces.
 pub fn normalize_email(raw: &str) -> Result<String, String> {
     let v = raw.trim().to_lowercase();
-    let bad = || {
-        Err(format!(
-            "'{}' is not a valid e-mail address (expected name@domain.tld)",
-            mask(&v)
-        ))
-    };
+    let bad = || Err(format!("'{}' is not a valid e-mail address (expected name@domain.tld)", mask(&v)));
     let Some((local, domain)) = v.split_once('@') else {
         return bad();
     };
@@ -183,9 +160,7 @@ pub fn normalize_phone(raw: &str) -> Result<String, String> {
         return Err("phone numbers need a country code in E.164 form, e.g. +14155550123".into());
     };
     if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
-        return Err(
-            "an E.164 phone number has 8 to 15 digits after the +, e.g. +14155550123".into(),
-        );
+        return Err("an E.164 phone number has 8 to 15 digits after the +, e.g. +14155550123".into());
     }
     Ok(format!("+{digits}"))
 }
@@ -203,33 +178,16 @@ mod tests {
 
     #[test]
     fn emails_are_lowercased_and_checked() {
-        assert_eq!(
-            normalize_email("  Ann@Example.COM ").unwrap(),
-            "ann@example.com"
-        );
-        for bad in [
-            "ann",
-            "ann@",
-            "@x.com",
-            "ann@x",
-            "a b@x.com",
-            "a@@x.com",
-            "a@x.com.",
-        ] {
+        assert_eq!(normalize_email("  Ann@Example.COM ").unwrap(), "ann@example.com");
+        for bad in ["ann", "ann@", "@x.com", "ann@x", "a b@x.com", "a@@x.com", "a@x.com."] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn phones_become_e164() {
-        assert_eq!(
-            normalize_phone("+1 (415) 555-0123").unwrap(),
-            "+14155550123"
-        );
-        assert_eq!(
-            normalize_phone("0044 20 7946 0958").unwrap(),
-            "+442079460958"
-        );
+        assert_eq!(normalize_phone("+1 (415) 555-0123").unwrap(), "+14155550123");
+        assert_eq!(normalize_phone("0044 20 7946 0958").unwrap(), "+442079460958");
         for bad in ["4155550123", "+12", "+1415555012345678", "+1-415-CALL-NOW"] {
             assert!(normalize_phone(bad).is_err(), "{bad}");
         }
@@ -237,14 +195,8 @@ mod tests {
 
     #[test]
     fn kinds_parse_from_both_cases_and_keep_priority() {
-        assert_eq!(
-            IdentifierKind::parse("loyaltyCard"),
-            Some(IdentifierKind::LoyaltyCard)
-        );
-        assert_eq!(
-            IdentifierKind::parse("anonymous_id"),
-            Some(IdentifierKind::AnonymousId)
-        );
+        assert_eq!(IdentifierKind::parse("loyaltyCard"), Some(IdentifierKind::LoyaltyCard));
+        assert_eq!(IdentifierKind::parse("anonymous_id"), Some(IdentifierKind::AnonymousId));
         assert!(IdentifierKind::UserId < IdentifierKind::AnonymousId);
     }
 }

@@ -13,19 +13,13 @@ pub fn decimal(v: &Value) -> Option<Decimal> {
         Value::String(s) => s.trim().to_string(),
         _ => return None,
     };
-    Decimal::from_str(&s)
-        .or_else(|_| Decimal::from_scientific(&s))
-        .ok()
+    Decimal::from_str(&s).or_else(|_| Decimal::from_scientific(&s)).ok()
 }
 
 /// Parses an amount into minor units (cents), rounding half away from zero.
 pub fn cents(v: &Value) -> Option<i64> {
     let d = decimal(v)? * Decimal::from(100);
-    i64::try_from(
-        d.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
-            .mantissa(),
-    )
-    .ok()
+    i64::try_from(d.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero).mantissa()).ok()
 }
 
 /// Formats minor units as a decimal string with two places, e.g. `1234` → `12.34`.

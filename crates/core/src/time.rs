@@ -12,9 +12,7 @@ pub fn now_millis() -> Millis {
 
 /// Parses an RFC 3339 / ISO 8601 timestamp into milliseconds.
 pub fn parse_rfc3339(s: &str) -> Option<Millis> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.timestamp_millis())
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
 }
 
 /// Formats milliseconds as an RFC 3339 UTC timestamp with millisecond precision.

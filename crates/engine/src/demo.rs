@@ -22,19 +22,15 @@ use crate::{Engine, EngineError};
 pub const SEED: u64 = 20_170_101;
 
 const FIRST: [&str; 24] = [
-    "Ann", "Ben", "Carla", "Dev", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jon", "Kira", "Luis",
-    "Maya", "Nils", "Olga", "Priya", "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera", "Wes", "Yuki",
+    "Ann", "Ben", "Carla", "Dev", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jon", "Kira", "Luis", "Maya", "Nils",
+    "Olga", "Priya", "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera", "Wes", "Yuki",
 ];
 const LAST: [&str; 20] = [
-    "Adams", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jones",
-    "Khan", "Lopez", "Miller", "Novak", "Okafor", "Patel", "Rossi", "Smith", "Tanaka", "Weber",
+    "Adams", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jones", "Khan", "Lopez",
+    "Miller", "Novak", "Okafor", "Patel", "Rossi", "Smith", "Tanaka", "Weber",
 ];
-const REGIONS: [(&str, f64, f64); 4] = [
-    ("North", 41.97, -87.75),
-    ("South", 41.75, -87.62),
-    ("West", 41.88, -87.95),
-    ("East", 41.85, -87.55),
-];
+const REGIONS: [(&str, f64, f64); 4] =
+    [("North", 41.97, -87.75), ("South", 41.75, -87.62), ("West", 41.88, -87.95), ("East", 41.85, -87.55)];
 
 /// What the demo loaded.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -58,12 +54,7 @@ pub fn contact(household: &str) -> (String, String, String, String) {
     let n: u64 = household.parse().unwrap_or(0);
     let first = FIRST[(n % FIRST.len() as u64) as usize];
     let last = LAST[((n / 7) % LAST.len() as u64) as usize];
-    let email = format!(
-        "{}.{}{}@example.com",
-        first.to_lowercase(),
-        last.to_lowercase(),
-        n
-    );
+    let email = format!("{}.{}{}@example.com", first.to_lowercase(), last.to_lowercase(), n);
     let phone = format!("+1312555{:04}", n % 10_000);
     (first.to_string(), last.to_string(), email, phone)
 }
@@ -79,19 +70,14 @@ struct Household {
 impl Engine {
     /// Whether the demo data is already here (later starts reuse it).
     pub async fn demo_loaded(&self) -> Result<bool, EngineError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM meta WHERE key = 'demo_loaded'")
-            .fetch_one(self.db().reader())
-            .await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) FROM meta WHERE key = 'demo_loaded'").fetch_one(self.db().reader()).await?;
         Ok(row.get::<i64, _>(0) > 0)
     }
 
     /// Loads the demo from `data` (the `completejourney` folder). Idempotent: a load cut short
     /// can simply run again.
-    pub async fn load_demo(
-        &self,
-        data: &Path,
-        progress: &dyn Progress,
-    ) -> Result<DemoSummary, EngineError> {
+    pub async fn load_demo(&self, data: &Path, progress: &dyn Progress) -> Result<DemoSummary, EngineError> {
         let file = |name: &str| {
             let p = data.join(name);
             if p.exists() {
@@ -105,9 +91,7 @@ impl Engine {
         };
         let mut summary = DemoSummary::default();
         progress.stage("products");
-        let r = self
-            .import(ImportKind::Products, &file("products.parquet")?, progress)
-            .await?;
+        let r = self.import(ImportKind::Products, &file("products.parquet")?, progress).await?;
         summary.products = r.accepted;
         summary.rejected_rows += r.rejected.len() as u64;
 
@@ -118,19 +102,11 @@ impl Engine {
         summary.stores = stores;
 
         progress.stage("loyalty sign-ups");
-        let r = self
-            .import(
-                ImportKind::Customers,
-                &file("demographics.parquet")?,
-                progress,
-            )
-            .await?;
+        let r = self.import(ImportKind::Customers, &file("demographics.parquet")?, progress).await?;
         summary.rejected_rows += r.rejected.len() as u64;
 
         progress.stage("store baskets");
-        let r = self
-            .import(ImportKind::Orders, &file("transactions.parquet")?, progress)
-            .await?;
+        let r = self.import(ImportKind::Orders, &file("transactions.parquet")?, progress).await?;
         summary.rejected_rows += r.rejected.len() as u64;
         summary.orders = self.log().count().await? as u64;
 
@@ -149,12 +125,8 @@ impl Engine {
         Ok(summary)
     }
 
-    async fn demo_stores(
-        &self,
-        households: &BTreeMap<String, Household>,
-    ) -> Result<u64, EngineError> {
-        let ids: std::collections::BTreeSet<&String> =
-            households.values().flat_map(|h| h.stores.iter()).collect();
+    async fn demo_stores(&self, households: &BTreeMap<String, Household>) -> Result<u64, EngineError> {
+        let ids: std::collections::BTreeSet<&String> = households.values().flat_map(|h| h.stores.iter()).collect();
         let mut rng = StdRng::seed_from_u64(SEED);
         let locations: Vec<Location> = ids
             .iter()
@@ -178,24 +150,15 @@ impl Engine {
 
 fn read_households(path: &Path) -> Result<BTreeMap<String, Household>, EngineError> {
     let table = Table::open(path).map_err(EngineError::Io)?;
-    let col = |n: &str| {
-        table
-            .column(&[n])
-            .ok_or_else(|| EngineError::Io(format!("{}: no {n} column", path.display())))
-    };
-    let (hh, store, product, ts) = (
-        col("household_id")?,
-        col("store_id")?,
-        col("product_id")?,
-        col("transaction_timestamp")?,
-    );
+    let col = |n: &str| table.column(&[n]).ok_or_else(|| EngineError::Io(format!("{}: no {n} column", path.display())));
+    let (hh, store, product, ts) =
+        (col("household_id")?, col("store_id")?, col("product_id")?, col("transaction_timestamp")?);
     let mut out: BTreeMap<String, Household> = BTreeMap::new();
     let mut store_counts: BTreeMap<(String, String), u32> = BTreeMap::new();
     for row in table {
         let row = row.map_err(EngineError::Io)?;
         let get = |i: usize| row.get(i).cloned().flatten();
-        let (Some(h), Some(s), Some(p), Some(t)) = (get(hh), get(store), get(product), get(ts))
-        else {
+        let (Some(h), Some(s), Some(p), Some(t)) = (get(hh), get(store), get(product), get(ts)) else {
             continue;
         };
         let t = tailor_core::time::parse_rfc3339(&t).unwrap_or(0);
@@ -203,9 +166,11 @@ fn read_households(path: &Path) -> Result<BTreeMap<String, Household>, EngineErr
         let e = out.entry(h).or_insert_with(|| Household {
             first_ts: t,
             last_ts: t,
-            store: s,
+            store: s.clone(),
+            stores: Default::default(),
             products: Vec::new(),
         });
+        e.stores.insert(s);
         e.first_ts = e.first_ts.min(t);
         e.last_ts = e.last_ts.max(t);
         if e.products.len() < 400 {
@@ -213,10 +178,7 @@ fn read_households(path: &Path) -> Result<BTreeMap<String, Household>, EngineErr
         }
     }
     for ((h, s), n) in &store_counts {
-        let best = store_counts
-            .get(&(h.clone(), out[h].store.clone()))
-            .copied()
-            .unwrap_or(0);
+        let best = store_counts.get(&(h.clone(), out[h].store.clone())).copied().unwrap_or(0);
         if *n > best {
             if let Some(e) = out.get_mut(h) {
                 e.store = s.clone();
@@ -227,10 +189,7 @@ fn read_households(path: &Path) -> Result<BTreeMap<String, Household>, EngineErr
 }
 
 fn event(raw: Value) -> Result<Event, EngineError> {
-    let kind = raw
-        .get("type")
-        .and_then(Value::as_str)
-        .and_then(EventKind::parse);
+    let kind = raw.get("type").and_then(Value::as_str).and_then(EventKind::parse);
     Event::parse_trusted(raw, kind, now_millis()).map_err(EngineError::Invalid)
 }
 
@@ -276,10 +235,12 @@ fn omnichannel_events(households: &BTreeMap<String, Household>) -> Result<Vec<Ev
                     }
                 }
             }
-            out.push(event(json!({"type": "identify", "messageId": id("identify"), "anonymousId": anon, "userId": format!("u{h}"),
+            out.push(event(
+                json!({"type": "identify", "messageId": id("identify"), "anonymousId": anon, "userId": format!("u{h}"),
                 "timestamp": format_millis(identify_at), "context": {"channel": "web"},
                 "traits": {"email": email, "firstName": first, "lastName": last, "loyalty_card": h,
-                    "consent": {"personalization": rng.gen_bool(0.9), "marketing_email": rng.gen_bool(0.6)}}}))?);
+                    "consent": {"personalization": rng.gen_bool(0.9), "marketing_email": rng.gen_bool(0.6)}}}),
+            )?);
             if rng.gen_bool(0.5) {
                 let device = format!("app-{:016x}", rng.gen::<u64>());
                 for _ in 0..rng.gen_range(1..5) {
@@ -297,8 +258,7 @@ fn omnichannel_events(households: &BTreeMap<String, Household>) -> Result<Vec<Ev
             }
         }
         if rng.gen_bool(0.15) {
-            let topic =
-                ["delivery", "refund", "loyalty points", "product question"][rng.gen_range(0..4)];
+            let topic = ["delivery", "refund", "loyalty points", "product question"][rng.gen_range(0..4)];
             out.push(event(json!({"type": "track", "event": "Support Ticket Opened", "messageId": id("support"),
                 "timestamp": format_millis(at(&mut rng)),
                 "properties": {"topic": topic},

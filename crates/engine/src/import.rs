@@ -63,25 +63,15 @@ fn digest(parts: &[&str]) -> String {
         h.update(p.as_bytes());
         h.update([0u8]);
     }
-    h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Identifier columns shared by customer and order files.
 const IDENTIFIER_COLUMNS: &[(IdentifierKind, &[&str])] = &[
-    (
-        IdentifierKind::UserId,
-        &["user_id", "userid", "customer_id"],
-    ),
+    (IdentifierKind::UserId, &["user_id", "userid", "customer_id"]),
     (IdentifierKind::Email, &["email"]),
     (IdentifierKind::Phone, &["phone", "phone_number"]),
-    (
-        IdentifierKind::LoyaltyCard,
-        &["loyalty_card", "card", "household_id"],
-    ),
+    (IdentifierKind::LoyaltyCard, &["loyalty_card", "card", "household_id"]),
     (IdentifierKind::PosCustomerId, &["pos_customer_id"]),
 ];
 
@@ -92,22 +82,17 @@ fn identifiers(
 ) -> Result<Vec<Identifier>, (String, String)> {
     let mut out = Vec::new();
     for (kind, col) in table_cols {
-        if let Some(v) = col
-            .and_then(|c| row.get(c))
-            .and_then(|v| v.as_deref())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
+        if let Some(v) =
+            col.and_then(|c| row.get(c)).and_then(|v| v.as_deref()).map(str::trim).filter(|v| !v.is_empty())
         {
-            let id =
-                Identifier::parse(*kind, v, kind.as_str()).map_err(|e| (e.field, e.message))?;
+            let id = Identifier::parse(*kind, v, kind.as_str()).map_err(|e| (e.field, e.message))?;
             out.push(id);
         }
     }
     if out.is_empty() {
         return Err((
             "customer".into(),
-            "the row has no identifier (user_id, email, phone, loyalty_card, pos_customer_id)"
-                .into(),
+            "the row has no identifier (user_id, email, phone, loyalty_card, pos_customer_id)".into(),
         ));
     }
     Ok(out)
@@ -150,14 +135,7 @@ impl Engine {
     ) -> Result<ImportReport, EngineError> {
         let table = open(path)?;
         progress.total(table.rows_hint.unwrap_or(0));
-        let cols = ColumnMap::new(
-            &table,
-            if products {
-                PRODUCT_COLUMNS
-            } else {
-                LOCATION_COLUMNS
-            },
-        );
+        let cols = ColumnMap::new(&table, if products { PRODUCT_COLUMNS } else { LOCATION_COLUMNS });
         if !cols.has(0) {
             return Err(EngineError::Io(format!(
                 "{}: no id column (expected one of id, product_id, sku, location_id, store_id)",
@@ -196,11 +174,7 @@ impl Engine {
         Ok(report)
     }
 
-    async fn flush_catalog(
-        &self,
-        ps: &mut Vec<Product>,
-        ls: &mut Vec<Location>,
-    ) -> Result<(), EngineError> {
+    async fn flush_catalog(&self, ps: &mut Vec<Product>, ls: &mut Vec<Location>) -> Result<(), EngineError> {
         let now = now_millis();
         if !ps.is_empty() {
             tailor_catalog::upsert_products(self.db(), ps, now).await?;
@@ -213,17 +187,10 @@ impl Engine {
         Ok(())
     }
 
-    async fn import_customers(
-        &self,
-        path: &Path,
-        progress: &dyn Progress,
-    ) -> Result<ImportReport, EngineError> {
+    async fn import_customers(&self, path: &Path, progress: &dyn Progress) -> Result<ImportReport, EngineError> {
         let table = open(path)?;
         progress.total(table.rows_hint.unwrap_or(0));
-        let id_cols: Vec<_> = IDENTIFIER_COLUMNS
-            .iter()
-            .map(|(k, names)| (*k, table.column(names)))
-            .collect();
+        let id_cols: Vec<_> = IDENTIFIER_COLUMNS.iter().map(|(k, names)| (*k, table.column(names))).collect();
         let id_col_set: Vec<usize> = id_cols.iter().filter_map(|(_, c)| *c).collect();
         let header = table.header.clone();
         let now = now_millis();
@@ -281,21 +248,14 @@ impl Engine {
         Ok(report)
     }
 
-    async fn import_orders(
-        &self,
-        path: &Path,
-        progress: &dyn Progress,
-    ) -> Result<ImportReport, EngineError> {
+    async fn import_orders(&self, path: &Path, progress: &dyn Progress) -> Result<ImportReport, EngineError> {
         const ORDER_COLUMNS: &[(&str, &[&str])] = &[
             ("order_id", &["order_id", "basket_id"]),
             ("product_id", &["product_id", "sku"]),
             ("quantity", &["quantity", "qty"]),
             ("price", &["price", "unit_price"]),
             ("line_total", &["line_total", "sales_value"]),
-            (
-                "timestamp",
-                &["timestamp", "transaction_timestamp", "ordered_at"],
-            ),
+            ("timestamp", &["timestamp", "transaction_timestamp", "ordered_at"]),
             ("store_id", &["store_id", "location_id"]),
             ("channel", &["channel"]),
             ("currency", &["currency"]),
@@ -307,16 +267,10 @@ impl Engine {
         let cols = ColumnMap::new(&table, ORDER_COLUMNS);
         for (i, (name, _)) in ORDER_COLUMNS.iter().enumerate().take(3) {
             if !cols.has(i) {
-                return Err(EngineError::Io(format!(
-                    "{}: no {name} column",
-                    path.display()
-                )));
+                return Err(EngineError::Io(format!("{}: no {name} column", path.display())));
             }
         }
-        let id_cols: Vec<_> = IDENTIFIER_COLUMNS
-            .iter()
-            .map(|(k, names)| (*k, table.column(names)))
-            .collect();
+        let id_cols: Vec<_> = IDENTIFIER_COLUMNS.iter().map(|(k, names)| (*k, table.column(names))).collect();
         let categories = self.product_categories().await?;
         let mut report = ImportReport::default();
         let mut orders: BTreeMap<String, OrderDraft> = BTreeMap::new();
@@ -343,11 +297,7 @@ impl Engine {
                         rows: Vec::new(),
                     });
                     if draft.head.ids != head.ids {
-                        report.reject(
-                            n,
-                            "customer",
-                            "this order's other lines name a different customer",
-                        );
+                        report.reject(n, "customer", "this order's other lines name a different customer");
                         continue;
                     }
                     draft.head.ts = draft.head.ts.min(head.ts);
@@ -454,11 +404,7 @@ struct OrderDraft {
 
 type LineResult = Result<(String, OrderLine, OrderHead), (String, String)>;
 
-fn order_line(
-    cols: &ColumnMap,
-    id_cols: &[(IdentifierKind, Option<usize>)],
-    row: &[Option<String>],
-) -> LineResult {
+fn order_line(cols: &ColumnMap, id_cols: &[(IdentifierKind, Option<usize>)], row: &[Option<String>]) -> LineResult {
     let err = |c: &str, m: String| Err((c.to_string(), m));
     let Some(order_id) = cols.get(row, 0) else {
         return err("order_id", "missing".into());
@@ -472,12 +418,11 @@ fn order_line(
         _ => return err("quantity", "must be a whole number".into()),
     };
     let total_cents = match (cols.get(row, 4), cols.get(row, 3)) {
-        (Some(t), _) => cents(&Value::String(t.into()))
-            .ok_or(("line_total".to_string(), format!("'{t}' is not an amount")))?,
+        (Some(t), _) => {
+            cents(&Value::String(t.into())).ok_or(("line_total".to_string(), format!("'{t}' is not an amount")))?
+        }
         (None, Some(p)) => {
-            cents(&Value::String(p.into()))
-                .ok_or(("price".to_string(), format!("'{p}' is not an amount")))?
-                * quantity
+            cents(&Value::String(p.into())).ok_or(("price".to_string(), format!("'{p}' is not an amount")))? * quantity
         }
         (None, None) => return err("price", "a line needs a price or a line_total".into()),
     };
@@ -492,10 +437,7 @@ fn order_line(
                     .ok()
                     .map(|d| d.and_utc().timestamp_millis())
             })
-            .ok_or((
-                "timestamp".to_string(),
-                format!("'{t}' is not an ISO 8601 timestamp"),
-            ))?,
+            .ok_or(("timestamp".to_string(), format!("'{t}' is not an ISO 8601 timestamp")))?,
     };
     let ids = identifiers(id_cols, row)?;
     let store_id = cols.get(row, 6).map(str::to_string);
@@ -509,17 +451,7 @@ fn order_line(
     let currency = cols.get(row, 8).unwrap_or("USD").to_ascii_uppercase();
     Ok((
         order_id.to_string(),
-        OrderLine {
-            product_id: product_id.to_string(),
-            quantity,
-            total_cents,
-        },
-        OrderHead {
-            ids,
-            ts,
-            store_id,
-            channel,
-            currency,
-        },
+        OrderLine { product_id: product_id.to_string(), quantity, total_cents },
+        OrderHead { ids, ts, store_id, channel, currency },
     ))
 }

@@ -71,31 +71,22 @@ pub struct ApiKey {
 }
 
 fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Engine {
     /// Creates a key and returns its secret, which is shown once and stored only hashed.
     pub async fn create_key(&self, scope: Scope, name: &str) -> Result<String, EngineError> {
-        let secret = format!(
-            "tk_{}_{}{}",
-            scope.as_str(),
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        sqlx::query(
-            "INSERT INTO api_keys (id, hash, scope, name, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(hash(&secret))
-        .bind(scope.as_str())
-        .bind(name)
-        .bind(now_millis())
-        .execute(self.db().writer())
-        .await?;
+        let secret =
+            format!("tk_{}_{}{}", scope.as_str(), uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        sqlx::query("INSERT INTO api_keys (id, hash, scope, name, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(hash(&secret))
+            .bind(scope.as_str())
+            .bind(name)
+            .bind(now_millis())
+            .execute(self.db().writer())
+            .await?;
         Ok(secret)
     }
 

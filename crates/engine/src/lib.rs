@@ -44,13 +44,7 @@ pub struct EngineConfig {
 
 /// Every migration of every crate, in the order they apply.
 fn migrations() -> Vec<Migration> {
-    [
-        tailor_stream::MIGRATIONS,
-        profiles::MIGRATIONS,
-        tailor_catalog::MIGRATIONS,
-        keys::MIGRATIONS,
-    ]
-    .concat()
+    [tailor_stream::MIGRATIONS, profiles::MIGRATIONS, tailor_catalog::MIGRATIONS, keys::MIGRATIONS].concat()
 }
 
 struct Inner {
@@ -67,9 +61,7 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
-            .field("backend", &self.inner.db.backend())
-            .finish()
+        f.debug_struct("Engine").field("backend", &self.inner.db.backend()).finish()
     }
 }
 
@@ -82,13 +74,7 @@ impl Engine {
         };
         db.migrate(&migrations()).await?;
         let (shutdown, _) = watch::channel(false);
-        let engine = Engine {
-            inner: Arc::new(Inner {
-                log: EventLog::new(db.clone()),
-                db,
-                shutdown,
-            }),
-        };
+        let engine = Engine { inner: Arc::new(Inner { log: EventLog::new(db.clone()), db, shutdown }) };
         if config.background {
             projector::spawn(engine.clone());
         }
@@ -132,9 +118,7 @@ impl Engine {
     /// The profile `id` belongs to.
     pub async fn profile(&self, id: &str) -> Result<ProfileView, EngineError> {
         let mut conn = self.inner.db.reader().acquire().await?;
-        profiles::profile_view(&mut conn, id)
-            .await?
-            .ok_or_else(|| EngineError::not_found("profile", id))
+        profiles::profile_view(&mut conn, id).await?.ok_or_else(|| EngineError::not_found("profile", id))
     }
 
     /// The root profile holding an identifier.
@@ -144,33 +128,20 @@ impl Engine {
     }
 
     /// A page of the customer's cross-channel timeline, newest first.
-    pub async fn timeline(
-        &self,
-        id: &str,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<TimelineEntry>, EngineError> {
+    pub async fn timeline(&self, id: &str, before: Option<i64>, limit: i64) -> Result<Vec<TimelineEntry>, EngineError> {
         let mut conn = self.inner.db.reader().acquire().await?;
-        profiles::timeline(&mut conn, id, before, limit)
-            .await?
-            .ok_or_else(|| EngineError::not_found("profile", id))
+        profiles::timeline(&mut conn, id, before, limit).await?.ok_or_else(|| EngineError::not_found("profile", id))
     }
 
     /// The merges of the customer's profiles, with provenance.
     pub async fn merges(&self, id: &str) -> Result<Vec<MergeView>, EngineError> {
         let mut conn = self.inner.db.reader().acquire().await?;
-        profiles::merges(&mut conn, id)
-            .await?
-            .ok_or_else(|| EngineError::not_found("profile", id))
+        profiles::merges(&mut conn, id).await?.ok_or_else(|| EngineError::not_found("profile", id))
     }
 
     /// Undoes a merge of profile `id`: `merge_id` if given, else the merge that absorbed `id`,
     /// else the latest merge into `id`. Returns the undone merge.
-    pub async fn unmerge(
-        &self,
-        id: &str,
-        merge_id: Option<&str>,
-    ) -> Result<MergeView, EngineError> {
+    pub async fn unmerge(&self, id: &str, merge_id: Option<&str>) -> Result<MergeView, EngineError> {
         self.sync().await?;
         let merges = self.merges(id).await?;
         let active = |m: &&MergeView| m.undone_at.is_none();
@@ -193,10 +164,7 @@ impl Engine {
         profiles::unmerge(&mut tx, &merge_id, now_millis()).await?;
         tx.commit().await?;
         let merges = self.merges(id).await?;
-        merges
-            .into_iter()
-            .find(|m| m.id == merge_id)
-            .ok_or_else(|| EngineError::not_found("merge", &merge_id))
+        merges.into_iter().find(|m| m.id == merge_id).ok_or_else(|| EngineError::not_found("merge", &merge_id))
     }
 
     /// Records a consent decision for the customer `id` belongs to.
@@ -208,9 +176,7 @@ impl Engine {
         source: &str,
     ) -> Result<(), EngineError> {
         let mut tx = self.inner.db.writer().begin().await?;
-        let root = profiles::root_of(&mut tx, id)
-            .await?
-            .ok_or_else(|| EngineError::not_found("profile", id))?;
+        let root = profiles::root_of(&mut tx, id).await?.ok_or_else(|| EngineError::not_found("profile", id))?;
         profiles::set_consent(&mut tx, &root, purpose, granted, now_millis(), source).await?;
         tx.commit().await?;
         Ok(())
@@ -220,9 +186,7 @@ impl Engine {
     pub async fn export(&self, id: &str) -> Result<Value, EngineError> {
         self.sync().await?;
         let mut conn = self.inner.db.reader().acquire().await?;
-        profiles::export(&mut conn, id)
-            .await?
-            .ok_or_else(|| EngineError::not_found("profile", id))
+        profiles::export(&mut conn, id).await?.ok_or_else(|| EngineError::not_found("profile", id))
     }
 
     /// Erases the person `id` belongs to. Pending events are projected first, so none of theirs
@@ -230,9 +194,8 @@ impl Engine {
     pub async fn erase(&self, id: &str) -> Result<usize, EngineError> {
         self.sync().await?;
         let mut tx = self.inner.db.writer().begin().await?;
-        let n = profiles::erase(&mut tx, id, now_millis())
-            .await?
-            .ok_or_else(|| EngineError::not_found("profile", id))?;
+        let n =
+            profiles::erase(&mut tx, id, now_millis()).await?.ok_or_else(|| EngineError::not_found("profile", id))?;
         tx.commit().await?;
         tracing::info!(profiles = n, "erased a person on request");
         Ok(n)
@@ -240,9 +203,7 @@ impl Engine {
 
     /// One product.
     pub async fn product(&self, id: &str) -> Result<tailor_catalog::Product, EngineError> {
-        tailor_catalog::get_product(&self.inner.db, id)
-            .await?
-            .ok_or_else(|| EngineError::not_found("product", id))
+        tailor_catalog::get_product(&self.inner.db, id).await?.ok_or_else(|| EngineError::not_found("product", id))
     }
 
     /// Counts for the console and health: events, profiles, products, locations, orders and
@@ -252,14 +213,8 @@ impl Engine {
         let mut out = serde_json::Map::new();
         for (name, sql) in [
             ("events", "SELECT COUNT(*) FROM events"),
-            (
-                "profiles",
-                "SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL",
-            ),
-            (
-                "merges",
-                "SELECT COUNT(*) FROM merges WHERE undone_at IS NULL",
-            ),
+            ("profiles", "SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL"),
+            ("merges", "SELECT COUNT(*) FROM merges WHERE undone_at IS NULL"),
             ("products", "SELECT COUNT(*) FROM products"),
             ("locations", "SELECT COUNT(*) FROM locations"),
             ("orders", "SELECT COUNT(*) FROM orders"),

@@ -18,9 +18,7 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
     let mut tx = db.writer().begin().await?;
     if db.backend() == Backend::Postgres {
         // One projector at a time across nodes; the others wait, then find nothing to do.
-        sqlx::query("SELECT pg_advisory_xact_lock(727302)")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(727302)").execute(&mut *tx).await?;
     }
     let position: i64 = {
         use tailor_store::Row;
@@ -33,23 +31,14 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
     };
     let events = {
         use tailor_store::Row;
-        sqlx::query(
-            "SELECT seq, body, channel, ts FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(position)
-        .bind(BATCH)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|r| {
-            (
-                r.get::<i64, _>(0),
-                r.get::<String, _>(1),
-                r.get::<String, _>(2),
-                r.get::<i64, _>(3),
-            )
-        })
-        .collect::<Vec<_>>()
+        sqlx::query("SELECT seq, body, channel, ts FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(position)
+            .bind(BATCH)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1), r.get::<String, _>(2), r.get::<i64, _>(3)))
+            .collect::<Vec<_>>()
     };
     let Some(last) = events.last().map(|e| e.0) else {
         return Ok(0);

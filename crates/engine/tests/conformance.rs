@@ -25,12 +25,7 @@ async fn lookup(engine: &Engine, kind: IdentifierKind, value: &str) -> Option<St
 }
 
 async fn migrations_are_idempotent(t: &TestEngine) {
-    let again = Engine::open(EngineConfig {
-        storage: t.storage.clone(),
-        background: false,
-    })
-    .await
-    .expect("reopen");
+    let again = Engine::open(EngineConfig { storage: t.storage.clone(), background: false }).await.expect("reopen");
     assert_eq!(again.log().count().await.expect("count"), 0);
 }
 
@@ -71,35 +66,16 @@ fn journey(email: &str, card: &str, phone: &str, anon: &str, tag: &str) -> Vec<V
 
 async fn four_channels_resolve_to_one_profile(t: &TestEngine) {
     let engine = &t.engine;
-    ingest(
-        engine,
-        journey(
-            "ann@example.com",
-            "LC-100",
-            "+14155550100",
-            "anon-ann",
-            "ann",
-        ),
-    )
-    .await;
-    let by_email = lookup(engine, IdentifierKind::Email, "ANN@example.com")
-        .await
-        .expect("email");
+    ingest(engine, journey("ann@example.com", "LC-100", "+14155550100", "anon-ann", "ann")).await;
+    let by_email = lookup(engine, IdentifierKind::Email, "ANN@example.com").await.expect("email");
     for (kind, value) in [
         (IdentifierKind::LoyaltyCard, "LC-100"),
         (IdentifierKind::Phone, "+1 415 555 0100"),
         (IdentifierKind::AnonymousId, "anon-ann"),
     ] {
-        assert_eq!(
-            lookup(engine, kind, value).await.as_deref(),
-            Some(by_email.as_str()),
-            "{kind:?}"
-        );
+        assert_eq!(lookup(engine, kind, value).await.as_deref(), Some(by_email.as_str()), "{kind:?}");
     }
-    let timeline = engine
-        .timeline(&by_email, None, 100)
-        .await
-        .expect("timeline");
+    let timeline = engine.timeline(&by_email, None, 100).await.expect("timeline");
     assert_eq!(timeline.len(), 6);
     let mut channels: Vec<&str> = timeline.iter().map(|e| e.channel.as_str()).collect();
     channels.sort();
@@ -109,15 +85,9 @@ async fn four_channels_resolve_to_one_profile(t: &TestEngine) {
     assert_eq!(profile.features.order_count, 1);
     assert_eq!(profile.features.spend, "59.90");
     assert_eq!(profile.features.preferred_store.as_deref(), Some("S1"));
-    assert_eq!(
-        profile.features.top_categories.first().map(String::as_str),
-        Some("Shoes")
-    );
+    assert_eq!(profile.features.top_categories.first().map(String::as_str), Some("Shoes"));
     assert_eq!(profile.traits["firstName"], "Ann");
-    assert!(profile
-        .consent
-        .iter()
-        .any(|c| c.purpose == "personalization" && c.granted));
+    assert!(profile.consent.iter().any(|c| c.purpose == "personalization" && c.granted));
     assert_eq!(engine.stats().await.expect("stats")["profiles"], 1);
 }
 
@@ -137,32 +107,15 @@ async fn a_shared_tablet_does_not_merge_two_customers(t: &TestEngine) {
         ],
     )
     .await;
-    let ann = lookup(engine, IdentifierKind::UserId, "u-ann")
-        .await
-        .expect("ann");
-    let bob = lookup(engine, IdentifierKind::UserId, "u-bob")
-        .await
-        .expect("bob");
+    let ann = lookup(engine, IdentifierKind::UserId, "u-ann").await.expect("ann");
+    let bob = lookup(engine, IdentifierKind::UserId, "u-bob").await.expect("bob");
     assert_ne!(ann, bob);
-    assert_eq!(
-        lookup(engine, IdentifierKind::Email, "bob@example.com")
-            .await
-            .as_deref(),
-        Some(bob.as_str())
-    );
-    let bob_card = lookup(engine, IdentifierKind::LoyaltyCard, "LC-BOB")
-        .await
-        .expect("bob's card");
-    assert_ne!(
-        bob_card, ann,
-        "a shared POS terminal must not give Bob's card to Ann"
-    );
+    assert_eq!(lookup(engine, IdentifierKind::Email, "bob@example.com").await.as_deref(), Some(bob.as_str()));
+    let bob_card = lookup(engine, IdentifierKind::LoyaltyCard, "LC-BOB").await.expect("bob's card");
+    assert_ne!(bob_card, ann, "a shared POS terminal must not give Bob's card to Ann");
     let ann_profile = engine.profile(&ann).await.expect("ann");
     assert_eq!(ann_profile.features.spend, "10.00");
-    assert!(ann_profile
-        .identifiers
-        .iter()
-        .all(|i| i.value != "bob@example.com" && i.value != "LC-BOB"));
+    assert!(ann_profile.identifiers.iter().all(|i| i.value != "bob@example.com" && i.value != "LC-BOB"));
 }
 
 async fn unmerge_restores_both_profiles_exactly(t: &TestEngine) {
@@ -178,29 +131,18 @@ async fn unmerge_restores_both_profiles_exactly(t: &TestEngine) {
         ],
     )
     .await;
-    let web = lookup(engine, IdentifierKind::AnonymousId, "web-1")
-        .await
-        .expect("web");
-    let store = lookup(engine, IdentifierKind::LoyaltyCard, "LC-9")
-        .await
-        .expect("store");
+    let web = lookup(engine, IdentifierKind::AnonymousId, "web-1").await.expect("web");
+    let store = lookup(engine, IdentifierKind::LoyaltyCard, "LC-9").await.expect("store");
     assert_ne!(web, store);
     let before_web = serde_json::to_value(engine.profile(&web).await.expect("web")).expect("json");
-    let before_store =
-        serde_json::to_value(engine.profile(&store).await.expect("store")).expect("json");
-    let before_web_tl =
-        serde_json::to_value(engine.timeline(&web, None, 100).await.expect("tl")).expect("json");
+    let before_store = serde_json::to_value(engine.profile(&store).await.expect("store")).expect("json");
+    let before_web_tl = serde_json::to_value(engine.timeline(&web, None, 100).await.expect("tl")).expect("json");
 
     // Signing in on the web with the store customer's e-mail links the two.
     let sign_in = |id: &str| json!({"type": "track", "event": "Signed In", "anonymousId": "web-1", "messageId": id, "context": {"traits": {"email": "c@example.com"}}});
     ingest(engine, vec![sign_in("u5")]).await;
-    let merged = lookup(engine, IdentifierKind::AnonymousId, "web-1")
-        .await
-        .expect("merged");
-    assert_eq!(
-        Some(merged.clone()),
-        lookup(engine, IdentifierKind::LoyaltyCard, "LC-9").await
-    );
+    let merged = lookup(engine, IdentifierKind::AnonymousId, "web-1").await.expect("merged");
+    assert_eq!(Some(merged.clone()), lookup(engine, IdentifierKind::LoyaltyCard, "LC-9").await);
     let merges = engine.merges(&merged).await.expect("merges");
     assert_eq!(merges.len(), 1);
     assert_eq!(merges[0].cause_kind, "anonymous_id");
@@ -221,32 +163,22 @@ async fn unmerge_restores_both_profiles_exactly(t: &TestEngine) {
     };
     let after_web = serde_json::to_value(after_web).expect("json");
     let after_store = serde_json::to_value(after_store).expect("json");
-    assert_eq!(strip(after_web), strip(before_web));
+    assert_eq!(strip(after_web), strip(before_web.clone()));
     assert_eq!(strip(after_store.clone()), strip(before_store.clone()));
     let (absorbed_before, absorbed_after) = if undone.absorbed == store {
         (before_store, after_store)
     } else {
-        (
-            before_web.clone(),
-            serde_json::to_value(engine.profile(&web).await.expect("web")).expect("json"),
-        )
+        (before_web.clone(), serde_json::to_value(engine.profile(&web).await.expect("web")).expect("json"))
     };
-    assert_eq!(
-        absorbed_after, absorbed_before,
-        "the absorbed profile is restored exactly"
-    );
-    let after_web_tl =
-        serde_json::to_value(engine.timeline(&web, None, 100).await.expect("tl")).expect("json");
+    assert_eq!(absorbed_after, absorbed_before, "the absorbed profile is restored exactly");
+    let after_web_tl = serde_json::to_value(engine.timeline(&web, None, 100).await.expect("tl")).expect("json");
     let tail: Vec<&Value> = after_web_tl
         .as_array()
         .expect("array")
         .iter()
         .filter(|e| e["seq"] != merges[0].event_seq.map(Value::from).unwrap_or_default())
         .collect();
-    assert_eq!(
-        tail.len(),
-        before_web_tl.as_array().map(Vec::len).unwrap_or(0)
-    );
+    assert_eq!(tail.len(), before_web_tl.as_array().map(Vec::len).unwrap_or(0));
     // The pair does not merge again on the next event that links them.
     ingest(engine, vec![sign_in("u6")]).await;
     assert_ne!(
@@ -257,32 +189,15 @@ async fn unmerge_restores_both_profiles_exactly(t: &TestEngine) {
 
 async fn erasure_leaves_no_personal_data(t: &TestEngine) {
     let engine = &t.engine;
-    let mut events = journey(
-        "erase.me@example.com",
-        "LC-ERASE-77",
-        "+14155550177",
-        "anon-erase-77",
-        "er",
-    );
+    let mut events = journey("erase.me@example.com", "LC-ERASE-77", "+14155550177", "anon-erase-77", "er");
     events.push(json!({"type": "identify", "userId": "user-erase-77", "anonymousId": "anon-erase-77", "messageId": "er-7",
         "traits": {"firstName": "Zebulon", "lastName": "Quixotic", "address": {"street": "12 Erasure Lane"}, "phone": "+14155550177"}}));
-    events.extend(journey(
-        "keep@example.com",
-        "LC-KEEP",
-        "+14155550111",
-        "anon-keep",
-        "kp",
-    ));
+    events.extend(journey("keep@example.com", "LC-KEEP", "+14155550111", "anon-keep", "kp"));
     ingest(engine, events).await;
-    let id = lookup(engine, IdentifierKind::Email, "erase.me@example.com")
-        .await
-        .expect("profile");
+    let id = lookup(engine, IdentifierKind::Email, "erase.me@example.com").await.expect("profile");
     let export = engine.export(&id).await.expect("export");
     assert!(export["events"].as_array().map(Vec::len).unwrap_or(0) >= 7);
-    assert_eq!(
-        export["orders"][0]["lines"].as_array().map(Vec::len),
-        Some(2)
-    );
+    assert_eq!(export["orders"][0]["lines"].as_array().map(Vec::len), Some(2));
     let orders_before = engine.stats().await.expect("stats")["orders"].clone();
 
     assert_eq!(engine.erase(&id).await.expect("erase"), 1);
@@ -302,23 +217,12 @@ async fn erasure_leaves_no_personal_data(t: &TestEngine) {
             }
         }
     }
-    assert_eq!(
-        lookup(engine, IdentifierKind::Email, "erase.me@example.com").await,
-        None
-    );
-    assert_eq!(
-        lookup(engine, IdentifierKind::LoyaltyCard, "LC-ERASE-77").await,
-        None
-    );
+    assert_eq!(lookup(engine, IdentifierKind::Email, "erase.me@example.com").await, None);
+    assert_eq!(lookup(engine, IdentifierKind::LoyaltyCard, "LC-ERASE-77").await, None);
     assert!(engine.profile(&id).await.is_err());
     // Anonymous aggregates stay; other customers are untouched.
-    assert_eq!(
-        engine.stats().await.expect("stats")["orders"],
-        orders_before
-    );
-    assert!(lookup(engine, IdentifierKind::Email, "keep@example.com")
-        .await
-        .is_some());
+    assert_eq!(engine.stats().await.expect("stats")["orders"], orders_before);
+    assert!(lookup(engine, IdentifierKind::Email, "keep@example.com").await.is_some());
 }
 
 async fn consent_comes_from_traits_context_and_api(t: &TestEngine) {
@@ -332,35 +236,14 @@ async fn consent_comes_from_traits_context_and_api(t: &TestEngine) {
         ],
     )
     .await;
-    let id = lookup(engine, IdentifierKind::UserId, "c1")
-        .await
-        .expect("profile");
-    engine
-        .set_consent(
-            &id,
-            tailor_core::Purpose::MarketingSms,
-            true,
-            "preference_center",
-        )
-        .await
-        .expect("consent");
+    let id = lookup(engine, IdentifierKind::UserId, "c1").await.expect("profile");
+    engine.set_consent(&id, tailor_core::Purpose::MarketingSms, true, "preference_center").await.expect("consent");
     let p = engine.profile(&id).await.expect("profile");
-    let get = |purpose: &str| {
-        p.consent
-            .iter()
-            .find(|c| c.purpose == purpose)
-            .map(|c| (c.granted, c.source.clone()))
-    };
-    assert_eq!(
-        get("marketing_email"),
-        Some((false, "context.consent".into()))
-    );
+    let get = |purpose: &str| p.consent.iter().find(|c| c.purpose == purpose).map(|c| (c.granted, c.source.clone()));
+    assert_eq!(get("marketing_email"), Some((false, "context.consent".into())));
     assert_eq!(get("profiling"), Some((false, "identify.traits".into())));
     assert_eq!(get("analytics"), Some((true, "context.consent".into())));
-    assert_eq!(
-        get("marketing_sms"),
-        Some((true, "preference_center".into()))
-    );
+    assert_eq!(get("marketing_sms"), Some((true, "preference_center".into())));
     assert_eq!(get("personalization"), None);
 }
 
@@ -375,16 +258,9 @@ async fn carts_and_refunds_are_projected(t: &TestEngine) {
         ],
     )
     .await;
-    let id = lookup(engine, IdentifierKind::UserId, "k1")
-        .await
-        .expect("profile");
+    let id = lookup(engine, IdentifierKind::UserId, "k1").await.expect("profile");
     let cart = engine.profile(&id).await.expect("profile").cart;
-    assert_eq!(
-        cart.iter()
-            .map(|l| (l.product_id.as_str(), l.quantity))
-            .collect::<Vec<_>>(),
-        [("a", 1), ("b", 1)]
-    );
+    assert_eq!(cart.iter().map(|l| (l.product_id.as_str(), l.quantity)).collect::<Vec<_>>(), [("a", 1), ("b", 1)]);
     ingest(
         engine,
         vec![

@@ -7,20 +7,15 @@ use tailor_core::money::cents;
 use crate::graph::{group_of, placeholders, ProfileError};
 
 fn product_id(p: &Value) -> Option<String> {
-    ["product_id", "productId", "sku", "id"]
-        .iter()
-        .find_map(|k| match p.get(*k) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        })
+    ["product_id", "productId", "sku", "id"].iter().find_map(|k| match p.get(*k) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
 }
 
 fn quantity(p: &Value) -> i64 {
-    p.get("quantity")
-        .and_then(Value::as_i64)
-        .filter(|q| *q > 0)
-        .unwrap_or(1)
+    p.get("quantity").and_then(Value::as_i64).filter(|q| *q > 0).unwrap_or(1)
 }
 
 fn text(p: &Value, key: &str) -> Option<String> {
@@ -70,9 +65,7 @@ pub(crate) async fn apply(
                     q = q.bind(g.clone());
                 }
                 q.execute(&mut *conn).await?;
-                sqlx::query("DELETE FROM carts WHERE quantity <= 0")
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query("DELETE FROM carts WHERE quantity <= 0").execute(&mut *conn).await?;
             }
         }
         "Order Completed" => order_completed(conn, profile, props, channel, ts, seq).await?,
@@ -81,10 +74,9 @@ pub(crate) async fn apply(
                 return Ok(());
             };
             let amount = match props.get("products").and_then(Value::as_array) {
-                Some(lines) if !lines.is_empty() => lines
-                    .iter()
-                    .map(|l| l.get("price").and_then(cents).unwrap_or(0) * quantity(l))
-                    .sum::<i64>(),
+                Some(lines) if !lines.is_empty() => {
+                    lines.iter().map(|l| l.get("price").and_then(cents).unwrap_or(0) * quantity(l)).sum::<i64>()
+                }
                 _ => match props.get("total").and_then(cents) {
                     Some(t) => t,
                     None => i64::MAX / 4,
@@ -112,22 +104,11 @@ async fn order_completed(
     ts: i64,
     seq: i64,
 ) -> Result<(), ProfileError> {
-    let order_id = text(props, "order_id")
-        .or_else(|| text(props, "orderId"))
-        .unwrap_or_else(|| format!("event-{seq}"));
-    let lines: Vec<&Value> = props
-        .get("products")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    let line_total: i64 = lines
-        .iter()
-        .map(|l| l.get("price").and_then(cents).unwrap_or(0) * quantity(l))
-        .sum();
-    let total = ["total", "revenue"]
-        .iter()
-        .find_map(|k| props.get(*k).and_then(cents))
-        .unwrap_or(line_total);
+    let order_id = text(props, "order_id").or_else(|| text(props, "orderId")).unwrap_or_else(|| format!("event-{seq}"));
+    let lines: Vec<&Value> =
+        props.get("products").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+    let line_total: i64 = lines.iter().map(|l| l.get("price").and_then(cents).unwrap_or(0) * quantity(l)).sum();
+    let total = ["total", "revenue"].iter().find_map(|k| props.get(*k).and_then(cents)).unwrap_or(line_total);
     let inserted = sqlx::query(
         "INSERT INTO orders (order_id, profile_id, channel, store_id, total_cents, currency, ts, event_seq) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO NOTHING",
@@ -170,33 +151,16 @@ async fn order_completed(
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6
-            ));
+            sql.push_str(&format!("(${},${},${},${},${},${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6));
         }
         let mut q = sqlx::query(&sql);
         for (line_no, pid, category, qty, price) in rows {
-            q = q
-                .bind(order_id.clone())
-                .bind(line_no as i64)
-                .bind(pid)
-                .bind(category)
-                .bind(qty)
-                .bind(price);
+            q = q.bind(order_id.clone()).bind(line_no as i64).bind(pid).bind(category).bind(qty).bind(price);
         }
         q.execute(&mut *conn).await?;
     }
     let group = group_of(conn, profile).await?;
-    let sql = format!(
-        "DELETE FROM carts WHERE profile_id IN {}",
-        placeholders(1, group.len())
-    );
+    let sql = format!("DELETE FROM carts WHERE profile_id IN {}", placeholders(1, group.len()));
     let mut q = sqlx::query(&sql);
     for g in &group {
         q = q.bind(g.clone());

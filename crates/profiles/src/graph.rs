@@ -34,10 +34,7 @@ pub(crate) fn placeholders(start: usize, n: usize) -> String {
 }
 
 /// The profile that owns `id`, if any (not followed to its root).
-pub(crate) async fn owner(
-    conn: &mut AnyConnection,
-    id: &Identifier,
-) -> Result<Option<String>, ProfileError> {
+pub(crate) async fn owner(conn: &mut AnyConnection, id: &Identifier) -> Result<Option<String>, ProfileError> {
     let row = sqlx::query("SELECT profile_id FROM identities WHERE kind = $1 AND value = $2")
         .bind(id.kind.as_str())
         .bind(id.value.clone())
@@ -48,10 +45,7 @@ pub(crate) async fn owner(
 
 /// Follows `merged_into` to the profile that stands for the customer now. `None` if the
 /// profile does not exist (never did, or was erased).
-pub async fn root_of(
-    conn: &mut AnyConnection,
-    profile: &str,
-) -> Result<Option<String>, ProfileError> {
+pub async fn root_of(conn: &mut AnyConnection, profile: &str) -> Result<Option<String>, ProfileError> {
     let mut current = profile.to_string();
     for _ in 0..64 {
         let row = sqlx::query("SELECT merged_into FROM profiles WHERE id = $1")
@@ -66,9 +60,7 @@ pub async fn root_of(
             },
         }
     }
-    Err(ProfileError::Conflict(format!(
-        "merge chain of {profile} is too deep"
-    )))
+    Err(ProfileError::Conflict(format!("merge chain of {profile} is too deep")))
 }
 
 /// The root and every profile merged into it, directly or not.
@@ -83,10 +75,7 @@ pub async fn group_of(conn: &mut AnyConnection, root: &str) -> Result<Vec<String
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-async fn kind_counts(
-    conn: &mut AnyConnection,
-    group: &[String],
-) -> Result<HashMap<String, usize>, ProfileError> {
+async fn kind_counts(conn: &mut AnyConnection, group: &[String]) -> Result<HashMap<String, usize>, ProfileError> {
     let sql = format!(
         "SELECT kind, COUNT(*) FROM identities WHERE profile_id IN {} GROUP BY kind",
         placeholders(1, group.len())
@@ -96,41 +85,25 @@ async fn kind_counts(
         q = q.bind(id.clone());
     }
     let rows = q.fetch_all(conn).await?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1) as usize))
-        .collect())
+    Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1) as usize)).collect())
 }
 
 async fn created_at(conn: &mut AnyConnection, profile: &str) -> Result<i64, ProfileError> {
-    let row = sqlx::query("SELECT created_at FROM profiles WHERE id = $1")
-        .bind(profile)
-        .fetch_one(conn)
-        .await?;
+    let row = sqlx::query("SELECT created_at FROM profiles WHERE id = $1").bind(profile).fetch_one(conn).await?;
     Ok(row.get(0))
 }
 
-pub(crate) async fn new_profile(
-    conn: &mut AnyConnection,
-    now: i64,
-) -> Result<String, ProfileError> {
+pub(crate) async fn new_profile(conn: &mut AnyConnection, now: i64) -> Result<String, ProfileError> {
     let id = uuid::Uuid::now_v7().to_string();
-    sqlx::query(
-        "INSERT INTO profiles (id, created_at, updated_at, traits) VALUES ($1, $2, $2, '{}')",
-    )
-    .bind(id.clone())
-    .bind(now)
-    .execute(conn)
-    .await?;
+    sqlx::query("INSERT INTO profiles (id, created_at, updated_at, traits) VALUES ($1, $2, $2, '{}')")
+        .bind(id.clone())
+        .bind(now)
+        .execute(conn)
+        .await?;
     Ok(id)
 }
 
-async fn attach(
-    conn: &mut AnyConnection,
-    id: &Identifier,
-    profile: &str,
-    now: i64,
-) -> Result<(), ProfileError> {
+async fn attach(conn: &mut AnyConnection, id: &Identifier, profile: &str, now: i64) -> Result<(), ProfileError> {
     sqlx::query(
         "INSERT INTO identities (kind, value, profile_id, first_seen) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (kind, value) DO NOTHING",
@@ -144,11 +117,7 @@ async fn attach(
     Ok(())
 }
 
-async fn has_room(
-    conn: &mut AnyConnection,
-    root: &str,
-    kind: IdentifierKind,
-) -> Result<bool, ProfileError> {
+async fn has_room(conn: &mut AnyConnection, root: &str, kind: IdentifierKind) -> Result<bool, ProfileError> {
     let group = group_of(conn, root).await?;
     let counts = kind_counts(conn, &group).await?;
     Ok(counts.get(kind.as_str()).copied().unwrap_or(0) < kind.max_per_profile())
@@ -158,9 +127,7 @@ async fn has_room(
 async fn names_a_person(conn: &mut AnyConnection, root: &str) -> Result<bool, ProfileError> {
     let group = group_of(conn, root).await?;
     let counts = kind_counts(conn, &group).await?;
-    Ok(IdentifierKind::ALL
-        .iter()
-        .any(|k| k.is_strong() && counts.contains_key(k.as_str())))
+    Ok(IdentifierKind::ALL.iter().any(|k| k.is_strong() && counts.contains_key(k.as_str())))
 }
 
 /// Whether the groups of roots `a` and `b` may merge: no undone merge blocks the pair and no
@@ -219,12 +186,7 @@ async fn merge(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    tracing::debug!(
-        survivor,
-        absorbed,
-        cause = cause.kind.as_str(),
-        "merged profiles"
-    );
+    tracing::debug!(survivor, absorbed, cause = cause.kind.as_str(), "merged profiles");
     Ok(survivor.to_string())
 }
 
@@ -255,16 +217,11 @@ pub(crate) async fn resolve(
         None => {
             // The best identifier is new: it joins the profile of the best known one, unless
             // that link is only a shared browser or device whose profile already names someone.
-            let candidate = ids
-                .iter()
-                .zip(&roots)
-                .find_map(|(id, r)| r.clone().map(|r| (id.kind, r)));
+            let candidate = ids.iter().zip(&roots).find_map(|(id, r)| r.clone().map(|r| (id.kind, r)));
             match candidate {
                 Some((via, c))
                     if has_room(conn, &c, first.kind).await?
-                        && (via.is_strong()
-                            || !first.kind.is_strong()
-                            || !names_a_person(conn, &c).await?) =>
+                        && (via.is_strong() || !first.kind.is_strong() || !names_a_person(conn, &c).await?) =>
                 {
                     c
                 }
@@ -286,9 +243,8 @@ pub(crate) async fn resolve(
             }
             Some(r) if r == primary => {}
             Some(r) => {
-                let weak_link_between_people = !id.kind.is_strong()
-                    && names_a_person(conn, &primary).await?
-                    && names_a_person(conn, &r).await?;
+                let weak_link_between_people =
+                    !id.kind.is_strong() && names_a_person(conn, &primary).await? && names_a_person(conn, &r).await?;
                 if !weak_link_between_people && mergeable(conn, &primary, &r).await? {
                     primary = merge(conn, &primary, &r, id, event_seq, now).await?;
                 }
@@ -300,11 +256,7 @@ pub(crate) async fn resolve(
 
 /// Undoes a merge: the absorbed profile stands alone again with its own identifiers and events,
 /// and the pair is blocked from merging again automatically.
-pub async fn unmerge(
-    conn: &mut AnyConnection,
-    merge_id: &str,
-    now: i64,
-) -> Result<(String, String), ProfileError> {
+pub async fn unmerge(conn: &mut AnyConnection, merge_id: &str, now: i64) -> Result<(String, String), ProfileError> {
     let row = sqlx::query("SELECT survivor, absorbed, undone_at FROM merges WHERE id = $1")
         .bind(merge_id)
         .fetch_optional(&mut *conn)
@@ -312,9 +264,7 @@ pub async fn unmerge(
         .ok_or_else(|| ProfileError::NotFound(format!("merge {merge_id}")))?;
     let (survivor, absorbed): (String, String) = (row.get(0), row.get(1));
     if row.get::<Option<i64>, _>(2).is_some() {
-        return Err(ProfileError::Conflict(format!(
-            "merge {merge_id} was already undone"
-        )));
+        return Err(ProfileError::Conflict(format!("merge {merge_id} was already undone")));
     }
     sqlx::query("UPDATE profiles SET merged_into = NULL, updated_at = $1 WHERE id = $2 AND merged_into = $3")
         .bind(now)
@@ -322,11 +272,7 @@ pub async fn unmerge(
         .bind(survivor.clone())
         .execute(&mut *conn)
         .await?;
-    sqlx::query("UPDATE merges SET undone_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(merge_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("UPDATE merges SET undone_at = $1 WHERE id = $2").bind(now).bind(merge_id).execute(&mut *conn).await?;
     sqlx::query("INSERT INTO merge_blocks (a, b) VALUES ($1, $2) ON CONFLICT (a, b) DO NOTHING")
         .bind(survivor.clone())
         .bind(absorbed.clone())

@@ -21,6 +21,6 @@ pub use migrations::MIGRATIONS;
 pub use privacy::{erase, export};
 pub use project::project_event;
 pub use view::{
-    lookup, merges, profile_view, timeline, CartLine, ChannelCount, ConsentView, Features,
-    IdentifierView, MergeView, ProfileView, TimelineEntry,
+    lookup, merges, profile_view, timeline, CartLine, ChannelCount, ConsentView, Features, IdentifierView, MergeView,
+    ProfileView, TimelineEntry,
 };

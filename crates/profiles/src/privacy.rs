@@ -7,10 +7,7 @@ use tailor_core::time::format_millis;
 use crate::graph::{group_of, placeholders, root_of, ProfileError};
 use crate::view::{merges, profile_view};
 
-fn bind_group<'q>(
-    sql: &'q str,
-    group: &[String],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+fn bind_group<'q>(sql: &'q str, group: &[String]) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     let mut q = sqlx::query(sql);
     for g in group {
         q = q.bind(g.clone());
@@ -28,8 +25,7 @@ pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>,
     let group = group_of(conn, &profile.id).await?;
     let inn = placeholders(1, group.len());
 
-    let profiles_sql =
-        format!("SELECT id, created_at, traits, merged_into FROM profiles WHERE id IN {inn}");
+    let profiles_sql = format!("SELECT id, created_at, traits, merged_into FROM profiles WHERE id IN {inn}");
     let profiles: Vec<Value> = bind_group(&profiles_sql, &group)
         .fetch_all(&mut *conn)
         .await?
@@ -44,8 +40,7 @@ pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>,
         })
         .collect();
 
-    let events_sql =
-        format!("SELECT seq, body FROM events WHERE profile_id IN {inn} ORDER BY ts, seq");
+    let events_sql = format!("SELECT seq, body FROM events WHERE profile_id IN {inn} ORDER BY ts, seq");
     let events: Vec<Value> = bind_group(&events_sql, &group)
         .fetch_all(&mut *conn)
         .await?
@@ -56,9 +51,7 @@ pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>,
     let orders_sql = format!(
         "SELECT order_id, channel, store_id, total_cents, refunded_cents, currency, ts FROM orders WHERE profile_id IN {inn} ORDER BY ts"
     );
-    let order_rows = bind_group(&orders_sql, &group)
-        .fetch_all(&mut *conn)
-        .await?;
+    let order_rows = bind_group(&orders_sql, &group).fetch_all(&mut *conn).await?;
     let mut orders = Vec::with_capacity(order_rows.len());
     for r in order_rows {
         let order_id: String = r.get(0);
@@ -104,11 +97,7 @@ pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>,
 /// consent records, carts and merge records are deleted; events keep only their type, name,
 /// channel and time, and orders keep their amounts and lines without a customer, so anonymous
 /// aggregates stay. Returns how many profiles were erased, `None` if there is no such profile.
-pub async fn erase(
-    conn: &mut AnyConnection,
-    id: &str,
-    now: i64,
-) -> Result<Option<usize>, ProfileError> {
+pub async fn erase(conn: &mut AnyConnection, id: &str, now: i64) -> Result<Option<usize>, ProfileError> {
     let Some(root) = root_of(conn, id).await? else {
         return Ok(None);
     };

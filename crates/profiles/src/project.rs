@@ -10,24 +10,15 @@ use crate::{commerce, consent};
 
 /// The identifiers of an event, with an alias call's `previousId` resolved to the kind it is
 /// known under (a previous userId, else an anonymousId).
-async fn identifiers_of(
-    conn: &mut AnyConnection,
-    body: &Value,
-) -> Result<Vec<Identifier>, ProfileError> {
+async fn identifiers_of(conn: &mut AnyConnection, body: &Value) -> Result<Vec<Identifier>, ProfileError> {
     let mut ids = Event::identifiers(body);
     if body.get("type").and_then(Value::as_str) == Some("alias") {
         if let Some(prev) = body.get("previousId").and_then(Value::as_str) {
-            let as_user = Identifier {
-                kind: IdentifierKind::UserId,
-                value: prev.trim().to_string(),
-            };
+            let as_user = Identifier { kind: IdentifierKind::UserId, value: prev.trim().to_string() };
             let previous = if owner(conn, &as_user).await?.is_some() {
                 as_user
             } else {
-                Identifier {
-                    kind: IdentifierKind::AnonymousId,
-                    value: prev.trim().to_string(),
-                }
+                Identifier { kind: IdentifierKind::AnonymousId, value: prev.trim().to_string() }
             };
             if !previous.value.is_empty() && !ids.contains(&previous) {
                 ids.push(previous);
@@ -82,12 +73,8 @@ async fn merge_traits(
     new: &serde_json::Map<String, Value>,
     ts: i64,
 ) -> Result<(), ProfileError> {
-    let row = sqlx::query("SELECT traits FROM profiles WHERE id = $1")
-        .bind(profile)
-        .fetch_one(&mut *conn)
-        .await?;
-    let mut traits: serde_json::Map<String, Value> =
-        serde_json::from_str(&row.get::<String, _>(0)).unwrap_or_default();
+    let row = sqlx::query("SELECT traits FROM profiles WHERE id = $1").bind(profile).fetch_one(&mut *conn).await?;
+    let mut traits: serde_json::Map<String, Value> = serde_json::from_str(&row.get::<String, _>(0)).unwrap_or_default();
     for (k, v) in new {
         if k == "consent" {
             continue;

@@ -153,10 +153,7 @@ fn bind_all<'q>(
 }
 
 /// The unified view of the customer `id` belongs to; `None` if there is no such profile.
-pub async fn profile_view(
-    conn: &mut AnyConnection,
-    id: &str,
-) -> Result<Option<ProfileView>, ProfileError> {
+pub async fn profile_view(conn: &mut AnyConnection, id: &str) -> Result<Option<ProfileView>, ProfileError> {
     let Some(root) = root_of(conn, id).await? else {
         return Ok(None);
     };
@@ -164,9 +161,7 @@ pub async fn profile_view(
     let inn = placeholders(1, group.len());
 
     let rows = bind_all(
-        sqlx::query(&format!(
-            "SELECT id, created_at, traits FROM profiles WHERE id IN {inn} ORDER BY created_at, id"
-        )),
+        sqlx::query(&format!("SELECT id, created_at, traits FROM profiles WHERE id IN {inn} ORDER BY created_at, id")),
         &group,
     )
     .fetch_all(&mut *conn)
@@ -175,8 +170,7 @@ pub async fn profile_view(
     let mut traits = Map::new();
     let mut root_traits = Map::new();
     for r in &rows {
-        let t: Map<String, Value> =
-            serde_json::from_str(&r.get::<String, _>(2)).unwrap_or_default();
+        let t: Map<String, Value> = serde_json::from_str(&r.get::<String, _>(2)).unwrap_or_default();
         if r.get::<String, _>(0) == root {
             root_traits = t;
         } else {
@@ -309,19 +303,14 @@ async fn features(conn: &mut AnyConnection, group: &[String]) -> Result<Features
         channels,
         order_count: orders.get(0),
         spend: format_cents(orders.get(1)),
-        currency: orders
-            .get::<Option<String>, _>(2)
-            .unwrap_or_else(|| "USD".into()),
+        currency: orders.get::<Option<String>, _>(2).unwrap_or_else(|| "USD".into()),
         top_categories,
         preferred_store,
     })
 }
 
 /// The root profile holding an identifier, if any.
-pub async fn lookup(
-    conn: &mut AnyConnection,
-    id: &Identifier,
-) -> Result<Option<String>, ProfileError> {
+pub async fn lookup(conn: &mut AnyConnection, id: &Identifier) -> Result<Option<String>, ProfileError> {
     match owner(conn, id).await? {
         Some(p) => root_of(conn, &p).await,
         None => Ok(None),
@@ -344,15 +333,12 @@ pub async fn timeline(
          ORDER BY ts DESC, seq DESC LIMIT $2",
         placeholders(3, group.len())
     );
-    let q = sqlx::query(&sql)
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit);
+    let q = sqlx::query(&sql).bind(before.unwrap_or(i64::MAX)).bind(limit);
     let rows = bind_all(q, &group).fetch_all(conn).await?;
     Ok(Some(
         rows.iter()
             .map(|r| {
-                let body: Value =
-                    serde_json::from_str(&r.get::<String, _>(6)).unwrap_or(Value::Null);
+                let body: Value = serde_json::from_str(&r.get::<String, _>(6)).unwrap_or(Value::Null);
                 TimelineEntry {
                     seq: r.get(0),
                     timestamp: format_millis(r.get(1)),
@@ -360,11 +346,7 @@ pub async fn timeline(
                     name: r.get(3),
                     channel: r.get(4),
                     profile_id: r.get(5),
-                    properties: body
-                        .get("properties")
-                        .or_else(|| body.get("traits"))
-                        .cloned()
-                        .unwrap_or(Value::Null),
+                    properties: body.get("properties").or_else(|| body.get("traits")).cloned().unwrap_or(Value::Null),
                 }
             })
             .collect(),
@@ -372,10 +354,7 @@ pub async fn timeline(
 }
 
 /// Every merge that involves the group of `id` (undone ones included), newest first.
-pub async fn merges(
-    conn: &mut AnyConnection,
-    id: &str,
-) -> Result<Option<Vec<MergeView>>, ProfileError> {
+pub async fn merges(conn: &mut AnyConnection, id: &str) -> Result<Option<Vec<MergeView>>, ProfileError> {
     let Some(root) = root_of(conn, id).await? else {
         return Ok(None);
     };

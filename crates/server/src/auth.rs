@@ -43,20 +43,13 @@ impl KeyCache {
 }
 
 fn presented_key(parts: &Parts, basic_allowed: bool) -> Option<String> {
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .trim();
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     if let Some(token) = value.strip_prefix("Bearer ") {
         return Some(token.trim().to_string());
     }
     if basic_allowed {
         if let Some(b64) = value.strip_prefix("Basic ") {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .ok()?;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
             let text = String::from_utf8(decoded).ok()?;
             let user = text.split(':').next().unwrap_or("").to_string();
             return (!user.is_empty()).then_some(user);
@@ -73,24 +66,14 @@ async fn authorize(parts: &Parts, state: &AppState, needed: Scope) -> Result<(),
         } else {
             "send Authorization: Bearer KEY; create a key with `tailor keys create --scope read|admin`"
         };
-        return Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            format!("no API key: {how}"),
-        ));
+        return Err(ApiError::new(ErrorCode::Unauthorized, format!("no API key: {how}")));
     };
     match state.keys.scope(state, &key).await? {
-        None => Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "unknown or revoked API key",
-        )),
+        None => Err(ApiError::new(ErrorCode::Unauthorized, "unknown or revoked API key")),
         Some(scope) if scope.allows(needed) => Ok(()),
         Some(scope) => Err(ApiError::new(
             ErrorCode::Forbidden,
-            format!(
-                "this {} key cannot call this route: it needs a {} or admin key",
-                scope.as_str(),
-                needed.as_str()
-            ),
+            format!("this {} key cannot call this route: it needs a {} or admin key", scope.as_str(), needed.as_str()),
         )),
     }
 }
@@ -102,31 +85,16 @@ macro_rules! key_extractor {
 
         impl FromRequestParts<AppState> for $name {
             type Rejection = ApiError;
-            async fn from_request_parts(
-                parts: &mut Parts,
-                state: &AppState,
-            ) -> Result<Self, ApiError> {
+            async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
                 authorize(parts, state, $scope).await.map(|_| $name)
             }
         }
     };
 }
 
-key_extractor!(
-    WriteKey,
-    Scope::Write,
-    "Proof that the request carries a write (or admin) key."
-);
-key_extractor!(
-    ReadKey,
-    Scope::Read,
-    "Proof that the request carries a read (or admin) key."
-);
-key_extractor!(
-    AdminKey,
-    Scope::Admin,
-    "Proof that the request carries an admin key."
-);
+key_extractor!(WriteKey, Scope::Write, "Proof that the request carries a write (or admin) key.");
+key_extractor!(ReadKey, Scope::Read, "Proof that the request carries a read (or admin) key.");
+key_extractor!(AdminKey, Scope::Admin, "Proof that the request carries an admin key.");
 
 /// Declares the two auth schemes in the OpenAPI document.
 pub(crate) struct SecuritySchemes;
@@ -137,10 +105,7 @@ impl utoipa::Modify for SecuritySchemes {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API key"))
-                    .build(),
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("An API key")).build(),
             ),
         );
         components.add_security_scheme(
@@ -148,9 +113,7 @@ impl utoipa::Modify for SecuritySchemes {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Basic)
-                    .description(Some(
-                        "The write key as user name, empty password (Segment SDKs)",
-                    ))
+                    .description(Some("The write key as user name, empty password (Segment SDKs)"))
                     .build(),
             ),
         );

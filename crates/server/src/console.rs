@@ -55,18 +55,10 @@ pub(crate) fn routes(openapi: Arc<utoipa::openapi::OpenApi>) -> Router<AppState>
         .route("/console", get(|| async { Html(CONSOLE_HTML) }))
         .route("/docs", get(|| async { Html(DOCS_HTML) }))
         .route("/docs/errors", get(|| async { Html(errors_page()) }))
-        .route(
-            "/openapi.json",
-            get(move || async move { Json(spec.as_ref().clone()) }),
-        )
+        .route("/openapi.json", get(move || async move { Json(spec.as_ref().clone()) }))
         .route(
             "/assets/console.js",
-            get(|| async {
-                ([(header::CONTENT_TYPE, "text/javascript")], CONSOLE_JS).into_response()
-            }),
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], CONSOLE_JS).into_response() }),
         )
-        .route(
-            "/assets/style.css",
-            get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE_CSS).into_response() }),
-        )
+        .route("/assets/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE_CSS).into_response() }))
 }

@@ -22,38 +22,19 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a code and a detail.
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self {
-            code,
-            detail: detail.into(),
-            field: None,
-            errors: None,
-        }
+        Self { code, detail: detail.into(), field: None, errors: None }
     }
 
     /// An `invalid_field` error naming `field`.
     pub fn field(field: &str, detail: impl Into<String>) -> Self {
-        Self {
-            code: ErrorCode::InvalidField,
-            detail: detail.into(),
-            field: Some(field.into()),
-            errors: None,
-        }
+        Self { code: ErrorCode::InvalidField, detail: detail.into(), field: Some(field.into()), errors: None }
     }
 }
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
-        let detail = if e.field.is_empty() {
-            e.message.clone()
-        } else {
-            format!("{}: {}", e.field, e.message)
-        };
-        Self {
-            code: e.code,
-            detail,
-            field: Some(e.field),
-            errors: None,
-        }
+        let detail = if e.field.is_empty() { e.message.clone() } else { format!("{}: {}", e.field, e.message) };
+        Self { code: e.code, detail, field: Some(e.field), errors: None }
     }
 }
 
@@ -65,7 +46,10 @@ impl From<EngineError> for ApiError {
             EngineError::Conflict(m) => Self::new(ErrorCode::Conflict, m),
             EngineError::Db(_) | EngineError::Io(_) => {
                 tracing::error!(error = %e, "internal error");
-                Self::new(ErrorCode::Internal, "an internal error occurred; it was logged — retry, and report it if it persists")
+                Self::new(
+                    ErrorCode::Internal,
+                    "an internal error occurred; it was logged — retry, and report it if it persists",
+                )
             }
         }
     }
@@ -73,8 +57,7 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut body = json!({
             "type": self.code.type_uri(),
             "title": self.code.title(),
@@ -88,11 +71,6 @@ impl IntoResponse for ApiError {
         if let Some(errors) = self.errors {
             body["errors"] = errors;
         }
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            body.to_string(),
-        )
-            .into_response()
+        (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
     }
 }

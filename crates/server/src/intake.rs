@@ -51,26 +51,20 @@ pub(crate) struct RejectedEvent {
     detail: String,
 }
 
-fn body_json(
-    body: Result<Bytes, BytesRejection>,
-    limit: usize,
-    what: &str,
-) -> Result<Value, ApiError> {
-    let body = body.map_err(|e| {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("cannot read the body: {e}"),
-        )
-    })?;
+fn body_json(body: Result<Bytes, BytesRejection>, limit: usize, what: &str) -> Result<Value, ApiError> {
+    let too_large = |detail: String| ApiError {
+        code: ErrorCode::PayloadTooLarge,
+        detail,
+        field: Some("body".into()),
+        errors: None,
+    };
+    let body = body.map_err(|e| too_large(format!("cannot read the body: {e}")))?;
     if body.len() > limit {
-        return Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!(
-                "{what} is {} bytes; the limit is {} KB",
-                body.len(),
-                limit / 1024
-            ),
-        ));
+        return Err(too_large(format!(
+            "{what} is {} bytes; the limit is {} KB: send fewer or smaller events",
+            body.len(),
+            limit / 1024
+        )));
     }
     serde_json::from_slice(&body).map_err(|e| ApiError {
         code: ErrorCode::MalformedJson,
@@ -88,11 +82,7 @@ async fn single(
     let raw = body_json(body, MAX_EVENT_BYTES, "the event")?;
     let event = Event::parse(raw, Some(kind), now_millis())?;
     state.engine.ingest(std::slice::from_ref(&event)).await?;
-    Ok(Json(Accepted {
-        success: true,
-        accepted: 1,
-        rejected: vec![],
-    }))
+    Ok(Json(Accepted { success: true, accepted: 1, rejected: vec![] }))
 }
 
 macro_rules! single_route {
@@ -120,30 +110,10 @@ single_route!(
     EventKind::Identify,
     "Says who the customer is, with traits (Segment identify)."
 );
-single_route!(
-    page,
-    "/v1/page",
-    EventKind::Page,
-    "Records a web page view (Segment page)."
-);
-single_route!(
-    screen,
-    "/v1/screen",
-    EventKind::Screen,
-    "Records an app screen view (Segment screen)."
-);
-single_route!(
-    group,
-    "/v1/group",
-    EventKind::Group,
-    "Records membership of a group (Segment group)."
-);
-single_route!(
-    alias,
-    "/v1/alias",
-    EventKind::Alias,
-    "Links a previous id to a userId (Segment alias)."
-);
+single_route!(page, "/v1/page", EventKind::Page, "Records a web page view (Segment page).");
+single_route!(screen, "/v1/screen", EventKind::Screen, "Records an app screen view (Segment screen).");
+single_route!(group, "/v1/group", EventKind::Group, "Records membership of a group (Segment group).");
+single_route!(alias, "/v1/alias", EventKind::Alias, "Links a previous id to a userId (Segment alias).");
 
 /// Merges the batch-level `context` and `integrations` into an event (the event's own keys win).
 fn with_batch_defaults(mut event: Value, defaults: &Map<String, Value>) -> Value {
@@ -178,37 +148,23 @@ async fn batch(
 ) -> Result<Json<Accepted>, ApiError> {
     let raw = body_json(body, MAX_BATCH_BYTES, "the batch")?;
     let Value::Object(mut obj) = raw else {
-        return Err(ApiError::field(
-            "",
-            "a batch is a JSON object with a `batch` array",
-        ));
+        return Err(ApiError::field("", "a batch is a JSON object with a `batch` array"));
     };
     let items = match obj.remove("batch") {
         Some(Value::Array(items)) => items,
         Some(_) => return Err(ApiError::field("batch", "must be an array of events")),
-        None => {
-            return Err(ApiError::field(
-                "batch",
-                "is required: {\"batch\": [ ...events ]}",
-            ))
-        }
+        None => return Err(ApiError::field("batch", "is required: {\"batch\": [ ...events ]}")),
     };
     let defaults: Map<String, Value> = ["context", "integrations"]
         .iter()
-        .filter_map(|k| {
-            obj.remove(*k)
-                .filter(Value::is_object)
-                .map(|v| (k.to_string(), v))
-        })
+        .filter_map(|k| obj.remove(*k).filter(Value::is_object).map(|v| (k.to_string(), v)))
         .collect();
     let now = now_millis();
     let mut events = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         let prefix = format!("batch[{index}].");
-        let size = serde_json::to_vec(&item)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&item).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > MAX_EVENT_BYTES {
             rejected.push(RejectedEvent {
                 index,
@@ -235,18 +191,11 @@ async fn batch(
         let first = &rejected[0];
         return Err(ApiError {
             code: ErrorCode::InvalidField,
-            detail: format!(
-                "no event of the batch was accepted; first: {}: {}",
-                first.field, first.detail
-            ),
+            detail: format!("no event of the batch was accepted; first: {}: {}", first.field, first.detail),
             field: Some(first.field.clone()),
             errors: Some(json!(rejected)),
         });
     }
     state.engine.ingest(&events).await?;
-    Ok(Json(Accepted {
-        success: true,
-        accepted: events.len(),
-        rejected,
-    }))
+    Ok(Json(Accepted { success: true, accepted: events.len(), rejected }))
 }

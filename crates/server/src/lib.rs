@@ -59,11 +59,7 @@ fn metrics_handle() -> PrometheusHandle {
 
 /// The whole application: API, docs and console.
 pub fn app(engine: Engine) -> Router {
-    let state = AppState {
-        engine,
-        keys: Arc::new(auth::KeyCache::default()),
-        metrics: metrics_handle(),
-    };
+    let state = AppState { engine, keys: Arc::new(auth::KeyCache::default()), metrics: metrics_handle() };
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(intake::routes())
         .merge(profiles::routes())
@@ -87,23 +83,20 @@ pub async fn serve_router(listener: tokio::net::TcpListener, app: Router) -> std
 pub async fn serve(engine: Engine, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, "serving");
-    axum::serve(listener, app(engine))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    axum::serve(listener, app(engine)).with_graceful_shutdown(shutdown_signal()).await
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -14,34 +14,20 @@ use crate::auth::ReadKey;
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(metrics))
-        .routes(routes!(stats))
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(metrics)).routes(routes!(stats))
 }
 
 /// Liveness and readiness: 200 when the database answers.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "Healthy"), (status = 500, description = "Database unavailable")))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state
-        .engine
-        .log()
-        .head()
-        .await
-        .map_err(tailor_engine::EngineError::from)?;
+    state.engine.log().head().await.map_err(tailor_engine::EngineError::from)?;
     Ok(Json(json!({"status": "ok"})))
 }
 
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        state.metrics.render(),
-    )
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 
 /// Counts of events, profiles, merges, products, locations and orders, and the projection lag.
@@ -53,18 +39,14 @@ async fn stats(State(state): State<AppState>, _key: ReadKey) -> Result<Json<Valu
 /// Counts requests and their latency per route and status. Labels hold the route template,
 /// never the path, so no identifier reaches the metrics.
 pub(crate) async fn track_metrics(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let start = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("tailor_http_requests_total", &labels).increment(1);
-    metrics::histogram!("tailor_http_request_duration_seconds", &labels)
-        .record(start.elapsed().as_secs_f64());
+    metrics::histogram!("tailor_http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
     response
 }

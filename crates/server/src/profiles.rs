@@ -46,16 +46,10 @@ async fn lookup(
         ids.push(Identifier::parse(kind, value, name)?);
     }
     let [id] = ids.as_slice() else {
-        return Err(ApiError::field(
-            "query",
-            "give exactly one identifier, e.g. ?email=ann@example.com",
-        ));
+        return Err(ApiError::field("query", "give exactly one identifier, e.g. ?email=ann@example.com"));
     };
     let root = state.engine.lookup(id).await?.ok_or_else(|| {
-        ApiError::new(
-            tailor_core::ErrorCode::NotFound,
-            format!("no customer holds this {}", id.kind.as_str()),
-        )
+        ApiError::new(tailor_core::ErrorCode::NotFound, format!("no customer holds this {}", id.kind.as_str()))
     })?;
     Ok(Json(state.engine.profile(&root).await?))
 }
@@ -76,11 +70,7 @@ async fn get_profile(
 #[utoipa::path(delete, path = "/v1/profiles/{id}", tag = "profiles", security(("bearer" = [])),
     params(("id" = String, Path, description = "Profile id")),
     responses((status = 200, description = "Erased"), (status = 404, description = "No such profile")))]
-async fn erase(
-    State(state): State<AppState>,
-    _key: AdminKey,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+async fn erase(State(state): State<AppState>, _key: AdminKey, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let n = state.engine.erase(&id).await?;
     Ok(Json(json!({"erased": true, "profiles": n})))
 }
@@ -144,12 +134,9 @@ async fn unmerge(
     let req: UnmergeRequest = if body.iter().all(u8::is_ascii_whitespace) {
         UnmergeRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::field("mergeId", format!("invalid body: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| ApiError::field("mergeId", format!("invalid body: {e}")))?
     };
-    Ok(Json(
-        state.engine.unmerge(&id, req.merge_id.as_deref()).await?,
-    ))
+    Ok(Json(state.engine.unmerge(&id, req.merge_id.as_deref()).await?))
 }
 
 /// Everything held about the person, derived data and merges included.
@@ -187,25 +174,16 @@ async fn set_consent(
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
     let req: ConsentRequest = serde_json::from_slice(&body).map_err(|e| {
-        let field = ["purpose", "granted", "source"]
-            .iter()
-            .find(|f| e.to_string().contains(*f))
-            .copied()
-            .unwrap_or("");
+        let field = ["purpose", "granted", "source"].iter().find(|f| e.to_string().contains(*f)).copied().unwrap_or("");
         ApiError::field(field, format!("invalid consent: {e}"))
     })?;
     let purpose = Purpose::parse(&req.purpose).ok_or_else(|| {
-        ApiError::field("purpose", "must be one of personalization, profiling, marketing_email, marketing_sms, marketing_push, analytics")
-    })?;
-    state
-        .engine
-        .set_consent(
-            &id,
-            purpose,
-            req.granted,
-            req.source.as_deref().unwrap_or("api"),
+        ApiError::field(
+            "purpose",
+            "must be one of personalization, profiling, marketing_email, marketing_sms, marketing_push, analytics",
         )
-        .await?;
+    })?;
+    state.engine.set_consent(&id, purpose, req.granted, req.source.as_deref().unwrap_or("api")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

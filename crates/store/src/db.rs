@@ -49,12 +49,8 @@ pub struct Db {
 impl Db {
     /// Opens (creating if needed) `tailor.db` in `dir`.
     pub async fn open_sqlite(dir: &Path) -> Result<Db, DbError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            DbError::Open(format!(
-                "cannot create data directory {}: {e}",
-                dir.display()
-            ))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbError::Open(format!("cannot create data directory {}: {e}", dir.display())))?;
         let file = dir.join("tailor.db");
         let url = format!("sqlite://{}?mode=rwc", file.display());
         Self::open(&url).await
@@ -77,10 +73,8 @@ impl Db {
         let (reader, writer) = match backend {
             Backend::Sqlite => {
                 let pool = |max: u32| {
-                    AnyPoolOptions::new()
-                        .max_connections(max)
-                        .acquire_timeout(Duration::from_secs(120))
-                        .after_connect(|conn, _| {
+                    AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(120)).after_connect(
+                        |conn, _| {
                             Box::pin(async move {
                                 conn.execute(
                                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
@@ -90,7 +84,8 @@ impl Db {
                                 .await?;
                                 Ok(())
                             })
-                        })
+                        },
+                    )
                 };
                 let writer = pool(1).connect_with(options.clone()).await?;
                 let reader = pool(8).connect_with(options).await?;
@@ -105,12 +100,7 @@ impl Db {
                 (pool.clone(), pool)
             }
         };
-        Ok(Db {
-            reader,
-            writer,
-            backend,
-            url: url.to_string(),
-        })
+        Ok(Db { reader, writer, backend, url: url.to_string() })
     }
 
     /// The pool for queries that only read.
@@ -180,9 +170,6 @@ impl Db {
         };
         use sqlx::Row;
         let rows = sqlx::query(&sql).fetch_all(&self.reader).await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get::<String, _>(0).unwrap_or_default())
-            .collect())
+        Ok(rows.iter().map(|r| r.try_get::<String, _>(0).unwrap_or_default()).collect())
     }
 }

@@ -19,11 +19,7 @@ pub struct Migration {
 impl Migration {
     /// A migration whose DDL is the same on both backends.
     pub const fn portable(id: &'static str, sql: &'static str) -> Migration {
-        Migration {
-            id,
-            sqlite: sql,
-            postgres: sql,
-        }
+        Migration { id, sqlite: sql, postgres: sql }
     }
 }
 
@@ -33,9 +29,7 @@ impl Db {
     pub async fn migrate(&self, migrations: &[Migration]) -> Result<(), DbError> {
         let mut conn = self.writer().acquire().await?;
         if self.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_lock(727300)")
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query("SELECT pg_advisory_lock(727300)").execute(&mut *conn).await?;
         }
         let result = async {
             sqlx::query(
@@ -72,17 +66,12 @@ impl Db {
         }
         .await;
         if self.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_unlock(727300)")
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query("SELECT pg_advisory_unlock(727300)").execute(&mut *conn).await?;
         }
         result
     }
 }
 
 fn chrono_free_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

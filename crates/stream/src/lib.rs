@@ -78,10 +78,7 @@ pub struct EventLog {
 impl EventLog {
     /// A log over `db`.
     pub fn new(db: Db) -> Self {
-        Self {
-            db,
-            appended: Arc::new(Notify::new()),
-        }
+        Self { db, appended: Arc::new(Notify::new()) }
     }
 
     /// Woken after every append in this process; projections wait on it.
@@ -97,9 +94,7 @@ impl EventLog {
         }
         let mut tx = self.db.writer().begin().await?;
         if self.db.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(727301)")
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(727301)").execute(&mut *tx).await?;
         }
         let mut inserted = 0;
         for chunk in events.chunks(ROWS_PER_INSERT) {
@@ -148,13 +143,12 @@ impl EventLog {
 
     /// Up to `limit` events after position `after`, in order.
     pub async fn read_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, DbError> {
-        let rows = sqlx::query(
-            "SELECT seq, body, kind, name, channel, ts FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.db.reader())
-        .await?;
+        let rows =
+            sqlx::query("SELECT seq, body, kind, name, channel, ts FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.db.reader())
+                .await?;
         Ok(rows
             .iter()
             .map(|r| StoredEvent {
@@ -170,17 +164,14 @@ impl EventLog {
 
     /// The highest position in the log (0 when empty).
     pub async fn head(&self) -> Result<i64, DbError> {
-        let row = sqlx::query("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM events")
-            .fetch_one(self.db.reader())
-            .await?;
+        let row =
+            sqlx::query("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM events").fetch_one(self.db.reader()).await?;
         Ok(row.get(0))
     }
 
     /// How many events are stored.
     pub async fn count(&self) -> Result<i64, DbError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM events")
-            .fetch_one(self.db.reader())
-            .await?;
+        let row = sqlx::query("SELECT COUNT(*) FROM events").fetch_one(self.db.reader()).await?;
         Ok(row.get(0))
     }
 
@@ -205,11 +196,7 @@ impl EventLog {
 
 /// Saves a reader's position inside the caller's transaction, so the position and the effects
 /// of the events read commit together.
-pub async fn save_cursor(
-    conn: &mut sqlx::AnyConnection,
-    name: &str,
-    position: i64,
-) -> Result<(), DbError> {
+pub async fn save_cursor(conn: &mut sqlx::AnyConnection, name: &str, position: i64) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO cursors (name, position) VALUES ($1, $2) \
          ON CONFLICT (name) DO UPDATE SET position = excluded.position",

@@ -37,12 +37,8 @@ pub async fn fresh_postgres_database() -> anyhow::Result<Option<String>> {
     sqlx::any::install_default_drivers();
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await?;
     let name = format!("tailor_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await?;
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .ok_or_else(|| anyhow::anyhow!("{POSTGRES_ENV} has no database part"))?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+    let (base, _) = admin_url.rsplit_once('/').ok_or_else(|| anyhow::anyhow!("{POSTGRES_ENV} has no database part"))?;
     Ok(Some(format!("{base}/{name}")))
 }
 
@@ -55,10 +51,7 @@ impl TestEngine {
                 let dir = tempfile::tempdir().expect("temp dir");
                 (Storage::Embedded(dir.path().to_path_buf()), Some(dir))
             }
-            TestBackend::Postgres => match fresh_postgres_database()
-                .await
-                .expect("create a test database")
-            {
+            TestBackend::Postgres => match fresh_postgres_database().await.expect("create a test database") {
                 Some(url) => (Storage::Url(url), None),
                 None => {
                     eprintln!("skipping the PostgreSQL run: set {POSTGRES_ENV} to run it");
@@ -66,17 +59,9 @@ impl TestEngine {
                 }
             },
         };
-        let engine = Engine::open(EngineConfig {
-            storage: storage.clone(),
-            background: true,
-        })
-        .await
-        .expect("open engine");
-        Some(TestEngine {
-            engine,
-            storage,
-            _dir: dir,
-        })
+        let engine =
+            Engine::open(EngineConfig { storage: storage.clone(), background: true }).await.expect("open engine");
+        Some(TestEngine { engine, storage, _dir: dir })
     }
 }
 
@@ -107,31 +92,18 @@ impl Drop for TestServer {
 impl TestServer {
     /// Starts a server on an embedded store.
     pub async fn start() -> TestServer {
-        let owner = TestEngine::new(TestBackend::Sqlite)
-            .await
-            .expect("sqlite engine");
+        let owner = TestEngine::new(TestBackend::Sqlite).await.expect("sqlite engine");
         let engine = owner.engine.clone();
         let write_key = engine.create_key(Scope::Write, "test").await.expect("key");
         let read_key = engine.create_key(Scope::Read, "test").await.expect("key");
         let admin_key = engine.create_key(Scope::Admin, "test").await.expect("key");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = tailor_server::app(engine.clone());
         let task = tokio::spawn(async move {
             let _ = axum_serve(listener, app).await;
         });
-        TestServer {
-            engine,
-            addr,
-            write_key,
-            read_key,
-            admin_key,
-            http: reqwest::Client::new(),
-            _owner: owner,
-            task,
-        }
+        TestServer { engine, addr, write_key, read_key, admin_key, http: reqwest::Client::new(), _owner: owner, task }
     }
 
     /// The full URL of `path`.
@@ -141,25 +113,13 @@ impl TestServer {
 
     /// POSTs a JSON body with the write key as Basic user name; returns status and JSON body.
     pub async fn send(&self, path: &str, body: &Value) -> (u16, Value) {
-        let res = self
-            .http
-            .post(self.url(path))
-            .basic_auth(&self.write_key, Some(""))
-            .json(body)
-            .send()
-            .await
-            .expect("send");
+        let res =
+            self.http.post(self.url(path)).basic_auth(&self.write_key, Some("")).json(body).send().await.expect("send");
         read(res).await
     }
 
     /// A request with a Bearer key; returns status and JSON body (Null when empty).
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        key: &str,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
+    pub async fn call(&self, method: &str, path: &str, key: &str, body: Option<&Value>) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.http.request(method, self.url(path)).bearer_auth(key);
         if let Some(b) = body {
@@ -194,9 +154,6 @@ async fn read(res: reqwest::Response) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn axum_serve(
-    listener: tokio::net::TcpListener,
-    app: tailor_server::Router,
-) -> std::io::Result<()> {
+async fn axum_serve(listener: tokio::net::TcpListener, app: tailor_server::Router) -> std::io::Result<()> {
     tailor_server::serve_router(listener, app).await
 }
