@@ -48,7 +48,7 @@ fn sample_event(i: usize) -> Value {
         "event": "Product Viewed",
         "messageId": format!("bench-{i:09}"),
         "anonymousId": format!("anon-{user:06}"),
-        "userId": if user % 3 == 0 { Value::String(format!("user-{user}")) } else { Value::Null },
+        "userId": if user.is_multiple_of(3) { Value::String(format!("user-{user}")) } else { Value::Null },
         "timestamp": "2026-11-01T10:00:00.000Z",
         "properties": {"product_id": format!("{}", 800_000 + (i * 7919) % 90_000), "price": 3.49, "category": "GROCERY", "currency": "USD"},
         "context": {"channel": "web", "page": {"path": "/p/123", "referrer": "https://search.example/"},

@@ -279,7 +279,7 @@ impl Engine {
             report.rows += 1;
             let n = report.rows;
             done += 1;
-            if done % 20_000 == 0 {
+            if done.is_multiple_of(20_000) {
                 progress.advance(20_000);
             }
             let row = match row {

@@ -77,10 +77,8 @@ pub(crate) async fn apply(
                 Some(lines) if !lines.is_empty() => {
                     lines.iter().map(|l| l.get("price").and_then(cents).unwrap_or(0) * quantity(l)).sum::<i64>()
                 }
-                _ => match props.get("total").and_then(cents) {
-                    Some(t) => t,
-                    None => i64::MAX / 4,
-                },
+                // Without lines or a total, the whole order is refunded.
+                _ => props.get("total").and_then(cents).unwrap_or(i64::MAX / 4),
             };
             sqlx::query(
                 "UPDATE orders SET refunded_cents = CASE WHEN refunded_cents + $1 > total_cents THEN total_cents \
