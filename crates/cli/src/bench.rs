@@ -138,7 +138,8 @@ async fn intake(n: usize, batch: usize, clients: usize, dir: Option<PathBuf>, wi
     let started = Instant::now();
     for chunk in rows.chunks(batch) {
         let mut tx = pool.begin().await?;
-        for part in chunk.chunks(400) {
+        let per: usize = std::env::var("ROWS_PER_INSERT").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
+        for part in chunk.chunks(per) {
             let mut sql = String::from(
                 "INSERT INTO events (message_id, kind, name, anonymous_id, channel, ts, received_at, body) VALUES ",
             );

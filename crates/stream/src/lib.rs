@@ -48,8 +48,9 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         CREATE TABLE cursors (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
 }];
 
-/// Rows per multi-row INSERT: 10 parameters each, well under both backends' limits.
-const ROWS_PER_INSERT: usize = 400;
+/// Rows per multi-row INSERT: sqlx binds many parameters slowly, so 32 rows (288 parameters) is
+/// measurably faster than one row or hundreds per statement.
+const ROWS_PER_INSERT: usize = 32;
 
 /// An event as stored in the log.
 #[derive(Debug, Clone)]
