@@ -220,7 +220,11 @@ impl Event {
             Some(m) => m,
             None => format!("tailor-{}", uuid::Uuid::new_v4()),
         };
-        let raw = Value::Object(obj.clone());
+        obj.insert("type".into(), Value::String(kind.as_str().into()));
+        obj.insert("messageId".into(), Value::String(message_id.clone()));
+        obj.insert("timestamp".into(), Value::String(time::format_millis(timestamp)));
+        obj.insert("receivedAt".into(), Value::String(time::format_millis(now)));
+        let raw = Value::Object(obj);
         for (pointer, path) in TRAIT_PLACES {
             for (kind, names) in TRAIT_IDENTIFIERS {
                 for name in names {
@@ -235,21 +239,7 @@ impl Event {
             }
         }
         let channel = Channel::infer(&raw, kind.as_str());
-        obj.insert("type".into(), Value::String(kind.as_str().into()));
-        obj.insert("messageId".into(), Value::String(message_id.clone()));
-        obj.insert("timestamp".into(), Value::String(time::format_millis(timestamp)));
-        obj.insert("receivedAt".into(), Value::String(time::format_millis(now)));
-        Ok(Event {
-            message_id,
-            kind,
-            name,
-            user_id,
-            anonymous_id,
-            channel,
-            timestamp,
-            received_at: now,
-            body: Value::Object(obj),
-        })
+        Ok(Event { message_id, kind, name, user_id, anonymous_id, channel, timestamp, received_at: now, body: raw })
     }
 
     /// Every identifier this event carries, normalized, highest priority first. Values that do not

@@ -6,6 +6,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use tailor_core::event::{Event, EventKind, MAX_BATCH_BYTES, MAX_EVENT_BYTES};
 use tailor_core::time::now_millis;
@@ -51,7 +54,21 @@ pub(crate) struct RejectedEvent {
     detail: String,
 }
 
+fn malformed(e: serde_json::Error) -> ApiError {
+    ApiError {
+        code: ErrorCode::MalformedJson,
+        detail: format!("the body is not valid JSON: {e}"),
+        field: Some("body".into()),
+        errors: None,
+    }
+}
+
 fn body_json(body: Result<Bytes, BytesRejection>, limit: usize, what: &str) -> Result<Value, ApiError> {
+    let body = body_bytes(body, limit, what)?;
+    serde_json::from_slice(&body).map_err(malformed)
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize, what: &str) -> Result<Bytes, ApiError> {
     let too_large = |detail: String| ApiError {
         code: ErrorCode::PayloadTooLarge,
         detail,
@@ -66,12 +83,7 @@ fn body_json(body: Result<Bytes, BytesRejection>, limit: usize, what: &str) -> R
             limit / 1024
         )));
     }
-    serde_json::from_slice(&body).map_err(|e| ApiError {
-        code: ErrorCode::MalformedJson,
-        detail: format!("the body is not valid JSON: {e}"),
-        field: Some("body".into()),
-        errors: None,
-    })
+    Ok(body)
 }
 
 async fn single(
@@ -146,25 +158,33 @@ async fn batch(
     _key: WriteKey,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Accepted>, ApiError> {
-    let raw = body_json(body, MAX_BATCH_BYTES, "the batch")?;
-    let Value::Object(mut obj) = raw else {
-        return Err(ApiError::field("", "a batch is a JSON object with a `batch` array"));
-    };
-    let items = match obj.remove("batch") {
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err(ApiError::field("batch", "must be an array of events")),
+    let body = body_bytes(body, MAX_BATCH_BYTES, "the batch")?;
+    // Events stay raw text until each is parsed once, so their size needs no re-serialization.
+    let envelope: HashMap<String, Box<RawValue>> = serde_json::from_slice(&body).map_err(|e| {
+        if body.first().is_some_and(|b| *b == b'{') || body.iter().all(u8::is_ascii_whitespace) {
+            malformed(e)
+        } else {
+            ApiError::field("", "a batch is a JSON object with a `batch` array")
+        }
+    })?;
+    let items: Vec<&RawValue> = match envelope.get("batch") {
+        Some(raw) => {
+            serde_json::from_str(raw.get()).map_err(|_| ApiError::field("batch", "must be an array of events"))?
+        }
         None => return Err(ApiError::field("batch", "is required: {\"batch\": [ ...events ]}")),
     };
     let defaults: Map<String, Value> = ["context", "integrations"]
         .iter()
-        .filter_map(|k| obj.remove(*k).filter(Value::is_object).map(|v| (k.to_string(), v)))
+        .filter_map(|k: &&str| {
+            envelope.get(*k).and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok()).map(|v| (k.to_string(), v))
+        })
+        .filter(|(_, v)| v.is_object())
         .collect();
     let now = now_millis();
     let mut events = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        let prefix = format!("batch[{index}].");
-        let size = serde_json::to_vec(&item).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = item.get().len();
         if size > MAX_EVENT_BYTES {
             rejected.push(RejectedEvent {
                 index,
@@ -174,10 +194,13 @@ async fn batch(
             });
             continue;
         }
-        match Event::parse(with_batch_defaults(item, &defaults), None, now) {
+        let parsed = serde_json::from_str::<Value>(item.get())
+            .map_err(|e| tailor_core::FieldError::invalid("", format!("not valid JSON: {e}")))
+            .and_then(|raw| Event::parse(with_batch_defaults(raw, &defaults), None, now));
+        match parsed {
             Ok(e) => events.push(e),
             Err(e) => {
-                let e = e.within(&prefix);
+                let e = e.within(&format!("batch[{index}]."));
                 rejected.push(RejectedEvent {
                     index,
                     code: e.code.name().into(),

@@ -50,7 +50,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
 
 /// Rows per multi-row INSERT: sqlx binds many parameters slowly, so 32 rows (288 parameters) is
 /// measurably faster than one row or hundreds per statement.
-const ROWS_PER_INSERT: usize = 32;
+pub const ROWS_PER_INSERT: usize = 32;
 
 /// An event as stored in the log.
 #[derive(Debug, Clone)]
