@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The test command: starts PostgreSQL (scripts/services.sh) and runs every test of the
-# workspace, the PostgreSQL runs of the conformance suite included.
+# The test command: starts PostgreSQL (scripts/services.sh), installs headless Chromium for the
+# console test (scripts/browser.sh) and runs every test of the workspace, the PostgreSQL runs of
+# the conformance suite included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${TAILOR_TEST_POSTGRES_URL:-}" ]; then
   eval "$(scripts/services.sh)"
 fi
 export TAILOR_TEST_POSTGRES_URL
+scripts/browser.sh
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi

@@ -15,7 +15,9 @@
     return e;
   }
   function rows(table, header, data) {
-    table.replaceChildren(el("tr", {}, ...header.map((h) => el("th", {}, h))), ...data.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c)))));
+    const body = data.length ? data.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c))))
+      : [el("tr", {}, el("td", { class: "muted", colspan: String(header.length) }, "none"))];
+    table.replaceChildren(el("tr", {}, ...header.map((h) => el("th", {}, h))), ...body);
   }
   async function api(path, options) {
     const res = await fetch(path, Object.assign({ headers: { Authorization: "Bearer " + key, "Content-Type": "application/json" } }, options || {}));

@@ -1,0 +1,77 @@
+//! The console in a real browser: headless Chromium (Debian's package) driven by playwright-core
+//! looks a customer up by e-mail and sees the unified profile across channels.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tailor");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_finds_a_customer_and_shows_every_channel() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/console");
+    let ready = tests.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists();
+    if !ready {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the browser test: scripts/browser.sh installs it");
+        eprintln!("skipping: run scripts/browser.sh to install Chromium and playwright-core");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let key = |scope: &str| {
+        let out = Command::new(BIN)
+            .args(["keys", "create", "--scope", scope, "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .expect("keys");
+        String::from_utf8(out.stdout).expect("utf8").trim().to_string()
+    };
+    let (admin, write) = (key("admin"), key("write"));
+    let mut server = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("TAILOR_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("banner");
+    let base = line.trim().rsplit(' ').next().expect("url").to_string();
+
+    let http = reqwest::Client::new();
+    let events = json!({"batch": [
+        {"type": "track", "event": "Product Viewed", "anonymousId": "web-9", "context": {"channel": "web"}, "properties": {"product_id": "p1"}},
+        {"type": "identify", "anonymousId": "web-9", "context": {"channel": "app"}, "traits": {"email": "rita@example.com", "firstName": "Rita", "lastName": "Moss", "loyalty_card": "LC-9"}},
+        {"type": "track", "event": "Order Completed", "userId": "pos-9", "context": {"channel": "store", "traits": {"loyalty_card": "LC-9"}},
+         "properties": {"order_id": "o-9", "store_id": "S3", "total": 18.5, "products": [{"product_id": "p1", "price": 18.5, "category": "Rainwear"}]}}
+    ]});
+    let res =
+        http.post(format!("{base}/v1/batch")).basic_auth(&write, Some("")).json(&events).send().await.expect("batch");
+    assert_eq!(res.status().as_u16(), 200);
+    let shot = dir.path().join("console.png");
+    let out = Command::new("node")
+        .arg(tests.join("console.mjs"))
+        .args([&base, &admin, "rita@example.com"])
+        .arg(&shot)
+        .output()
+        .expect("run node");
+    server.kill().expect("stop server");
+    let _ = server.wait();
+    assert!(out.status.success(), "browser run failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(out.stdout.trim_ascii()).expect("json");
+    assert_eq!(seen["name"], "Rita Moss");
+    let mut channels: Vec<&str> =
+        seen["channels"].as_array().expect("channels").iter().filter_map(Value::as_str).collect();
+    channels.sort();
+    assert_eq!(channels, ["app", "store", "web"]);
+    assert_eq!(seen["timelineRows"], 3);
+    assert!(seen["stats"].as_array().expect("stats").iter().any(|s| s == "customers"));
+    assert!(seen["identifiers"].as_array().expect("ids").iter().any(|k| k == "loyalty_card"));
+    assert!(seen["notFoundMessage"].as_str().unwrap_or("").contains("No customer"));
+    assert_eq!(seen["failedRequests"], json!([]), "every asset is served by Tailor");
+    assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "a screenshot was taken");
+    if let Ok(keep) = std::env::var("TAILOR_KEEP_SCREENSHOT") {
+        let _ = std::fs::copy(&shot, keep);
+    }
+}
