@@ -3,6 +3,7 @@
 
 mod bench;
 mod progress;
+mod recs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -83,6 +84,39 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Train on a train split and write top-k recommendations for every user of a test split.
+    RecommendBatch {
+        /// Train CSV (user,item,timestamp,...), optionally .gz.
+        #[arg(long)]
+        train: PathBuf,
+        /// Test CSV, optionally .gz.
+        #[arg(long)]
+        test: PathBuf,
+        /// Items per user.
+        #[arg(long, default_value_t = 20)]
+        k: usize,
+        /// novel: already-bought items removed; repeats: they may appear.
+        #[arg(long, value_enum, default_value = "novel")]
+        protocol: recs::ProtocolArg,
+        /// Where to write user,item,rank.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Score a recommendations file: HR@10, NDCG@10, Recall@20, Coverage@10 as score.py defines them.
+    Eval {
+        /// Train CSV.
+        #[arg(long)]
+        train: PathBuf,
+        /// Test CSV.
+        #[arg(long)]
+        test: PathBuf,
+        /// user,item,rank CSV.
+        #[arg(long)]
+        recs: PathBuf,
+        /// Repeat-aware protocol.
+        #[arg(long)]
+        repeats: bool,
     },
     /// Benchmarks that print ratios against a baseline run in the same process.
     Bench {
@@ -173,6 +207,10 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench::run(command).await,
+        Command::RecommendBatch { train, test, k, protocol, out } => {
+            recs::recommend_batch(&train, &test, k, protocol, &out)
+        }
+        Command::Eval { train, test, recs: file, repeats } => recs::eval(&train, &test, &file, repeats),
     }
 }
 

@@ -1,0 +1,139 @@
+//! `tailor recommend-batch` and `tailor eval`: offline evaluation on a fixed train/test split,
+//! with the definitions of shared/bench/recs/score.py.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use clap::ValueEnum;
+use tailor_recs::blend::{learn_weights, Hybrid, HybridConfig};
+use tailor_recs::eval::{evaluate, Metrics, Protocol};
+use tailor_recs::Dataset;
+
+/// The evaluation protocol, as score.py names it.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ProtocolArg {
+    /// Only items the user never bought count; bought items are filtered out.
+    Novel,
+    /// Every test item counts, repeat purchases included.
+    Repeats,
+}
+
+impl From<ProtocolArg> for Protocol {
+    fn from(p: ProtocolArg) -> Self {
+        match p {
+            ProtocolArg::Novel => Protocol::Novel,
+            ProtocolArg::Repeats => Protocol::Repeats,
+        }
+    }
+}
+
+fn load(train: &Path, test: &Path) -> Result<(Dataset, Dataset)> {
+    let train = Dataset::read_csv(train).map_err(|e| anyhow!(e))?;
+    let mut test_set = train.clone_empty();
+    test_set.extend_from_csv(test, true, false).map_err(|e| anyhow!(e))?;
+    Ok((train, test_set))
+}
+
+fn print_metrics(label: &str, m: &Metrics) {
+    println!(
+        "{label:<12} HR@10 {:.4}  NDCG@10 {:.4}  Recall@20 {:.4}  Coverage@10 {:.4}  ({} users scored)",
+        m.hr10, m.ndcg10, m.recall20, m.coverage10, m.scored_users
+    );
+}
+
+/// Trains on TRAIN, writes `user,item,rank` for every user of TEST, and prints the metrics.
+pub fn recommend_batch(train: &Path, test: &Path, k: usize, protocol: ProtocolArg, out: &Path) -> Result<()> {
+    let protocol: Protocol = protocol.into();
+    let (train, test) = load(train, test)?;
+    println!(
+        "train: {} rows, {} users, {} items; test users: {}",
+        train.rows.len(),
+        train.users.len(),
+        train.items.len(),
+        test.users.len()
+    );
+    let bar = indicatif::ProgressBar::new_spinner();
+    let say = |m: &str| bar.set_message(m.to_string());
+    let cfg = HybridConfig::default();
+    let started = Instant::now();
+    let (weights, validation) = learn_weights(&train, &cfg, protocol, &say);
+    print_metrics("validation", &validation);
+    println!("blend weights: {weights:?}");
+    let model = Hybrid::train(&train, &cfg, &say);
+    bar.finish_and_clear();
+    println!("trained in {:.1} s", started.elapsed().as_secs_f64());
+    let users: Vec<usize> = {
+        let mut u: Vec<usize> = test.rows.iter().map(|r| r.user as usize).collect();
+        u.sort_unstable();
+        u.dedup();
+        u
+    };
+    let started = Instant::now();
+    let lists: Vec<(usize, Vec<u32>)> = {
+        use rayon::prelude::*;
+        users
+            .par_iter()
+            .map(|&u| (u, model.recommend(u, k, protocol, &weights).into_iter().map(|x| x.0).collect()))
+            .collect()
+    };
+    println!(
+        "recommended for {} users in {:.2} ms/user",
+        lists.len(),
+        started.elapsed().as_secs_f64() * 1000.0 / lists.len().max(1) as f64
+    );
+    let mut w =
+        std::io::BufWriter::new(std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?);
+    writeln!(w, "user,item,rank")?;
+    let mut full = vec![Vec::new(); test.users.len()];
+    for (u, items) in &lists {
+        for (rank, i) in items.iter().enumerate() {
+            writeln!(w, "{},{},{}", test.users[*u], train.items[*i as usize], rank + 1)?;
+        }
+        full[*u] = items.clone();
+    }
+    w.flush()?;
+    print_metrics("test", &evaluate(&train, &test, &full, protocol));
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Scores a RECS file like score.py does.
+pub fn eval(train: &Path, test: &Path, recs: &PathBuf, repeats: bool) -> Result<()> {
+    let (mut train, test) = load(train, test)?;
+    let vocab = train.items.len();
+    let mut rows: Vec<(String, String, u32)> = Vec::new();
+    let mut reader = csv::Reader::from_path(recs).with_context(|| format!("cannot read {}", recs.display()))?;
+    for r in reader.records() {
+        let r = r?;
+        let (Some(u), Some(i), Some(k)) = (r.get(0), r.get(1), r.get(2).and_then(|k| k.parse().ok())) else { continue };
+        rows.push((u.to_string(), i.to_string(), k));
+    }
+    rows.sort_by(|a, b| (&a.0, a.2).cmp(&(&b.0, b.2)));
+    let mut lists = vec![Vec::new(); test.users.len()];
+    for (u, i, _) in rows {
+        let Some(&ui) = test.user_index.get(&u) else { continue };
+        // Items outside the train vocabulary still take a place in the list (as misses).
+        let ii = match train.item_index.get(&i) {
+            Some(x) => *x,
+            None => {
+                train.items.push(i.clone());
+                train.item_index.insert(i, train.items.len() as u32 - 1);
+                train.items.len() as u32 - 1
+            }
+        };
+        lists[ui as usize].push(ii);
+    }
+    train.items.truncate(vocab);
+    let protocol = if repeats { Protocol::Repeats } else { Protocol::Novel };
+    let m = evaluate(&train, &test, &lists, protocol);
+    println!("protocol: {}", if repeats { "repeats" } else { "novel" });
+    println!("scored_users: {}", m.scored_users);
+    println!("users_with_fewer_than_20: {}", m.short_lists);
+    println!(
+        "HR@10: {:.4}\nNDCG@10: {:.4}\nRecall@20: {:.4}\nCoverage@10: {:.4}",
+        m.hr10, m.ndcg10, m.recall20, m.coverage10
+    );
+    Ok(())
+}
