@@ -102,6 +102,8 @@ enum Command {
         /// Where to write user,item,rank.
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        model: recs::ModelArgs,
     },
     /// Score a recommendations file: HR@10, NDCG@10, Recall@20, Coverage@10 as score.py defines them.
     Eval {
@@ -207,8 +209,8 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench::run(command).await,
-        Command::RecommendBatch { train, test, k, protocol, out } => {
-            recs::recommend_batch(&train, &test, k, protocol, &out)
+        Command::RecommendBatch { train, test, k, protocol, out, model } => {
+            recs::recommend_batch(&train, &test, k, protocol, &out, model)
         }
         Command::Eval { train, test, recs: file, repeats } => recs::eval(&train, &test, &file, repeats),
     }

@@ -43,8 +43,59 @@ fn print_metrics(label: &str, m: &Metrics) {
     );
 }
 
+/// Model settings that can be changed from the command line.
+#[derive(clap::Args, Clone, Copy)]
+pub struct ModelArgs {
+    /// ALS latent factors.
+    #[arg(long, default_value_t = 64)]
+    pub factors: usize,
+    /// ALS sweeps.
+    #[arg(long, default_value_t = 15)]
+    pub iterations: usize,
+    /// ALS regularization.
+    #[arg(long, default_value_t = 0.01)]
+    pub reg: f32,
+    /// ALS confidence scale.
+    #[arg(long, default_value_t = 1.0)]
+    pub alpha: f32,
+    /// Neighbours per item.
+    #[arg(long, default_value_t = 100)]
+    pub knn_k: usize,
+    /// RP3beta popularity penalty of item neighbours; 0 or less means cosine.
+    #[arg(long, default_value_t = 0.0)]
+    pub knn_beta: f32,
+    /// Repeat-score half-life (days).
+    #[arg(long, default_value_t = 90.0)]
+    pub repeat_half_life: f64,
+    /// Popularity half-life (days).
+    #[arg(long, default_value_t = 30.0)]
+    pub popularity_half_life: f64,
+}
+
+impl ModelArgs {
+    fn config(&self) -> HybridConfig {
+        let mut c = HybridConfig::default();
+        c.als.factors = self.factors;
+        c.als.iterations = self.iterations;
+        c.als.regularization = self.reg;
+        c.als.alpha = self.alpha;
+        c.knn_k = self.knn_k;
+        c.knn_beta = (self.knn_beta > 0.0).then_some(self.knn_beta);
+        c.repeat_half_life = self.repeat_half_life;
+        c.popularity_half_life = self.popularity_half_life;
+        c
+    }
+}
+
 /// Trains on TRAIN, writes `user,item,rank` for every user of TEST, and prints the metrics.
-pub fn recommend_batch(train: &Path, test: &Path, k: usize, protocol: ProtocolArg, out: &Path) -> Result<()> {
+pub fn recommend_batch(
+    train: &Path,
+    test: &Path,
+    k: usize,
+    protocol: ProtocolArg,
+    out: &Path,
+    model: ModelArgs,
+) -> Result<()> {
     let protocol: Protocol = protocol.into();
     let (train, test) = load(train, test)?;
     println!(
@@ -56,7 +107,7 @@ pub fn recommend_batch(train: &Path, test: &Path, k: usize, protocol: ProtocolAr
     );
     let bar = indicatif::ProgressBar::new_spinner();
     let say = |m: &str| bar.set_message(m.to_string());
-    let cfg = HybridConfig::default();
+    let cfg = model.config();
     let started = Instant::now();
     let (weights, validation) = learn_weights(&train, &cfg, protocol, &say);
     print_metrics("validation", &validation);

@@ -33,6 +33,8 @@ pub struct HybridConfig {
     pub als: AlsConfig,
     /// Neighbours kept per item.
     pub knn_k: usize,
+    /// RP3beta popularity penalty of the item neighbours (None: cosine).
+    pub knn_beta: Option<f32>,
     /// Popularity half-life in days.
     pub popularity_half_life: f64,
     /// Repeat-score half-life in days.
@@ -41,7 +43,13 @@ pub struct HybridConfig {
 
 impl Default for HybridConfig {
     fn default() -> Self {
-        Self { als: AlsConfig::default(), knn_k: 100, popularity_half_life: 30.0, repeat_half_life: 90.0 }
+        Self {
+            als: AlsConfig::default(),
+            knn_k: 100,
+            knn_beta: None,
+            popularity_half_life: 30.0,
+            repeat_half_life: 90.0,
+        }
     }
 }
 
@@ -79,7 +87,7 @@ impl Hybrid {
         progress("als");
         let als = Als::train(&counts, items, &cfg.als, &|_| {});
         progress("item-knn");
-        let knn = ItemKnn::train(&counts, items, cfg.knn_k);
+        let knn = ItemKnn::train(&counts, items, cfg.knn_k, cfg.knn_beta);
         progress("popularity and repeats");
         let popularity = popularity(data, Some(cfg.popularity_half_life));
         let repeat = Repeat::train(data, cfg.repeat_half_life);
@@ -95,7 +103,8 @@ impl Hybrid {
         let mut rep = vec![0f32; self.items];
         if u < self.history.len() {
             self.als.scores(u, &mut als);
-            self.knn.scores(self.history[u].iter().copied(), &mut knn);
+            // Recent purchases say more about the next basket than old ones.
+            self.knn.scores(self.repeat.scores[u].iter().map(|(i, s)| (*i, *s)), &mut knn);
             for (i, s) in &self.repeat.scores[u] {
                 rep[*i as usize] = *s;
             }

@@ -14,10 +14,15 @@ pub struct ItemKnn {
 
 impl ItemKnn {
     /// Computes neighbours from a user × item matrix (values are ignored: buyers are sets).
-    pub fn train(user_items: &Csr, items: usize, k: usize) -> ItemKnn {
+    /// With `beta` = None the similarity is cosine; with `Some(beta)` it is RP3beta: a two-step
+    /// random walk item → user → item, each user's step shared among their items, divided by the
+    /// target's popularity to the power beta (so the neighbours are not just the bestsellers).
+    pub fn train(user_items: &Csr, items: usize, k: usize, beta: Option<f32>) -> ItemKnn {
         let item_users = user_items.transpose(items);
-        let norms: Vec<f32> =
-            (0..items).map(|i| ((item_users.indptr[i + 1] - item_users.indptr[i]) as f32).sqrt()).collect();
+        let degree = |i: usize| (item_users.indptr[i + 1] - item_users.indptr[i]) as f32;
+        let norms: Vec<f32> = (0..items).map(|i| degree(i).sqrt()).collect();
+        let user_degree: Vec<f32> =
+            (0..user_items.rows()).map(|u| (user_items.indptr[u + 1] - user_items.indptr[u]) as f32).collect();
         let neighbours = (0..items)
             .into_par_iter()
             .map_init(
@@ -25,18 +30,20 @@ impl ItemKnn {
                 |acc, i| {
                     let mut touched = Vec::new();
                     for (u, _) in item_users.row(i) {
+                        let step = if beta.is_some() { 1.0 / user_degree[u as usize].max(1.0) } else { 1.0 };
                         for (j, _) in user_items.row(u as usize) {
                             if acc[j as usize] == 0.0 {
                                 touched.push(j);
                             }
-                            acc[j as usize] += 1.0;
+                            acc[j as usize] += step;
                         }
                     }
-                    let mut cands: Vec<(u32, f32)> = touched
-                        .iter()
-                        .filter(|&&j| j as usize != i)
-                        .map(|&j| (j, acc[j as usize] / (norms[i] * norms[j as usize]).max(1e-9)))
-                        .collect();
+                    let sim = |j: usize| match beta {
+                        None => acc[j] / (norms[i] * norms[j]).max(1e-9),
+                        Some(b) => acc[j] / degree(i).max(1.0) / degree(j).max(1.0).powf(b),
+                    };
+                    let mut cands: Vec<(u32, f32)> =
+                        touched.iter().filter(|&&j| j as usize != i).map(|&j| (j, sim(j as usize))).collect();
                     for &j in &touched {
                         acc[j as usize] = 0.0;
                     }
