@@ -7,9 +7,14 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use clap::ValueEnum;
-use tailor_recs::blend::{learn_weights, Hybrid, HybridConfig};
+use std::collections::{HashMap, HashSet};
+
+use rayon::prelude::*;
+use tailor_recs::als::Als;
 use tailor_recs::eval::{evaluate, Metrics, Protocol};
-use tailor_recs::Dataset;
+use tailor_recs::learn::{offline_request, train_with_learned_weights};
+use tailor_recs::topk::top_k;
+use tailor_recs::{Dataset, ModelConfig, Rules, TrainingSet};
 
 /// The evaluation protocol, as score.py names it.
 #[derive(Clone, Copy, ValueEnum)]
@@ -43,9 +48,21 @@ fn print_metrics(label: &str, m: &Metrics) {
     );
 }
 
+/// Which model writes the lists.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ModelKind {
+    /// Every source, blended with weights learned on a validation split.
+    Hybrid,
+    /// Matrix factorization alone (for comparing with implicit's ALS).
+    Als,
+}
+
 /// Model settings that can be changed from the command line.
 #[derive(clap::Args, Clone, Copy)]
 pub struct ModelArgs {
+    /// The model: the full hybrid, or ALS alone.
+    #[arg(long, value_enum, default_value = "hybrid")]
+    pub model: ModelKind,
     /// ALS latent factors.
     #[arg(long, default_value_t = 64)]
     pub factors: usize,
@@ -61,9 +78,6 @@ pub struct ModelArgs {
     /// Neighbours per item.
     #[arg(long, default_value_t = 100)]
     pub knn_k: usize,
-    /// RP3beta popularity penalty of item neighbours; 0 or less means cosine.
-    #[arg(long, default_value_t = 0.0)]
-    pub knn_beta: f32,
     /// Repeat-score half-life (days).
     #[arg(long, default_value_t = 90.0)]
     pub repeat_half_life: f64,
@@ -73,14 +87,13 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    fn config(&self) -> HybridConfig {
-        let mut c = HybridConfig::default();
+    fn config(&self) -> ModelConfig {
+        let mut c = ModelConfig::default();
         c.als.factors = self.factors;
         c.als.iterations = self.iterations;
         c.als.regularization = self.reg;
         c.als.alpha = self.alpha;
         c.knn_k = self.knn_k;
-        c.knn_beta = (self.knn_beta > 0.0).then_some(self.knn_beta);
         c.repeat_half_life = self.repeat_half_life;
         c.popularity_half_life = self.popularity_half_life;
         c
@@ -106,34 +119,64 @@ pub fn recommend_batch(
         test.users.len()
     );
     let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let say = |m: &str| bar.set_message(m.to_string());
     let cfg = model.config();
     let started = Instant::now();
-    let (weights, validation) = learn_weights(&train, &cfg, protocol, &say);
-    print_metrics("validation", &validation);
-    println!("blend weights: {weights:?}");
-    let model = Hybrid::train(&train, &cfg, &say);
-    bar.finish_and_clear();
-    println!("trained in {:.1} s", started.elapsed().as_secs_f64());
     let users: Vec<usize> = {
         let mut u: Vec<usize> = test.rows.iter().map(|r| r.user as usize).collect();
         u.sort_unstable();
         u.dedup();
         u
     };
-    let started = Instant::now();
-    let lists: Vec<(usize, Vec<u32>)> = {
-        use rayon::prelude::*;
-        users
+    let purchases = train.purchases_by_user();
+    let novel = protocol == Protocol::Novel;
+    let lists: Vec<(usize, Vec<u32>)> = if model.model == ModelKind::Als {
+        let counts = train.counts();
+        let als = Als::train(&counts, train.items.len(), &cfg.als, &|it| bar.set_message(format!("als sweep {it}")));
+        bar.finish_and_clear();
+        println!("als trained in {:.2} s", started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let lists: Vec<(usize, Vec<u32>)> = users
             .par_iter()
-            .map(|&u| (u, model.recommend(u, k, protocol, &weights).into_iter().map(|x| x.0).collect()))
-            .collect()
+            .map(|&u| {
+                if !als.knows_user(u) {
+                    return (u, Vec::new());
+                }
+                let mut scores = vec![0f32; train.items.len()];
+                als.scores(u, &mut scores);
+                let bought: HashSet<u32> =
+                    if novel { purchases[u].iter().map(|p| p.0).collect() } else { HashSet::new() };
+                (u, top_k(&scores, k, |i| bought.contains(&(i as u32))).into_iter().map(|x| x.0).collect())
+            })
+            .collect();
+        report_speed(started, lists.len());
+        lists
+    } else {
+        let set = TrainingSet { data: &train, attributes: vec![None; train.items.len()], store_region: HashMap::new() };
+        let trained = train_with_learned_weights(&set, &cfg, &say);
+        bar.finish_and_clear();
+        println!("trained in {:.1} s", started.elapsed().as_secs_f64());
+        if let Some((repeats, novel)) = &trained.validation {
+            print_metrics("validation (repeats)", repeats);
+            print_metrics("validation (novel)", novel);
+        }
+        println!("blend weights (repeats): {:?}", trained.weights);
+        println!("blend weights (novel): {:?}", trained.novel_weights);
+        let started = Instant::now();
+        let no_purchases = Vec::new();
+        let lists: Vec<(usize, Vec<u32>)> = users
+            .par_iter()
+            .map(|&u| {
+                let history = purchases.get(u).unwrap_or(&no_purchases);
+                let (shopper, query) = offline_request(u, history, u < train.users.len(), k, novel);
+                let answer = trained.recommend(&shopper, &query, &Rules::default());
+                (u, answer.items.into_iter().map(|r| r.item).collect())
+            })
+            .collect();
+        report_speed(started, lists.len());
+        lists
     };
-    println!(
-        "recommended for {} users in {:.2} ms/user",
-        lists.len(),
-        started.elapsed().as_secs_f64() * 1000.0 / lists.len().max(1) as f64
-    );
     let mut w =
         std::io::BufWriter::new(std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?);
     writeln!(w, "user,item,rank")?;
@@ -148,6 +191,13 @@ pub fn recommend_batch(
     print_metrics("test", &evaluate(&train, &test, &full, protocol));
     println!("wrote {}", out.display());
     Ok(())
+}
+
+fn report_speed(started: Instant, users: usize) {
+    println!(
+        "recommended for {users} users in {:.2} ms/user",
+        started.elapsed().as_secs_f64() * 1000.0 / users.max(1) as f64
+    );
 }
 
 /// Scores a RECS file like score.py does.

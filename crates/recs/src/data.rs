@@ -16,7 +16,12 @@ pub struct Interaction {
     pub ts: i64,
     /// Quantity.
     pub quantity: f32,
+    /// Store index into [`Dataset::stores`], or [`NO_STORE`].
+    pub store: u32,
 }
+
+/// The store of an interaction that did not happen in a known store.
+pub const NO_STORE: u32 = u32::MAX;
 
 /// A set of interactions with the id maps that index them.
 #[derive(Debug, Default, Clone)]
@@ -31,6 +36,10 @@ pub struct Dataset {
     pub item_index: HashMap<String, u32>,
     /// The interactions, in file order.
     pub rows: Vec<Interaction>,
+    /// Store ids by index.
+    pub stores: Vec<String>,
+    /// Index of each store id.
+    pub store_index: HashMap<String, u32>,
 }
 
 /// A sparse user × item matrix in compressed rows: for user `u`, `indices[indptr[u]..indptr[u+1]]`
@@ -143,10 +152,37 @@ impl Dataset {
             };
             let ts = ct.and_then(|c| record.get(c)).and_then(|v| v.parse().ok()).unwrap_or(0);
             let quantity = cq.and_then(|c| record.get(c)).and_then(|v| v.parse().ok()).unwrap_or(1.0);
-            self.rows.push(Interaction { user, item, ts, quantity });
+            self.rows.push(Interaction { user, item, ts, quantity, store: NO_STORE });
             added += 1;
         }
         Ok(added)
+    }
+
+    /// The index of an item, adding it when new.
+    pub fn item(&mut self, id: &str) -> u32 {
+        intern(&mut self.items, &mut self.item_index, id)
+    }
+
+    /// The index of a user, adding them when new.
+    pub fn user(&mut self, id: &str) -> u32 {
+        intern(&mut self.users, &mut self.user_index, id)
+    }
+
+    /// Adds one interaction.
+    pub fn push(&mut self, user: &str, item: &str, ts: i64, quantity: f32, store: Option<&str>) {
+        let (user, item) = (self.user(user), self.item(item));
+        let store = store.map_or(NO_STORE, |s| intern(&mut self.stores, &mut self.store_index, s));
+        self.rows.push(Interaction { user, item, ts, quantity, store });
+    }
+
+    /// Each user's purchases as (item, unix seconds), in time order.
+    pub fn purchases_by_user(&self) -> Vec<Vec<(u32, i64)>> {
+        let mut out = vec![Vec::new(); self.users.len()];
+        for r in &self.rows {
+            out[r.user as usize].push((r.item, r.ts));
+        }
+        out.iter_mut().for_each(|v: &mut Vec<(u32, i64)>| v.sort_by_key(|x| x.1));
+        out
     }
 
     /// The user × item matrix of basket-line counts (how many lines bought the item).
@@ -188,6 +224,17 @@ impl Dataset {
             user_index: self.user_index.clone(),
             item_index: self.item_index.clone(),
             rows: Vec::new(),
+            stores: self.stores.clone(),
+            store_index: self.store_index.clone(),
         }
     }
+}
+
+fn intern(names: &mut Vec<String>, index: &mut HashMap<String, u32>, id: &str) -> u32 {
+    if let Some(i) = index.get(id) {
+        return *i;
+    }
+    names.push(id.to_string());
+    index.insert(id.to_string(), names.len() as u32 - 1);
+    names.len() as u32 - 1
 }

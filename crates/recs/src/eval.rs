@@ -14,7 +14,7 @@ pub enum Protocol {
 }
 
 /// The metrics of one evaluation.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Metrics {
     /// Users with a non-empty relevant set.
     pub scored_users: usize,

@@ -1,12 +1,13 @@
 //! Item-to-item neighbours by cosine similarity of their buyer sets.
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::data::Csr;
 use crate::topk::top_k;
 
 /// For each item, its `k` most similar items with their cosine similarity.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ItemKnn {
     /// Neighbours of each item, best first.
     pub neighbours: Vec<Vec<(u32, f32)>>,

@@ -1,14 +1,23 @@
-//! Recommendation compute for Tailor: interaction data, candidate sources (popularity, item-kNN,
-//! implicit ALS, repeat purchase), blending, and offline evaluation with the reference
-//! definitions. Pure and synchronous: no I/O beyond reading split files, no tokio.
+//! Recommendation compute for Tailor: interaction data, candidate sources (matrix
+//! factorization, item neighbours, content, replenishment, popularity, trending, time and
+//! weather), a blend learned on a time-based split, business rules, explanations, and offline
+//! evaluation with the reference definitions. Pure and synchronous: no I/O beyond reading split
+//! files, no tokio.
 
 pub mod als;
-pub mod blend;
+pub mod content;
 pub mod data;
 pub mod eval;
 pub mod knn;
-pub mod popularity;
-pub mod repeat;
+pub mod learn;
+pub mod model;
+pub mod recommend;
+pub mod replenish;
+pub mod situation;
 pub mod topk;
 
 pub use data::{Dataset, Interaction};
+pub use model::{Model, ModelConfig, TrainingSet, Weights};
+pub use recommend::{
+    Action, Answer, Boost, BoostTarget, Query, Reason, Recommendation, Rules, Shopper, Source, Surface,
+};

@@ -1,0 +1,280 @@
+//! The serving model: every trained source in one versionable artifact, with the id maps that
+//! connect it to the catalog and to profiles.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::als::{Als, AlsConfig};
+use crate::content::{Content, ItemAttributes};
+use crate::data::Dataset;
+use crate::eval::Metrics;
+use crate::knn::ItemKnn;
+use crate::situation::Situations;
+
+/// How much each source counts in the blend.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Weights {
+    /// Matrix factorization: the shopper's taste.
+    pub als: f32,
+    /// Neighbours of what they bought.
+    pub knn: f32,
+    /// Neighbours of what they viewed or added in this session.
+    pub session: f32,
+    /// Bought together with the item or cart in view.
+    pub together: f32,
+    /// Items like the ones in view, by attributes and text.
+    pub content: f32,
+    /// Their own items, when due.
+    pub repeat: f32,
+    /// Popular at their store (or region, or overall).
+    pub popularity: f32,
+    /// Selling more than usual lately.
+    pub trending: f32,
+    /// Selling unusually well at this time of day, week and year.
+    pub moment: f32,
+    /// Lifted by the weather at their store.
+    pub weather: f32,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            als: 1.0,
+            knn: 0.5,
+            session: 1.0,
+            together: 1.0,
+            content: 0.3,
+            repeat: 2.0,
+            popularity: 0.1,
+            trending: 0.05,
+            moment: 0.05,
+            weather: 0.3,
+        }
+    }
+}
+
+/// Training settings.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Matrix factorization.
+    pub als: AlsConfig,
+    /// Neighbours kept per item.
+    pub knn_k: usize,
+    /// Content neighbours kept per item.
+    pub content_k: usize,
+    /// Popularity half-life in days.
+    pub popularity_half_life: f64,
+    /// Repeat-score half-life in days.
+    pub repeat_half_life: f64,
+    /// How much an item's dueness lifts its repeat score (see [`crate::replenish::Habit::score`]).
+    pub due_lift: f32,
+    /// Items need this many buyers for ALS to score them (rarer items have noise for factors).
+    pub min_buyers: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            als: AlsConfig::default(),
+            knn_k: 100,
+            content_k: 30,
+            popularity_half_life: 30.0,
+            repeat_half_life: 90.0,
+            due_lift: 0.0,
+            min_buyers: 2,
+        }
+    }
+}
+
+/// Items ranked by a score in 0–1, best first.
+pub type Ranked = Vec<(u32, f32)>;
+
+/// Everything the recommender needs at serving time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Model {
+    /// External item ids by index.
+    pub items: Vec<String>,
+    /// Index of each item id.
+    pub item_index: HashMap<String, u32>,
+    /// External user ids (profile ids) by index.
+    pub users: Vec<String>,
+    /// Index of each user id.
+    pub user_index: HashMap<String, u32>,
+    /// Settings it was trained with.
+    pub config: ModelConfig,
+    /// Matrix factorization.
+    pub als: Als,
+    /// Items ALS scores (enough buyers), ascending.
+    pub als_items: Vec<u32>,
+    /// Item neighbours by co-purchase.
+    pub knn: ItemKnn,
+    /// Recent popularity overall.
+    pub popularity: Ranked,
+    /// Recent popularity per item (dense, unnormalized), for tie-breaks and weather lists.
+    pub popularity_dense: Vec<f32>,
+    /// Per item, the share of its buyers who bought it again on another day (smoothed).
+    pub repeat_rate: Vec<f32>,
+    /// Every item, most popular first: the fill when sources run short.
+    pub popularity_order: Vec<u32>,
+    /// Popular per store.
+    pub by_store: HashMap<String, Ranked>,
+    /// Popular per region.
+    pub by_region: HashMap<String, Ranked>,
+    /// Region of each store.
+    pub store_region: HashMap<String, String>,
+    /// Selling more than usual in the last two weeks.
+    pub trending: Ranked,
+    /// Content neighbours, categories and brands.
+    pub content: Content,
+    /// Time and weather lists.
+    pub situations: Situations,
+    /// Blend weights when the shopper's own items may appear.
+    pub weights: Weights,
+    /// Blend weights for discovery (items they never bought).
+    pub novel_weights: Weights,
+    /// Validation metrics of the learned weights (repeats, novel), when learned.
+    pub validation: Option<(Metrics, Metrics)>,
+    /// Time of the newest interaction (unix seconds): "now" for the data.
+    pub data_until: i64,
+}
+
+/// What a model is trained on.
+pub struct TrainingSet<'a> {
+    /// Interactions (users are profile ids; rows may name a store).
+    pub data: &'a Dataset,
+    /// Attributes per item of `data.items` (None when the catalog does not know it).
+    pub attributes: Vec<Option<ItemAttributes>>,
+    /// Region of each store, when known.
+    pub store_region: HashMap<String, String>,
+}
+
+/// Items kept in popularity lists.
+const KEEP: usize = 500;
+
+fn ranked(scores: impl Iterator<Item = (u32, f32)>) -> Ranked {
+    let mut v: Ranked = scores.filter(|x| x.1 > 0.0).collect();
+    v.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.truncate(KEEP);
+    let max = v.first().map_or(1.0, |x| x.1).max(1e-9);
+    v.iter_mut().for_each(|x| x.1 /= max);
+    v
+}
+
+/// Per item: (buyers who bought it on two days or more + 1) / (buyers + 4).
+fn repeat_rates(data: &Dataset) -> Vec<f32> {
+    let mut days: HashMap<(u32, u32), (i64, bool)> = HashMap::new();
+    for r in &data.rows {
+        let d = r.ts.div_euclid(86_400);
+        let e = days.entry((r.user, r.item)).or_insert((d, false));
+        if e.0 != d {
+            e.1 = true;
+        }
+    }
+    let (mut buyers, mut again) = (vec![0f32; data.items.len()], vec![0f32; data.items.len()]);
+    for ((_, i), (_, twice)) in days {
+        buyers[i as usize] += 1.0;
+        if twice {
+            again[i as usize] += 1.0;
+        }
+    }
+    buyers.iter().zip(&again).map(|(b, a)| (a + 1.0) / (b + 4.0)).collect()
+}
+
+impl Model {
+    /// Trains every source with fixed default weights (see [`crate::learn`] to learn them).
+    pub fn train(set: &TrainingSet<'_>, cfg: &ModelConfig, progress: &dyn Fn(&str)) -> Model {
+        let data = set.data;
+        let n = data.items.len();
+        let now = data.rows.iter().map(|r| r.ts).max().unwrap_or(0);
+        let counts = data.counts();
+        progress("matrix factorization");
+        let als = Als::train(&counts, n, &cfg.als, &|_| {});
+        let mut buyers = vec![0usize; n];
+        for u in 0..counts.rows() {
+            counts.row(u).for_each(|(i, _)| buyers[i as usize] += 1);
+        }
+        let als_items = (0..n as u32).filter(|&i| buyers[i as usize] >= cfg.min_buyers).collect();
+        progress("item neighbours");
+        let knn = ItemKnn::train(&counts, n, cfg.knn_k, None);
+        progress("content neighbours");
+        let content = Content::build(&set.attributes, cfg.content_k);
+        progress("popularity");
+        // One vote per user, item and day, decayed by age.
+        let mut seen = std::collections::HashSet::new();
+        let mut pop = vec![0f32; n];
+        let mut store_pop: HashMap<u32, HashMap<u32, f32>> = HashMap::new();
+        let mut recent = vec![0f32; n];
+        let mut before = vec![0f32; n];
+        for r in &data.rows {
+            if !seen.insert((r.user, r.item, r.ts.div_euclid(86_400))) {
+                continue;
+            }
+            let age_days = (now - r.ts) as f64 / 86_400.0;
+            let w = 0.5f64.powf(age_days / cfg.popularity_half_life) as f32;
+            pop[r.item as usize] += w;
+            if r.store != crate::data::NO_STORE {
+                *store_pop.entry(r.store).or_default().entry(r.item).or_default() += w;
+            }
+            if age_days < 14.0 {
+                recent[r.item as usize] += 1.0;
+            } else if age_days < 70.0 {
+                before[r.item as usize] += 1.0;
+            }
+        }
+        let trending = ranked((0..n).map(|i| {
+            let expected = before[i] / 4.0;
+            (i as u32, ((recent[i] - expected) / (expected + 5.0).sqrt()).max(0.0))
+        }));
+        let mut by_store = HashMap::new();
+        let mut region_pop: HashMap<String, HashMap<u32, f32>> = HashMap::new();
+        for (s, scores) in &store_pop {
+            let name = data.stores[*s as usize].clone();
+            if let Some(region) = set.store_region.get(&name) {
+                let r = region_pop.entry(region.clone()).or_default();
+                scores.iter().for_each(|(i, w)| *r.entry(*i).or_default() += w);
+            }
+            by_store.insert(name, ranked(scores.iter().map(|(i, w)| (*i, *w))));
+        }
+        let by_region = region_pop.into_iter().map(|(r, s)| (r, ranked(s.into_iter()))).collect();
+        progress("time and weather");
+        let situations = Situations::learn(data.rows.iter().map(|r| (r.item, r.ts)), n, &pop, &content);
+        let repeat_rate = repeat_rates(data);
+        let mut popularity_order: Vec<u32> = (0..n as u32).collect();
+        popularity_order.sort_by(|a, b| pop[*b as usize].total_cmp(&pop[*a as usize]).then(a.cmp(b)));
+        Model {
+            repeat_rate,
+            popularity_order,
+            items: data.items.clone(),
+            item_index: data.item_index.clone(),
+            users: data.users.clone(),
+            user_index: data.user_index.clone(),
+            config: *cfg,
+            als,
+            als_items,
+            knn,
+            popularity: ranked(pop.iter().copied().enumerate().map(|(i, w)| (i as u32, w))),
+            popularity_dense: pop,
+            by_store,
+            by_region,
+            store_region: set.store_region.clone(),
+            trending,
+            content,
+            situations,
+            weights: Weights::default(),
+            novel_weights: Weights { repeat: 0.0, ..Weights::default() },
+            validation: None,
+            data_until: now,
+        }
+    }
+
+    /// The artifact's bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        postcard::to_stdvec(self).map_err(|e| format!("cannot encode the model: {e}"))
+    }
+
+    /// A model from its artifact's bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
+        postcard::from_bytes(bytes).map_err(|e| format!("cannot decode the model (trained by another version?): {e}"))
+    }
+}
