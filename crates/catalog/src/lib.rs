@@ -1,18 +1,21 @@
 //! The catalog and the retailer's locations: products, stores and warehouses, their tables, and
 //! a tabular reader (CSV or Parquet) shared by every `tailor import`.
 
+mod availability;
 mod location;
 mod product;
 pub mod table;
 
+pub use availability::{set_availability, unavailable, Availability};
 pub use location::{upsert_locations, Location, LOCATION_COLUMNS};
-pub use product::{get_product, upsert_products, Product, PRODUCT_COLUMNS};
+pub use product::{all_products, get_product, upsert_products, Product, PRODUCT_COLUMNS};
 pub use table::{parse_bool, ColumnMap, ImportReport, Rejected, Table};
 
 use tailor_store::Migration;
 
 /// The tables this crate owns.
-pub const MIGRATIONS: &[Migration] = &[Migration::portable(
+pub const MIGRATIONS: &[Migration] = &[
+    Migration::portable(
     "catalog/001_products_locations",
     "CREATE TABLE products (
         id TEXT PRIMARY KEY,
@@ -39,4 +42,15 @@ pub const MIGRATIONS: &[Migration] = &[Migration::portable(
         timezone TEXT NOT NULL,
         updated_at BIGINT NOT NULL
     )",
-)];
+    ),
+    Migration::portable(
+        "catalog/002_availability",
+        "CREATE TABLE availability (
+        product_id TEXT NOT NULL,
+        location_id TEXT NOT NULL,
+        available BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (product_id, location_id)
+    )",
+    ),
+];

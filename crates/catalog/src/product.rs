@@ -159,30 +159,35 @@ pub async fn upsert_products(db: &Db, products: &[Product], now: i64) -> Result<
     Ok(())
 }
 
+const PRODUCT_SELECT: &str = "SELECT id, title, brand, department, category, subcategory, size, manufacturer, \
+     price_cents, currency, available FROM products";
+
+fn product_from_row(r: &tailor_store::AnyRow) -> Product {
+    let price_cents: Option<i64> = r.get(8);
+    Product {
+        id: r.get(0),
+        title: r.get(1),
+        brand: r.get(2),
+        department: r.get(3),
+        category: r.get(4),
+        subcategory: r.get(5),
+        size: r.get(6),
+        manufacturer: r.get(7),
+        price: price_cents.map(format_cents),
+        price_cents,
+        currency: r.get(9),
+        available: r.get::<i64, _>(10) != 0,
+    }
+}
+
 /// One product by id.
 pub async fn get_product(db: &Db, id: &str) -> Result<Option<Product>, DbError> {
-    let row = sqlx::query(
-        "SELECT id, title, brand, department, category, subcategory, size, manufacturer, price_cents, currency, available \
-         FROM products WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db.reader())
-    .await?;
-    Ok(row.map(|r| {
-        let price_cents: Option<i64> = r.get(8);
-        Product {
-            id: r.get(0),
-            title: r.get(1),
-            brand: r.get(2),
-            department: r.get(3),
-            category: r.get(4),
-            subcategory: r.get(5),
-            size: r.get(6),
-            manufacturer: r.get(7),
-            price: price_cents.map(format_cents),
-            price_cents,
-            currency: r.get(9),
-            available: r.get::<i64, _>(10) != 0,
-        }
-    }))
+    let row = sqlx::query(&format!("{PRODUCT_SELECT} WHERE id = $1")).bind(id).fetch_optional(db.reader()).await?;
+    Ok(row.as_ref().map(product_from_row))
+}
+
+/// Every product, in id order (for training models over the whole catalog).
+pub async fn all_products(db: &Db) -> Result<Vec<Product>, DbError> {
+    let rows = sqlx::query(&format!("{PRODUCT_SELECT} ORDER BY id")).fetch_all(db.reader()).await?;
+    Ok(rows.iter().map(product_from_row).collect())
 }

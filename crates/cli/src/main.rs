@@ -40,7 +40,11 @@ impl StorageArgs {
     }
 
     async fn open(&self, background: bool) -> Result<Engine> {
-        Engine::open(EngineConfig { storage: self.storage(), background })
+        self.open_with(background, None).await
+    }
+
+    async fn open_with(&self, background: bool, retrain_every: Option<std::time::Duration>) -> Result<Engine> {
+        Engine::open(EngineConfig { storage: self.storage(), background, retrain_every })
             .await
             .context("cannot open the store (check --data-dir or --database)")
     }
@@ -55,6 +59,15 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "TAILOR__LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Retrain the recommendation model every this many hours when new orders came in (0: never).
+        #[arg(long, env = "TAILOR__RETRAIN_HOURS", default_value_t = 24.0)]
+        retrain_hours: f64,
+    },
+    /// Train the recommendation model on every order, the catalog and the stores; the server
+    /// picks the new version up at its next start (POST /v1/models/train swaps it live).
+    Train {
+        #[command(flatten)]
+        storage: StorageArgs,
     },
     /// Load The Complete Journey on first start, then serve the API and console on it.
     Demo {
@@ -161,9 +174,23 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logs();
     match cli.command {
-        Command::Serve { storage, listen } => {
-            let engine = storage.open(true).await?;
+        Command::Serve { storage, listen, retrain_hours } => {
+            let every = (retrain_hours > 0.0).then(|| std::time::Duration::from_secs_f64(retrain_hours * 3600.0));
+            let engine = storage.open_with(true, every).await?;
             serve(engine, listen, None).await
+        }
+        Command::Train { storage } => {
+            let engine = storage.open(false).await?;
+            let summary = train(&engine).await?;
+            engine.close().await;
+            println!(
+                "model version {} trained in {:.1} s on {} purchase lines, {} customers, {} products",
+                summary.version, summary.seconds, summary.interactions, summary.customers, summary.products
+            );
+            if let Some((repeats, novel)) = summary.validation_ndcg {
+                println!("validation NDCG@10: {repeats:.4} (lists with repeat purchases), {novel:.4} (discovery)");
+            }
+            Ok(())
         }
         Command::Demo { data_dir, listen, shared } => demo(data_dir, listen, shared).await,
         Command::Import { kind, file, storage, rejects } => {
@@ -216,6 +243,17 @@ async fn main() -> Result<()> {
     }
 }
 
+/// Trains the recommendation model with a spinner showing the stage.
+async fn train(engine: &Engine) -> Result<tailor_engine::TrainSummary> {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar.set_message("training the recommendation model");
+    let b = bar.clone();
+    let summary = engine.train_model(std::sync::Arc::new(move |m: &str| b.set_message(m.to_string()))).await;
+    bar.finish_and_clear();
+    Ok(summary?)
+}
+
 async fn serve(engine: Engine, listen: SocketAddr, banner: Option<String>) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
@@ -229,7 +267,12 @@ async fn serve(engine: Engine, listen: SocketAddr, banner: Option<String>) -> Re
 }
 
 async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf) -> Result<()> {
-    let engine = Engine::open(EngineConfig { storage: Storage::Embedded(data_dir.clone()), background: true }).await?;
+    let engine = Engine::open(EngineConfig {
+        storage: Storage::Embedded(data_dir.clone()),
+        background: true,
+        retrain_every: Some(std::time::Duration::from_secs(24 * 3600)),
+    })
+    .await?;
     let admin = engine.create_key(Scope::Admin, "demo admin").await?;
     let write = engine.create_key(Scope::Write, "demo write").await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -269,6 +312,11 @@ async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf) -> Result<
     } else {
         println!("Reusing the demo data in {}", data_dir.display());
     }
+    if engine.model_version().is_none() {
+        let summary = train(&engine).await?;
+        println!("Recommendation model v{} trained in {:.0} s", summary.version, summary.seconds);
+    }
+    println!("Try: curl -H 'Authorization: Bearer {admin}' 'http://{addr}/v1/recommendations?user=1&context=home'");
     let (_, _, email, _) = tailor_engine::demo::contact("1");
     println!("Try: curl -H 'Authorization: Bearer {admin}' 'http://{addr}/v1/profiles/lookup?loyaltyCard=1'");
     println!("     (household 1 shops in store; some households also browse the web as e.g. {email})");

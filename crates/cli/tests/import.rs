@@ -25,7 +25,7 @@ fn import(kind: &str, file: &Path, data: &Path, rejects: &Path) -> String {
 }
 
 async fn engine(data: &Path) -> Engine {
-    Engine::open(EngineConfig { storage: Storage::Embedded(data.to_path_buf()), background: false })
+    Engine::open(EngineConfig { storage: Storage::Embedded(data.to_path_buf()), background: false, retrain_every: None })
         .await
         .expect("open")
 }

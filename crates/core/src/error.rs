@@ -23,6 +23,8 @@ pub enum ErrorCode {
     NotFound,
     /// The request conflicts with the current state (e.g. an unmerge of a merge already undone).
     Conflict,
+    /// A needed resource is not ready yet (e.g. no recommendation model has been trained).
+    NotReady,
     /// Something failed on our side.
     Internal,
 }
@@ -39,6 +41,7 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
+            Self::NotReady => "not_ready",
             Self::Internal => "internal",
         }
     }
@@ -52,6 +55,7 @@ impl ErrorCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::Conflict => 409,
+            Self::NotReady => 503,
             Self::Internal => 500,
         }
     }
@@ -72,6 +76,7 @@ impl ErrorCode {
             Self::Forbidden => "Forbidden",
             Self::NotFound => "Not found",
             Self::Conflict => "Conflict",
+            Self::NotReady => "Not ready",
             Self::Internal => "Internal error",
         }
     }
@@ -94,6 +99,11 @@ impl FieldError {
     /// An `invalid_field` error.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self { code: ErrorCode::InvalidField, field: field.into(), message: message.into() }
+    }
+
+    /// A `not_found` error about the thing a field names (e.g. an unknown `item`).
+    pub fn unknown(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { code: ErrorCode::NotFound, field: field.into(), message: message.into() }
     }
 
     /// The same error with its field path prefixed, e.g. `batch[2].` + `userId`.

@@ -16,6 +16,9 @@ pub enum EngineError {
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// Something needed is not ready yet; the message says what to do.
+    #[error("{0}")]
+    NotReady(String),
     /// Storage failed.
     #[error(transparent)]
     Db(#[from] DbError),

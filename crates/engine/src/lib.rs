@@ -7,6 +7,7 @@ mod error;
 pub mod import;
 mod keys;
 mod projector;
+mod recs;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +23,9 @@ use tokio::sync::watch;
 pub use error::EngineError;
 pub use keys::{ApiKey, Scope};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};
+pub use recs::{
+    BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
+};
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]
@@ -40,17 +44,21 @@ pub struct EngineConfig {
     /// Whether this process projects the event log in the background. Off for one-shot
     /// commands; on for `serve` and `demo`.
     pub background: bool,
+    /// Retrain the recommendation model this often (with `background`), when new orders came in.
+    pub retrain_every: Option<std::time::Duration>,
 }
 
 /// Every migration of every crate, in the order they apply.
 fn migrations() -> Vec<Migration> {
-    [tailor_stream::MIGRATIONS, profiles::MIGRATIONS, tailor_catalog::MIGRATIONS, keys::MIGRATIONS].concat()
+    [tailor_stream::MIGRATIONS, profiles::MIGRATIONS, tailor_catalog::MIGRATIONS, keys::MIGRATIONS, recs::MIGRATIONS]
+        .concat()
 }
 
 struct Inner {
     db: Db,
     log: EventLog,
     shutdown: watch::Sender<bool>,
+    recs: recs::RecsState,
 }
 
 /// A handle to a running Tailor: cheap to clone, shared by every request.
@@ -74,9 +82,15 @@ impl Engine {
         };
         db.migrate(&migrations()).await?;
         let (shutdown, _) = watch::channel(false);
-        let engine = Engine { inner: Arc::new(Inner { log: EventLog::new(db.clone()), db, shutdown }) };
+        let engine = Engine {
+            inner: Arc::new(Inner { log: EventLog::new(db.clone()), db, shutdown, recs: recs::RecsState::default() }),
+        };
+        engine.load_recs_state().await?;
         if config.background {
             projector::spawn(engine.clone());
+            if let Some(every) = config.retrain_every {
+                recs::spawn_retraining(engine.clone(), every);
+            }
         }
         Ok(engine)
     }

@@ -6,7 +6,7 @@ use tailor_core::money::cents;
 
 use crate::graph::{group_of, placeholders, ProfileError};
 
-fn product_id(p: &Value) -> Option<String> {
+pub(crate) fn product_id(p: &Value) -> Option<String> {
     ["product_id", "productId", "sku", "id"].iter().find_map(|k| match p.get(*k) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),

@@ -13,6 +13,7 @@ mod graph;
 mod migrations;
 mod privacy;
 mod project;
+mod signals;
 mod view;
 
 pub use consent::{set_consent, ConsentSource};
@@ -20,6 +21,7 @@ pub use graph::{group_of, root_of, unmerge, ProfileError};
 pub use migrations::MIGRATIONS;
 pub use privacy::{erase, export};
 pub use project::project_event;
+pub use signals::{signals, Signals};
 pub use view::{
     lookup, merges, profile_view, timeline, CartLine, ChannelCount, ConsentView, Features, IdentifierView, MergeView,
     ProfileView, TimelineEntry,

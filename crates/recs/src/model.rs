@@ -125,6 +125,8 @@ pub struct Model {
     pub store_region: HashMap<String, String>,
     /// Selling more than usual in the last two weeks.
     pub trending: Ranked,
+    /// Display title per item (empty when the catalog does not know it).
+    pub titles: Vec<String>,
     /// Content neighbours, categories and brands.
     pub content: Content,
     /// Time and weather lists.
@@ -242,7 +244,9 @@ impl Model {
         let repeat_rate = repeat_rates(data);
         let mut popularity_order: Vec<u32> = (0..n as u32).collect();
         popularity_order.sort_by(|a, b| pop[*b as usize].total_cmp(&pop[*a as usize]).then(a.cmp(b)));
+        let titles = (0..n).map(|i| set.attributes.get(i).cloned().flatten().map(|a| a.title).unwrap_or_default()).collect();
         Model {
+            titles,
             repeat_rate,
             popularity_order,
             items: data.items.clone(),

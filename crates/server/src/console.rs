@@ -16,7 +16,7 @@ const CONSOLE_JS: &str = include_str!("assets/console.js");
 const DOCS_HTML: &str = include_str!("assets/docs.html");
 const STYLE_CSS: &str = include_str!("assets/style.css");
 
-const ERROR_CODES: [ErrorCode; 9] = [
+const ERROR_CODES: [ErrorCode; 10] = [
     ErrorCode::MalformedJson,
     ErrorCode::InvalidField,
     ErrorCode::MissingIdentity,
@@ -25,6 +25,7 @@ const ERROR_CODES: [ErrorCode; 9] = [
     ErrorCode::Forbidden,
     ErrorCode::NotFound,
     ErrorCode::Conflict,
+    ErrorCode::NotReady,
     ErrorCode::Internal,
 ];
 

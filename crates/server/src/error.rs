@@ -44,6 +44,7 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid(f) => f.into(),
             EngineError::NotFound(m) => Self::new(ErrorCode::NotFound, m),
             EngineError::Conflict(m) => Self::new(ErrorCode::Conflict, m),
+            EngineError::NotReady(m) => Self::new(ErrorCode::NotReady, m),
             EngineError::Db(_) | EngineError::Io(_) => {
                 tracing::error!(error = %e, "internal error");
                 Self::new(
@@ -73,4 +74,18 @@ impl IntoResponse for ApiError {
         }
         (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
     }
+}
+
+/// Parses a JSON body into `T`, naming the offending field when serde can tell which.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], fields: &[&str]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let msg = e.to_string();
+        if e.is_syntax() || e.is_eof() {
+            return ApiError { code: ErrorCode::MalformedJson, detail: format!("the body is not valid JSON: {msg}"), field: Some("body".into()), errors: None };
+        }
+        // serde names missing and unknown fields in backticks; otherwise find a known field mentioned.
+        let quoted = msg.split('`').nth(1).map(str::to_string);
+        let field = quoted.or_else(|| fields.iter().find(|f| msg.contains(*f)).map(|f| f.to_string())).unwrap_or_default();
+        ApiError::field(&field, format!("invalid body: {msg}"))
+    })
 }

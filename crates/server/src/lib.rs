@@ -7,6 +7,7 @@ mod error;
 mod intake;
 mod ops;
 mod profiles;
+mod recommendations;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -38,7 +39,8 @@ pub struct AppState {
     tags(
         (name = "intake", description = "Segment-compatible event intake"),
         (name = "profiles", description = "Unified customer profiles, consent and privacy requests"),
-        (name = "catalog", description = "Products"),
+        (name = "recommendations", description = "Recommendations, merchandising rules, store context and models"),
+        (name = "catalog", description = "Products and their availability"),
         (name = "ops", description = "Health, metrics and statistics"),
     )
 )]
@@ -63,6 +65,7 @@ pub fn app(engine: Engine) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(intake::routes())
         .merge(profiles::routes())
+        .merge(recommendations::routes())
         .merge(ops::routes())
         .split_for_parts();
     let openapi = Arc::new(openapi);

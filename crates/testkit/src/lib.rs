@@ -60,7 +60,7 @@ impl TestEngine {
             },
         };
         let engine =
-            Engine::open(EngineConfig { storage: storage.clone(), background: true }).await.expect("open engine");
+            Engine::open(EngineConfig { storage: storage.clone(), background: true, retrain_every: None }).await.expect("open engine");
         Some(TestEngine { engine, storage, _dir: dir })
     }
 }

@@ -1,0 +1,767 @@
+//! Recommendations in the engine: training the model from the store (orders, catalog, stores),
+//! keeping versioned artifacts, hot-swapping the serving model, and answering requests with the
+//! shopper's live signals, availability, the weather and the merchandisers' rules.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+use tailor_core::time::now_millis;
+use tailor_core::{FieldError, Identifier, IdentifierKind};
+use tailor_recs::content::ItemAttributes;
+use tailor_recs::learn::train_with_learned_weights;
+use tailor_recs::situation::Weather;
+use tailor_recs::{
+    Action, Boost, BoostTarget, Dataset, Model, ModelConfig, Query, Reason, Rules, Shopper, Source, Surface,
+    TrainingSet,
+};
+use tailor_store::{Migration, Row};
+
+use crate::{Engine, EngineError};
+
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    id: "engine/002_recommendations",
+    sqlite: "CREATE TABLE models (
+            version BIGINT PRIMARY KEY,
+            created_at BIGINT NOT NULL,
+            summary TEXT NOT NULL,
+            artifact BLOB NOT NULL
+        );
+        CREATE TABLE store_weather (
+            location_id TEXT PRIMARY KEY,
+            condition TEXT NOT NULL,
+            temperature_c DOUBLE PRECISION,
+            observed_at BIGINT NOT NULL
+        );
+        CREATE TABLE merchandising (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at BIGINT NOT NULL)",
+    postgres: "CREATE TABLE models (
+            version BIGINT PRIMARY KEY,
+            created_at BIGINT NOT NULL,
+            summary TEXT NOT NULL,
+            artifact BYTEA NOT NULL
+        );
+        CREATE TABLE store_weather (
+            location_id TEXT PRIMARY KEY,
+            condition TEXT NOT NULL,
+            temperature_c DOUBLE PRECISION,
+            observed_at BIGINT NOT NULL
+        );
+        CREATE TABLE merchandising (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at BIGINT NOT NULL)",
+}];
+
+/// Model versions kept in the store.
+const KEEP_VERSIONS: i64 = 3;
+/// Views and adds older than this are not the current session.
+const SESSION_MILLIS: i64 = 6 * 3600 * 1000;
+/// A weather report older than this no longer describes the store.
+const WEATHER_MILLIS: i64 = 6 * 3600 * 1000;
+/// Largest `k`.
+pub const MAX_K: usize = 100;
+
+/// The serving model and its version.
+pub(crate) struct Serving {
+    model: Model,
+    version: i64,
+}
+
+/// Merchandising rules, set by the retailer's team.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Merchandising {
+    /// At most this many items of one category per list.
+    pub max_per_category: Option<usize>,
+    /// At most this many items of one brand per list.
+    pub max_per_brand: Option<usize>,
+    /// Score multipliers for items, categories or brands.
+    #[serde(default)]
+    pub boosts: Vec<BoostRule>,
+    /// Products placed first on home, e-mail and associate lists, in order.
+    #[serde(default)]
+    pub pins: Vec<String>,
+    /// Products never recommended.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// One boost: exactly one of `productId`, `category`, `brand`, and a factor.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BoostRule {
+    /// A product.
+    pub product_id: Option<String>,
+    /// A category (as in the catalog).
+    pub category: Option<String>,
+    /// A brand (as in the catalog).
+    pub brand: Option<String>,
+    /// Multiplier: above 1 lifts, between 0 and 1 buries.
+    pub factor: f32,
+}
+
+/// Live state of recommendations, shared by every request.
+#[derive(Default)]
+pub(crate) struct RecsState {
+    serving: RwLock<Option<Arc<Serving>>>,
+    /// Location → products not available there; "" → products unavailable everywhere.
+    unavailable: RwLock<HashMap<String, HashSet<String>>>,
+    merchandising: RwLock<Arc<Merchandising>>,
+    training: tokio::sync::Mutex<()>,
+}
+
+/// A request for recommendations.
+#[derive(Debug, Clone, Default)]
+pub struct RecsRequest {
+    /// A profile id or a userId.
+    pub user: Option<String>,
+    /// An anonymousId (a visitor not identified yet).
+    pub anonymous_id: Option<String>,
+    /// Where the list is shown: home, item, cart, associate, email.
+    pub context: String,
+    /// The product in view (item context) or one more cart product.
+    pub item: Option<String>,
+    /// The store the shopper buys at (else their preferred store).
+    pub store: Option<String>,
+    /// How many items.
+    pub k: usize,
+    /// Cart products given by the caller (added to the customer's stored cart).
+    pub cart: Vec<String>,
+    /// Products not to show.
+    pub exclude: Vec<String>,
+    /// Only these categories.
+    pub categories: Vec<String>,
+    /// Leave out products the shopper already bought.
+    pub novel: bool,
+}
+
+/// Why a product is recommended, for people and for programs.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReasonView {
+    /// Stable code, e.g. `because_you_bought`, `due_again`, `popular_at_store`, `in_stock`.
+    pub code: &'static str,
+    /// A sentence to show.
+    pub text: String,
+    /// The product behind it, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+}
+
+/// One recommended product.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RecommendedItem {
+    /// Product id.
+    pub product_id: String,
+    /// Display title.
+    pub title: String,
+    /// Category.
+    pub category: Option<String>,
+    /// Brand.
+    pub brand: Option<String>,
+    /// Blended score (pinned items: null).
+    pub score: Option<f32>,
+    /// Why, strongest first.
+    pub reasons: Vec<ReasonView>,
+}
+
+/// Which consent the answer used.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConsentUse {
+    /// Always `personalization`.
+    pub purpose: &'static str,
+    /// Whether it was granted (no decision: not granted).
+    pub granted: bool,
+    /// Where the decision came from.
+    pub source: Option<String>,
+}
+
+/// The answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RecsResponse {
+    /// The context asked for.
+    pub context: String,
+    /// The customer, when known.
+    pub profile_id: Option<String>,
+    /// Whether the shopper's own data was used.
+    pub personalized: bool,
+    /// The consent decision applied.
+    pub consent: ConsentUse,
+    /// The store used for availability and popularity, and where it came from.
+    pub store: Option<String>,
+    /// `request`, `preferred` (most orders) or null.
+    pub store_source: Option<&'static str>,
+    /// The weather used, when the store reported one.
+    pub weather: Option<String>,
+    /// The model version that answered.
+    pub model_version: i64,
+    /// The products.
+    pub items: Vec<RecommendedItem>,
+}
+
+/// What one training did.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TrainSummary {
+    /// The new version.
+    pub version: i64,
+    /// Purchase lines used.
+    pub interactions: usize,
+    /// Customers.
+    pub customers: usize,
+    /// Products (catalog and bought).
+    pub products: usize,
+    /// Seconds it took.
+    pub seconds: f64,
+    /// Validation NDCG@10 of repeat lists and discovery lists.
+    pub validation_ndcg: Option<(f64, f64)>,
+    /// When it was trained (ms).
+    pub trained_at: i64,
+}
+
+impl Engine {
+    fn recs(&self) -> &RecsState {
+        &self.inner.recs
+    }
+
+    /// Loads the newest stored model, availability and rules (at start).
+    pub(crate) async fn load_recs_state(&self) -> Result<(), EngineError> {
+        self.reload_unavailable().await?;
+        if let Some(row) = sqlx::query("SELECT body FROM merchandising WHERE id = 'default'")
+            .fetch_optional(self.db().reader())
+            .await?
+        {
+            let m: Merchandising = serde_json::from_str(&row.get::<String, _>(0)).unwrap_or_default();
+            *self.recs().merchandising.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(m);
+        }
+        let row = sqlx::query("SELECT version, artifact FROM models ORDER BY version DESC LIMIT 1")
+            .fetch_optional(self.db().reader())
+            .await?;
+        if let Some(row) = row {
+            let version: i64 = row.get(0);
+            let bytes: Vec<u8> = row.get(1);
+            match tokio::task::spawn_blocking(move || Model::from_bytes(&bytes)).await {
+                Ok(Ok(model)) => self.swap_model(model, version),
+                Ok(Err(e)) => tracing::warn!(version, error = %e, "stored model unreadable; train again"),
+                Err(e) => tracing::warn!(error = %e, "loading the model failed"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn reload_unavailable(&self) -> Result<(), EngineError> {
+        let mut map: HashMap<String, HashSet<String>> = HashMap::new();
+        for (loc, product) in tailor_catalog::unavailable(self.db()).await? {
+            map.entry(loc.unwrap_or_default()).or_default().insert(product);
+        }
+        *self.recs().unavailable.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(())
+    }
+
+    fn swap_model(&self, model: Model, version: i64) {
+        let serving = Arc::new(Serving { model, version });
+        *self.recs().serving.write().unwrap_or_else(|e| e.into_inner()) = Some(serving);
+        tracing::info!(version, "serving recommendation model");
+    }
+
+    fn serving(&self) -> Option<Arc<Serving>> {
+        self.recs().serving.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The version of the serving model, if any.
+    pub fn model_version(&self) -> Option<i64> {
+        self.serving().map(|s| s.version)
+    }
+
+    /// Records whether a product can be bought at a location; recommendations see it at once.
+    pub async fn set_availability(&self, a: &tailor_catalog::Availability) -> Result<(), EngineError> {
+        if a.product_id.trim().is_empty() {
+            return Err(EngineError::Invalid(FieldError::invalid("productId", "give the product id")));
+        }
+        if a.location_id.trim().is_empty() {
+            return Err(EngineError::Invalid(FieldError::invalid("locationId", "give the store or warehouse id")));
+        }
+        tailor_catalog::set_availability(self.db(), a, now_millis()).await?;
+        let mut map = self.recs().unavailable.write().unwrap_or_else(|e| e.into_inner());
+        let set = map.entry(a.location_id.clone()).or_default();
+        if a.available {
+            set.remove(&a.product_id);
+        } else {
+            set.insert(a.product_id.clone());
+        }
+        Ok(())
+    }
+
+    /// Records the weather at a store.
+    pub async fn set_weather(&self, store: &str, condition: &str, temperature_c: Option<f64>) -> Result<(), EngineError> {
+        let known = Weather::ALL.iter().map(|w| w.name()).collect::<Vec<_>>().join(", ");
+        let weather = Weather::parse(condition).ok_or_else(|| {
+            EngineError::Invalid(FieldError::invalid("condition", format!("unknown weather; use one of {known}")))
+        })?;
+        if store.trim().is_empty() {
+            return Err(EngineError::Invalid(FieldError::invalid("storeId", "give the store id")));
+        }
+        self.known_store(store, "storeId").await?;
+        sqlx::query(
+            "INSERT INTO store_weather (location_id, condition, temperature_c, observed_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (location_id) DO UPDATE SET condition = excluded.condition, \
+             temperature_c = excluded.temperature_c, observed_at = excluded.observed_at",
+        )
+        .bind(store)
+        .bind(weather.name())
+        .bind(temperature_c)
+        .bind(now_millis())
+        .execute(self.db().writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn known_store(&self, store: &str, field: &str) -> Result<(), EngineError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM locations WHERE id = $1").bind(store).fetch_one(self.db().reader()).await?;
+        if row.get::<i64, _>(0) == 0 {
+            return Err(EngineError::Invalid(FieldError::unknown(
+                field,
+                format!("no store with id '{store}'; import it with `tailor import locations`"),
+            )));
+        }
+        Ok(())
+    }
+
+    async fn weather_at(&self, store: &str) -> Result<Option<Weather>, EngineError> {
+        let row = sqlx::query("SELECT condition, observed_at FROM store_weather WHERE location_id = $1")
+            .bind(store)
+            .fetch_optional(self.db().reader())
+            .await?;
+        Ok(row
+            .filter(|r| r.get::<i64, _>(1) >= now_millis() - WEATHER_MILLIS)
+            .and_then(|r| Weather::parse(&r.get::<String, _>(0))))
+    }
+
+    /// The merchandising rules.
+    pub fn merchandising(&self) -> Merchandising {
+        (**self.recs().merchandising.read().unwrap_or_else(|e| e.into_inner())).clone()
+    }
+
+    /// Replaces the merchandising rules.
+    pub async fn set_merchandising(&self, m: Merchandising) -> Result<(), EngineError> {
+        for (i, b) in m.boosts.iter().enumerate() {
+            let targets = [&b.product_id, &b.category, &b.brand].iter().filter(|t| t.is_some()).count();
+            if targets != 1 {
+                return Err(EngineError::Invalid(FieldError::invalid(
+                    format!("boosts[{i}]"),
+                    "give exactly one of productId, category, brand",
+                )));
+            }
+            if !(b.factor.is_finite() && b.factor >= 0.0) {
+                return Err(EngineError::Invalid(FieldError::invalid(
+                    format!("boosts[{i}].factor"),
+                    "a factor is a number ≥ 0 (above 1 lifts, below 1 buries)",
+                )));
+            }
+        }
+        for (name, v) in [("maxPerCategory", m.max_per_category), ("maxPerBrand", m.max_per_brand)] {
+            if v == Some(0) {
+                return Err(EngineError::Invalid(FieldError::invalid(name, "at least 1, or leave it out")));
+            }
+        }
+        let body = serde_json::to_string(&m).map_err(|e| EngineError::Io(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO merchandising (id, body, updated_at) VALUES ('default', $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(body)
+        .bind(now_millis())
+        .execute(self.db().writer())
+        .await?;
+        *self.recs().merchandising.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(m);
+        Ok(())
+    }
+
+    /// Trains a new model from every order, the catalog and the stores, stores it as the next
+    /// version and serves it (requests in flight finish on the old one).
+    pub async fn train_model(&self, progress: Arc<dyn Fn(&str) + Send + Sync>) -> Result<TrainSummary, EngineError> {
+        let _one_at_a_time = self.recs().training.lock().await;
+        let started = std::time::Instant::now();
+        self.sync().await?;
+        progress("reading orders and catalog");
+        let (data, set_parts) = self.training_data().await?;
+        let interactions = data.rows.len();
+        let customers = data.users.len();
+        let products = data.items.len();
+        if interactions == 0 {
+            return Err(EngineError::NotReady(
+                "there are no orders to learn from yet: send Order Completed events or `tailor import orders`".into(),
+            ));
+        }
+        let p = progress.clone();
+        let model = tokio::task::spawn_blocking(move || {
+            let (attributes, store_region) = set_parts;
+            let set = TrainingSet { data: &data, attributes, store_region };
+            train_with_learned_weights(&set, &ModelConfig::default(), &|m| p(m))
+        })
+        .await
+        .map_err(|e| EngineError::Io(format!("training failed: {e}")))?;
+        progress("saving the model");
+        let validation_ndcg = model.validation.map(|(r, n)| (r.ndcg10, n.ndcg10));
+        let bytes = {
+            let m = model.clone();
+            tokio::task::spawn_blocking(move || m.to_bytes())
+                .await
+                .map_err(|e| EngineError::Io(e.to_string()))?
+                .map_err(EngineError::Io)?
+        };
+        let trained_at = now_millis();
+        let mut tx = self.db().writer().begin().await?;
+        let version: i64 =
+            sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM models").fetch_one(&mut *tx).await?.get(0);
+        let mut summary = TrainSummary {
+            version,
+            interactions,
+            customers,
+            products,
+            seconds: 0.0,
+            validation_ndcg,
+            trained_at,
+        };
+        summary.seconds = started.elapsed().as_secs_f64();
+        sqlx::query("INSERT INTO models (version, created_at, summary, artifact) VALUES ($1, $2, $3, $4)")
+            .bind(version)
+            .bind(trained_at)
+            .bind(serde_json::to_string(&summary).unwrap_or_default())
+            .bind(bytes)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM models WHERE version <= $1").bind(version - KEEP_VERSIONS).execute(&mut *tx).await?;
+        tx.commit().await?;
+        self.swap_model(model, version);
+        Ok(summary)
+    }
+
+    /// The stored model versions, newest first.
+    pub async fn models(&self) -> Result<Vec<TrainSummary>, EngineError> {
+        let rows = sqlx::query("SELECT summary FROM models ORDER BY version DESC").fetch_all(self.db().reader()).await?;
+        Ok(rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>(0)).ok()).collect())
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn training_data(
+        &self,
+    ) -> Result<(Dataset, (Vec<Option<ItemAttributes>>, HashMap<String, String>)), EngineError> {
+        let db = self.db();
+        // Each profile's root, so a merged customer is one user.
+        let mut parent: HashMap<String, Option<String>> = HashMap::new();
+        for r in sqlx::query("SELECT id, merged_into FROM profiles").fetch_all(db.reader()).await? {
+            parent.insert(r.get(0), r.get(1));
+        }
+        let root = |id: &str| {
+            let mut cur = id.to_string();
+            for _ in 0..64 {
+                match parent.get(&cur) {
+                    Some(Some(next)) => cur = next.clone(),
+                    _ => break,
+                }
+            }
+            cur
+        };
+        let mut data = Dataset::default();
+        let products = tailor_catalog::all_products(db).await?;
+        let mut attributes: Vec<Option<ItemAttributes>> = Vec::with_capacity(products.len());
+        for p in products {
+            data.item(&p.id);
+            attributes.push(Some(ItemAttributes {
+                title: p.title,
+                department: p.department,
+                category: p.category,
+                subcategory: p.subcategory,
+                brand: p.brand,
+            }));
+        }
+        let rows = sqlx::query(
+            "SELECT o.profile_id, l.product_id, o.ts, l.quantity, o.store_id FROM orders o \
+             JOIN order_lines l ON l.order_id = o.order_id WHERE o.profile_id IS NOT NULL",
+        )
+        .fetch_all(db.reader())
+        .await?;
+        let mut roots: HashMap<String, String> = HashMap::new();
+        for r in &rows {
+            let profile: String = r.get(0);
+            let user = roots.entry(profile.clone()).or_insert_with(|| root(&profile)).clone();
+            let product: String = r.get(1);
+            let ts: i64 = r.get(2);
+            let quantity: i64 = r.get(3);
+            let store: Option<String> = r.get(4);
+            data.push(&user, &product, ts / 1000, quantity as f32, store.as_deref());
+        }
+        attributes.resize(data.items.len(), None);
+        let mut store_region = HashMap::new();
+        for r in sqlx::query("SELECT id, region FROM locations WHERE region IS NOT NULL").fetch_all(db.reader()).await? {
+            store_region.insert(r.get(0), r.get(1));
+        }
+        Ok((data, (attributes, store_region)))
+    }
+
+    /// Recommendations for one shopper and context.
+    pub async fn recommend(&self, req: &RecsRequest) -> Result<RecsResponse, EngineError> {
+        let names = Surface::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ");
+        let surface = Surface::parse(&req.context).ok_or_else(|| {
+            EngineError::Invalid(FieldError::invalid("context", format!("unknown context; use one of {names}")))
+        })?;
+        if req.k == 0 || req.k > MAX_K {
+            return Err(EngineError::Invalid(FieldError::invalid("k", format!("k is between 1 and {MAX_K}"))));
+        }
+        if surface == Surface::Item && req.item.is_none() {
+            return Err(EngineError::Invalid(FieldError::invalid("item", "the item context needs ?item=PRODUCT_ID")));
+        }
+        let serving = self.serving().ok_or_else(|| {
+            EngineError::NotReady(
+                "no recommendation model yet: run `tailor train` (or POST /v1/models/train) once orders are in".into(),
+            )
+        })?;
+        let model = &serving.model;
+        let anchor = match &req.item {
+            Some(id) => {
+                let known = model.item_index.get(id).copied();
+                if known.is_none() && tailor_catalog::get_product(self.db(), id).await?.is_none() {
+                    return Err(EngineError::Invalid(FieldError::unknown("item", format!("no product with id '{id}'"))));
+                }
+                known
+            }
+            None => None,
+        };
+        if let Some(s) = &req.store {
+            self.known_store(s, "store").await?;
+        }
+        // Who is shopping.
+        let mut root = None;
+        if let Some(u) = &req.user {
+            let mut conn = self.db().reader().acquire().await?;
+            root = tailor_profiles::root_of(&mut conn, u).await?;
+            if root.is_none() {
+                if let Ok(id) = Identifier::parse(IdentifierKind::UserId, u, "user") {
+                    root = self.lookup(&id).await?;
+                }
+            }
+        }
+        if root.is_none() {
+            if let Some(a) = &req.anonymous_id {
+                let id = Identifier::parse(IdentifierKind::AnonymousId, a, "anonymousId").map_err(EngineError::Invalid)?;
+                root = self.lookup(&id).await?;
+            }
+        }
+        let now = now_millis();
+        let signals = match &root {
+            Some(r) => {
+                let mut conn = self.db().reader().acquire().await?;
+                Some(tailor_profiles::signals(&mut conn, r, now - SESSION_MILLIS).await?)
+            }
+            None => None,
+        };
+        let personal = signals.as_ref().is_some_and(|s| s.personalization);
+        let (store, store_source) = match (&req.store, signals.as_ref().and_then(|s| s.preferred_store.clone())) {
+            (Some(s), _) => (Some(s.clone()), Some("request")),
+            (None, Some(p)) if personal => (Some(p), Some("preferred")),
+            _ => (None, None),
+        };
+        let weather = match &store {
+            Some(s) => self.weather_at(s).await?,
+            None => None,
+        };
+        let idx = |id: &str| model.item_index.get(id).copied();
+        let mut shopper = Shopper { personal, ..Shopper::default() };
+        if let (Some(s), true) = (&signals, personal) {
+            shopper.user = s.members.iter().find_map(|m| model.user_index.get(m).copied());
+            shopper.purchases = s.purchases.iter().rev().filter_map(|(p, ts)| Some((idx(p)?, ts / 1000))).collect();
+            shopper.session = s
+                .session
+                .iter()
+                .rev()
+                .filter_map(|(p, added, ts)| {
+                    Some((idx(p)?, if *added { Action::Added } else { Action::Viewed }, ts / 1000))
+                })
+                .collect();
+            shopper.cart = s.cart.iter().filter_map(|p| idx(p)).collect();
+        }
+        let query = Query {
+            surface,
+            anchors: anchor.into_iter().chain(req.cart.iter().filter_map(|p| idx(p))).collect(),
+            store: store.clone(),
+            k: req.k,
+            now: now / 1000,
+            utc_offset_secs: 0,
+            weather,
+            novel: req.novel,
+        };
+        let merch = self.recs().merchandising.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let unavailable = self.recs().unavailable.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let here = store.as_ref().and_then(|s| unavailable.get(s));
+        let everywhere = unavailable.get("");
+        let available = |i: u32| {
+            let id = &model.items[i as usize];
+            !everywhere.is_some_and(|u| u.contains(id)) && !here.is_some_and(|u| u.contains(id))
+        };
+        let category_idx = |name: &str| model.content.categories.iter().position(|c| c == name).map(|c| c as u32);
+        let brand_idx = |name: &str| model.content.brands.iter().position(|c| c == name).map(|c| c as u32);
+        let mut categories = None;
+        if !req.categories.is_empty() {
+            let mut set = HashSet::new();
+            for c in &req.categories {
+                set.insert(category_idx(c).ok_or_else(|| {
+                    EngineError::Invalid(FieldError::unknown("category", format!("no category named '{c}'")))
+                })?);
+            }
+            categories = Some(set);
+        }
+        let boosts = merch
+            .boosts
+            .iter()
+            .filter_map(|b| {
+                let target = match (&b.product_id, &b.category, &b.brand) {
+                    (Some(p), _, _) => BoostTarget::Item(idx(p)?),
+                    (_, Some(c), _) => BoostTarget::Category(category_idx(c)?),
+                    (_, _, Some(b)) => BoostTarget::Brand(brand_idx(b)?),
+                    _ => return None,
+                };
+                Some(Boost { target, factor: b.factor })
+            })
+            .collect();
+        let pins = match surface {
+            Surface::Home | Surface::Email | Surface::Associate => merch.pins.iter().filter_map(|p| idx(p)).collect(),
+            Surface::Item | Surface::Cart => Vec::new(),
+        };
+        let rules = Rules {
+            exclude: req.exclude.iter().chain(&merch.exclude).filter_map(|p| idx(p)).collect(),
+            categories,
+            max_per_category: merch.max_per_category,
+            max_per_brand: merch.max_per_brand,
+            boosts,
+            pins,
+            available: &available,
+        };
+        let answer = model.recommend(&shopper, &query, &rules);
+        let title = |i: u32| display(model, i);
+        let items = answer
+            .items
+            .iter()
+            .map(|r| {
+                let mut reasons: Vec<ReasonView> =
+                    r.reasons.iter().map(|reason| explain(reason, model, &title, store.as_deref(), &query)).collect();
+                if let Some(s) = &store {
+                    reasons.push(ReasonView { code: "in_stock", text: format!("Available at store {s}"), product_id: None });
+                }
+                RecommendedItem {
+                    product_id: model.items[r.item as usize].clone(),
+                    title: display(model, r.item),
+                    category: model.content.category_of(r.item).map(str::to_string),
+                    brand: model.content.brand_of(r.item).map(str::to_string),
+                    score: r.score.is_finite().then_some(r.score),
+                    reasons,
+                }
+            })
+            .collect();
+        Ok(RecsResponse {
+            context: surface.name().to_string(),
+            profile_id: root,
+            personalized: answer.personalized,
+            consent: ConsentUse {
+                purpose: "personalization",
+                granted: personal,
+                source: signals.and_then(|s| s.consent_source),
+            },
+            store,
+            store_source,
+            weather: weather.map(|w| w.name().to_string()),
+            model_version: serving.version,
+            items,
+        })
+    }
+}
+
+/// The product's title as the catalog knows it (its id when it is not in the catalog).
+fn display(model: &Model, i: u32) -> String {
+    model.titles.get(i as usize).filter(|t| !t.is_empty()).cloned().unwrap_or_else(|| model.items[i as usize].clone())
+}
+
+fn explain(
+    reason: &Reason,
+    model: &Model,
+    title: &dyn Fn(u32) -> String,
+    store: Option<&str>,
+    q: &Query,
+) -> ReasonView {
+    let product = |i: &Option<u32>| i.map(|i| model.items[i as usize].clone());
+    let about = |i: &Option<u32>| i.map(title).unwrap_or_else(|| "items like this".into());
+    let (code, text, product_id) = match reason {
+        Reason::Source { source, item } => match source {
+            Source::Als => ("your_taste", "Picked for your taste from what you buy".to_string(), None),
+            Source::Knn => ("because_you_bought", format!("Because you bought {}", about(item)), product(item)),
+            Source::Session => ("because_you_viewed", format!("Because you looked at {}", about(item)), product(item)),
+            Source::Together => {
+                ("bought_together", format!("Often bought with {}", about(item)), product(item))
+            }
+            Source::Content => ("similar", format!("Similar to {}", about(item)), product(item)),
+            Source::Repeat => ("buy_again", "You buy this regularly".to_string(), None),
+            Source::Popularity => match store {
+                Some(s) if model.by_store.contains_key(s) => ("popular_at_store", format!("Popular at store {s}"), None),
+                Some(_) => ("popular_in_region", "Popular in your region".to_string(), None),
+                None => ("popular", "Popular right now".to_string(), None),
+            },
+            Source::Trending => ("trending", "Trending: selling more than usual lately".to_string(), None),
+            Source::Moment => (
+                "right_now",
+                format!("Sells well on {}", tailor_recs::situation::Moment::at(q.now, q.utc_offset_secs).describe()),
+                None,
+            ),
+            Source::Weather => (
+                "weather",
+                format!("Fits the weather at your store ({})", q.weather.map_or("", |w| w.name())),
+                None,
+            ),
+        },
+        Reason::Habit { every_days, due } => match (every_days, due) {
+            (Some(d), true) => ("due_again", format!("You buy this about every {} — it's due", period(*d)), None),
+            (Some(d), false) => ("buy_again", format!("You buy this about every {}", period(*d)), None),
+            _ => ("buy_again", "You bought this before".to_string(), None),
+        },
+        Reason::Boosted => ("promoted", "Promoted by the store".to_string(), None),
+        Reason::Pinned => ("featured", "Featured by the store".to_string(), None),
+        Reason::Fill => ("popular", "Popular overall".to_string(), None),
+    };
+    ReasonView { code, text, product_id }
+}
+
+/// "3 weeks", "10 days", "2 months".
+fn period(days: f32) -> String {
+    let d = days.round().max(1.0) as i64;
+    match d {
+        1 => "day".into(),
+        2..=13 => format!("{d} days"),
+        14..=59 => format!("{} weeks", (days / 7.0).round() as i64),
+        _ => format!("{} months", (days / 30.0).round() as i64),
+    }
+}
+
+/// Retrains every `every` when orders arrived since the serving model was trained.
+pub(crate) fn spawn_retraining(engine: Engine, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut shutdown = engine.shutdown_signal();
+        let mut trained_orders = -1i64;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
+            let orders = match sqlx::query("SELECT COUNT(*) FROM orders").fetch_one(engine.db().reader()).await {
+                Ok(r) => r.get::<i64, _>(0),
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduled training skipped");
+                    continue;
+                }
+            };
+            if orders == trained_orders || orders == 0 {
+                continue;
+            }
+            match engine.train_model(Arc::new(|_| {})).await {
+                Ok(s) => {
+                    trained_orders = orders;
+                    tracing::info!(version = s.version, seconds = s.seconds, "scheduled training done");
+                }
+                Err(e) => tracing::warn!(error = %e, "scheduled training failed"),
+            }
+        }
+    });
+}
