@@ -16,8 +16,8 @@ use tailor_store::Migration;
 /// The tables this crate owns.
 pub const MIGRATIONS: &[Migration] = &[
     Migration::portable(
-    "catalog/001_products_locations",
-    "CREATE TABLE products (
+        "catalog/001_products_locations",
+        "CREATE TABLE products (
         id TEXT PRIMARY KEY,
         title TEXT NOT NULL,
         brand TEXT,

@@ -76,9 +76,12 @@ async fn intake(n: usize, batch: usize, clients: usize, dir: Option<PathBuf>, wi
     );
 
     // Tailor: a real server on a real socket, the embedded store with synchronous=FULL.
-    let engine =
-        Engine::open(EngineConfig { storage: Storage::Embedded(root.join("tailor")), background: with_projection, retrain_every: None })
-            .await?;
+    let engine = Engine::open(EngineConfig {
+        storage: Storage::Embedded(root.join("tailor")),
+        background: with_projection,
+        retrain_every: None,
+    })
+    .await?;
     let key = engine.create_key(Scope::Write, "bench").await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

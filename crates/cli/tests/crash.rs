@@ -90,9 +90,13 @@ async fn every_acknowledged_event_survives_sigkill() {
 
     let acked = acked.lock().expect("lock").clone();
     assert!(acked.len() >= 3 * 12 * 200, "only {} events were acknowledged", acked.len());
-    let engine = Engine::open(EngineConfig { storage: Storage::Embedded(dir.path().to_path_buf()), background: false, retrain_every: None })
-        .await
-        .expect("reopen");
+    let engine = Engine::open(EngineConfig {
+        storage: Storage::Embedded(dir.path().to_path_buf()),
+        background: false,
+        retrain_every: None,
+    })
+    .await
+    .expect("reopen");
     let stored = engine.log().count().await.expect("count") as usize;
     assert!(stored >= acked.len(), "{stored} stored < {} acknowledged", acked.len());
     let mut missing = 0;

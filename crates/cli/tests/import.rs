@@ -25,9 +25,13 @@ fn import(kind: &str, file: &Path, data: &Path, rejects: &Path) -> String {
 }
 
 async fn engine(data: &Path) -> Engine {
-    Engine::open(EngineConfig { storage: Storage::Embedded(data.to_path_buf()), background: false, retrain_every: None })
-        .await
-        .expect("open")
+    Engine::open(EngineConfig {
+        storage: Storage::Embedded(data.to_path_buf()),
+        background: false,
+        retrain_every: None,
+    })
+    .await
+    .expect("open")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

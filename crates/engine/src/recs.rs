@@ -288,7 +288,12 @@ impl Engine {
     }
 
     /// Records the weather at a store.
-    pub async fn set_weather(&self, store: &str, condition: &str, temperature_c: Option<f64>) -> Result<(), EngineError> {
+    pub async fn set_weather(
+        &self,
+        store: &str,
+        condition: &str,
+        temperature_c: Option<f64>,
+    ) -> Result<(), EngineError> {
         let known = Weather::ALL.iter().map(|w| w.name()).collect::<Vec<_>>().join(", ");
         let weather = Weather::parse(condition).ok_or_else(|| {
             EngineError::Invalid(FieldError::invalid("condition", format!("unknown weather; use one of {known}")))
@@ -312,7 +317,10 @@ impl Engine {
     }
 
     async fn known_store(&self, store: &str, field: &str) -> Result<(), EngineError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM locations WHERE id = $1").bind(store).fetch_one(self.db().reader()).await?;
+        let row = sqlx::query("SELECT COUNT(*) FROM locations WHERE id = $1")
+            .bind(store)
+            .fetch_one(self.db().reader())
+            .await?;
         if row.get::<i64, _>(0) == 0 {
             return Err(EngineError::Invalid(FieldError::unknown(
                 field,
@@ -409,15 +417,8 @@ impl Engine {
         let mut tx = self.db().writer().begin().await?;
         let version: i64 =
             sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM models").fetch_one(&mut *tx).await?.get(0);
-        let mut summary = TrainSummary {
-            version,
-            interactions,
-            customers,
-            products,
-            seconds: 0.0,
-            validation_ndcg,
-            trained_at,
-        };
+        let mut summary =
+            TrainSummary { version, interactions, customers, products, seconds: 0.0, validation_ndcg, trained_at };
         summary.seconds = started.elapsed().as_secs_f64();
         sqlx::query("INSERT INTO models (version, created_at, summary, artifact) VALUES ($1, $2, $3, $4)")
             .bind(version)
@@ -434,7 +435,8 @@ impl Engine {
 
     /// The stored model versions, newest first.
     pub async fn models(&self) -> Result<Vec<TrainSummary>, EngineError> {
-        let rows = sqlx::query("SELECT summary FROM models ORDER BY version DESC").fetch_all(self.db().reader()).await?;
+        let rows =
+            sqlx::query("SELECT summary FROM models ORDER BY version DESC").fetch_all(self.db().reader()).await?;
         Ok(rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>(0)).ok()).collect())
     }
 
@@ -489,7 +491,8 @@ impl Engine {
         }
         attributes.resize(data.items.len(), None);
         let mut store_region = HashMap::new();
-        for r in sqlx::query("SELECT id, region FROM locations WHERE region IS NOT NULL").fetch_all(db.reader()).await? {
+        for r in sqlx::query("SELECT id, region FROM locations WHERE region IS NOT NULL").fetch_all(db.reader()).await?
+        {
             store_region.insert(r.get(0), r.get(1));
         }
         Ok((data, (attributes, store_region)))
@@ -517,7 +520,10 @@ impl Engine {
             Some(id) => {
                 let known = model.item_index.get(id).copied();
                 if known.is_none() && tailor_catalog::get_product(self.db(), id).await?.is_none() {
-                    return Err(EngineError::Invalid(FieldError::unknown("item", format!("no product with id '{id}'"))));
+                    return Err(EngineError::Invalid(FieldError::unknown(
+                        "item",
+                        format!("no product with id '{id}'"),
+                    )));
                 }
                 known
             }
@@ -539,7 +545,8 @@ impl Engine {
         }
         if root.is_none() {
             if let Some(a) = &req.anonymous_id {
-                let id = Identifier::parse(IdentifierKind::AnonymousId, a, "anonymousId").map_err(EngineError::Invalid)?;
+                let id =
+                    Identifier::parse(IdentifierKind::AnonymousId, a, "anonymousId").map_err(EngineError::Invalid)?;
                 root = self.lookup(&id).await?;
             }
         }
@@ -641,7 +648,11 @@ impl Engine {
                 let mut reasons: Vec<ReasonView> =
                     r.reasons.iter().map(|reason| explain(reason, model, &title, store.as_deref(), &query)).collect();
                 if let Some(s) = &store {
-                    reasons.push(ReasonView { code: "in_stock", text: format!("Available at store {s}"), product_id: None });
+                    reasons.push(ReasonView {
+                        code: "in_stock",
+                        text: format!("Available at store {s}"),
+                        product_id: None,
+                    });
                 }
                 RecommendedItem {
                     product_id: model.items[r.item as usize].clone(),
@@ -690,13 +701,13 @@ fn explain(
             Source::Als => ("your_taste", "Picked for your taste from what you buy".to_string(), None),
             Source::Knn => ("because_you_bought", format!("Because you bought {}", about(item)), product(item)),
             Source::Session => ("because_you_viewed", format!("Because you looked at {}", about(item)), product(item)),
-            Source::Together => {
-                ("bought_together", format!("Often bought with {}", about(item)), product(item))
-            }
+            Source::Together => ("bought_together", format!("Often bought with {}", about(item)), product(item)),
             Source::Content => ("similar", format!("Similar to {}", about(item)), product(item)),
             Source::Repeat => ("buy_again", "You buy this regularly".to_string(), None),
             Source::Popularity => match store {
-                Some(s) if model.by_store.contains_key(s) => ("popular_at_store", format!("Popular at store {s}"), None),
+                Some(s) if model.by_store.contains_key(s) => {
+                    ("popular_at_store", format!("Popular at store {s}"), None)
+                }
                 Some(_) => ("popular_in_region", "Popular in your region".to_string(), None),
                 None => ("popular", "Popular right now".to_string(), None),
             },
@@ -706,11 +717,9 @@ fn explain(
                 format!("Sells well on {}", tailor_recs::situation::Moment::at(q.now, q.utc_offset_secs).describe()),
                 None,
             ),
-            Source::Weather => (
-                "weather",
-                format!("Fits the weather at your store ({})", q.weather.map_or("", |w| w.name())),
-                None,
-            ),
+            Source::Weather => {
+                ("weather", format!("Fits the weather at your store ({})", q.weather.map_or("", |w| w.name())), None)
+            }
         },
         Reason::Habit { every_days, due } => match (every_days, due) {
             (Some(d), true) => ("due_again", format!("You buy this about every {} — it's due", period(*d)), None),

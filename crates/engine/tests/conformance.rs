@@ -25,7 +25,9 @@ async fn lookup(engine: &Engine, kind: IdentifierKind, value: &str) -> Option<St
 }
 
 async fn migrations_are_idempotent(t: &TestEngine) {
-    let again = Engine::open(EngineConfig { storage: t.storage.clone(), background: false, retrain_every: None }).await.expect("reopen");
+    let again = Engine::open(EngineConfig { storage: t.storage.clone(), background: false, retrain_every: None })
+        .await
+        .expect("reopen");
     assert_eq!(again.log().count().await.expect("count"), 0);
 }
 

@@ -34,7 +34,6 @@ pub const PURCHASES: i64 = 3000;
 /// Session events read per request.
 const SESSION_EVENTS: i64 = 30;
 
-
 /// The signals of the group rooted at `root`; session events count from `session_since` (ms).
 pub async fn signals(conn: &mut AnyConnection, root: &str, session_since: i64) -> Result<Signals, ProfileError> {
     let members = group_of(conn, root).await?;

@@ -244,7 +244,8 @@ impl Model {
         let repeat_rate = repeat_rates(data);
         let mut popularity_order: Vec<u32> = (0..n as u32).collect();
         popularity_order.sort_by(|a, b| pop[*b as usize].total_cmp(&pop[*a as usize]).then(a.cmp(b)));
-        let titles = (0..n).map(|i| set.attributes.get(i).cloned().flatten().map(|a| a.title).unwrap_or_default()).collect();
+        let titles =
+            (0..n).map(|i| set.attributes.get(i).cloned().flatten().map(|a| a.title).unwrap_or_default()).collect();
         Model {
             titles,
             repeat_rate,

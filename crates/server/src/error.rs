@@ -81,11 +81,17 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], fields: &[
     serde_json::from_slice(body).map_err(|e| {
         let msg = e.to_string();
         if e.is_syntax() || e.is_eof() {
-            return ApiError { code: ErrorCode::MalformedJson, detail: format!("the body is not valid JSON: {msg}"), field: Some("body".into()), errors: None };
+            return ApiError {
+                code: ErrorCode::MalformedJson,
+                detail: format!("the body is not valid JSON: {msg}"),
+                field: Some("body".into()),
+                errors: None,
+            };
         }
         // serde names missing and unknown fields in backticks; otherwise find a known field mentioned.
         let quoted = msg.split('`').nth(1).map(str::to_string);
-        let field = quoted.or_else(|| fields.iter().find(|f| msg.contains(*f)).map(|f| f.to_string())).unwrap_or_default();
+        let field =
+            quoted.or_else(|| fields.iter().find(|f| msg.contains(*f)).map(|f| f.to_string())).unwrap_or_default();
         ApiError::field(&field, format!("invalid body: {msg}"))
     })
 }

@@ -29,7 +29,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(models))
 }
 
-const PARAMS: [&str; 10] = ["user", "anonymousId", "context", "item", "store", "k", "exclude", "category", "novel", "cart"];
+const PARAMS: [&str; 10] =
+    ["user", "anonymousId", "context", "item", "store", "k", "exclude", "category", "novel", "cart"];
 
 fn list(v: Option<&String>) -> Vec<String> {
     v.map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default()
@@ -99,7 +100,11 @@ async fn get_rules(State(state): State<AppState>, _key: AdminKey) -> Json<Mercha
 /// Replaces the merchandising rules; the next answer uses them.
 #[utoipa::path(put, path = "/v1/recommendations/rules", tag = "recommendations", security(("bearer" = [])),
     request_body = Merchandising, responses((status = 200, body = Merchandising), (status = 400, description = "Invalid rule")))]
-async fn put_rules(State(state): State<AppState>, _key: AdminKey, body: Bytes) -> Result<Json<Merchandising>, ApiError> {
+async fn put_rules(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    body: Bytes,
+) -> Result<Json<Merchandising>, ApiError> {
     let m: Merchandising =
         parse_body(&body, &["maxPerCategory", "maxPerBrand", "boosts", "pins", "exclude", "factor"])?;
     state.engine.set_merchandising(m.clone()).await?;

@@ -59,8 +59,9 @@ impl TestEngine {
                 }
             },
         };
-        let engine =
-            Engine::open(EngineConfig { storage: storage.clone(), background: true, retrain_every: None }).await.expect("open engine");
+        let engine = Engine::open(EngineConfig { storage: storage.clone(), background: true, retrain_every: None })
+            .await
+            .expect("open engine");
         Some(TestEngine { engine, storage, _dir: dir })
     }
 }
