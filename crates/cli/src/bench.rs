@@ -1,5 +1,7 @@
 //! `tailor bench intake`: events per second through `POST /v1/batch` into the embedded store,
 //! against a raw batched SQLite insert of the same rows on the same disk, in the same run.
+//! `tailor bench serve`: recommendation latency at a fixed request rate with business rules on,
+//! against `/healthz` at the same rate (the HTTP and load-tool floor), in the same run.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,10 +33,23 @@ pub enum BenchCommand {
         #[arg(long)]
         with_projection: bool,
     },
+    /// Recommendation latency at a fixed rate (open loop) with business rules on.
+    Serve {
+        /// A data directory with a trained model, e.g. the demo's.
+        #[arg(long, default_value = "./tailor-data")]
+        data_dir: PathBuf,
+        /// Requests per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// Seconds of measured load (after 5 s of warm-up).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
+        BenchCommand::Serve { data_dir, rate, seconds } => crate::bench_serve::serve(data_dir, rate, seconds).await,
         BenchCommand::Intake { events, batch, clients, dir, with_projection } => {
             intake(events, batch, clients, dir, with_projection).await
         }

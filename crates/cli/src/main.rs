@@ -2,6 +2,7 @@
 //! Complete Journey, `import` loads files, `keys` manages API keys, `bench` measures.
 
 mod bench;
+mod bench_serve;
 mod progress;
 mod recs;
 
@@ -316,7 +317,10 @@ async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf) -> Result<
         let summary = train(&engine).await?;
         println!("Recommendation model v{} trained in {:.0} s", summary.version, summary.seconds);
     }
-    println!("Try: curl -H 'Authorization: Bearer {admin}' 'http://{addr}/v1/recommendations?user=1&context=home'");
+    let card = tailor_core::Identifier::parse(tailor_core::IdentifierKind::LoyaltyCard, "1", "loyaltyCard")?;
+    if let Some(profile) = engine.lookup(&card).await? {
+        println!("Try: curl -H 'Authorization: Bearer {admin}' 'http://{addr}/v1/recommendations?user={profile}&context=home'");
+    }
     let (_, _, email, _) = tailor_engine::demo::contact("1");
     println!("Try: curl -H 'Authorization: Bearer {admin}' 'http://{addr}/v1/profiles/lookup?loyaltyCard=1'");
     println!("     (household 1 shops in store; some households also browse the web as e.g. {email})");

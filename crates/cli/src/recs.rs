@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 use tailor_recs::als::Als;
+use tailor_recs::content::ItemAttributes;
 use tailor_recs::eval::{evaluate, Metrics, Protocol};
 use tailor_recs::learn::{offline_request, train_with_learned_weights};
 use tailor_recs::topk::top_k;
@@ -58,8 +59,12 @@ pub enum ModelKind {
 }
 
 /// Model settings that can be changed from the command line.
-#[derive(clap::Args, Clone, Copy)]
+#[derive(clap::Args, Clone)]
 pub struct ModelArgs {
+    /// Product attributes (CSV or Parquet, e.g. completejourney/products.parquet) for the content
+    /// and category sources.
+    #[arg(long)]
+    pub products: Option<PathBuf>,
     /// The model: the full hybrid, or ALS alone.
     #[arg(long, value_enum, default_value = "hybrid")]
     pub model: ModelKind,
@@ -75,6 +80,12 @@ pub struct ModelArgs {
     /// ALS confidence scale.
     #[arg(long, default_value_t = 1.0)]
     pub alpha: f32,
+    /// Half-life (days) of a purchase's weight in ALS; 0 weighs all the same.
+    #[arg(long, default_value_t = 0.0)]
+    pub als_half_life: f64,
+    /// Log-scale ALS confidences.
+    #[arg(long)]
+    pub als_log: bool,
     /// Neighbours per item.
     #[arg(long, default_value_t = 100)]
     pub knn_k: usize,
@@ -94,6 +105,8 @@ impl ModelArgs {
         c.als.regularization = self.reg;
         c.als.alpha = self.alpha;
         c.knn_k = self.knn_k;
+        c.als_half_life = self.als_half_life;
+        c.als_log = self.als_log;
         c.repeat_half_life = self.repeat_half_life;
         c.popularity_half_life = self.popularity_half_life;
         c
@@ -132,7 +145,8 @@ pub fn recommend_batch(
     let purchases = train.purchases_by_user();
     let novel = protocol == Protocol::Novel;
     let lists: Vec<(usize, Vec<u32>)> = if model.model == ModelKind::Als {
-        let counts = train.counts();
+        let half_life = (cfg.als_half_life > 0.0).then_some(cfg.als_half_life);
+        let counts = train.confidences(half_life, cfg.als_log);
         let als = Als::train(&counts, train.items.len(), &cfg.als, &|it| bar.set_message(format!("als sweep {it}")));
         bar.finish_and_clear();
         println!("als trained in {:.2} s", started.elapsed().as_secs_f64());
@@ -153,7 +167,11 @@ pub fn recommend_batch(
         report_speed(started, lists.len());
         lists
     } else {
-        let set = TrainingSet { data: &train, attributes: vec![None; train.items.len()], store_region: HashMap::new() };
+        let attributes = match &model.products {
+            Some(path) => read_attributes(path, &train)?,
+            None => vec![None; train.items.len()],
+        };
+        let set = TrainingSet { data: &train, attributes, store_region: HashMap::new() };
         let trained = train_with_learned_weights(&set, &cfg, &say);
         bar.finish_and_clear();
         println!("trained in {:.1} s", started.elapsed().as_secs_f64());
@@ -191,6 +209,28 @@ pub fn recommend_batch(
     print_metrics("test", &evaluate(&train, &test, &full, protocol));
     println!("wrote {}", out.display());
     Ok(())
+}
+
+/// Catalog attributes for every item of `data` (None for items the file does not list).
+fn read_attributes(path: &Path, data: &Dataset) -> Result<Vec<Option<ItemAttributes>>> {
+    let table = tailor_catalog::Table::open(path).map_err(|e| anyhow!(e))?;
+    let cols = tailor_catalog::ColumnMap::new(&table, tailor_catalog::PRODUCT_COLUMNS);
+    let mut out = vec![None; data.items.len()];
+    for row in table {
+        let row = row.map_err(|e| anyhow!(e))?;
+        let Ok(p) = tailor_catalog::Product::from_row(&cols, &row) else { continue };
+        if let Some(&i) = data.item_index.get(&p.id) {
+            out[i as usize] = Some(ItemAttributes {
+                title: p.title,
+                department: p.department,
+                category: p.category,
+                subcategory: p.subcategory,
+                brand: p.brand,
+            });
+        }
+    }
+    println!("catalog attributes for {} of {} items", out.iter().filter(|a| a.is_some()).count(), out.len());
+    Ok(out)
 }
 
 fn report_speed(started: Instant, users: usize) {

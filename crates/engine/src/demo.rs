@@ -198,6 +198,15 @@ fn omnichannel_events(households: &BTreeMap<String, Household>) -> Result<Vec<Ev
     let mut rng = StdRng::seed_from_u64(SEED);
     let mut out = Vec::new();
     let mut tablet_users: BTreeMap<String, u32> = BTreeMap::new();
+    // The loyalty sign-up form asks for personalization consent; most agree. A separate seed
+    // keeps the rest of the journeys as they were.
+    let mut consent_rng = StdRng::seed_from_u64(SEED ^ 0xC0);
+    for (h, hh) in households {
+        out.push(event(json!({"type": "identify", "messageId": format!("demo-{h}-signup-consent"),
+            "timestamp": format_millis(hh.first_ts), "traits": {},
+            "context": {"channel": "store", "traits": {"loyalty_card": h},
+                "consent": {"categoryPreferences": {"personalization": consent_rng.gen_bool(0.85)}}}}))?);
+    }
     for (h, hh) in households {
         let (first, last, email, phone) = contact(h);
         let span = (hh.last_ts - hh.first_ts).max(3_600_000);

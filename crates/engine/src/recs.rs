@@ -102,7 +102,7 @@ pub struct BoostRule {
 pub(crate) struct RecsState {
     serving: RwLock<Option<Arc<Serving>>>,
     /// Location → products not available there; "" → products unavailable everywhere.
-    unavailable: RwLock<HashMap<String, HashSet<String>>>,
+    unavailable: RwLock<Arc<HashMap<String, HashSet<String>>>>,
     merchandising: RwLock<Arc<Merchandising>>,
     training: tokio::sync::Mutex<()>,
 }
@@ -249,7 +249,7 @@ impl Engine {
         for (loc, product) in tailor_catalog::unavailable(self.db()).await? {
             map.entry(loc.unwrap_or_default()).or_default().insert(product);
         }
-        *self.recs().unavailable.write().unwrap_or_else(|e| e.into_inner()) = map;
+        *self.recs().unavailable.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
         Ok(())
     }
 
@@ -277,7 +277,9 @@ impl Engine {
             return Err(EngineError::Invalid(FieldError::invalid("locationId", "give the store or warehouse id")));
         }
         tailor_catalog::set_availability(self.db(), a, now_millis()).await?;
-        let mut map = self.recs().unavailable.write().unwrap_or_else(|e| e.into_inner());
+        // Copy on write: requests hold the old map without locks while this one is built.
+        let mut guard = self.recs().unavailable.write().unwrap_or_else(|e| e.into_inner());
+        let map = Arc::make_mut(&mut guard);
         let set = map.entry(a.location_id.clone()).or_default();
         if a.available {
             set.remove(&a.product_id);
@@ -645,8 +647,11 @@ impl Engine {
             .items
             .iter()
             .map(|r| {
-                let mut reasons: Vec<ReasonView> =
-                    r.reasons.iter().map(|reason| explain(reason, model, &title, store.as_deref(), &query)).collect();
+                let mut reasons: Vec<ReasonView> = r
+                    .reasons
+                    .iter()
+                    .map(|reason| explain(r.item, reason, model, &title, store.as_deref(), &query))
+                    .collect();
                 if let Some(s) = &store {
                     reasons.push(ReasonView {
                         code: "in_stock",
@@ -688,6 +693,7 @@ fn display(model: &Model, i: u32) -> String {
 }
 
 fn explain(
+    recommended: u32,
     reason: &Reason,
     model: &Model,
     title: &dyn Fn(u32) -> String,
@@ -720,6 +726,14 @@ fn explain(
             Source::Weather => {
                 ("weather", format!("Fits the weather at your store ({})", q.weather.map_or("", |w| w.name())), None)
             }
+            Source::Category => (
+                "favourite_category",
+                format!(
+                    "A best seller in {}, which you buy often",
+                    model.content.category_of(recommended).unwrap_or("a category")
+                ),
+                None,
+            ),
         },
         Reason::Habit { every_days, due } => match (every_days, due) {
             (Some(d), true) => ("due_again", format!("You buy this about every {} — it's due", period(*d)), None),

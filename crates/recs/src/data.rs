@@ -190,6 +190,30 @@ impl Dataset {
         Csr::from_triples(self.users.len(), self.rows.iter().map(|r| (r.user, r.item, 1.0)).collect())
     }
 
+    /// The user × item matrix the factorization learns from: basket lines, each weighted by
+    /// 0.5^(age / half-life) from the user's last purchase when `half_life_days` is set, summed,
+    /// and log-scaled (2·ln(1 + x)) when `log` is set.
+    pub fn confidences(&self, half_life_days: Option<f64>, log: bool) -> Csr {
+        let mut last = vec![i64::MIN; self.users.len()];
+        for r in &self.rows {
+            last[r.user as usize] = last[r.user as usize].max(r.ts);
+        }
+        let triples = self
+            .rows
+            .iter()
+            .map(|r| {
+                let w = half_life_days
+                    .map_or(1.0, |h| 0.5f64.powf((last[r.user as usize] - r.ts) as f64 / 86_400.0 / h) as f32);
+                (r.user, r.item, w)
+            })
+            .collect();
+        let mut m = Csr::from_triples(self.users.len(), triples);
+        if log {
+            m.data.iter_mut().for_each(|v| *v = (1.0 + *v).ln() * 2.0);
+        }
+        m
+    }
+
     /// Rows split by time per user: for each user the rows at or after the time of its row at
     /// position floor((1 - share) * n) go to the second part (a basket is never split).
     pub fn split_last(&self, share: f64) -> (Dataset, Dataset) {

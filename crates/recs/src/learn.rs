@@ -1,40 +1,19 @@
 //! Learning the blend: the sources are trained on each user's first 80% of the training rows,
-//! and the weights that rank their last 20% best (NDCG@10) are kept, once for discovery (items
-//! never bought) and once for lists where their own items may appear.
+//! and weights are tuned (coordinate ascent) to rank their last 20% best by NDCG@10 — once for
+//! discovery (items never bought) and once for lists where their own items may appear.
+
+use std::collections::HashSet;
 
 use rayon::prelude::*;
 
 use crate::data::Dataset;
 use crate::eval::{evaluate, Metrics, Protocol};
 use crate::model::{Model, ModelConfig, TrainingSet, Weights};
-use crate::recommend::{Query, Shopper, Surface};
+use crate::recommend::{Query, Rules, Shopper, Source, Surface, SOURCES};
+use crate::topk::top_k;
 
-/// The weights searched for one protocol.
-pub fn grid(protocol: Protocol) -> Vec<Weights> {
-    let repeats: &[f32] = match protocol {
-        Protocol::Novel => &[0.0],
-        Protocol::Repeats => &[1.0, 2.0, 4.0, 8.0],
-    };
-    let mut out = Vec::new();
-    for &als in &[0.0, 0.25, 0.5, 1.0] {
-        for &knn in &[0.0, 0.25, 0.5, 1.0] {
-            for &popularity in &[0.0, 0.1, 0.3] {
-                for &trending in &[0.0, 0.05, 0.2] {
-                    for &repeat in repeats {
-                        if als + knn + popularity + repeat > 0.0 {
-                            let base = Weights::default();
-                            out.push(Weights { als, knn, popularity, trending, repeat, moment: 0.0, ..base });
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The shopper and query of user `u` of `data` for offline lists: their purchases so far, asked
-/// at the time of their last one.
+/// The shopper and query of user `u` for offline lists: their purchases so far, asked at the
+/// time of their last one.
 pub fn offline_request(u: usize, purchases: &[(u32, i64)], known: bool, k: usize, novel: bool) -> (Shopper, Query) {
     let now = purchases.last().map_or(0, |p| p.1);
     let shopper = Shopper {
@@ -56,34 +35,133 @@ pub fn offline_request(u: usize, purchases: &[(u32, i64)], known: bool, k: usize
     (shopper, query)
 }
 
-/// Best weights of `grid` on `head` → `tail` for `protocol`, with their metrics.
-fn search(model: &Model, head: &Dataset, tail: &Dataset, protocol: Protocol) -> (Weights, Metrics) {
-    let grid = grid(protocol);
-    let novel = protocol == Protocol::Novel;
-    let purchases = head.purchases_by_user();
-    let mut wanted = vec![false; head.users.len()];
-    tail.rows.iter().for_each(|r| wanted[r.user as usize] = true);
-    let per_user: Vec<Vec<Vec<u32>>> = (0..head.users.len())
-        .into_par_iter()
-        .map(|u| {
-            if !wanted[u] || purchases[u].is_empty() {
-                return vec![Vec::new(); grid.len()];
+/// One validation user's candidates: per-source scores, and which are relevant.
+struct Case {
+    parts: Vec<[f32; SOURCES]>,
+    relevant: Vec<bool>,
+    idcg: f64,
+}
+
+/// Validation users sampled at most (evenly), to bound time and memory on large customer bases.
+const MAX_USERS: usize = 4000;
+
+fn discount(rank: usize) -> f64 {
+    1.0 / ((rank + 2) as f64).log2()
+}
+
+/// Mean NDCG@10 of `cases` under weights `w`.
+fn mean_ndcg(cases: &[Case], w: &Weights) -> f64 {
+    let wv = Source::vector(w);
+    let total: f64 = cases
+        .par_iter()
+        .map(|c| {
+            let scores: Vec<f32> = c.parts.iter().map(|p| p.iter().zip(&wv).map(|(a, b)| a * b).sum::<f32>()).collect();
+            let top = top_k(&scores, 10, |i| scores[i] <= 0.0);
+            let dcg: f64 =
+                top.iter().enumerate().filter(|(_, (i, _))| c.relevant[*i as usize]).map(|(r, _)| discount(r)).sum();
+            dcg / c.idcg
+        })
+        .sum();
+    total / cases.len().max(1) as f64
+}
+
+/// One tunable weight: how to reach it and the values tried.
+type Dimension = (fn(&mut Weights) -> &mut f32, &'static [f32]);
+
+/// The values tried per weight.
+fn dimensions(protocol: Protocol) -> Vec<Dimension> {
+    let mut d: Vec<Dimension> = vec![
+        (|w| &mut w.als, &[0.0, 0.1, 0.25, 0.5, 1.0, 2.0]),
+        (|w| &mut w.knn, &[0.0, 0.1, 0.25, 0.5, 1.0, 2.0]),
+        (|w| &mut w.popularity, &[0.0, 0.05, 0.1, 0.2, 0.4]),
+        (|w| &mut w.trending, &[0.0, 0.02, 0.05, 0.1, 0.2]),
+        (|w| &mut w.category, &[0.0, 0.1, 0.2, 0.4, 0.8]),
+    ];
+    if protocol == Protocol::Repeats {
+        d.push((|w| &mut w.repeat, &[0.5, 1.0, 2.0, 4.0, 8.0, 16.0]));
+    }
+    d
+}
+
+/// Coordinate ascent over [`dimensions`] from the defaults, two rounds.
+fn tune(cases: &[Case], protocol: Protocol) -> Weights {
+    let mut best =
+        Weights { repeat: if protocol == Protocol::Repeats { 2.0 } else { 0.0 }, moment: 0.0, ..Weights::default() };
+    let mut best_score = mean_ndcg(cases, &best);
+    for _ in 0..2 {
+        for (field, values) in dimensions(protocol) {
+            for &v in values {
+                let mut w = best;
+                *field(&mut w) = v;
+                let score = mean_ndcg(cases, &w);
+                if score > best_score + 1e-9 {
+                    (best, best_score) = (w, score);
+                }
             }
-            // Gather candidates once with every learnable source switched on.
+        }
+    }
+    best
+}
+
+/// Tuned weights for both protocols on `head` → `tail`, with their metrics.
+fn search(model: &Model, head: &Dataset, tail: &Dataset) -> [(Weights, Metrics); 2] {
+    let purchases = head.purchases_by_user();
+    let vocab: HashSet<u32> = head.rows.iter().map(|r| r.item).collect();
+    let mut tail_items: Vec<HashSet<u32>> = vec![HashSet::new(); head.users.len()];
+    tail.rows.iter().filter(|r| vocab.contains(&r.item)).for_each(|r| {
+        tail_items[r.user as usize].insert(r.item);
+    });
+    let wanted: Vec<usize> =
+        (0..head.users.len()).filter(|&u| !tail_items[u].is_empty() && !purchases[u].is_empty()).collect();
+    let stride = wanted.len().div_ceil(MAX_USERS).max(1);
+    let sample: Vec<usize> = wanted.into_iter().step_by(stride).collect();
+    let in_sample: HashSet<usize> = sample.iter().copied().collect();
+    let mut sampled_tail = tail.clone_empty();
+    sampled_tail.rows = tail.rows.iter().filter(|r| in_sample.contains(&(r.user as usize))).copied().collect();
+    let cases: Vec<(Option<Case>, Option<Case>)> = sample
+        .par_iter()
+        .map(|&u| {
             let (shopper, query) = offline_request(u, &purchases[u], true, 20, false);
             let pool = model.pool(&shopper, &query);
-            let bought: std::collections::HashSet<u32> = purchases[u].iter().map(|p| p.0).collect();
-            grid.iter().map(|w| pool.rank(w, 20, |i| novel && bought.contains(&i))).collect()
+            let bought: HashSet<u32> = purchases[u].iter().map(|p| p.0).collect();
+            let case = |novel: bool| {
+                let rel: HashSet<u32> =
+                    tail_items[u].iter().copied().filter(|i| !novel || !bought.contains(i)).collect();
+                if rel.is_empty() {
+                    return None;
+                }
+                let keep: Vec<usize> =
+                    (0..pool.items.len()).filter(|&c| !novel || !bought.contains(&pool.items[c])).collect();
+                Some(Case {
+                    parts: keep.iter().map(|&c| pool.parts()[c]).collect(),
+                    relevant: keep.iter().map(|&c| rel.contains(&pool.items[c])).collect(),
+                    idcg: (0..rel.len().min(10)).map(discount).sum(),
+                })
+            };
+            (case(false), case(true))
         })
         .collect();
-    grid.iter()
-        .enumerate()
-        .map(|(g, w)| {
-            let lists: Vec<Vec<u32>> = per_user.iter().map(|l| l[g].clone()).collect();
-            (*w, evaluate(head, tail, &lists, protocol))
-        })
-        .max_by(|a, b| a.1.ndcg10.total_cmp(&b.1.ndcg10))
-        .unwrap_or((Weights::default(), Metrics::default()))
+    let (repeats, novel): (Vec<_>, Vec<_>) = cases.into_iter().unzip();
+    let mut out = Vec::new();
+    for (cases, protocol) in [(repeats, Protocol::Repeats), (novel, Protocol::Novel)] {
+        let cases: Vec<Case> = cases.into_iter().flatten().collect();
+        let w = tune(&cases, protocol);
+        drop(cases);
+        // Report the tuned weights with the reference metrics through the serving path.
+        let lists: Vec<Vec<u32>> = (0..head.users.len())
+            .into_par_iter()
+            .map(|u| {
+                if !in_sample.contains(&u) {
+                    return Vec::new();
+                }
+                let (shopper, query) = offline_request(u, &purchases[u], true, 20, protocol == Protocol::Novel);
+                let answer = model.recommend_weighted(&shopper, &query, &Rules::default(), &w);
+                answer.items.into_iter().map(|r| r.item).collect()
+            })
+            .collect();
+        out.push((w, evaluate(head, &sampled_tail, &lists, protocol)));
+    }
+    [out[0], out[1]]
 }
 
 /// Trains a model on `set` with blend weights learned on a time-based validation split.
@@ -93,11 +171,10 @@ pub fn train_with_learned_weights(set: &TrainingSet<'_>, cfg: &ModelConfig, prog
         TrainingSet { data: &head, attributes: set.attributes.clone(), store_region: set.store_region.clone() };
     let validation = Model::train(&head_set, cfg, &|m| progress(&format!("validation model: {m}")));
     progress("learning blend weights");
-    let (repeats, repeats_metrics) = search(&validation, &head, &tail, Protocol::Repeats);
-    let (novel, novel_metrics) = search(&validation, &head, &tail, Protocol::Novel);
+    let [(repeats, repeats_metrics), (novel, novel_metrics)] = search(&validation, &head, &tail);
     drop(validation);
     let mut model = Model::train(set, cfg, progress);
-    model.weights = Weights { ..repeats };
+    model.weights = repeats;
     model.novel_weights = novel;
     model.validation = Some((repeats_metrics, novel_metrics));
     model

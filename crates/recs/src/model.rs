@@ -35,6 +35,8 @@ pub struct Weights {
     pub moment: f32,
     /// Lifted by the weather at their store.
     pub weather: f32,
+    /// Best sellers of the categories they buy most.
+    pub category: f32,
 }
 
 impl Default for Weights {
@@ -50,6 +52,7 @@ impl Default for Weights {
             trending: 0.05,
             moment: 0.05,
             weather: 0.3,
+            category: 0.3,
         }
     }
 }
@@ -59,6 +62,11 @@ impl Default for Weights {
 pub struct ModelConfig {
     /// Matrix factorization.
     pub als: AlsConfig,
+    /// Half-life (days) of a purchase's weight in the factorization, from the user's last
+    /// purchase; 0 weighs every purchase the same.
+    pub als_half_life: f64,
+    /// Log-scale the factorization's confidences.
+    pub als_log: bool,
     /// Neighbours kept per item.
     pub knn_k: usize,
     /// Content neighbours kept per item.
@@ -77,6 +85,8 @@ impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
             als: AlsConfig::default(),
+            als_half_life: 0.0,
+            als_log: false,
             knn_k: 100,
             content_k: 30,
             popularity_half_life: 30.0,
@@ -125,6 +135,8 @@ pub struct Model {
     pub store_region: HashMap<String, String>,
     /// Selling more than usual in the last two weeks.
     pub trending: Ranked,
+    /// Per category (index of `content.categories`): its items by recent popularity, 0–1.
+    pub by_category: Vec<Ranked>,
     /// Display title per item (empty when the catalog does not know it).
     pub titles: Vec<String>,
     /// Content neighbours, categories and brands.
@@ -191,7 +203,9 @@ impl Model {
         let now = data.rows.iter().map(|r| r.ts).max().unwrap_or(0);
         let counts = data.counts();
         progress("matrix factorization");
-        let als = Als::train(&counts, n, &cfg.als, &|_| {});
+        let confidences = data.confidences((cfg.als_half_life > 0.0).then_some(cfg.als_half_life), cfg.als_log);
+        let als = Als::train(&confidences, n, &cfg.als, &|_| {});
+        drop(confidences);
         let mut buyers = vec![0usize; n];
         for u in 0..counts.rows() {
             counts.row(u).for_each(|(i, _)| buyers[i as usize] += 1);
@@ -244,9 +258,17 @@ impl Model {
         let repeat_rate = repeat_rates(data);
         let mut popularity_order: Vec<u32> = (0..n as u32).collect();
         popularity_order.sort_by(|a, b| pop[*b as usize].total_cmp(&pop[*a as usize]).then(a.cmp(b)));
+        let mut per_category: Vec<Vec<(u32, f32)>> = vec![Vec::new(); content.categories.len()];
+        for (i, &c) in content.category.iter().enumerate() {
+            if let Some(list) = per_category.get_mut(c as usize) {
+                list.push((i as u32, pop[i]));
+            }
+        }
+        let by_category = per_category.into_iter().map(|l| ranked(l.into_iter())).collect();
         let titles =
             (0..n).map(|i| set.attributes.get(i).cloned().flatten().map(|a| a.title).unwrap_or_default()).collect();
         Model {
+            by_category,
             titles,
             repeat_rate,
             popularity_order,

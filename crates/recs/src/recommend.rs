@@ -69,9 +69,12 @@ pub enum Source {
     Moment,
     /// Lifted by the weather at their store.
     Weather,
+    /// Popular in the categories the shopper buys most.
+    Category,
 }
 
-const SOURCES: usize = 10;
+/// How many sources there are.
+pub const SOURCES: usize = 11;
 
 impl Source {
     /// All sources, in slot order.
@@ -86,11 +89,17 @@ impl Source {
         Source::Trending,
         Source::Moment,
         Source::Weather,
+        Source::Category,
     ];
 
     /// Whether the source uses the shopper's own data (and so needs personalization consent).
     pub fn personal(self) -> bool {
-        matches!(self, Source::Als | Source::Knn | Source::Session | Source::Repeat)
+        matches!(self, Source::Als | Source::Knn | Source::Session | Source::Repeat | Source::Category)
+    }
+
+    /// Every source's weight in `w`, in [`Source::ALL`] order.
+    pub fn vector(w: &Weights) -> [f32; SOURCES] {
+        Source::ALL.map(|s| s.weight(w))
     }
 
     fn weight(self, w: &Weights) -> f32 {
@@ -105,6 +114,7 @@ impl Source {
             Source::Trending => w.trending,
             Source::Moment => w.moment,
             Source::Weather => w.weather,
+            Source::Category => w.category,
         }
     }
 }
@@ -269,6 +279,9 @@ pub struct Pool {
 const NONE: u32 = u32::MAX;
 /// Candidates taken from each dense source.
 const PER_SOURCE: usize = 300;
+/// The shopper's top categories the category source looks into, and items taken from each.
+const CATEGORIES: usize = 12;
+const PER_CATEGORY: usize = 30;
 
 impl Pool {
     fn add(&mut self, source: Source, item: u32, score: f32, because: Option<u32>) {
@@ -294,6 +307,11 @@ impl Pool {
                 self.add(source, item, s / max, b);
             }
         }
+    }
+
+    /// Each candidate's normalized score per source (in [`Source::ALL`] order).
+    pub fn parts(&self) -> &[[f32; SOURCES]] {
+        &self.parts
     }
 
     /// Blended score of candidate `c`.
@@ -357,6 +375,7 @@ impl Model {
                 trending: 0.0,
                 moment: 0.0,
                 weather: 0.0,
+                category: 0.0,
             },
             Surface::Cart => Weights {
                 als: 0.2 * base.als,
@@ -369,6 +388,7 @@ impl Model {
                 trending: 0.0,
                 moment: 0.0,
                 weather: 0.0,
+                category: 0.0,
             },
         }
     }
@@ -449,6 +469,21 @@ impl Model {
                 pool.add_list(Source::Content, spread(&seeds, &self.content.neighbours, &in_view));
             }
         }
+        if personal && w.category > 0.0 && !habits.is_empty() && !self.by_category.is_empty() {
+            // The shopper's categories by decayed purchase days, then each one's best sellers.
+            let mut share: HashMap<u32, f32> = HashMap::new();
+            for h in &habits {
+                if let Some(&c) = self.content.category.get(h.item as usize).filter(|c| **c != NONE) {
+                    *share.entry(c).or_default() += h.strength;
+                }
+            }
+            let mut top: Vec<(u32, f32)> = share.into_iter().collect();
+            top.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let list = top.iter().take(CATEGORIES).flat_map(|&(c, s)| {
+                self.by_category[c as usize].iter().take(PER_CATEGORY).map(move |&(i, p)| (i, s * p, None))
+            });
+            pool.add_list(Source::Category, list.collect::<Vec<_>>());
+        }
         if personal && w.repeat > 0.0 {
             // Some things are bought again by almost everyone (milk), others once (a grill).
             let rate = |i: u32| self.repeat_rate.get(i as usize).copied().unwrap_or(0.25).sqrt();
@@ -478,8 +513,13 @@ impl Model {
     /// Recommendations for one request, with the business rules applied and every item
     /// explained.
     pub fn recommend(&self, shopper: &Shopper, q: &Query, rules: &Rules<'_>) -> Answer {
+        self.recommend_weighted(shopper, q, rules, &self.surface_weights(q))
+    }
+
+    /// [`Model::recommend`] with explicit blend weights (for tuning them).
+    pub fn recommend_weighted(&self, shopper: &Shopper, q: &Query, rules: &Rules<'_>, weights: &Weights) -> Answer {
         let pool = self.pool(shopper, q);
-        let w = self.surface_weights(q);
+        let w = *weights;
         let bought: HashSet<u32> =
             if q.novel { shopper.purchases.iter().map(|p| p.0).collect() } else { HashSet::new() };
         let mut in_view: HashSet<u32> = q.anchors.iter().copied().collect();

@@ -153,12 +153,19 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         "/v1/profiles/p1/merges",
         "/v1/products/1",
         "/v1/stats",
+        "/v1/recommendations?userId=u1",
+        "/v1/models",
     ];
-    let admin: [(&str, &str); 4] = [
+    let admin: [(&str, &str); 9] = [
         ("DELETE", "/v1/profiles/p1"),
         ("POST", "/v1/profiles/p1/unmerge"),
         ("GET", "/v1/profiles/p1/export"),
         ("PUT", "/v1/profiles/p1/consent"),
+        ("GET", "/v1/recommendations/rules"),
+        ("PUT", "/v1/recommendations/rules"),
+        ("PUT", "/v1/availability"),
+        ("POST", "/v1/context/weather"),
+        ("POST", "/v1/models/train"),
     ];
     let body = json!({"userId": "u", "event": "E", "previousId": "p", "groupId": "g", "batch": []});
     let mut checked = 0;
