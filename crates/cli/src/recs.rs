@@ -68,6 +68,10 @@ pub struct ModelArgs {
     /// The model: the full hybrid, or ALS alone.
     #[arg(long, value_enum, default_value = "hybrid")]
     pub model: ModelKind,
+    /// Fixed blend weights instead of learned ones, as JSON naming the sources that count,
+    /// e.g. '{"ease": 1, "catching_on": 0.5}' (the others count 0).
+    #[arg(long)]
+    pub weights: Option<String>,
     /// ALS latent factors.
     #[arg(long, default_value_t = 64)]
     pub factors: usize,
@@ -89,8 +93,14 @@ pub struct ModelArgs {
     /// Neighbours per item.
     #[arg(long, default_value_t = 100)]
     pub knn_k: usize,
+    /// EASE regularization.
+    #[arg(long, default_value_t = 1000.0)]
+    pub ease_lambda: f64,
+    /// Buyers an item needs to take part in EASE.
+    #[arg(long, default_value_t = 20)]
+    pub ease_min_buyers: usize,
     /// Repeat-score half-life (days).
-    #[arg(long, default_value_t = 90.0)]
+    #[arg(long, default_value_t = 180.0)]
     pub repeat_half_life: f64,
     /// Popularity half-life (days).
     #[arg(long, default_value_t = 30.0)]
@@ -105,6 +115,8 @@ impl ModelArgs {
         c.als.regularization = self.reg;
         c.als.alpha = self.alpha;
         c.knn_k = self.knn_k;
+        c.ease.lambda = self.ease_lambda;
+        c.ease.min_buyers = self.ease_min_buyers;
         c.als_half_life = self.als_half_life;
         c.als_log = self.als_log;
         c.repeat_half_life = self.repeat_half_life;
@@ -172,7 +184,22 @@ pub fn recommend_batch(
             None => vec![None; train.items.len()],
         };
         let set = TrainingSet { data: &train, attributes, store_region: HashMap::new() };
-        let trained = train_with_learned_weights(&set, &cfg, &say);
+        let trained = match &model.weights {
+            Some(json) => {
+                let mut value = serde_json::to_value(tailor_recs::Weights::zero())?;
+                let given: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(json).context("--weights takes a JSON object of source weights")?;
+                for (name, w) in given {
+                    anyhow::ensure!(value.get(&name).is_some(), "--weights: unknown source {name:?}");
+                    value[&name] = w;
+                }
+                let weights: tailor_recs::Weights = serde_json::from_value(value).context("--weights")?;
+                let mut m = tailor_recs::Model::train(&set, &cfg, &say);
+                (m.weights, m.novel_weights) = (weights, weights);
+                m
+            }
+            None => train_with_learned_weights(&set, &cfg, &say),
+        };
         bar.finish_and_clear();
         println!("trained in {:.1} s", started.elapsed().as_secs_f64());
         if let Some((repeats, novel)) = &trained.validation {

@@ -705,7 +705,9 @@ fn explain(
     let (code, text, product_id) = match reason {
         Reason::Source { source, item } => match source {
             Source::Als => ("your_taste", "Picked for your taste from what you buy".to_string(), None),
-            Source::Knn => ("because_you_bought", format!("Because you bought {}", about(item)), product(item)),
+            Source::Knn | Source::Ease => {
+                ("because_you_bought", format!("Because you bought {}", about(item)), product(item))
+            }
             Source::Session => ("because_you_viewed", format!("Because you looked at {}", about(item)), product(item)),
             Source::Together => ("bought_together", format!("Often bought with {}", about(item)), product(item)),
             Source::Content => ("similar", format!("Similar to {}", about(item)), product(item)),
@@ -718,6 +720,9 @@ fn explain(
                 None => ("popular", "Popular right now".to_string(), None),
             },
             Source::Trending => ("trending", "Trending: selling more than usual lately".to_string(), None),
+            Source::CatchingOn => {
+                ("catching_on", "Catching on: many shoppers tried it for the first time lately".to_string(), None)
+            }
             Source::Moment => (
                 "right_now",
                 format!("Sells well on {}", tailor_recs::situation::Moment::at(q.now, q.utc_offset_secs).describe()),

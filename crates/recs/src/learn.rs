@@ -73,8 +73,10 @@ fn dimensions(protocol: Protocol) -> Vec<Dimension> {
     let mut d: Vec<Dimension> = vec![
         (|w| &mut w.als, &[0.0, 0.1, 0.25, 0.5, 1.0, 2.0]),
         (|w| &mut w.knn, &[0.0, 0.1, 0.25, 0.5, 1.0, 2.0]),
+        (|w| &mut w.ease, &[0.0, 0.25, 0.5, 1.0, 2.0, 4.0]),
         (|w| &mut w.popularity, &[0.0, 0.05, 0.1, 0.2, 0.4]),
         (|w| &mut w.trending, &[0.0, 0.02, 0.05, 0.1, 0.2]),
+        (|w| &mut w.catching_on, &[0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2]),
         (|w| &mut w.category, &[0.0, 0.1, 0.2, 0.4, 0.8]),
     ];
     if protocol == Protocol::Repeats {
@@ -83,24 +85,53 @@ fn dimensions(protocol: Protocol) -> Vec<Dimension> {
     d
 }
 
-/// Coordinate ascent over [`dimensions`] from the defaults, two rounds.
+/// The relative validation gain a change of weights must bring to be kept: small gains on one
+/// split are mostly noise, and a simpler blend carries over better to the next weeks.
+const MIN_GAIN: f64 = 0.005;
+
+/// Coordinate ascent over [`dimensions`] from several starts (the defaults, and each main
+/// source alone, since a blend can sit in a local optimum), until a round changes nothing.
 fn tune(cases: &[Case], protocol: Protocol) -> Weights {
-    let mut best =
-        Weights { repeat: if protocol == Protocol::Repeats { 2.0 } else { 0.0 }, moment: 0.0, ..Weights::default() };
-    let mut best_score = mean_ndcg(cases, &best);
-    for _ in 0..2 {
-        for (field, values) in dimensions(protocol) {
-            for &v in values {
-                let mut w = best;
-                *field(&mut w) = v;
-                let score = mean_ndcg(cases, &w);
-                if score > best_score + 1e-9 {
-                    (best, best_score) = (w, score);
+    let repeat = if protocol == Protocol::Repeats { 2.0 } else { 0.0 };
+    let base = Weights { repeat, moment: 0.0, ..Weights::default() };
+    // Fixed, not tuned: they only act on live requests (session, cart, weather).
+    let live = Weights {
+        session: base.session,
+        together: base.together,
+        content: base.content,
+        weather: base.weather,
+        ..Weights::zero()
+    };
+    let starts = [
+        base,
+        Weights { als: 1.0, repeat, ..live },
+        Weights { ease: 1.0, repeat, ..live },
+        Weights { knn: 1.0, repeat, ..live },
+    ];
+    let mut best = (base, f64::MIN);
+    for start in starts {
+        let (mut w, mut score) = (start, mean_ndcg(cases, &start));
+        for _ in 0..4 {
+            let before = score;
+            for (field, values) in dimensions(protocol) {
+                for &v in values {
+                    let mut candidate = w;
+                    *field(&mut candidate) = v;
+                    let s = mean_ndcg(cases, &candidate);
+                    if s > score * (1.0 + MIN_GAIN) {
+                        (w, score) = (candidate, s);
+                    }
                 }
             }
+            if score <= before {
+                break;
+            }
+        }
+        if score > best.1 {
+            best = (w, score);
         }
     }
-    best
+    best.0
 }
 
 /// Tuned weights for both protocols on `head` → `tail`, with their metrics.
@@ -121,8 +152,6 @@ fn search(model: &Model, head: &Dataset, tail: &Dataset) -> [(Weights, Metrics);
     let cases: Vec<(Option<Case>, Option<Case>)> = sample
         .par_iter()
         .map(|&u| {
-            let (shopper, query) = offline_request(u, &purchases[u], true, 20, false);
-            let pool = model.pool(&shopper, &query);
             let bought: HashSet<u32> = purchases[u].iter().map(|p| p.0).collect();
             let case = |novel: bool| {
                 let rel: HashSet<u32> =
@@ -130,6 +159,9 @@ fn search(model: &Model, head: &Dataset, tail: &Dataset) -> [(Weights, Metrics);
                 if rel.is_empty() {
                     return None;
                 }
+                // Sources pick differently for discovery, so each protocol gets its own pool.
+                let (shopper, query) = offline_request(u, &purchases[u], true, 20, novel);
+                let pool = model.pool(&shopper, &query);
                 let keep: Vec<usize> =
                     (0..pool.items.len()).filter(|&c| !novel || !bought.contains(&pool.items[c])).collect();
                 Some(Case {

@@ -7,6 +7,7 @@
 pub mod als;
 pub mod content;
 pub mod data;
+pub mod ease;
 pub mod eval;
 pub mod knn;
 pub mod learn;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::als::{Als, AlsConfig};
 use crate::content::{Content, ItemAttributes};
 use crate::data::Dataset;
+use crate::ease::{Ease, EaseConfig};
 use crate::eval::Metrics;
 use crate::knn::ItemKnn;
 use crate::situation::Situations;
@@ -19,6 +20,8 @@ pub struct Weights {
     pub als: f32,
     /// Neighbours of what they bought.
     pub knn: f32,
+    /// What their whole history predicts (EASE).
+    pub ease: f32,
     /// Neighbours of what they viewed or added in this session.
     pub session: f32,
     /// Bought together with the item or cart in view.
@@ -31,6 +34,8 @@ pub struct Weights {
     pub popularity: f32,
     /// Selling more than usual lately.
     pub trending: f32,
+    /// Bought for the first time by many shoppers lately.
+    pub catching_on: f32,
     /// Selling unusually well at this time of day, week and year.
     pub moment: f32,
     /// Lifted by the weather at their store.
@@ -44,15 +49,38 @@ impl Default for Weights {
         Weights {
             als: 1.0,
             knn: 0.5,
+            ease: 1.0,
             session: 1.0,
             together: 1.0,
             content: 0.3,
             repeat: 2.0,
             popularity: 0.1,
             trending: 0.05,
+            catching_on: 0.3,
             moment: 0.05,
             weather: 0.3,
             category: 0.3,
+        }
+    }
+}
+
+impl Weights {
+    /// Every source at 0.
+    pub fn zero() -> Weights {
+        Weights {
+            als: 0.0,
+            knn: 0.0,
+            ease: 0.0,
+            session: 0.0,
+            together: 0.0,
+            content: 0.0,
+            repeat: 0.0,
+            popularity: 0.0,
+            trending: 0.0,
+            catching_on: 0.0,
+            moment: 0.0,
+            weather: 0.0,
+            category: 0.0,
         }
     }
 }
@@ -67,6 +95,8 @@ pub struct ModelConfig {
     pub als_half_life: f64,
     /// Log-scale the factorization's confidences.
     pub als_log: bool,
+    /// Basket-completion weights.
+    pub ease: EaseConfig,
     /// Neighbours kept per item.
     pub knn_k: usize,
     /// Content neighbours kept per item.
@@ -87,10 +117,11 @@ impl Default for ModelConfig {
             als: AlsConfig::default(),
             als_half_life: 0.0,
             als_log: false,
+            ease: EaseConfig::default(),
             knn_k: 100,
             content_k: 30,
             popularity_half_life: 30.0,
-            repeat_half_life: 90.0,
+            repeat_half_life: 180.0,
             due_lift: 0.0,
             min_buyers: 2,
         }
@@ -119,6 +150,8 @@ pub struct Model {
     pub als_items: Vec<u32>,
     /// Item neighbours by co-purchase.
     pub knn: ItemKnn,
+    /// What each item's purchase predicts, learned from whole histories.
+    pub ease: Ease,
     /// Recent popularity overall.
     pub popularity: Ranked,
     /// Recent popularity per item (dense, unnormalized), for tie-breaks and weather lists.
@@ -135,6 +168,9 @@ pub struct Model {
     pub store_region: HashMap<String, String>,
     /// Selling more than usual in the last two weeks.
     pub trending: Ranked,
+    /// Most first-time buyers in the last [`CATCHING_ON_DAYS`] days: what shoppers are
+    /// discovering, the best prior for items new to someone.
+    pub catching_on: Ranked,
     /// Per category (index of `content.categories`): its items by recent popularity, 0–1.
     pub by_category: Vec<Ranked>,
     /// Display title per item (empty when the catalog does not know it).
@@ -162,6 +198,9 @@ pub struct TrainingSet<'a> {
     /// Region of each store, when known.
     pub store_region: HashMap<String, String>,
 }
+
+/// The window of [`Model::catching_on`].
+pub const CATCHING_ON_DAYS: i64 = 60;
 
 /// Items kept in popularity lists.
 const KEEP: usize = 500;
@@ -213,6 +252,8 @@ impl Model {
         let als_items = (0..n as u32).filter(|&i| buyers[i as usize] >= cfg.min_buyers).collect();
         progress("item neighbours");
         let knn = ItemKnn::train(&counts, n, cfg.knn_k, None);
+        progress("basket weights");
+        let ease = Ease::train(&counts, n, &cfg.ease);
         progress("content neighbours");
         let content = Content::build(&set.attributes, cfg.content_k);
         progress("popularity");
@@ -242,6 +283,17 @@ impl Model {
             let expected = before[i] / 4.0;
             (i as u32, ((recent[i] - expected) / (expected + 5.0).sqrt()).max(0.0))
         }));
+        let mut first: HashMap<(u32, u32), i64> = HashMap::new();
+        for r in &data.rows {
+            let t = first.entry((r.user, r.item)).or_insert(r.ts);
+            *t = (*t).min(r.ts);
+        }
+        let mut adopters = vec![0f32; n];
+        first.values().zip(first.keys()).filter(|(t, _)| now - **t < CATCHING_ON_DAYS * 86_400).for_each(|(_, k)| {
+            adopters[k.1 as usize] += 1.0;
+        });
+        drop(first);
+        let catching_on = ranked(adopters.into_iter().enumerate().map(|(i, a)| (i as u32, a)));
         let mut by_store = HashMap::new();
         let mut region_pop: HashMap<String, HashMap<u32, f32>> = HashMap::new();
         for (s, scores) in &store_pop {
@@ -280,12 +332,14 @@ impl Model {
             als,
             als_items,
             knn,
+            ease,
             popularity: ranked(pop.iter().copied().enumerate().map(|(i, w)| (i as u32, w))),
             popularity_dense: pop,
             by_store,
             by_region,
             store_region: set.store_region.clone(),
             trending,
+            catching_on,
             content,
             situations,
             weights: Weights::default(),

@@ -53,6 +53,8 @@ pub enum Source {
     Als,
     /// Neighbours of what the shopper bought.
     Knn,
+    /// What the shopper's whole history predicts.
+    Ease,
     /// Neighbours of what they viewed or added in this session.
     Session,
     /// Bought together with the item or cart in view.
@@ -65,6 +67,8 @@ pub enum Source {
     Popularity,
     /// Selling more than usual lately.
     Trending,
+    /// Bought for the first time by many shoppers lately.
+    CatchingOn,
     /// Selling unusually well at this time.
     Moment,
     /// Lifted by the weather at their store.
@@ -74,19 +78,21 @@ pub enum Source {
 }
 
 /// How many sources there are.
-pub const SOURCES: usize = 11;
+pub const SOURCES: usize = 13;
 
 impl Source {
     /// All sources, in slot order.
     pub const ALL: [Source; SOURCES] = [
         Source::Als,
         Source::Knn,
+        Source::Ease,
         Source::Session,
         Source::Together,
         Source::Content,
         Source::Repeat,
         Source::Popularity,
         Source::Trending,
+        Source::CatchingOn,
         Source::Moment,
         Source::Weather,
         Source::Category,
@@ -94,7 +100,7 @@ impl Source {
 
     /// Whether the source uses the shopper's own data (and so needs personalization consent).
     pub fn personal(self) -> bool {
-        matches!(self, Source::Als | Source::Knn | Source::Session | Source::Repeat | Source::Category)
+        matches!(self, Source::Als | Source::Knn | Source::Ease | Source::Session | Source::Repeat | Source::Category)
     }
 
     /// Every source's weight in `w`, in [`Source::ALL`] order.
@@ -106,12 +112,14 @@ impl Source {
         match self {
             Source::Als => w.als,
             Source::Knn => w.knn,
+            Source::Ease => w.ease,
             Source::Session => w.session,
             Source::Together => w.together,
             Source::Content => w.content,
             Source::Repeat => w.repeat,
             Source::Popularity => w.popularity,
             Source::Trending => w.trending,
+            Source::CatchingOn => w.catching_on,
             Source::Moment => w.moment,
             Source::Weather => w.weather,
             Source::Category => w.category,
@@ -367,12 +375,14 @@ impl Model {
             Surface::Item => Weights {
                 als: 0.2 * base.als,
                 knn: 0.0,
+                ease: 0.0,
                 session: 0.2,
                 together: 1.0,
                 content: 0.6,
                 repeat: 0.0,
                 popularity: 0.02,
                 trending: 0.0,
+                catching_on: 0.0,
                 moment: 0.0,
                 weather: 0.0,
                 category: 0.0,
@@ -380,12 +390,14 @@ impl Model {
             Surface::Cart => Weights {
                 als: 0.2 * base.als,
                 knn: 0.1 * base.knn,
+                ease: 0.1 * base.ease,
                 session: 0.1,
                 together: 1.0,
                 content: 0.0,
                 repeat: 0.3 * base.repeat.min(1.0),
                 popularity: 0.02,
                 trending: 0.0,
+                catching_on: 0.0,
                 moment: 0.0,
                 weather: 0.0,
                 category: 0.0,
@@ -445,6 +457,13 @@ impl Model {
             let seeds: Vec<(u32, f32)> = habits.iter().map(|h| (h.item, h.strength)).collect();
             pool.add_list(Source::Knn, spread(&seeds, &self.knn.neighbours, &in_view));
         }
+        if personal && w.ease > 0.0 && !habits.is_empty() {
+            let history: Vec<u32> = habits.iter().map(|h| h.item).collect();
+            // A history predicts itself; for discovery those slots go to new items.
+            let own: HashSet<u32> = if q.novel { history.iter().copied().collect() } else { HashSet::new() };
+            let best = self.ease.recommend(&history, PER_SOURCE, |i| in_view.contains(&i) || own.contains(&i));
+            pool.add_list(Source::Ease, best.into_iter().map(|(i, s, seed)| (i, s, Some(seed))));
+        }
         if personal && w.session > 0.0 && !shopper.session.is_empty() {
             // Recent and added-to-cart items say more about intent.
             let newest = shopper.session.iter().map(|s| s.2).max().unwrap_or(q.now);
@@ -498,6 +517,9 @@ impl Model {
         }
         if w.trending > 0.0 {
             pool.add_list(Source::Trending, self.trending.iter().map(|(i, s)| (*i, *s, None)));
+        }
+        if w.catching_on > 0.0 {
+            pool.add_list(Source::CatchingOn, self.catching_on.iter().map(|(i, s)| (*i, *s, None)));
         }
         if w.moment > 0.0 {
             let m = Moment::at(q.now, q.utc_offset_secs);
