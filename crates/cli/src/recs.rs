@@ -159,6 +159,8 @@ pub fn recommend_batch(
     let lists: Vec<(usize, Vec<u32>)> = if model.model == ModelKind::Als {
         let half_life = (cfg.als_half_life > 0.0).then_some(cfg.als_half_life);
         let counts = train.confidences(half_life, cfg.als_log);
+        // Timed like implicit's fit: from the built matrix to the factors.
+        let started = Instant::now();
         let als = Als::train(&counts, train.items.len(), &cfg.als, &|it| bar.set_message(format!("als sweep {it}")));
         bar.finish_and_clear();
         println!("als trained in {:.2} s", started.elapsed().as_secs_f64());

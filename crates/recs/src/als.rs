@@ -48,7 +48,7 @@ pub struct Als {
 }
 
 /// Dot product in eight lanes, which the compiler turns into SIMD.
-#[inline]
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -63,19 +63,12 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// YᵀY + λI for the fixed side.
 fn gram(y: &[f32], k: usize, reg: f32) -> Vec<f32> {
-    let rows = y.len() / k;
-    let partial = (0..rows)
-        .into_par_iter()
+    let partial = y
+        .par_chunks(k * 256)
         .fold(
             || vec![0f32; k * k],
-            |mut g, r| {
-                let v = &y[r * k..(r + 1) * k];
-                for a in 0..k {
-                    let va = v[a];
-                    for b in 0..k {
-                        g[a * k + b] += va * v[b];
-                    }
-                }
+            |mut g, block| {
+                add_outer_products(&mut g, block, k);
                 g
             },
         )
@@ -93,6 +86,33 @@ fn gram(y: &[f32], k: usize, reg: f32) -> Vec<f32> {
     g
 }
 
+#[inline(always)]
+/// g += Σ vvᵀ over the rows v of `block`.
+fn add_outer_products(g: &mut [f32], block: &[f32], k: usize) {
+    #[inline(always)]
+    fn plain(g: &mut [f32], block: &[f32], k: usize) {
+        for v in block.chunks_exact(k) {
+            for (a, &va) in v.iter().enumerate() {
+                g[a * k..(a + 1) * k].iter_mut().zip(v).for_each(|(x, vb)| *x += va * vb);
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn avx2(g: &mut [f32], block: &[f32], k: usize) {
+            plain(g, block, k)
+        }
+        // SAFETY: the CPU has AVX2, checked just above; that is avx2's only requirement.
+        #[allow(unsafe_code)]
+        unsafe {
+            avx2(g, block, k)
+        };
+        return;
+    }
+    plain(g, block, k)
+}
+
 fn mat_vec(g: &[f32], v: &[f32], out: &mut [f32]) {
     let k = v.len();
     for a in 0..k {
@@ -104,10 +124,44 @@ fn mat_vec(g: &[f32], v: &[f32], out: &mut [f32]) {
 fn sweep(x: &mut [f32], y: &[f32], m: &Csr, cfg: &AlsConfig) {
     let k = cfg.factors;
     let yty = gram(y, k, cfg.regularization);
-    x.par_chunks_mut(k).enumerate().for_each(|(u, xu)| solve_row(xu, y, &yty, || m.row(u), cfg.cg_steps, cfg));
+    x.par_chunks_mut(k).enumerate().for_each(|(u, xu)| solve_row_fast(xu, y, &yty, || m.row(u), cfg.cg_steps, cfg));
+}
+
+/// [`solve_row`] compiled for AVX2 when the CPU has it (twice the lanes of the x86-64 baseline
+/// the binary is built for), else as is.
+fn solve_row_fast<I: Iterator<Item = (u32, f32)>>(
+    xu: &mut [f32],
+    y: &[f32],
+    yty: &[f32],
+    row: impl Fn() -> I,
+    steps: usize,
+    cfg: &AlsConfig,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn avx2<I: Iterator<Item = (u32, f32)>>(
+            xu: &mut [f32],
+            y: &[f32],
+            yty: &[f32],
+            row: impl Fn() -> I,
+            steps: usize,
+            cfg: &AlsConfig,
+        ) {
+            solve_row(xu, y, yty, row, steps, cfg)
+        }
+        // SAFETY: the CPU has AVX2, checked just above; that is avx2's only requirement.
+        #[allow(unsafe_code)]
+        unsafe {
+            avx2(xu, y, yty, row, steps, cfg)
+        };
+        return;
+    }
+    solve_row(xu, y, yty, row, steps, cfg)
 }
 
 /// A few conjugate-gradient steps on one row's normal equations, starting from `xu`.
+#[inline(always)]
 fn solve_row<I: Iterator<Item = (u32, f32)>>(
     xu: &mut [f32],
     y: &[f32],
