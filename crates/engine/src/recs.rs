@@ -105,6 +105,8 @@ pub(crate) struct RecsState {
     unavailable: RwLock<Arc<HashMap<String, HashSet<String>>>>,
     merchandising: RwLock<Arc<Merchandising>>,
     training: tokio::sync::Mutex<()>,
+    /// Shoppers' order histories, kept while unchanged.
+    history: tailor_profiles::HistoryCache,
 }
 
 /// A request for recommendations.
@@ -556,7 +558,7 @@ impl Engine {
         let signals = match &root {
             Some(r) => {
                 let mut conn = self.db().reader().acquire().await?;
-                Some(tailor_profiles::signals(&mut conn, r, now - SESSION_MILLIS).await?)
+                Some(tailor_profiles::signals(&mut conn, r, now - SESSION_MILLIS, &self.recs().history).await?)
             }
             None => None,
         };

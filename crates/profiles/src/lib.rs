@@ -21,7 +21,7 @@ pub use graph::{group_of, root_of, unmerge, ProfileError};
 pub use migrations::MIGRATIONS;
 pub use privacy::{erase, export};
 pub use project::project_event;
-pub use signals::{signals, Signals};
+pub use signals::{signals, HistoryCache, Signals};
 pub use view::{
     lookup, merges, profile_view, timeline, CartLine, ChannelCount, ConsentView, Features, IdentifierView, MergeView,
     ProfileView, TimelineEntry,

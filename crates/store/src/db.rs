@@ -79,7 +79,7 @@ impl Db {
                                 conn.execute(
                                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
                                      PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON; \
-                                     PRAGMA cache_size=-32000",
+                                     PRAGMA cache_size=-32000; PRAGMA mmap_size=4294967296",
                                 )
                                 .await?;
                                 Ok(())
