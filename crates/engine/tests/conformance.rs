@@ -278,6 +278,44 @@ async fn carts_and_refunds_are_projected(t: &TestEngine) {
     assert_eq!(p.features.order_count, 1);
 }
 
+async fn recommendations_follow_new_orders(t: &TestEngine) {
+    let engine = &t.engine;
+    // Two groups of shoppers with overlapping baskets, all consenting to personalization.
+    let mut orders = Vec::new();
+    for c in 0..12 {
+        let items: Vec<String> = (0..6).map(|i| format!("g{}-{}", c % 2, (c + i) % 8)).collect();
+        for (o, pair) in items.chunks(2).enumerate() {
+            orders.push(json!({"type": "track", "event": "Order Completed", "userId": format!("r{c}"),
+                "messageId": format!("r-{c}-{o}"), "timestamp": format!("2026-03-{:02}T10:00:00Z", 1 + o * 7),
+                "context": {"consent": {"categoryPreferences": {"personalization": true}}},
+                "properties": {"order_id": format!("r-{c}-{o}"), "total": 2,
+                    "products": pair.iter().map(|p| json!({"product_id": p, "price": 1})).collect::<Vec<_>>()}}));
+        }
+    }
+    ingest(engine, orders).await;
+    engine.train_model(std::sync::Arc::new(|_| {})).await.expect("train");
+    let ask = tailor_engine::RecsRequest {
+        user: Some("r0".into()),
+        context: "home".into(),
+        k: 5,
+        novel: true,
+        ..Default::default()
+    };
+    let before = engine.recommend(&ask).await.expect("recommend");
+    let first = before.items.first().map(|i| i.product_id.clone()).expect("a suggestion");
+    // Discovery lists leave out what was bought, so buying the first suggestion removes it:
+    // the order history read for the first answer must not be served again.
+    ingest(
+        engine,
+        vec![json!({"type": "track", "event": "Order Completed", "userId": "r0", "messageId": "r-0-new",
+            "properties": {"order_id": "r-0-new", "total": 1, "products": [{"product_id": first, "price": 1}]}})],
+    )
+    .await;
+    let after = engine.recommend(&ask).await.expect("recommend");
+    assert!(after.items.iter().all(|i| i.product_id != first), "{first} is still suggested");
+    assert!(!after.items.is_empty());
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -311,6 +349,7 @@ conformance!(
     erasure_leaves_no_personal_data,
     consent_comes_from_traits_context_and_api,
     carts_and_refunds_are_projected,
+    recommendations_follow_new_orders,
 );
 
 #[allow(dead_code)]

@@ -327,3 +327,25 @@ async fn retraining_swaps_the_model_without_a_failed_request() {
     let (_, models) = s.get("/v1/models").await;
     assert_eq!(models.as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_order_changes_the_next_answer_within_a_second() {
+    let s = TestServer::start().await;
+    store_with_history(&s).await;
+    // Discovery lists leave out what the shopper bought: buying the first suggestion removes it,
+    // even though the first answer put their order history in the cache.
+    let path = "/v1/recommendations?user=c2&k=5&novel=true";
+    let (_, before) = s.get(path).await;
+    let first = ids(&before).first().cloned().expect("a suggestion");
+    let (status, body) = s
+        .send(
+            "/v1/track",
+            &json!({"userId": "c2", "event": "Order Completed", "messageId": "c2-new-order",
+            "properties": {"order_id": "c2-new-order", "store_id": "S1", "total": 2.5,
+                "products": [{"product_id": first, "quantity": 1, "price": 2.5}]}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (after, took) = within_a_second(&s, path, |a| !ids(a).contains(&first)).await;
+    assert!(!ids(&after).contains(&first), "{first} still suggested after {took:?}: {after}");
+}
