@@ -5,6 +5,7 @@
 pub mod demo;
 mod error;
 pub mod import;
+mod inventory;
 mod keys;
 mod projector;
 mod recs;
@@ -25,6 +26,10 @@ pub use keys::{ApiKey, Scope};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};
 pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
+};
+pub use tailor_inventory::{
+    AdjustMode, Adjustment, Allocation, LocationAvailability, Reservation, ReservationLine, ReservationState,
+    ReserveRequest, StockLevel,
 };
 
 /// Where the engine keeps its state.
@@ -50,8 +55,15 @@ pub struct EngineConfig {
 
 /// Every migration of every crate, in the order they apply.
 fn migrations() -> Vec<Migration> {
-    [tailor_stream::MIGRATIONS, profiles::MIGRATIONS, tailor_catalog::MIGRATIONS, keys::MIGRATIONS, recs::MIGRATIONS]
-        .concat()
+    [
+        tailor_stream::MIGRATIONS,
+        profiles::MIGRATIONS,
+        tailor_catalog::MIGRATIONS,
+        keys::MIGRATIONS,
+        recs::MIGRATIONS,
+        tailor_inventory::MIGRATIONS,
+    ]
+    .concat()
 }
 
 struct Inner {
@@ -88,6 +100,7 @@ impl Engine {
         engine.load_recs_state().await?;
         if config.background {
             projector::spawn(engine.clone());
+            inventory::spawn_expiry(engine.clone());
             if let Some(every) = config.retrain_every {
                 recs::spawn_retraining(engine.clone(), every);
             }

@@ -1,0 +1,20 @@
+//! Inventory visibility: stock per SKU and location (on hand, reserved, safety stock, damaged,
+//! incoming), adjustments with reasons and idempotency keys, bundles that share components,
+//! reservations with a time to live, allocation to a location by rule, and availability to
+//! promise. Every change is one conditional statement inside one transaction, so concurrent
+//! writers (threads, or servers sharing PostgreSQL) can never push available stock below zero.
+
+mod error;
+mod migrations;
+mod reservation;
+mod stock;
+
+pub use error::InventoryError;
+pub use migrations::MIGRATIONS;
+pub use reservation::{
+    confirm, expire_due, release, reservation, reserve, Allocation, Reservation, ReservationLine, ReservationState,
+    ReserveRequest,
+};
+pub use stock::{
+    adjust, availability, set_bundle, stock_level, AdjustMode, Adjustment, LocationAvailability, StockLevel,
+};
