@@ -5,6 +5,7 @@ mod auth;
 mod console;
 mod error;
 mod intake;
+mod inventory;
 mod ops;
 mod profiles;
 mod recommendations;
@@ -40,7 +41,8 @@ pub struct AppState {
         (name = "intake", description = "Segment-compatible event intake"),
         (name = "profiles", description = "Unified customer profiles, consent and privacy requests"),
         (name = "recommendations", description = "Recommendations, merchandising rules, store context and models"),
-        (name = "catalog", description = "Products and their availability"),
+        (name = "catalog", description = "Products"),
+        (name = "inventory", description = "Stock, bundles, reservations and availability to promise"),
         (name = "ops", description = "Health, metrics and statistics"),
     )
 )]
@@ -66,6 +68,7 @@ pub fn app(engine: Engine) -> Router {
         .merge(intake::routes())
         .merge(profiles::routes())
         .merge(recommendations::routes())
+        .merge(inventory::routes())
         .merge(ops::routes())
         .split_for_parts();
     let openapi = Arc::new(openapi);

@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tailor_catalog::Availability;
 use tailor_engine::{Merchandising, RecsRequest, RecsResponse, TrainSummary, MAX_K};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,7 +22,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(recommendations))
         .routes(routes!(get_rules, put_rules))
-        .routes(routes!(availability))
         .routes(routes!(weather))
         .routes(routes!(train))
         .routes(routes!(models))
@@ -109,16 +107,6 @@ async fn put_rules(
         parse_body(&body, &["maxPerCategory", "maxPerBrand", "boosts", "pins", "exclude", "factor"])?;
     state.engine.set_merchandising(m.clone()).await?;
     Ok(Json(m))
-}
-
-/// Marks a product available or not at a store or warehouse; recommendations for shoppers of
-/// that location follow at once.
-#[utoipa::path(put, path = "/v1/availability", tag = "catalog", security(("bearer" = [])),
-    request_body = Availability, responses((status = 204), (status = 400, description = "Invalid field")))]
-async fn availability(State(state): State<AppState>, _key: AdminKey, body: Bytes) -> Result<StatusCode, ApiError> {
-    let a: Availability = parse_body(&body, &["productId", "locationId", "available"])?;
-    state.engine.set_availability(&a).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The weather at a store, e.g. from a weather service.

@@ -155,8 +155,10 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         "/v1/stats",
         "/v1/recommendations?userId=u1",
         "/v1/models",
+        "/v1/availability?sku=A",
+        "/v1/reservations/r1",
     ];
-    let admin: [(&str, &str); 9] = [
+    let admin: [(&str, &str); 14] = [
         ("DELETE", "/v1/profiles/p1"),
         ("POST", "/v1/profiles/p1/unmerge"),
         ("GET", "/v1/profiles/p1/export"),
@@ -166,6 +168,11 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         ("PUT", "/v1/availability"),
         ("POST", "/v1/context/weather"),
         ("POST", "/v1/models/train"),
+        ("POST", "/v1/inventory/adjustments"),
+        ("PUT", "/v1/inventory/bundles/X"),
+        ("POST", "/v1/reservations"),
+        ("POST", "/v1/reservations/r1/confirm"),
+        ("POST", "/v1/reservations/r1/release"),
     ];
     let body = json!({"userId": "u", "event": "E", "previousId": "p", "groupId": "g", "batch": []});
     let mut checked = 0;
