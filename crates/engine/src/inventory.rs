@@ -8,6 +8,8 @@ use sha2::{Digest, Sha256};
 use tailor_core::time::now_millis;
 use tailor_inventory as inventory;
 use tailor_inventory::{Adjustment, InventoryError, LocationAvailability, Reservation, ReserveRequest, StockLevel};
+use tailor_store::Db;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::{Engine, EngineError};
 
@@ -29,6 +31,90 @@ fn keyed<'a>(key: Option<&'a str>, body: &[u8], hash: &'a mut String) -> Option<
     Some((key, hash.as_str()))
 }
 
+/// Reservations committed together at most.
+const MAX_BATCH: usize = 512;
+
+struct Pending {
+    req: ReserveRequest,
+    key: Option<(String, String)>,
+    reply: oneshot::Sender<Result<Reservation, InventoryError>>,
+}
+
+/// Group commit for the embedded store: SQLite has one writer and a durable commit costs a
+/// disk flush, so reservations waiting at the same moment go into one transaction, each in its
+/// own savepoint (one that fails rolls back alone). Each caller is answered after the commit.
+pub(crate) struct ReservationQueue {
+    sender: mpsc::Sender<Pending>,
+}
+
+impl ReservationQueue {
+    /// Starts the committing task on `db`.
+    pub(crate) fn start(db: Db) -> ReservationQueue {
+        let (sender, mut receiver) = mpsc::channel::<Pending>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            while let Some(first) = receiver.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match receiver.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let results = commit_batch(&db, &batch).await;
+                for (p, r) in batch.into_iter().zip(results) {
+                    let _ = p.reply.send(r);
+                }
+            }
+        });
+        ReservationQueue { sender }
+    }
+
+    async fn reserve(&self, req: &ReserveRequest, key: Option<(&str, &str)>) -> Result<Reservation, InventoryError> {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending { req: req.clone(), key: key.map(|(k, h)| (k.to_string(), h.to_string())), reply };
+        let closed = || InventoryError::Conflict("the engine is shutting down; retry".into());
+        self.sender.send(pending).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+async fn commit_batch(db: &Db, batch: &[Pending]) -> Vec<Result<Reservation, InventoryError>> {
+    let failed = |e: &InventoryError| {
+        (0..batch.len())
+            .map(|_| Err(InventoryError::Conflict(format!("the reservation was not stored: {e}"))))
+            .collect()
+    };
+    let now = now_millis();
+    let mut tx = match db.writer().begin().await {
+        Ok(tx) => tx,
+        Err(e) => return failed(&e.into()),
+    };
+    let mut out = Vec::with_capacity(batch.len());
+    for p in batch {
+        let key = p.key.as_ref().map(|(k, h)| (k.as_str(), h.as_str()));
+        let mut savepoint = match sqlx::Connection::begin(&mut *tx).await {
+            Ok(s) => s,
+            Err(e) => return failed(&e.into()),
+        };
+        match inventory::reserve_in(&mut savepoint, &p.req, key, now).await {
+            Ok(r) => match savepoint.commit().await {
+                Ok(()) => out.push(Ok(r)),
+                Err(e) => return failed(&e.into()),
+            },
+            Err(e) => {
+                if let Err(e) = savepoint.rollback().await {
+                    return failed(&e.into());
+                }
+                out.push(Err(e));
+            }
+        }
+    }
+    match tx.commit().await {
+        Ok(()) => out,
+        Err(e) => failed(&e.into()),
+    }
+}
+
 /// How often held reservations are checked for expiry.
 const EXPIRY_EVERY: Duration = Duration::from_secs(1);
 
@@ -46,6 +132,7 @@ impl Engine {
     }
 
     /// Holds units for a cart or an order (see [`ReserveRequest`]).
+    /// On SQLite, concurrent reservations are committed together (see [`ReservationQueue`]).
     pub async fn reserve(
         &self,
         req: &ReserveRequest,
@@ -53,7 +140,11 @@ impl Engine {
         body: &[u8],
     ) -> Result<Reservation, EngineError> {
         let mut hash = String::new();
-        Ok(inventory::reserve(self.db(), req, keyed(idempotency, body, &mut hash), now_millis()).await?)
+        let key = keyed(idempotency, body, &mut hash);
+        match &self.inner.reservations {
+            Some(queue) => Ok(queue.reserve(req, key).await?),
+            None => Ok(inventory::reserve(self.db(), req, key, now_millis()).await?),
+        }
     }
 
     /// Turns a held reservation into a sale.

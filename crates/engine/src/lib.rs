@@ -71,6 +71,8 @@ struct Inner {
     log: EventLog,
     shutdown: watch::Sender<bool>,
     recs: recs::RecsState,
+    /// Group commit of reservations, on the embedded store.
+    reservations: Option<inventory::ReservationQueue>,
 }
 
 /// A handle to a running Tailor: cheap to clone, shared by every request.
@@ -95,7 +97,14 @@ impl Engine {
         db.migrate(&migrations()).await?;
         let (shutdown, _) = watch::channel(false);
         let engine = Engine {
-            inner: Arc::new(Inner { log: EventLog::new(db.clone()), db, shutdown, recs: recs::RecsState::default() }),
+            inner: Arc::new(Inner {
+                log: EventLog::new(db.clone()),
+                reservations: (db.backend() == tailor_store::Backend::Sqlite)
+                    .then(|| inventory::ReservationQueue::start(db.clone())),
+                db,
+                shutdown,
+                recs: recs::RecsState::default(),
+            }),
         };
         engine.load_recs_state().await?;
         if config.background {

@@ -12,8 +12,8 @@ mod stock;
 pub use error::InventoryError;
 pub use migrations::MIGRATIONS;
 pub use reservation::{
-    confirm, expire_due, release, reservation, reserve, Allocation, Reservation, ReservationLine, ReservationState,
-    ReserveRequest,
+    confirm, expire_due, release, reservation, reserve, reserve_in, Allocation, Reservation, ReservationLine,
+    ReservationState, ReserveRequest,
 };
 pub use stock::{
     adjust, availability, set_bundle, stock_level, AdjustMode, Adjustment, LocationAvailability, StockLevel,

@@ -113,15 +113,7 @@ pub async fn reserve(
     idempotency: Option<(&str, &str)>,
     now: i64,
 ) -> Result<Reservation, InventoryError> {
-    if req.lines.is_empty() {
-        return Err(InventoryError::Invalid(FieldError::invalid("lines", "reserve at least one line")));
-    }
-    for (i, (_, q)) in req.lines.iter().enumerate() {
-        positive(&format!("lines[{i}].quantity"), *q)?;
-    }
-    if req.ttl_ms < 1 {
-        return Err(InventoryError::Invalid(FieldError::invalid("ttlSeconds", "must be positive")));
-    }
+    validate(req)?;
     let mut last = None;
     for _ in 0..ATTEMPTS {
         match try_reserve(db, req, idempotency, now).await {
@@ -132,6 +124,19 @@ pub async fn reserve(
     Err(last.unwrap_or_else(|| InventoryError::Conflict("too much contention; retry".into())))
 }
 
+fn validate(req: &ReserveRequest) -> Result<(), InventoryError> {
+    if req.lines.is_empty() {
+        return Err(InventoryError::Invalid(FieldError::invalid("lines", "reserve at least one line")));
+    }
+    for (i, (_, q)) in req.lines.iter().enumerate() {
+        positive(&format!("lines[{i}].quantity"), *q)?;
+    }
+    if req.ttl_ms < 1 {
+        return Err(InventoryError::Invalid(FieldError::invalid("ttlSeconds", "must be positive")));
+    }
+    Ok(())
+}
+
 async fn try_reserve(
     db: &Db,
     req: &ReserveRequest,
@@ -139,25 +144,38 @@ async fn try_reserve(
     now: i64,
 ) -> Result<Reservation, InventoryError> {
     let mut tx = db.writer().begin().await?;
-    if let Some(answer) = stored_answer(&mut tx, idempotency).await? {
-        tx.rollback().await?;
+    let r = reserve_in(&mut tx, req, idempotency, now).await?;
+    tx.commit().await?;
+    Ok(r)
+}
+
+/// [`reserve`] on a connection inside a transaction the caller commits (or a savepoint of one:
+/// group commit of many reservations). On error the caller rolls back.
+pub async fn reserve_in(
+    tx: &mut AnyConnection,
+    req: &ReserveRequest,
+    idempotency: Option<(&str, &str)>,
+    now: i64,
+) -> Result<Reservation, InventoryError> {
+    validate(req)?;
+    if let Some(answer) = stored_answer(&mut *tx, idempotency).await? {
         return serde_json::from_str(&answer).map_err(|e| InventoryError::Conflict(e.to_string()));
     }
     for (i, (sku, _)) in req.lines.iter().enumerate() {
-        check_sku(&mut tx, &format!("lines[{i}].sku"), sku).await?;
+        check_sku(&mut *tx, &format!("lines[{i}].sku"), sku).await?;
     }
     if let Allocation::Pickup(store) = &req.allocation {
-        check_location(&mut tx, "store", store).await?;
+        check_location(&mut *tx, "store", store).await?;
     }
-    let needed = expand(&mut tx, &req.lines).await?;
-    let candidates = candidates(&mut tx, &needed, &req.allocation).await?;
+    let needed = expand(&mut *tx, &req.lines).await?;
+    let candidates = candidates(&mut *tx, &needed, &req.allocation).await?;
     let mut held: Vec<ReservationLine> = Vec::new();
     // One location with everything, in rule order.
     let whole =
         candidates.iter().find(|(_, avail)| needed.iter().all(|(s, q)| avail.get(s).copied().unwrap_or(0) >= *q));
     if let Some((loc, _)) = whole {
         for (sku, q) in &needed {
-            if !take(&mut tx, sku, loc, *q, now).await? {
+            if !take(&mut *tx, sku, loc, *q, now).await? {
                 return Err(InventoryError::Conflict("stock changed during the reservation; retry (deadlock)".into()));
             }
             held.push(ReservationLine { sku: sku.clone(), location_id: loc.clone(), quantity: *q });
@@ -167,7 +185,7 @@ async fn try_reserve(
             let mut left = *q;
             for (loc, avail) in &candidates {
                 let n = avail.get(sku).copied().unwrap_or(0).min(left);
-                if n > 0 && take(&mut tx, sku, loc, n, now).await? {
+                if n > 0 && take(&mut *tx, sku, loc, n, now).await? {
                     held.push(ReservationLine { sku: sku.clone(), location_id: loc.clone(), quantity: n });
                     left -= n;
                 }
@@ -219,8 +237,7 @@ async fn try_reserve(
         .await?;
     }
     let answer = serde_json::to_string(&r).map_err(|e| InventoryError::Conflict(e.to_string()))?;
-    store_answer(&mut tx, idempotency, &answer, now).await?;
-    tx.commit().await?;
+    store_answer(&mut *tx, idempotency, &answer, now).await?;
     Ok(r)
 }
 
