@@ -33,6 +33,21 @@ pub enum BenchCommand {
         #[arg(long)]
         with_projection: bool,
     },
+    /// Reservations per second from concurrent clients, and 20-SKU availability latency.
+    Inventory {
+        /// Reservations to make.
+        #[arg(long, default_value_t = 50_000)]
+        reservations: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 200)]
+        clients: usize,
+        /// SKUs stocked at each of 10 stores.
+        #[arg(long, default_value_t = 1000)]
+        skus: usize,
+        /// Directory for both databases (default: a temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Recommendation latency at a fixed rate (open loop) with business rules on.
     Serve {
         /// A data directory with a trained model, e.g. the demo's.
@@ -50,6 +65,9 @@ pub enum BenchCommand {
 pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Serve { data_dir, rate, seconds } => crate::bench_serve::serve(data_dir, rate, seconds).await,
+        BenchCommand::Inventory { reservations, clients, skus, dir } => {
+            crate::bench_inventory::inventory(reservations, clients, skus, dir).await
+        }
         BenchCommand::Intake { events, batch, clients, dir, with_projection } => {
             intake(events, batch, clients, dir, with_projection).await
         }

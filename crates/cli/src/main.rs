@@ -2,6 +2,7 @@
 //! Complete Journey, `import` loads files, `keys` manages API keys, `bench` measures.
 
 mod bench;
+mod bench_inventory;
 mod bench_serve;
 mod progress;
 mod recs;

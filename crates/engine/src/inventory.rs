@@ -42,7 +42,7 @@ struct Pending {
 
 /// Group commit for the embedded store: SQLite has one writer and a durable commit costs a
 /// disk flush, so reservations waiting at the same moment go into one transaction, each in its
-/// own savepoint (one that fails rolls back alone). Each caller is answered after the commit.
+/// own way (one that is refused gives back what it took). Each caller is answered after the commit.
 pub(crate) struct ReservationQueue {
     sender: mpsc::Sender<Pending>,
 }
@@ -92,21 +92,15 @@ async fn commit_batch(db: &Db, batch: &[Pending]) -> Vec<Result<Reservation, Inv
     let mut out = Vec::with_capacity(batch.len());
     for p in batch {
         let key = p.key.as_ref().map(|(k, h)| (k.as_str(), h.as_str()));
-        let mut savepoint = match sqlx::Connection::begin(&mut *tx).await {
-            Ok(s) => s,
-            Err(e) => return failed(&e.into()),
-        };
-        match inventory::reserve_in(&mut savepoint, &p.req, key, now).await {
-            Ok(r) => match savepoint.commit().await {
-                Ok(()) => out.push(Ok(r)),
-                Err(e) => return failed(&e.into()),
-            },
-            Err(e) => {
-                if let Err(e) = savepoint.rollback().await {
-                    return failed(&e.into());
-                }
-                out.push(Err(e));
+        // A refused reservation leaves nothing behind (it gives back what it took); a storage
+        // failure fails the whole batch, which is rolled back.
+        match inventory::reserve_in(&mut tx, &p.req, key, now).await {
+            Err(InventoryError::Db(e)) => {
+                let e = InventoryError::Db(e);
+                let _ = tx.rollback().await;
+                return failed(&e);
             }
+            other => out.push(other),
         }
     }
     match tx.commit().await {

@@ -161,51 +161,10 @@ pub async fn reserve_in(
     if let Some(answer) = stored_answer(&mut *tx, idempotency).await? {
         return serde_json::from_str(&answer).map_err(|e| InventoryError::Conflict(e.to_string()));
     }
-    for (i, (sku, _)) in req.lines.iter().enumerate() {
-        check_sku(&mut *tx, &format!("lines[{i}].sku"), sku).await?;
-    }
-    if let Allocation::Pickup(store) = &req.allocation {
-        check_location(&mut *tx, "store", store).await?;
-    }
-    let needed = expand(&mut *tx, &req.lines).await?;
-    let candidates = candidates(&mut *tx, &needed, &req.allocation).await?;
     let mut held: Vec<ReservationLine> = Vec::new();
-    // One location with everything, in rule order.
-    let whole =
-        candidates.iter().find(|(_, avail)| needed.iter().all(|(s, q)| avail.get(s).copied().unwrap_or(0) >= *q));
-    if let Some((loc, _)) = whole {
-        for (sku, q) in &needed {
-            if !take(&mut *tx, sku, loc, *q, now).await? {
-                return Err(InventoryError::Conflict("stock changed during the reservation; retry (deadlock)".into()));
-            }
-            held.push(ReservationLine { sku: sku.clone(), location_id: loc.clone(), quantity: *q });
-        }
-    } else if req.allow_split && !matches!(req.allocation, Allocation::Pickup(_)) {
-        for (sku, q) in &needed {
-            let mut left = *q;
-            for (loc, avail) in &candidates {
-                let n = avail.get(sku).copied().unwrap_or(0).min(left);
-                if n > 0 && take(&mut *tx, sku, loc, n, now).await? {
-                    held.push(ReservationLine { sku: sku.clone(), location_id: loc.clone(), quantity: n });
-                    left -= n;
-                }
-                if left == 0 {
-                    break;
-                }
-            }
-            if left > 0 {
-                return Err(short(sku, *q, *q - left));
-            }
-        }
-    } else {
-        let (sku, q) = needed
-            .iter()
-            .find(|(s, q)| candidates.iter().all(|(_, a)| a.get(s).copied().unwrap_or(0) < *q))
-            .or(needed.first())
-            .cloned()
-            .unwrap_or_default();
-        let best = candidates.iter().map(|(_, a)| a.get(&sku).copied().unwrap_or(0)).max().unwrap_or(0);
-        return Err(short(&sku, q, best));
+    match quick_take(&mut *tx, req, now).await? {
+        Some(line) => held.push(line),
+        None => allocate(&mut *tx, req, now, &mut held).await?,
     }
     let r = Reservation {
         id: uuid::Uuid::now_v7().to_string(),
@@ -239,6 +198,121 @@ pub async fn reserve_in(
     let answer = serde_json::to_string(&r).map_err(|e| InventoryError::Conflict(e.to_string()))?;
     store_answer(&mut *tx, idempotency, &answer, now).await?;
     Ok(r)
+}
+
+/// The general path: checks the SKUs and the pickup store, expands bundles, and holds every
+/// line at one location by rule, else (when allowed) split over several. On shortage it gives
+/// back what it took, so the caller's transaction stays clean without a savepoint.
+async fn allocate(
+    tx: &mut AnyConnection,
+    req: &ReserveRequest,
+    now: i64,
+    held: &mut Vec<ReservationLine>,
+) -> Result<(), InventoryError> {
+    for (i, (sku, _)) in req.lines.iter().enumerate() {
+        check_sku(&mut *tx, &format!("lines[{i}].sku"), sku).await?;
+    }
+    if let Allocation::Pickup(store) = &req.allocation {
+        check_location(&mut *tx, "store", store).await?;
+    }
+    let needed = expand(&mut *tx, &req.lines).await?;
+    let candidates = candidates(&mut *tx, &needed, &req.allocation).await?;
+    let result = hold(&mut *tx, req, &needed, &candidates, now, held).await;
+    if result.is_err() {
+        for l in held.drain(..) {
+            give_back(&mut *tx, &l, false, now).await?;
+        }
+    }
+    result
+}
+
+async fn hold(
+    tx: &mut AnyConnection,
+    req: &ReserveRequest,
+    needed: &[(String, i64)],
+    candidates: &[(String, HashMap<String, i64>)],
+    now: i64,
+    held: &mut Vec<ReservationLine>,
+) -> Result<(), InventoryError> {
+    // One location with everything, in rule order.
+    let whole =
+        candidates.iter().find(|(_, avail)| needed.iter().all(|(s, q)| avail.get(s).copied().unwrap_or(0) >= *q));
+    if let Some((loc, _)) = whole {
+        for (sku, q) in needed {
+            if !take(&mut *tx, sku, loc, *q, now).await? {
+                return Err(InventoryError::Conflict("stock changed during the reservation; retry (deadlock)".into()));
+            }
+            held.push(ReservationLine { sku: sku.clone(), location_id: loc.clone(), quantity: *q });
+        }
+    } else if req.allow_split && !matches!(req.allocation, Allocation::Pickup(_)) {
+        for (sku, q) in needed {
+            let mut left = *q;
+            for (loc, avail) in candidates {
+                let n = avail.get(sku).copied().unwrap_or(0).min(left);
+                if n > 0 && take(&mut *tx, sku, loc, n, now).await? {
+                    held.push(ReservationLine { sku: sku.clone(), location_id: loc.clone(), quantity: n });
+                    left -= n;
+                }
+                if left == 0 {
+                    break;
+                }
+            }
+            if left > 0 {
+                return Err(short(sku, *q, *q - left));
+            }
+        }
+    } else {
+        let (sku, q) = needed
+            .iter()
+            .find(|(s, q)| candidates.iter().all(|(_, a)| a.get(s).copied().unwrap_or(0) < *q))
+            .or(needed.first())
+            .cloned()
+            .unwrap_or_default();
+        let best = candidates.iter().map(|(_, a)| a.get(&sku).copied().unwrap_or(0)).max().unwrap_or(0);
+        return Err(short(&sku, q, best));
+    }
+    Ok(())
+}
+
+/// One line, no bundle, the location with most stock or the pickup store: one conditional
+/// statement picks the location and holds the units. None when it does not apply or cannot
+/// hold them (the general path then decides, and names the problem).
+async fn quick_take(
+    tx: &mut AnyConnection,
+    req: &ReserveRequest,
+    now: i64,
+) -> Result<Option<ReservationLine>, InventoryError> {
+    let [(sku, q)] = req.lines.as_slice() else { return Ok(None) };
+    const AVAILABLE: &str = "on_hand - reserved - safety_stock - damaged";
+    let row = match &req.allocation {
+        Allocation::MostStock => {
+            sqlx::query(&format!(
+                "UPDATE inventory_stock SET reserved = reserved + $1, updated_at = $2 WHERE sku = $3 AND location_id = \
+                 (SELECT location_id FROM inventory_stock WHERE sku = $3 AND {AVAILABLE} >= $1 \
+                  ORDER BY {AVAILABLE} DESC, location_id LIMIT 1) \
+                 AND {AVAILABLE} >= $1 AND NOT EXISTS (SELECT 1 FROM inventory_bundles WHERE bundle_sku = $3) \
+                 RETURNING location_id"
+            ))
+            .bind(*q)
+            .bind(now)
+            .bind(sku.clone())
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+        Allocation::Pickup(store) => sqlx::query(&format!(
+            "UPDATE inventory_stock SET reserved = reserved + $1, updated_at = $2 WHERE sku = $3 AND location_id = $4 \
+                 AND {AVAILABLE} >= $1 AND NOT EXISTS (SELECT 1 FROM inventory_bundles WHERE bundle_sku = $3) \
+                 RETURNING location_id"
+        ))
+        .bind(*q)
+        .bind(now)
+        .bind(sku.clone())
+        .bind(store.clone())
+        .fetch_optional(&mut *tx)
+        .await?,
+        Allocation::Near(..) => None,
+    };
+    Ok(row.map(|r| ReservationLine { sku: sku.clone(), location_id: r.get(0), quantity: *q }))
 }
 
 fn short(sku: &str, wanted: i64, have: i64) -> InventoryError {
