@@ -4,11 +4,17 @@
 
 use std::time::Duration;
 
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+
 use sha2::{Digest, Sha256};
 use tailor_core::time::now_millis;
 use tailor_inventory as inventory;
-use tailor_inventory::{Adjustment, InventoryError, LocationAvailability, Reservation, ReserveRequest, StockLevel};
+use tailor_inventory::{
+    Adjustment, InventoryError, LocationAvailability, Reservation, ReservationLine, ReserveRequest, StockLevel,
+};
 use tailor_store::Db;
+use tokio::sync::broadcast;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Engine, EngineError};
@@ -31,6 +37,114 @@ fn keyed<'a>(key: Option<&'a str>, body: &[u8], hash: &'a mut String) -> Option<
     Some((key, hash.as_str()))
 }
 
+/// At or below this many available units (and above zero) a SKU is low at a location.
+const LOW_STOCK: i64 = 3;
+
+/// A change other engines and the console care about.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StockEvent {
+    /// out_of_stock, back_in_stock or low_stock.
+    pub kind: &'static str,
+    /// The SKU.
+    pub sku: String,
+    /// The location.
+    pub location_id: String,
+    /// Units available now.
+    pub available: i64,
+    /// When (unix ms).
+    pub at: i64,
+}
+
+/// What the other engines see of stock: per location the products they cannot promise there
+/// (recommendations leave them out), and a feed of stock events.
+pub(crate) struct StockView {
+    /// Location → products not available there; "" → products unavailable everywhere.
+    pub(crate) unavailable: RwLock<Arc<HashMap<String, HashSet<String>>>>,
+    low: Mutex<HashSet<(String, String)>>,
+    events: broadcast::Sender<StockEvent>,
+}
+
+impl StockView {
+    pub(crate) fn new() -> StockView {
+        StockView {
+            unavailable: RwLock::new(Arc::new(HashMap::new())),
+            low: Mutex::new(HashSet::new()),
+            events: broadcast::channel(1024).0,
+        }
+    }
+
+    /// Whether `product` is unavailable at `location` now.
+    fn is_out(&self, location: &str, product: &str) -> bool {
+        self.unavailable.read().unwrap_or_else(|e| e.into_inner()).get(location).is_some_and(|s| s.contains(product))
+    }
+
+    /// Marks a product (un)available at a location; copy on write, and only on a change, so
+    /// requests keep reading the old map without locks.
+    pub(crate) fn mark(&self, location: &str, product: &str, available: bool) {
+        if self.is_out(location, product) != available {
+            return;
+        }
+        let mut guard = self.unavailable.write().unwrap_or_else(|e| e.into_inner());
+        let set = Arc::make_mut(&mut guard).entry(location.to_string()).or_default();
+        if available {
+            set.remove(product);
+        } else {
+            set.insert(product.to_string());
+        }
+    }
+
+    /// Takes in fresh levels: updates what can be promised and publishes the transitions.
+    pub(crate) fn note(&self, levels: &[(String, String, i64)]) {
+        let now = now_millis();
+        for (sku, loc, available) in levels {
+            let was_out = self.is_out(loc, sku);
+            let out = *available <= 0;
+            let low = !out && *available <= LOW_STOCK;
+            let was_low = {
+                let mut set = self.low.lock().unwrap_or_else(|e| e.into_inner());
+                let key = (sku.clone(), loc.clone());
+                if low {
+                    !set.insert(key)
+                } else {
+                    set.remove(&key)
+                }
+            };
+            let kind = match (was_out, out, was_low, low) {
+                (false, true, _, _) => Some("out_of_stock"),
+                (true, false, _, _) => Some("back_in_stock"),
+                (_, false, false, true) => Some("low_stock"),
+                _ => None,
+            };
+            if was_out != out {
+                self.mark(loc, sku, !out);
+            }
+            if let Some(kind) = kind {
+                tracing::info!(kind, sku = %sku, location = %loc, available, "stock event");
+                let _ = self.events.send(StockEvent {
+                    kind,
+                    sku: sku.clone(),
+                    location_id: loc.clone(),
+                    available: *available,
+                    at: now,
+                });
+            }
+        }
+    }
+
+    /// A feed of stock events from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<StockEvent> {
+        self.events.subscribe()
+    }
+}
+
+fn pairs<'a>(lines: impl Iterator<Item = &'a ReservationLine>) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = lines.map(|l| (l.sku.clone(), l.location_id.clone())).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// Reservations committed together at most.
 const MAX_BATCH: usize = 512;
 
@@ -49,7 +163,7 @@ pub(crate) struct ReservationQueue {
 
 impl ReservationQueue {
     /// Starts the committing task on `db`.
-    pub(crate) fn start(db: Db) -> ReservationQueue {
+    pub(crate) fn start(db: Db, stock: Arc<StockView>) -> ReservationQueue {
         let (sender, mut receiver) = mpsc::channel::<Pending>(4 * MAX_BATCH);
         tokio::spawn(async move {
             while let Some(first) = receiver.recv().await {
@@ -61,9 +175,11 @@ impl ReservationQueue {
                     }
                 }
                 let results = commit_batch(&db, &batch).await;
+                let touched = pairs(results.iter().flatten().flat_map(|r| &r.lines));
                 for (p, r) in batch.into_iter().zip(results) {
                     let _ = p.reply.send(r);
                 }
+                note_levels(&db, &stock, &touched).await;
             }
         });
         ReservationQueue { sender }
@@ -109,6 +225,21 @@ async fn commit_batch(db: &Db, batch: &[Pending]) -> Vec<Result<Reservation, Inv
     }
 }
 
+/// Reads the levels of `touched` pairs and passes them to the stock view.
+async fn note_levels(db: &Db, stock: &StockView, touched: &[(String, String)]) {
+    if touched.is_empty() {
+        return;
+    }
+    let levels = match db.reader().acquire().await {
+        Ok(mut conn) => inventory::available_of(&mut conn, touched).await,
+        Err(e) => Err(e.into()),
+    };
+    match levels {
+        Ok(levels) => stock.note(&levels),
+        Err(e) => tracing::warn!(error = %e, "reading stock levels after a change failed"),
+    }
+}
+
 /// How often held reservations are checked for expiry.
 const EXPIRY_EVERY: Duration = Duration::from_secs(1);
 
@@ -122,7 +253,9 @@ impl Engine {
         body: &[u8],
     ) -> Result<StockLevel, EngineError> {
         let mut hash = String::new();
-        Ok(inventory::adjust(self.db(), a, keyed(idempotency, body, &mut hash), now_millis()).await?)
+        let level = inventory::adjust(self.db(), a, keyed(idempotency, body, &mut hash), now_millis()).await?;
+        self.inner.stock.note(&[(level.sku.clone(), level.location_id.clone(), level.available)]);
+        Ok(level)
     }
 
     /// Holds units for a cart or an order (see [`ReserveRequest`]).
@@ -137,13 +270,19 @@ impl Engine {
         let key = keyed(idempotency, body, &mut hash);
         match &self.inner.reservations {
             Some(queue) => Ok(queue.reserve(req, key).await?),
-            None => Ok(inventory::reserve(self.db(), req, key, now_millis()).await?),
+            None => {
+                let r = inventory::reserve(self.db(), req, key, now_millis()).await?;
+                note_levels(self.db(), &self.inner.stock, &pairs(r.lines.iter())).await;
+                Ok(r)
+            }
         }
     }
 
     /// Turns a held reservation into a sale.
     pub async fn confirm_reservation(&self, id: &str, order_id: Option<&str>) -> Result<Reservation, EngineError> {
-        Ok(inventory::confirm(self.db(), id, order_id, now_millis()).await?)
+        let r = inventory::confirm(self.db(), id, order_id, now_millis()).await?;
+        note_levels(self.db(), &self.inner.stock, &pairs(r.lines.iter())).await;
+        Ok(r)
     }
 
     /// Gives a reservation's units back, all or `(sku, quantity)`.
@@ -152,7 +291,9 @@ impl Engine {
         id: &str,
         partial: Option<(&str, i64)>,
     ) -> Result<Reservation, EngineError> {
-        Ok(inventory::release(self.db(), id, partial, now_millis()).await?)
+        let r = inventory::release(self.db(), id, partial, now_millis()).await?;
+        note_levels(self.db(), &self.inner.stock, &pairs(r.lines.iter())).await;
+        Ok(r)
     }
 
     /// A reservation by id.
@@ -162,7 +303,14 @@ impl Engine {
 
     /// Releases reservations whose time ran out by `now` (unix ms); returns how many.
     pub async fn expire_reservations(&self, now: i64) -> Result<usize, EngineError> {
-        Ok(inventory::expire_due(self.db(), now).await?)
+        let released = inventory::expire_due(self.db(), now).await?;
+        note_levels(self.db(), &self.inner.stock, &pairs(released.iter().flat_map(|r| &r.lines))).await;
+        Ok(released.len())
+    }
+
+    /// Stock events (out of stock, back in stock, low stock) from now on.
+    pub fn stock_events(&self) -> broadcast::Receiver<StockEvent> {
+        self.inner.stock.subscribe()
     }
 
     /// Defines a bundle as its components.

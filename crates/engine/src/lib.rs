@@ -22,6 +22,7 @@ use tailor_stream::EventLog;
 use tokio::sync::watch;
 
 pub use error::EngineError;
+pub use inventory::StockEvent;
 pub use keys::{ApiKey, Scope};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};
 pub use recs::{
@@ -73,6 +74,8 @@ struct Inner {
     recs: recs::RecsState,
     /// Group commit of reservations, on the embedded store.
     reservations: Option<inventory::ReservationQueue>,
+    /// What other engines see of stock.
+    stock: Arc<inventory::StockView>,
 }
 
 /// A handle to a running Tailor: cheap to clone, shared by every request.
@@ -96,11 +99,13 @@ impl Engine {
         };
         db.migrate(&migrations()).await?;
         let (shutdown, _) = watch::channel(false);
+        let stock = Arc::new(inventory::StockView::new());
         let engine = Engine {
             inner: Arc::new(Inner {
                 log: EventLog::new(db.clone()),
                 reservations: (db.backend() == tailor_store::Backend::Sqlite)
-                    .then(|| inventory::ReservationQueue::start(db.clone())),
+                    .then(|| inventory::ReservationQueue::start(db.clone(), stock.clone())),
+                stock,
                 db,
                 shutdown,
                 recs: recs::RecsState::default(),

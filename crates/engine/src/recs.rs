@@ -101,8 +101,6 @@ pub struct BoostRule {
 #[derive(Default)]
 pub(crate) struct RecsState {
     serving: RwLock<Option<Arc<Serving>>>,
-    /// Location → products not available there; "" → products unavailable everywhere.
-    unavailable: RwLock<Arc<HashMap<String, HashSet<String>>>>,
     merchandising: RwLock<Arc<Merchandising>>,
     training: tokio::sync::Mutex<()>,
     /// Shoppers' order histories, kept while unchanged.
@@ -251,7 +249,11 @@ impl Engine {
         for (loc, product) in tailor_catalog::unavailable(self.db()).await? {
             map.entry(loc.unwrap_or_default()).or_default().insert(product);
         }
-        *self.recs().unavailable.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        // Tracked stock: nothing available means not available there.
+        for (loc, product) in tailor_inventory::out_of_stock(self.db()).await? {
+            map.entry(loc).or_default().insert(product);
+        }
+        *self.inner.stock.unavailable.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
         Ok(())
     }
 
@@ -279,15 +281,7 @@ impl Engine {
             return Err(EngineError::Invalid(FieldError::invalid("locationId", "give the store or warehouse id")));
         }
         tailor_catalog::set_availability(self.db(), a, now_millis()).await?;
-        // Copy on write: requests hold the old map without locks while this one is built.
-        let mut guard = self.recs().unavailable.write().unwrap_or_else(|e| e.into_inner());
-        let map = Arc::make_mut(&mut guard);
-        let set = map.entry(a.location_id.clone()).or_default();
-        if a.available {
-            set.remove(&a.product_id);
-        } else {
-            set.insert(a.product_id.clone());
-        }
+        self.inner.stock.mark(&a.location_id, &a.product_id, a.available);
         Ok(())
     }
 
@@ -598,7 +592,7 @@ impl Engine {
             novel: req.novel,
         };
         let merch = self.recs().merchandising.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let unavailable = self.recs().unavailable.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let unavailable = self.inner.stock.unavailable.read().unwrap_or_else(|e| e.into_inner()).clone();
         let here = store.as_ref().and_then(|s| unavailable.get(s));
         let everywhere = unavailable.get("");
         let available = |i: u32| {

@@ -16,5 +16,6 @@ pub use reservation::{
     ReservationState, ReserveRequest,
 };
 pub use stock::{
-    adjust, availability, set_bundle, stock_level, AdjustMode, Adjustment, LocationAvailability, StockLevel,
+    adjust, availability, available_of, out_of_stock, set_bundle, stock_level, AdjustMode, Adjustment,
+    LocationAvailability, StockLevel,
 };

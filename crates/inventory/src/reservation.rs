@@ -299,17 +299,19 @@ async fn quick_take(
             .fetch_optional(&mut *tx)
             .await?
         }
-        Allocation::Pickup(store) => sqlx::query(&format!(
+        Allocation::Pickup(store) => {
+            sqlx::query(&format!(
             "UPDATE inventory_stock SET reserved = reserved + $1, updated_at = $2 WHERE sku = $3 AND location_id = $4 \
                  AND {AVAILABLE} >= $1 AND NOT EXISTS (SELECT 1 FROM inventory_bundles WHERE bundle_sku = $3) \
                  RETURNING location_id"
         ))
-        .bind(*q)
-        .bind(now)
-        .bind(sku.clone())
-        .bind(store.clone())
-        .fetch_optional(&mut *tx)
-        .await?,
+            .bind(*q)
+            .bind(now)
+            .bind(sku.clone())
+            .bind(store.clone())
+            .fetch_optional(&mut *tx)
+            .await?
+        }
         Allocation::Near(..) => None,
     };
     Ok(row.map(|r| ReservationLine { sku: sku.clone(), location_id: r.get(0), quantity: *q }))
@@ -549,9 +551,9 @@ pub async fn release(db: &Db, id: &str, partial: Option<(&str, i64)>, now: i64) 
     Ok(r)
 }
 
-/// Releases every held reservation whose time ran out by `now`; returns how many. Safe to run
-/// from several processes at once: each reservation leaves `held` once.
-pub async fn expire_due(db: &Db, now: i64) -> Result<usize, InventoryError> {
+/// Releases every held reservation whose time ran out by `now`; returns them. Safe to run from
+/// several processes at once: each reservation leaves `held` once.
+pub async fn expire_due(db: &Db, now: i64) -> Result<Vec<Reservation>, InventoryError> {
     let due: Vec<String> = sqlx::query(
         "SELECT id FROM inventory_reservations WHERE state = 'held' AND expires_at <= $1 ORDER BY expires_at LIMIT 1000",
     )
@@ -561,7 +563,7 @@ pub async fn expire_due(db: &Db, now: i64) -> Result<usize, InventoryError> {
     .iter()
     .map(|r| r.get(0))
     .collect();
-    let mut released = 0;
+    let mut released = Vec::new();
     for id in due {
         let mut tx = db.writer().begin().await?;
         let r = load(&mut tx, &id).await?;
@@ -569,7 +571,7 @@ pub async fn expire_due(db: &Db, now: i64) -> Result<usize, InventoryError> {
             for l in &r.lines {
                 give_back(&mut tx, l, false, now).await?;
             }
-            released += 1;
+            released.push(r);
         }
         tx.commit().await?;
     }

@@ -431,3 +431,39 @@ pub async fn availability(
     }
     Ok(out)
 }
+
+/// Available units of each (SKU, location) pair that is stocked, to tell other engines when
+/// something runs out or comes back.
+pub async fn available_of(
+    conn: &mut AnyConnection,
+    pairs: &[(String, String)],
+) -> Result<Vec<(String, String, i64)>, InventoryError> {
+    let mut out = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(200) {
+        let sql = format!(
+            "SELECT sku, location_id, on_hand - reserved - safety_stock - damaged FROM inventory_stock WHERE {}",
+            (0..chunk.len())
+                .map(|i| format!("(sku = ${} AND location_id = ${})", 2 * i + 1, 2 * i + 2))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (sku, loc) in chunk {
+            q = q.bind(sku.clone()).bind(loc.clone());
+        }
+        out.extend(q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get(0), r.get(1), r.get(2))));
+    }
+    Ok(out)
+}
+
+/// Every stocked (location, SKU) pair with nothing available.
+pub async fn out_of_stock(db: &Db) -> Result<Vec<(String, String)>, InventoryError> {
+    Ok(sqlx::query(
+        "SELECT location_id, sku FROM inventory_stock WHERE on_hand - reserved - safety_stock - damaged <= 0",
+    )
+    .fetch_all(db.reader())
+    .await?
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect())
+}

@@ -349,3 +349,44 @@ async fn a_new_order_changes_the_next_answer_within_a_second() {
     let (after, took) = within_a_second(&s, path, |a| !ids(a).contains(&first)).await;
     assert!(!ids(&after).contains(&first), "{first} still suggested after {took:?}: {after}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_that_runs_out_at_a_store_leaves_its_recommendations() {
+    let s = TestServer::start().await;
+    store_with_history(&s).await;
+    let path = "/v1/recommendations?user=c2&k=5&store=S1";
+    let (_, before) = s.get(path).await;
+    let first = ids(&before).first().cloned().expect("a suggestion");
+    let mut events = s.engine.stock_events();
+    // One unit at S1, then a shopper holds it: nothing left to promise there.
+    let (status, body) = s
+        .call(
+            "POST",
+            "/v1/inventory/adjustments",
+            &s.admin_key,
+            Some(&json!({"sku": first, "locationId": "S1", "mode": "set", "onHand": 1, "reason": "count"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s
+        .call(
+            "POST",
+            "/v1/reservations",
+            &s.admin_key,
+            Some(&json!({"lines": [{"sku": first, "quantity": 1}], "store": "S1"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (after, took) = within_a_second(&s, path, |a| !ids(a).contains(&first)).await;
+    assert!(!ids(&after).contains(&first), "{first} still recommended at S1 after {took:?}: {after}");
+    let mut kinds = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        kinds.push((e.kind, e.sku, e.location_id));
+    }
+    assert!(kinds.contains(&("out_of_stock", first.clone(), "S1".to_string())), "{kinds:?}");
+    // Released, it is back.
+    let id = body["id"].as_str().expect("id");
+    s.call("POST", &format!("/v1/reservations/{id}/release"), &s.admin_key, None).await;
+    let (back, _) = within_a_second(&s, path, |a| ids(a).contains(&first)).await;
+    assert!(ids(&back).contains(&first), "{back}");
+}
