@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use serde_json::{json, Value};
 use tailor_catalog::Availability;
 use tailor_engine::{
-    AdjustMode, Adjustment, Allocation, LocationAvailability, Reservation, ReserveRequest, StockLevel,
+    AdjustMode, Adjustment, Allocation, LocationAvailability, Reservation, ReserveRequest, StockEvent, StockLevel,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -28,6 +29,31 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_reservation))
         .routes(routes!(confirm))
         .routes(routes!(release))
+        .routes(routes!(events))
+}
+
+/// A live feed of stock events (Server-Sent Events): out_of_stock, back_in_stock and
+/// low_stock, each as JSON, for the console and for other services to react to.
+#[utoipa::path(get, path = "/v1/inventory/events", tag = "inventory", security(("bearer" = [])),
+    responses((status = 200, description = "text/event-stream of StockEvent", body = StockEvent)))]
+async fn events(
+    State(state): State<AppState>,
+    _key: ReadKey,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let feed = futures_util::stream::unfold(state.engine.stock_events(), |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    let data = serde_json::to_string(&e).unwrap_or_default();
+                    return Some((Ok(Event::default().event(e.kind).data(data)), rx));
+                }
+                // A slow reader missed some: go on with the next.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(feed).keep_alive(KeepAlive::default())
 }
 
 /// One line of a reservation or a bundle (for the API documentation; bodies are read field by

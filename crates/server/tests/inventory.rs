@@ -176,3 +176,35 @@ async fn bad_input_is_named_and_changes_nothing() {
     assert_eq!(other["field"], "Idempotency-Key", "{other}");
     assert_eq!(available(&s, "P5", "S1").await, 2, "nothing changed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_feed_tells_when_a_sku_runs_out() {
+    let s = stocked().await;
+    let mut feed = s.http.get(s.url("/v1/inventory/events")).bearer_auth(&s.read_key).send().await.expect("feed");
+    assert_eq!(feed.status(), 200);
+    let (status, body) = s
+        .call(
+            "POST",
+            "/v1/inventory/adjustments",
+            &s.admin_key,
+            Some(&json!({"sku": "P7", "locationId": "S2", "mode": "delta", "onHand": -2, "reason": "breakage"})),
+        )
+        .await;
+    assert_eq!((status, body["available"].as_i64()), (200, Some(0)), "{body}");
+    let mut seen = String::new();
+    let read = async {
+        while !seen.contains("out_of_stock") {
+            match feed.chunk().await.expect("chunk") {
+                Some(bytes) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+                None => break,
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read).await.expect("an event within 10 s");
+    assert!(
+        seen.contains("event: out_of_stock")
+            && seen.contains("\"sku\":\"P7\"")
+            && seen.contains("\"locationId\":\"S2\""),
+        "{seen}"
+    );
+}
