@@ -308,6 +308,13 @@ impl Engine {
         Ok(released.len())
     }
 
+    /// Tells the stock view about pairs the projection moved.
+    pub(crate) async fn stock_moved(&self, mut moved: Vec<(String, String)>) {
+        moved.sort();
+        moved.dedup();
+        note_levels(self.db(), &self.inner.stock, &moved).await;
+    }
+
     /// Stock events (out of stock, back in stock, low stock) from now on.
     pub fn stock_events(&self) -> broadcast::Receiver<StockEvent> {
         self.inner.stock.subscribe()

@@ -43,12 +43,18 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
     let Some(last) = events.last().map(|e| e.0) else {
         return Ok(0);
     };
+    let mut stock_moved = Vec::new();
+    let tracked = tailor_inventory::tracks_stock(&mut tx).await?;
     for (seq, body, channel, ts) in &events {
         let body: serde_json::Value = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
         tailor_profiles::project_event(&mut tx, *seq, &body, channel, *ts).await?;
+        if tracked {
+            stock_moved.extend(tailor_inventory::apply_order_event(&mut tx, &body, *ts).await?);
+        }
     }
     tailor_stream::save_cursor(&mut tx, CURSOR, last).await?;
     tx.commit().await?;
+    engine.stock_moved(stock_moved).await;
     Ok(events.len() as u64)
 }
 

@@ -210,4 +210,40 @@ both_backends!(
     bundles_sharing_a_component_never_oversell_it,
     an_unconfirmed_reservation_is_released_after_its_ttl_even_across_a_restart,
     bad_input_gets_a_clear_error_and_changes_nothing,
+    orders_move_stock_once,
 );
+
+async fn orders_move_stock_once(t: &TestEngine) {
+    use serde_json::json;
+    use tailor_core::event::{Event, EventKind};
+    let engine = &t.engine;
+    catalog(engine).await;
+    stock(engine, "A", "L1", 10).await;
+    stock(engine, "B", "L1", 10).await;
+    let held = engine
+        .reserve(&ReserveRequest { allocation: Allocation::Pickup("L1".into()), ..one("A", 3) }, None, b"")
+        .await
+        .expect("reserve");
+    let event = |raw: serde_json::Value| {
+        let kind = raw["type"].as_str().and_then(EventKind::parse);
+        Event::parse_trusted(raw, kind, now_millis()).expect("event")
+    };
+    let events = vec![
+        // The web order that held A: confirmed, so A is sold from the hold.
+        event(json!({"type": "track", "event": "Order Completed", "userId": "u1", "messageId": "m1",
+            "properties": {"order_id": "o1", "reservation_id": held.id, "products": [{"product_id": "A", "quantity": 3}]}})),
+        // A till sale of 2 B at L1, then 1 returned.
+        event(json!({"type": "track", "event": "Order Completed", "userId": "u2", "messageId": "m2",
+            "properties": {"order_id": "o2", "store_id": "L1", "products": [{"product_id": "B", "quantity": 2}]}})),
+        event(json!({"type": "track", "event": "Order Refunded", "userId": "u2", "messageId": "m3",
+            "properties": {"order_id": "o2", "store_id": "L1", "products": [{"product_id": "B", "quantity": 1}]}})),
+    ];
+    engine.ingest(&events).await.expect("ingest");
+    engine.ingest(&events).await.expect("the same events again");
+    engine.sync().await.expect("project");
+    assert_eq!(engine.reservation(&held.id).await.expect("reservation").state, ReservationState::Confirmed);
+    let a = engine.stock_level("A", "L1").await.expect("level").expect("stocked");
+    assert_eq!((a.on_hand, a.reserved), (7, 0));
+    let b = engine.stock_level("B", "L1").await.expect("level").expect("stocked");
+    assert_eq!((b.on_hand, b.reserved), (9, 0), "sold 2, 1 back, once");
+}

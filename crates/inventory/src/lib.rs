@@ -4,15 +4,17 @@
 //! promise. Every change is one conditional statement inside one transaction, so concurrent
 //! writers (threads, or servers sharing PostgreSQL) can never push available stock below zero.
 
+mod commerce;
 mod error;
 mod migrations;
 mod reservation;
 mod stock;
 
+pub use commerce::{apply_order_event, tracks_stock};
 pub use error::InventoryError;
 pub use migrations::MIGRATIONS;
 pub use reservation::{
-    confirm, expire_due, release, reservation, reserve, reserve_in, Allocation, Reservation, ReservationLine,
+    confirm, end_in, expire_due, release, reservation, reserve, reserve_in, Allocation, Reservation, ReservationLine,
     ReservationState, ReserveRequest,
 };
 pub use stock::{

@@ -470,15 +470,33 @@ fn not_held(r: &Reservation) -> InventoryError {
 pub async fn confirm(db: &Db, id: &str, order_id: Option<&str>, now: i64) -> Result<Reservation, InventoryError> {
     let mut tx = db.writer().begin().await?;
     let r = load(&mut tx, id).await?;
-    if !leave_held(&mut tx, id, ReservationState::Confirmed, order_id, now).await? {
-        return Err(not_held(&r));
+    let to = ReservationState::Confirmed;
+    let done = end_in(&mut tx, id, to, order_id, now).await?.ok_or_else(|| not_held(&r))?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// Ends a held reservation inside the caller's transaction: confirmed (a sale) or released
+/// (units back). None when it does not exist or is not held anymore.
+pub async fn end_in(
+    tx: &mut AnyConnection,
+    id: &str,
+    to: ReservationState,
+    order_id: Option<&str>,
+    now: i64,
+) -> Result<Option<Reservation>, InventoryError> {
+    let r = match load(&mut *tx, id).await {
+        Ok(r) => r,
+        Err(InventoryError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !leave_held(&mut *tx, id, to, order_id, now).await? {
+        return Ok(None);
     }
     for l in &r.lines {
-        give_back(&mut tx, l, true, now).await?;
+        give_back(&mut *tx, l, to == ReservationState::Confirmed, now).await?;
     }
-    let r = load(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(r)
+    Ok(Some(load(&mut *tx, id).await?))
 }
 
 /// Gives held units back: all of them, or `quantity` units of `sku` (a partial release).
