@@ -302,6 +302,8 @@ async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf) -> Result<
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         bar.finish();
+        let (stocked, sold_out) = engine.seed_demo_stock().await?;
+        println!("Stocked {stocked} store-product pairs from the last eight weeks of sales; {sold_out} are sold out");
         println!(
             "Loaded The Complete Journey in {:.0} s: {} products, {} stores, {} households, {} store orders, {} web/app/support events",
             started.elapsed().as_secs_f64(),

@@ -125,6 +125,36 @@ impl Engine {
         Ok(summary)
     }
 
+    /// Stocks every store with what it sold in the data's last eight weeks: about two weeks of
+    /// its sales each, one unit of safety stock, and (deterministically) about one pair in
+    /// nine sold out, so some items run out in some stores. Run after the orders are
+    /// projected; idempotent. Returns (pairs stocked, pairs out of stock).
+    pub async fn seed_demo_stock(&self) -> Result<(u64, u64), EngineError> {
+        let until: Option<i64> = sqlx::query("SELECT MAX(ts) FROM orders").fetch_one(self.db().reader()).await?.get(0);
+        let Some(until) = until else { return Ok((0, 0)) };
+        sqlx::query(
+            "INSERT INTO inventory_stock (sku, location_id, on_hand, safety_stock, updated_at) \
+             SELECT l.product_id, o.store_id, \
+               CASE WHEN (COUNT(*) * 7 + LENGTH(l.product_id)) % 9 = 0 THEN 0 ELSE COUNT(*) / 4 + 2 END, 1, $1 \
+             FROM order_lines l JOIN orders o ON o.order_id = l.order_id \
+             WHERE o.store_id IS NOT NULL AND o.ts >= $2 \
+             GROUP BY l.product_id, o.store_id \
+             ON CONFLICT (sku, location_id) DO NOTHING",
+        )
+        .bind(tailor_core::time::now_millis())
+        .bind(until - 56 * 86_400_000)
+        .execute(self.db().writer())
+        .await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN on_hand - reserved - safety_stock - damaged <= 0 THEN 1 ELSE 0 END), 0) \
+             FROM inventory_stock",
+        )
+        .fetch_one(self.db().reader())
+        .await?;
+        self.reload_unavailable().await?;
+        Ok((row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64))
+    }
+
     async fn demo_stores(&self, households: &BTreeMap<String, Household>) -> Result<u64, EngineError> {
         let ids: std::collections::BTreeSet<&String> = households.values().flat_map(|h| h.stores.iter()).collect();
         let mut rng = StdRng::seed_from_u64(SEED);

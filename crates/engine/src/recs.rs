@@ -244,7 +244,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn reload_unavailable(&self) -> Result<(), EngineError> {
+    pub(crate) async fn reload_unavailable(&self) -> Result<(), EngineError> {
         let mut map: HashMap<String, HashSet<String>> = HashMap::new();
         for (loc, product) in tailor_catalog::unavailable(self.db()).await? {
             map.entry(loc.unwrap_or_default()).or_default().insert(product);
