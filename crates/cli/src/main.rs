@@ -163,6 +163,7 @@ enum Kind {
     Locations,
     Customers,
     Orders,
+    Stock,
 }
 
 fn init_logs() {
@@ -202,6 +203,7 @@ async fn main() -> Result<()> {
                 Kind::Locations => ImportKind::Locations,
                 Kind::Customers => ImportKind::Customers,
                 Kind::Orders => ImportKind::Orders,
+                Kind::Stock => ImportKind::Stock,
             };
             let bar = progress::Bar::new();
             let mut report = engine.import(kind, &file, &bar).await?;

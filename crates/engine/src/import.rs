@@ -49,6 +49,8 @@ pub enum ImportKind {
     Customers,
     /// Order lines, grouped into Order Completed events.
     Orders,
+    /// Stock levels per SKU and location (a count: they replace the current ones).
+    Stock,
 }
 
 const CHUNK: usize = 2000;
@@ -124,7 +126,83 @@ impl Engine {
             ImportKind::Locations => self.import_catalog(path, progress, false).await,
             ImportKind::Customers => self.import_customers(path, progress).await,
             ImportKind::Orders => self.import_orders(path, progress).await,
+            ImportKind::Stock => self.import_stock(path, progress).await,
         }
+    }
+
+    async fn import_stock(&self, path: &Path, progress: &dyn Progress) -> Result<ImportReport, EngineError> {
+        use tailor_inventory::{LevelRow, STOCK_COLUMNS};
+        let table = open(path)?;
+        progress.total(table.rows_hint.unwrap_or(0));
+        let cols = ColumnMap::new(&table, STOCK_COLUMNS);
+        if !cols.has(0) || !cols.has(1) {
+            return Err(EngineError::Io(format!(
+                "{}: a stock file needs sku and location_id columns (or product_id, store_id)",
+                path.display()
+            )));
+        }
+        let present: [bool; 5] = std::array::from_fn(|i| cols.has(i + 2));
+        // Known SKUs and locations, to name a row's unknown one instead of storing it.
+        let known = |sql: &'static str| async move {
+            Ok::<_, EngineError>(
+                sqlx::query(sql)
+                    .fetch_all(self.db().reader())
+                    .await?
+                    .iter()
+                    .map(|r| r.get::<String, _>(0))
+                    .collect::<std::collections::HashSet<String>>(),
+            )
+        };
+        let (skus, locations) = (known("SELECT id FROM products").await?, known("SELECT id FROM locations").await?);
+        let mut report = ImportReport::default();
+        let mut rows: Vec<LevelRow> = Vec::new();
+        let flush = |rows: &mut Vec<LevelRow>| {
+            let batch = std::mem::take(rows);
+            async move { tailor_inventory::set_levels(self.db(), &batch, present, now_millis()).await.map(|()| batch.len()) }
+        };
+        for row in table {
+            report.rows += 1;
+            let n = report.rows;
+            let row = match row {
+                Ok(r) => r,
+                Err(e) => {
+                    report.reject(n, "", e);
+                    continue;
+                }
+            };
+            let (sku, location) = (cols.get(&row, 0).unwrap_or("").trim(), cols.get(&row, 1).unwrap_or("").trim());
+            if !skus.contains(sku) {
+                report.reject(n, "sku", format!("no product with id '{sku}'"));
+                continue;
+            }
+            if !locations.contains(location) {
+                report.reject(n, "location_id", format!("no location with id '{location}'"));
+                continue;
+            }
+            let mut values = [None; 5];
+            let mut bad = None;
+            for (i, v) in values.iter_mut().enumerate() {
+                let Some(cell) = cols.get(&row, i + 2).map(str::trim).filter(|c| !c.is_empty()) else { continue };
+                match cell.parse::<i64>() {
+                    Ok(x) if x >= 0 => *v = Some(x),
+                    _ => bad = Some((STOCK_COLUMNS[i + 2].0, format!("'{cell}' is not a whole number of 0 or more"))),
+                }
+            }
+            if let Some((col, reason)) = bad {
+                report.reject(n, col, reason);
+                continue;
+            }
+            rows.push(LevelRow { sku: sku.to_string(), location_id: location.to_string(), values });
+            report.accepted += 1;
+            if rows.len() >= CHUNK {
+                let done = flush(&mut rows).await?;
+                progress.advance(done as u64);
+            }
+        }
+        let done = flush(&mut rows).await?;
+        progress.advance(done as u64);
+        self.reload_unavailable().await?;
+        Ok(report)
     }
 
     async fn import_catalog(

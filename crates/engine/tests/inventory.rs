@@ -181,6 +181,29 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing(t: &TestEngine) {
     assert_eq!(level(engine, "A", "L1").await, (1, 2));
 }
 
+async fn a_stock_file_sets_levels_and_names_its_bad_rows(t: &TestEngine) {
+    let engine = &t.engine;
+    catalog(engine).await;
+    stock(engine, "A", "L1", 50).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("stock.csv");
+    std::fs::write(
+        &file,
+        "sku,store_id,on_hand,safety_stock\nA,L1,8,2\nB,L2,0,0\nNOPE,L1,3,0\nC,L9,3,0\nC,L1,-4,0\nC,L1,2.5,0\n",
+    )
+    .expect("write");
+    for _ in 0..2 {
+        let report = engine.import(ImportKind::Stock, &file, &Silent).await.expect("import");
+        assert_eq!((report.rows, report.accepted), (6, 2), "{report:?}");
+        let reasons: Vec<String> = report.rejected.iter().map(|r| format!("{}:{}", r.row, r.column)).collect();
+        assert_eq!(reasons, ["3:sku", "4:location_id", "5:on_hand", "6:on_hand"]);
+    }
+    let a = engine.stock_level("A", "L1").await.expect("level").expect("stocked");
+    assert_eq!((a.on_hand, a.safety_stock, a.available), (8, 2, 6), "set, not added, even twice");
+    let b = engine.stock_availability(&["B".into()], None, None).await.expect("availability");
+    assert_eq!(b.iter().map(|x| (x.location_id.as_str(), x.available)).collect::<Vec<_>>(), [("L2", 0)]);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -211,6 +234,7 @@ both_backends!(
     an_unconfirmed_reservation_is_released_after_its_ttl_even_across_a_restart,
     bad_input_gets_a_clear_error_and_changes_nothing,
     orders_move_stock_once,
+    a_stock_file_sets_levels_and_names_its_bad_rows,
 );
 
 async fn orders_move_stock_once(t: &TestEngine) {

@@ -18,6 +18,6 @@ pub use reservation::{
     ReservationState, ReserveRequest,
 };
 pub use stock::{
-    adjust, availability, available_of, out_of_stock, set_bundle, stock_level, AdjustMode, Adjustment,
-    LocationAvailability, StockLevel,
+    adjust, availability, available_of, out_of_stock, set_bundle, set_levels, stock_level, AdjustMode, Adjustment,
+    LevelRow, LocationAvailability, StockLevel, STOCK_COLUMNS,
 };

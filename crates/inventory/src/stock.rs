@@ -467,3 +467,64 @@ pub async fn out_of_stock(db: &Db) -> Result<Vec<(String, String)>, InventoryErr
     .map(|r| (r.get(0), r.get(1)))
     .collect())
 }
+
+/// Columns of a stock file: the SKU, the location, then the levels it may set.
+pub const STOCK_COLUMNS: &[(&str, &[&str])] = &[
+    ("sku", &["sku", "product_id", "productid", "id"]),
+    ("location_id", &["location_id", "locationid", "store_id", "storeid", "location", "store"]),
+    ("on_hand", &["on_hand", "onhand", "quantity", "qty"]),
+    ("safety_stock", &["safety_stock", "safetystock"]),
+    ("damaged", &["damaged"]),
+    ("incoming", &["incoming"]),
+    ("incoming_at", &["incoming_at", "incomingat", "expected_at"]),
+];
+
+/// One row of a stock file: the levels it sets (in [`STOCK_COLUMNS`] order after the keys).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LevelRow {
+    /// The SKU.
+    pub sku: String,
+    /// The location.
+    pub location_id: String,
+    /// on hand, safety stock, damaged, incoming, incoming at (None: leave as is).
+    pub values: [Option<i64>; 5],
+}
+
+/// Sets levels from a file's rows (a count: values replace the current ones; columns the
+/// file does not have are left alone). `present` says which of the five columns the file has.
+pub async fn set_levels(db: &Db, rows: &[LevelRow], present: [bool; 5], now: i64) -> Result<(), InventoryError> {
+    const NAMES: [&str; 5] = ["on_hand", "safety_stock", "damaged", "incoming", "incoming_at"];
+    let cols: Vec<usize> = (0..5).filter(|&i| present[i]).collect();
+    let mut tx = db.writer().begin().await?;
+    for chunk in rows.chunks(500) {
+        let width = 3 + cols.len();
+        let values: Vec<String> = (0..chunk.len())
+            .map(|r| format!("({})", (1..=width).map(|c| format!("${}", r * width + c)).collect::<Vec<_>>().join(", ")))
+            .collect();
+        let names: Vec<&str> = cols.iter().map(|&i| NAMES[i]).collect();
+        let updates: Vec<String> = names
+            .iter()
+            .map(|n| format!("{n} = excluded.{n}"))
+            .chain(["updated_at = excluded.updated_at".into()])
+            .collect();
+        let sql = format!(
+            "INSERT INTO inventory_stock (sku, location_id, updated_at{}{}) VALUES {} \
+             ON CONFLICT (sku, location_id) DO UPDATE SET {}",
+            if names.is_empty() { "" } else { ", " },
+            names.join(", "),
+            values.join(", "),
+            updates.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            q = q.bind(row.sku.clone()).bind(row.location_id.clone()).bind(now);
+            for &i in &cols {
+                // A column the file has but this row leaves empty counts as 0 (incoming_at: none).
+                q = q.bind(if i == 4 { row.values[i] } else { Some(row.values[i].unwrap_or(0)) });
+            }
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
