@@ -208,3 +208,29 @@ async fn the_live_feed_tells_when_a_sku_runs_out() {
         "{seen}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_releases_a_hold_when_its_time_runs_out() {
+    let s = stocked().await;
+    let (status, held) = s
+        .call(
+            "POST",
+            "/v1/reservations",
+            &s.admin_key,
+            Some(&json!({"lines": [{"sku": "P9", "quantity": 4}], "store": "S1", "ttlSeconds": 1})),
+        )
+        .await;
+    assert_eq!(status, 201, "{held}");
+    assert_eq!(available(&s, "P9", "S1").await, 5);
+    let id = held["id"].as_str().expect("id");
+    // The background job runs every second; give it a generous bound, polling.
+    let started = std::time::Instant::now();
+    let mut state = String::new();
+    while state != "expired" && started.elapsed() < std::time::Duration::from_secs(10) {
+        let (_, r) = s.get(&format!("/v1/reservations/{id}")).await;
+        state = r["state"].as_str().unwrap_or("").to_string();
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(state, "expired", "still {state} after {:?}", started.elapsed());
+    assert_eq!(available(&s, "P9", "S1").await, 9);
+}
