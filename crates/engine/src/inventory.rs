@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use tailor_core::time::now_millis;
 use tailor_inventory as inventory;
 use tailor_inventory::{
-    Adjustment, InventoryError, LocationAvailability, Reservation, ReservationLine, ReserveRequest, StockLevel,
+    Adjustment, ChannelPolicy, InventoryError, LocationAvailability, Reservation, ReservationLine, ReserveRequest,
+    StockLevel,
 };
 use tailor_store::Db;
 use tokio::sync::broadcast;
@@ -313,6 +314,24 @@ impl Engine {
         moved.sort();
         moved.dedup();
         note_levels(self.db(), &self.inner.stock, &moved).await;
+    }
+
+    /// Sets how a channel uses stock.
+    pub async fn set_channel_policy(&self, p: &ChannelPolicy) -> Result<ChannelPolicy, EngineError> {
+        let Some(channel) = tailor_core::Channel::parse(&p.channel) else {
+            return Err(EngineError::Invalid(tailor_core::FieldError::invalid(
+                "channel",
+                "one of web, app, store, support, email, server",
+            )));
+        };
+        let p = ChannelPolicy { channel: channel.as_str().to_string(), ..p.clone() };
+        inventory::set_policy(self.db(), &p, now_millis()).await?;
+        Ok(p)
+    }
+
+    /// Every channel's stock policy (channels not listed hold stock at checkout).
+    pub async fn channel_policies(&self) -> Result<Vec<ChannelPolicy>, EngineError> {
+        Ok(inventory::policies(self.db()).await?)
     }
 
     /// Stock events (out of stock, back in stock, low stock) from now on.

@@ -29,8 +29,8 @@ pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
 };
 pub use tailor_inventory::{
-    AdjustMode, Adjustment, Allocation, LocationAvailability, Reservation, ReservationLine, ReservationState,
-    ReserveRequest, StockLevel,
+    AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,
+    ReservationState, ReserveRequest, StockLevel, DEFAULT_CART_TTL_MS,
 };
 
 /// Where the engine keeps its state.

@@ -47,9 +47,10 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
     let tracked = tailor_inventory::tracks_stock(&mut tx).await?;
     for (seq, body, channel, ts) in &events {
         let body: serde_json::Value = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
-        tailor_profiles::project_event(&mut tx, *seq, &body, channel, *ts).await?;
+        let profile = tailor_profiles::project_event(&mut tx, *seq, &body, channel, *ts).await?;
         if tracked {
-            stock_moved.extend(tailor_inventory::apply_order_event(&mut tx, &body, *ts).await?);
+            let moved = tailor_inventory::apply_order_event(&mut tx, &body, channel, profile.as_deref(), *ts).await?;
+            stock_moved.extend(moved);
         }
     }
     tailor_stream::save_cursor(&mut tx, CURSOR, last).await?;

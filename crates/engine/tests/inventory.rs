@@ -204,6 +204,47 @@ async fn a_stock_file_sets_levels_and_names_its_bad_rows(t: &TestEngine) {
     assert_eq!(b.iter().map(|x| (x.location_id.as_str(), x.available)).collect::<Vec<_>>(), [("L2", 0)]);
 }
 
+async fn channels_hold_stock_by_their_policy(t: &TestEngine) {
+    use serde_json::json;
+    use tailor_core::event::{Event, EventKind};
+    use tailor_engine::{ChannelPolicy, Policy};
+    let engine = &t.engine;
+    catalog(engine).await;
+    stock(engine, "A", "L1", 5).await;
+    let set = |channel: &str, policy: Policy| ChannelPolicy { channel: channel.into(), policy, cart_ttl_ms: 600_000 };
+    engine.set_channel_policy(&set("web", Policy::ReserveOnCart)).await.expect("policy");
+    engine.set_channel_policy(&set("support", Policy::None)).await.expect("policy");
+    assert_eq!(field(engine.set_channel_policy(&set("fax", Policy::None)).await), "channel");
+    // A channel that does not hold stock refuses reservations, naming the channel.
+    let by_phone = ReserveRequest { channel: "support".into(), ..one("A", 1) };
+    assert_eq!(field(engine.reserve(&by_phone, None, b"").await), "channel");
+    let mut n = 0;
+    let mut send = |event: &str, props: serde_json::Value| {
+        n += 1;
+        let raw = json!({"type": "track", "event": event, "userId": "cart-u", "messageId": format!("cart-{n}"),
+            "context": {"channel": "web"}, "properties": props});
+        let kind = raw["type"].as_str().and_then(EventKind::parse);
+        Event::parse_trusted(raw, kind, now_millis()).expect("event")
+    };
+    // Adding to the cart holds; adding more grows the hold; removing gives back.
+    let events = vec![
+        send("Product Added", json!({"product_id": "A", "quantity": 2})),
+        send("Product Added", json!({"product_id": "A", "quantity": 1})),
+    ];
+    engine.ingest(&events).await.expect("ingest");
+    engine.sync().await.expect("project");
+    assert_eq!(level(engine, "A", "L1").await, (3, 2));
+    engine.ingest(&[send("Product Removed", json!({"product_id": "A", "quantity": 1}))]).await.expect("ingest");
+    engine.sync().await.expect("project");
+    assert_eq!(level(engine, "A", "L1").await, (2, 3));
+    // Checking out sells what the cart held.
+    let order = send("Order Completed", json!({"order_id": "web-1", "products": [{"product_id": "A", "quantity": 2}]}));
+    engine.ingest(&[order]).await.expect("ingest");
+    engine.sync().await.expect("project");
+    let a = engine.stock_level("A", "L1").await.expect("level").expect("stocked");
+    assert_eq!((a.on_hand, a.reserved, a.available), (3, 0, 3));
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -235,6 +276,7 @@ both_backends!(
     bad_input_gets_a_clear_error_and_changes_nothing,
     orders_move_stock_once,
     a_stock_file_sets_levels_and_names_its_bad_rows,
+    channels_hold_stock_by_their_policy,
 );
 
 async fn orders_move_stock_once(t: &TestEngine) {

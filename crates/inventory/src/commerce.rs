@@ -8,7 +8,8 @@ use serde_json::Value;
 use sqlx::AnyConnection;
 
 use crate::error::InventoryError;
-use crate::reservation::{end_in, ReservationState};
+use crate::policy::{policy_of, ChannelPolicy, Policy};
+use crate::reservation::{end_in, reserve_in, Allocation, ReservationState, ReserveRequest};
 
 fn text(v: &Value, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|k| match v.get(*k) {
@@ -23,16 +24,28 @@ fn units(line: &Value) -> i64 {
     line.get("quantity").and_then(Value::as_f64).map_or(1, |q| (q.floor() as i64).max(1))
 }
 
-/// Moves stock for one event; returns the (SKU, location) pairs it changed.
+/// Moves stock for one event of `profile` on `channel`, by the channel's policy; returns the
+/// (SKU, location) pairs it changed.
 pub async fn apply_order_event(
     conn: &mut AnyConnection,
     body: &Value,
+    channel: &str,
+    profile: Option<&str>,
     now: i64,
 ) -> Result<Vec<(String, String)>, InventoryError> {
     if body.get("type").and_then(Value::as_str) != Some("track") {
         return Ok(Vec::new());
     }
+    let policy = policy_of(conn, channel).await?;
+    if policy.policy == Policy::None {
+        return Ok(Vec::new());
+    }
     let event = body.get("event").and_then(Value::as_str).unwrap_or("");
+    if let (Policy::ReserveOnCart, Some(profile)) = (policy.policy, profile) {
+        if let Some(moved) = cart_event(conn, event, body, profile, &policy, now).await? {
+            return Ok(moved);
+        }
+    }
     let (sign, ends) = match event {
         "Order Completed" => (-1, ReservationState::Confirmed),
         "Order Cancelled" => (1, ReservationState::Released),
@@ -80,4 +93,107 @@ pub async fn apply_order_event(
 /// Whether any stock is tracked (when none is, orders have nothing to move).
 pub async fn tracks_stock(conn: &mut AnyConnection) -> Result<bool, InventoryError> {
     Ok(sqlx::query("SELECT 1 FROM inventory_stock LIMIT 1").fetch_optional(&mut *conn).await?.is_some())
+}
+
+/// Cart events on a reserve_on_cart channel: Product Added holds the units (or adds to the
+/// hold: the old hold is released and a larger one made), Product Removed gives them back, and
+/// Order Completed sells every cart hold of the shopper. None when the event is not one of
+/// these (an order without cart holds moves stock as usual).
+async fn cart_event(
+    conn: &mut AnyConnection,
+    event: &str,
+    body: &Value,
+    profile: &str,
+    policy: &ChannelPolicy,
+    now: i64,
+) -> Result<Option<Vec<(String, String)>>, InventoryError> {
+    let props = body.get("properties").cloned().unwrap_or(Value::Null);
+    match event {
+        "Product Added" | "Product Removed" => {
+            let Some(sku) = text(&props, &["product_id", "productId", "sku", "id"]) else {
+                return Ok(Some(Vec::new()));
+            };
+            let q = units(&props);
+            let previous = cart_hold(conn, profile, &sku).await?;
+            let mut moved = Vec::new();
+            let mut held = 0;
+            if let Some(id) = &previous {
+                if let Some(r) = end_in(conn, id, ReservationState::Released, None, now).await? {
+                    held = r.lines.iter().map(|l| l.quantity).sum();
+                    moved.extend(r.lines.into_iter().map(|l| (l.sku, l.location_id)));
+                }
+                sqlx::query("DELETE FROM inventory_cart_holds WHERE profile_id = $1 AND sku = $2")
+                    .bind(profile.to_string())
+                    .bind(sku.clone())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let want = if event == "Product Added" { held + q } else { (held - q).max(0) };
+            if want > 0 {
+                let allocation = match text(&props, &["store_id", "storeId"]) {
+                    Some(store) => Allocation::Pickup(store),
+                    None => Allocation::MostStock,
+                };
+                let req = ReserveRequest {
+                    lines: vec![(sku.clone(), want)],
+                    allocation,
+                    allow_split: true,
+                    channel: policy.channel.clone(),
+                    ttl_ms: policy.cart_ttl_ms,
+                };
+                // Not enough stock: the cart keeps the item without a hold (checkout will say).
+                match reserve_in(conn, &req, None, now).await {
+                    Ok(r) => {
+                        sqlx::query(
+                            "INSERT INTO inventory_cart_holds (profile_id, sku, reservation_id) VALUES ($1, $2, $3)",
+                        )
+                        .bind(profile.to_string())
+                        .bind(sku.clone())
+                        .bind(r.id.clone())
+                        .execute(&mut *conn)
+                        .await?;
+                        moved.extend(r.lines.into_iter().map(|l| (l.sku, l.location_id)));
+                    }
+                    Err(InventoryError::Db(e)) => return Err(InventoryError::Db(e)),
+                    Err(_) => {}
+                }
+            }
+            Ok(Some(moved))
+        }
+        "Order Completed" => {
+            let holds: Vec<String> =
+                sqlx::query("SELECT reservation_id FROM inventory_cart_holds WHERE profile_id = $1")
+                    .bind(profile.to_string())
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(|r| sqlx::Row::get(r, 0))
+                    .collect();
+            if holds.is_empty() {
+                return Ok(None);
+            }
+            let order_id = text(&props, &["order_id", "orderId"]);
+            let mut moved = Vec::new();
+            for id in holds {
+                if let Some(r) = end_in(conn, &id, ReservationState::Confirmed, order_id.as_deref(), now).await? {
+                    moved.extend(r.lines.into_iter().map(|l| (l.sku, l.location_id)));
+                }
+            }
+            sqlx::query("DELETE FROM inventory_cart_holds WHERE profile_id = $1")
+                .bind(profile.to_string())
+                .execute(&mut *conn)
+                .await?;
+            Ok(Some(moved))
+        }
+        _ => Ok(None),
+    }
+}
+
+async fn cart_hold(conn: &mut AnyConnection, profile: &str, sku: &str) -> Result<Option<String>, InventoryError> {
+    Ok(sqlx::query("SELECT reservation_id FROM inventory_cart_holds WHERE profile_id = $1 AND sku = $2")
+        .bind(profile.to_string())
+        .bind(sku.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| sqlx::Row::get(&r, 0)))
 }

@@ -7,12 +7,14 @@
 mod commerce;
 mod error;
 mod migrations;
+mod policy;
 mod reservation;
 mod stock;
 
 pub use commerce::{apply_order_event, tracks_stock};
 pub use error::InventoryError;
 pub use migrations::MIGRATIONS;
+pub use policy::{policies, policy_of, set_policy, ChannelPolicy, Policy, DEFAULT_CART_TTL_MS};
 pub use reservation::{
     confirm, end_in, expire_due, release, reservation, reserve, reserve_in, Allocation, Reservation, ReservationLine,
     ReservationState, ReserveRequest,

@@ -3,9 +3,10 @@
 use tailor_store::Migration;
 
 /// Stock, bundles, reservations and idempotency records.
-pub const MIGRATIONS: &[Migration] = &[Migration::portable(
-    "inventory/001_stock_reservations",
-    "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration::portable(
+        "inventory/001_stock_reservations",
+        "
     CREATE TABLE inventory_stock (
         sku TEXT NOT NULL,
         location_id TEXT NOT NULL,
@@ -60,4 +61,22 @@ pub const MIGRATIONS: &[Migration] = &[Migration::portable(
         at BIGINT NOT NULL
     )
     ",
-)];
+    ),
+    Migration::portable(
+        "inventory/002_channel_policies",
+        "
+    CREATE TABLE inventory_policies (
+        channel TEXT PRIMARY KEY,
+        policy TEXT NOT NULL,
+        cart_ttl_ms BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE inventory_cart_holds (
+        profile_id TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        reservation_id TEXT NOT NULL,
+        PRIMARY KEY (profile_id, sku)
+    )
+    ",
+    ),
+];

@@ -161,6 +161,16 @@ pub async fn reserve_in(
     if let Some(answer) = stored_answer(&mut *tx, idempotency).await? {
         return serde_json::from_str(&answer).map_err(|e| InventoryError::Conflict(e.to_string()));
     }
+    let policy = crate::policy::policy_of(&mut *tx, &req.channel).await?;
+    if !policy.policy.holds() {
+        return Err(InventoryError::Invalid(FieldError::invalid(
+            "channel",
+            format!(
+                "the {} channel does not hold stock (its policy is {:?}); change it with PUT /v1/inventory/policies/{}",
+                req.channel, policy.policy, req.channel
+            ),
+        )));
+    }
     let mut held: Vec<ReservationLine> = Vec::new();
     match quick_take(&mut *tx, req, now).await? {
         Some(line) => held.push(line),

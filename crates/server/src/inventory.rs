@@ -11,8 +11,10 @@ use axum::Json;
 use serde_json::{json, Value};
 use tailor_catalog::Availability;
 use tailor_engine::{
-    AdjustMode, Adjustment, Allocation, LocationAvailability, Reservation, ReserveRequest, StockEvent, StockLevel,
+    AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReserveRequest,
+    StockEvent, StockLevel, DEFAULT_CART_TTL_MS,
 };
+
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -30,6 +32,51 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(confirm))
         .routes(routes!(release))
         .routes(routes!(events))
+        .routes(routes!(get_policies))
+        .routes(routes!(put_policy))
+}
+
+/// How each channel uses stock (channels not listed hold it at checkout: reserve_on_order).
+#[utoipa::path(get, path = "/v1/inventory/policies", tag = "inventory", security(("bearer" = [])),
+    responses((status = 200, body = [ChannelPolicy])))]
+async fn get_policies(State(state): State<AppState>, _key: ReadKey) -> Result<Json<Vec<ChannelPolicy>>, ApiError> {
+    Ok(Json(state.engine.channel_policies().await?))
+}
+
+/// A channel's policy body.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct PolicyBody {
+    /// none, track_only, reserve_on_cart or reserve_on_order.
+    policy: String,
+    /// How long a cart hold lasts (reserve_on_cart; default 1800).
+    cart_ttl_seconds: Option<i64>,
+}
+
+/// Sets how a channel uses stock: `none` (not checked), `track_only` (sales move stock, nothing
+/// is held), `reserve_on_cart` (Product Added holds units for the cart's time to live),
+/// `reserve_on_order` (held at checkout through `POST /v1/reservations`).
+#[utoipa::path(put, path = "/v1/inventory/policies/{channel}", tag = "inventory", security(("bearer" = [])),
+    request_body = PolicyBody, params(("channel" = String, Path, description = "web, app, store, support, email or server")),
+    responses((status = 200, body = ChannelPolicy), (status = 400, description = "Invalid field")))]
+async fn put_policy(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Path(channel): Path<String>,
+    body: Bytes,
+) -> Result<Json<ChannelPolicy>, ApiError> {
+    let v = json_body(&body)?;
+    unknown_fields(&v, &["policy", "cartTtlSeconds"])?;
+    let Some(policy) = v.get("policy").and_then(Value::as_str).and_then(Policy::parse) else {
+        return Err(ApiError::field("policy", "policy is none, track_only, reserve_on_cart or reserve_on_order"));
+    };
+    let ttl = whole(&v, "cartTtlSeconds", "cartTtlSeconds")?.unwrap_or(DEFAULT_CART_TTL_MS / 1000);
+    if !(1..=MAX_TTL_SECONDS).contains(&ttl) {
+        return Err(ApiError::field("cartTtlSeconds", format!("cartTtlSeconds is between 1 and {MAX_TTL_SECONDS}")));
+    }
+    let p = ChannelPolicy { channel, policy, cart_ttl_ms: ttl * 1000 };
+    Ok(Json(state.engine.set_channel_policy(&p).await?))
 }
 
 /// A live feed of stock events (Server-Sent Events): out_of_stock, back_in_stock and
@@ -338,7 +385,13 @@ async fn reserve(
         lines,
         allocation,
         allow_split,
-        channel: text(&v, "channel", false)?.unwrap_or_else(|| "web".into()),
+        channel: match text(&v, "channel", false)? {
+            None => "web".into(),
+            Some(c) => tailor_core::Channel::parse(&c)
+                .ok_or_else(|| ApiError::field("channel", "one of web, app, store, support, email, server"))?
+                .as_str()
+                .to_string(),
+        },
         ttl_ms: ttl * 1000,
     };
     let r = state.engine.reserve(&req, key.as_deref(), &body).await?;

@@ -158,8 +158,9 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         "/v1/availability?sku=A",
         "/v1/reservations/r1",
         "/v1/inventory/events",
+        "/v1/inventory/policies",
     ];
-    let admin: [(&str, &str); 14] = [
+    let admin: [(&str, &str); 15] = [
         ("DELETE", "/v1/profiles/p1"),
         ("POST", "/v1/profiles/p1/unmerge"),
         ("GET", "/v1/profiles/p1/export"),
@@ -174,6 +175,7 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         ("POST", "/v1/reservations"),
         ("POST", "/v1/reservations/r1/confirm"),
         ("POST", "/v1/reservations/r1/release"),
+        ("PUT", "/v1/inventory/policies/web"),
     ];
     let body = json!({"userId": "u", "event": "E", "previousId": "p", "groupId": "g", "batch": []});
     let mut checked = 0;
