@@ -12,7 +12,7 @@ use tailor_core::time::now_millis;
 use tailor_inventory as inventory;
 use tailor_inventory::{
     Adjustment, ChannelPolicy, InventoryError, LocationAvailability, Reservation, ReservationLine, ReserveRequest,
-    StockLevel,
+    StockLevel, Transfer, TransferState,
 };
 use tailor_store::Db;
 use tokio::sync::broadcast;
@@ -314,6 +314,29 @@ impl Engine {
         moved.sort();
         moved.dedup();
         note_levels(self.db(), &self.inner.stock, &moved).await;
+    }
+
+    /// Sends units from one location to another (see [`inventory::transfer`]).
+    pub async fn transfer_stock(
+        &self,
+        sku: &str,
+        from: &str,
+        to: &str,
+        quantity: i64,
+        expected_at: Option<i64>,
+    ) -> Result<Transfer, EngineError> {
+        let t = inventory::transfer(self.db(), sku, from, to, quantity, expected_at, now_millis()).await?;
+        let touched = [(t.sku.clone(), t.from_location.clone()), (t.sku.clone(), t.to_location.clone())];
+        note_levels(self.db(), &self.inner.stock, &touched).await;
+        Ok(t)
+    }
+
+    /// Receives (or cancels) a transfer in transit.
+    pub async fn finish_transfer(&self, id: &str, to: TransferState) -> Result<Transfer, EngineError> {
+        let t = inventory::finish_transfer(self.db(), id, to, now_millis()).await?;
+        let touched = [(t.sku.clone(), t.from_location.clone()), (t.sku.clone(), t.to_location.clone())];
+        note_levels(self.db(), &self.inner.stock, &touched).await;
+        Ok(t)
     }
 
     /// Sets how a channel uses stock.

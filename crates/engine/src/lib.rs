@@ -30,7 +30,7 @@ pub use recs::{
 };
 pub use tailor_inventory::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,
-    ReservationState, ReserveRequest, StockLevel, DEFAULT_CART_TTL_MS,
+    ReservationState, ReserveRequest, StockLevel, Transfer, TransferState, DEFAULT_CART_TTL_MS,
 };
 
 /// Where the engine keeps its state.

@@ -245,6 +245,32 @@ async fn channels_hold_stock_by_their_policy(t: &TestEngine) {
     assert_eq!((a.on_hand, a.reserved, a.available), (3, 0, 3));
 }
 
+async fn transfers_move_stock_between_locations(t: &TestEngine) {
+    use tailor_engine::TransferState;
+    let engine = &t.engine;
+    catalog(engine).await;
+    stock(engine, "A", "L1", 10).await;
+    let eta = now_millis() + 2 * 86_400_000;
+    let sent = engine.transfer_stock("A", "L1", "L2", 4, Some(eta)).await.expect("transfer");
+    assert_eq!(level(engine, "A", "L1").await, (0, 6));
+    let at_l2 = engine.stock_level("A", "L2").await.expect("level").expect("incoming");
+    assert_eq!((at_l2.on_hand, at_l2.incoming, at_l2.incoming_at), (0, 4, Some(eta)));
+    let promised = engine.stock_availability(&["A".into()], Some(&["L2".into()]), None).await.expect("availability");
+    assert_eq!((promised[0].available, promised[0].ships_by), (0, Some(eta)), "promised from the expected date");
+    assert!(matches!(engine.transfer_stock("A", "L1", "L2", 7, None).await, Err(EngineError::Conflict(_))));
+    assert_eq!(field(engine.transfer_stock("A", "L1", "L1", 1, None).await), "toLocationId");
+    assert_eq!(field(engine.transfer_stock("A", "L1", "L2", 0, None).await), "quantity");
+    engine.finish_transfer(&sent.id, TransferState::Received).await.expect("receive");
+    let at_l2 = engine.stock_level("A", "L2").await.expect("level").expect("stocked");
+    assert_eq!((at_l2.on_hand, at_l2.incoming, at_l2.available), (4, 0, 4));
+    assert!(matches!(engine.finish_transfer(&sent.id, TransferState::Cancelled).await, Err(EngineError::Conflict(_))));
+    // A cancelled transfer puts the units back at the source.
+    let back = engine.transfer_stock("A", "L1", "L2", 2, None).await.expect("transfer");
+    engine.finish_transfer(&back.id, TransferState::Cancelled).await.expect("cancel");
+    assert_eq!(level(engine, "A", "L1").await, (0, 6));
+    assert_eq!(level(engine, "A", "L2").await, (0, 4));
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -277,6 +303,7 @@ both_backends!(
     orders_move_stock_once,
     a_stock_file_sets_levels_and_names_its_bad_rows,
     channels_hold_stock_by_their_policy,
+    transfers_move_stock_between_locations,
 );
 
 async fn orders_move_stock_once(t: &TestEngine) {

@@ -10,6 +10,7 @@ mod migrations;
 mod policy;
 mod reservation;
 mod stock;
+mod transfer;
 
 pub use commerce::{apply_order_event, tracks_stock};
 pub use error::InventoryError;
@@ -23,3 +24,4 @@ pub use stock::{
     adjust, availability, available_of, out_of_stock, set_bundle, set_levels, stock_level, AdjustMode, Adjustment,
     LevelRow, LocationAvailability, StockLevel, STOCK_COLUMNS,
 };
+pub use transfer::{finish_transfer, transfer, Transfer, TransferState};

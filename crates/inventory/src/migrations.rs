@@ -79,4 +79,20 @@ pub const MIGRATIONS: &[Migration] = &[
     )
     ",
     ),
+    Migration::portable(
+        "inventory/003_transfers",
+        "
+    CREATE TABLE inventory_transfers (
+        id TEXT PRIMARY KEY,
+        sku TEXT NOT NULL,
+        from_location TEXT NOT NULL,
+        to_location TEXT NOT NULL,
+        quantity BIGINT NOT NULL CHECK (quantity > 0),
+        state TEXT NOT NULL,
+        expected_at BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    )
+    ",
+    ),
 ];

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tailor_catalog::Availability;
 use tailor_engine::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReserveRequest,
-    StockEvent, StockLevel, DEFAULT_CART_TTL_MS,
+    StockEvent, StockLevel, Transfer, TransferState, DEFAULT_CART_TTL_MS,
 };
 
 use utoipa_axum::router::OpenApiRouter;
@@ -32,6 +32,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(confirm))
         .routes(routes!(release))
         .routes(routes!(events))
+        .routes(routes!(send_transfer))
+        .routes(routes!(receive_transfer))
+        .routes(routes!(cancel_transfer))
         .routes(routes!(get_policies))
         .routes(routes!(put_policy))
 }
@@ -446,4 +449,66 @@ async fn release(
     };
     let partial = partial.as_ref().map(|(s, q)| (s.as_str(), *q));
     Ok(Json(state.engine.release_reservation(&id, partial).await?))
+}
+
+/// A transfer request.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct TransferBody {
+    /// The SKU.
+    sku: String,
+    /// Where the units leave.
+    from_location_id: String,
+    /// Where they go.
+    to_location_id: String,
+    /// Whole units.
+    quantity: i64,
+    /// When they are expected (unix ms).
+    expected_at: Option<i64>,
+}
+
+/// Sends units between locations: off the source's shelf now, incoming at the destination
+/// (promised from `expectedAt`) until received. 409 when the source lacks them.
+#[utoipa::path(post, path = "/v1/inventory/transfers", tag = "inventory", security(("bearer" = [])),
+    request_body = TransferBody,
+    responses((status = 201, body = Transfer), (status = 400, description = "Invalid field"), (status = 409, description = "Not enough available")))]
+async fn send_transfer(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Transfer>), ApiError> {
+    let v = json_body(&body)?;
+    unknown_fields(&v, &["sku", "fromLocationId", "toLocationId", "quantity", "expectedAt"])?;
+    let sku = text(&v, "sku", true)?.unwrap_or_default();
+    let from = text(&v, "fromLocationId", true)?.unwrap_or_default();
+    let to = text(&v, "toLocationId", true)?.unwrap_or_default();
+    let q = whole(&v, "quantity", "quantity")?.ok_or_else(|| ApiError::field("quantity", "a quantity is needed"))?;
+    let expected = whole(&v, "expectedAt", "expectedAt")?;
+    let t = state.engine.transfer_stock(&sku, &from, &to, q, expected).await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// The transfer arrived: its units go onto the destination's shelf.
+#[utoipa::path(post, path = "/v1/inventory/transfers/{id}/receive", tag = "inventory", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Transfer id")),
+    responses((status = 200, body = Transfer), (status = 404, description = "No such transfer"), (status = 409, description = "Not in transit")))]
+async fn receive_transfer(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Path(id): Path<String>,
+) -> Result<Json<Transfer>, ApiError> {
+    Ok(Json(state.engine.finish_transfer(&id, TransferState::Received).await?))
+}
+
+/// The transfer is called off: its units go back to the source.
+#[utoipa::path(post, path = "/v1/inventory/transfers/{id}/cancel", tag = "inventory", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Transfer id")),
+    responses((status = 200, body = Transfer), (status = 404, description = "No such transfer"), (status = 409, description = "Not in transit")))]
+async fn cancel_transfer(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Path(id): Path<String>,
+) -> Result<Json<Transfer>, ApiError> {
+    Ok(Json(state.engine.finish_transfer(&id, TransferState::Cancelled).await?))
 }

@@ -160,7 +160,7 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         "/v1/inventory/events",
         "/v1/inventory/policies",
     ];
-    let admin: [(&str, &str); 15] = [
+    let admin: [(&str, &str); 18] = [
         ("DELETE", "/v1/profiles/p1"),
         ("POST", "/v1/profiles/p1/unmerge"),
         ("GET", "/v1/profiles/p1/export"),
@@ -176,6 +176,9 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         ("POST", "/v1/reservations/r1/confirm"),
         ("POST", "/v1/reservations/r1/release"),
         ("PUT", "/v1/inventory/policies/web"),
+        ("POST", "/v1/inventory/transfers"),
+        ("POST", "/v1/inventory/transfers/t1/receive"),
+        ("POST", "/v1/inventory/transfers/t1/cancel"),
     ];
     let body = json!({"userId": "u", "event": "E", "previousId": "p", "groupId": "g", "batch": []});
     let mut checked = 0;
