@@ -75,3 +75,63 @@ async fn the_console_finds_a_customer_and_shows_every_channel() {
         let _ = std::fs::copy(&shot, keep);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_stock_and_its_live_feed() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/console");
+    let ready = tests.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists();
+    if !ready {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the browser test: scripts/browser.sh installs it");
+        eprintln!("skipping: run scripts/browser.sh to install Chromium and playwright-core");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let admin = {
+        let out = Command::new(BIN)
+            .args(["keys", "create", "--scope", "admin", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .expect("keys");
+        String::from_utf8(out.stdout).expect("utf8").trim().to_string()
+    };
+    for (kind, name, body) in [
+        ("products", "products.csv", "id,title,price\numbrella-7,Umbrella,12\n"),
+        ("locations", "stores.csv", "id,name,kind,region,timezone\nS1,North,store,N,UTC\nS2,South,store,S,UTC\n"),
+        ("stock", "stock.csv", "sku,location_id,on_hand\numbrella-7,S1,5\numbrella-7,S2,9\n"),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, body).expect("write");
+        let out = Command::new(BIN)
+            .args(["import", kind])
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .expect("import");
+        assert!(out.status.success(), "import {kind}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut server = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("TAILOR_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("banner");
+    let base = line.trim().rsplit(' ').next().expect("url").to_string();
+    let shot = dir.path().join("stock.png");
+    let out = Command::new("node")
+        .arg(tests.join("stock.mjs"))
+        .args([&base, &admin, "umbrella-7", "S1"])
+        .arg(&shot)
+        .output()
+        .expect("run node");
+    server.kill().expect("stop server");
+    let _ = server.wait();
+    assert!(out.status.success(), "browser run failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(out.stdout.trim_ascii()).expect("json");
+    assert_eq!(seen["availability"], json!([["umbrella-7", "S1", "5"], ["umbrella-7", "S2", "9"]]));
+    assert_eq!(seen["feed"][0], json!(["out of stock", "umbrella-7", "S1"]), "{seen}");
+    assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "a screenshot was taken");
+}

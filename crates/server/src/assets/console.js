@@ -81,6 +81,53 @@
       say("");
     } catch (e) { $("profile").hidden = true; say(e.status === 404 ? "No customer holds this " + kind + "." : e.message, true); if (e.status === 401) needKey(true); }
   });
+  // Stock: what each store can promise, as bars, and the live feed of stock events.
+  $("stockform").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const skus = $("sku").value.trim();
+    if (!skus) return;
+    try {
+      const { items } = await api("/v1/availability?" + new URLSearchParams({ sku: skus }));
+      const max = Math.max(1, ...items.map((i) => i.available));
+      rows($("availability"), ["SKU", "location", "available", ""], items.map((i) => [i.sku, i.locationId, i.available,
+        el("div", { class: "bar", style: "width:" + Math.round((100 * i.available) / max) + "%" })]));
+      $("stockmsg").textContent = items.length ? "" : "Not stocked anywhere.";
+    } catch (e) { $("stockmsg").textContent = e.message; }
+  });
+  const stockEvents = [];
+  function showStockEvent(e) {
+    stockEvents.unshift(e);
+    stockEvents.length = Math.min(stockEvents.length, 50);
+    rows($("stock-events"), ["when", "event", "SKU", "location", "available"], stockEvents.map((x) =>
+      [new Date(x.at).toTimeString().slice(0, 8), el("span", { class: "chip " + x.kind }, x.kind.replace(/_/g, " ")), x.sku, x.locationId, x.available]));
+  }
+  async function followStock() {
+    // Server-Sent Events read with fetch, since EventSource cannot send the key.
+    for (;;) {
+      try {
+        const res = await fetch("/v1/inventory/events", { headers: { Authorization: "Bearer " + key } });
+        if (!res.ok) return;
+        document.body.dataset.stockFeed = "open";
+        const reader = res.body.getReader(), text = new TextDecoder();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += text.decode(value, { stream: true });
+          let cut;
+          while ((cut = buf.indexOf("\n\n")) >= 0) {
+            const data = buf.slice(0, cut).split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("");
+            buf = buf.slice(cut + 2);
+            if (data) showStockEvent(JSON.parse(data));
+          }
+        }
+      } catch (e) { /* reconnect below */ }
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+  }
+  rows($("stock-events"), ["when", "event", "SKU", "location", "available"], []);
+  if (key) followStock();
+
   $("keyform").addEventListener("submit", (ev) => { ev.preventDefault(); key = $("key").value.trim(); localStorage.setItem("tailor.key", key); loadStats(); });
   loadStats();
   setInterval(loadStats, 5000);
