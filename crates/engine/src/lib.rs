@@ -7,6 +7,7 @@ mod error;
 pub mod import;
 mod inventory;
 mod keys;
+mod loyalty;
 mod projector;
 mod recs;
 
@@ -24,6 +25,7 @@ use tokio::sync::watch;
 pub use error::EngineError;
 pub use inventory::StockEvent;
 pub use keys::{ApiKey, Scope};
+pub use loyalty::{LoyaltyAccount, Redemption};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};
 pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
@@ -32,6 +34,7 @@ pub use tailor_inventory::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,
     ReservationState, ReserveRequest, StockLevel, Transfer, TransferState, DEFAULT_CART_TTL_MS,
 };
+pub use tailor_loyalty::{Balance, Bucket, Entry as LoyaltyEntry};
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]
@@ -63,6 +66,7 @@ fn migrations() -> Vec<Migration> {
         keys::MIGRATIONS,
         recs::MIGRATIONS,
         tailor_inventory::MIGRATIONS,
+        tailor_loyalty::MIGRATIONS,
     ]
     .concat()
 }

@@ -1,0 +1,259 @@
+//! Loyalty on both backends (PostgreSQL when TAILOR_TEST_POSTGRES_URL is set): orders earn and
+//! reverse points, concurrent redemptions never overspend, accounts follow merges, any sequence
+//! of operations keeps the ledger consistent, and bad input changes nothing.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tailor_core::event::{Event, EventKind};
+use tailor_core::time::now_millis;
+use tailor_core::{Identifier, IdentifierKind};
+use tailor_engine::{Balance, Engine, EngineError};
+use tailor_testkit::TestEngine;
+
+const DAY: i64 = 86_400_000;
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).expect("time").to_rfc3339()
+}
+
+async fn send(engine: &Engine, raws: Vec<Value>) {
+    let events: Vec<Event> = raws
+        .into_iter()
+        .map(|raw| {
+            let kind = raw["type"].as_str().and_then(EventKind::parse);
+            Event::parse_trusted(raw, kind, now_millis()).expect("event")
+        })
+        .collect();
+    engine.ingest(&events).await.expect("ingest");
+    engine.sync().await.expect("project");
+}
+
+fn order(user: &str, id: &str, total: f64, at: i64) -> Value {
+    json!({"type": "track", "event": "Order Completed", "userId": user, "messageId": format!("{id}-done"),
+        "timestamp": iso(at), "properties": {"order_id": id, "total": total}})
+}
+
+fn refund(user: &str, id: &str, amount: f64, n: u32) -> Value {
+    json!({"type": "track", "event": "Order Refunded", "userId": user, "messageId": format!("{id}-refund-{n}"),
+        "properties": {"order_id": id, "total": amount}})
+}
+
+async fn profile(engine: &Engine, user: &str) -> String {
+    let id = Identifier::parse(IdentifierKind::UserId, user, "userId").expect("id");
+    engine.lookup(&id).await.expect("lookup").expect("profile")
+}
+
+async fn balance(engine: &Engine, id: &str) -> Balance {
+    engine.loyalty_account(id).await.expect("account").balance
+}
+
+async fn buy_then_refund_nets_zero_and_partial_returns_are_proportional(t: &TestEngine) {
+    let e = &t.engine;
+    let now = now_millis();
+    send(e, vec![order("u1", "o1", 50.0, now), refund("u1", "o1", 50.0, 1)]).await;
+    let u1 = profile(e, "u1").await;
+    assert_eq!(balance(e, &u1).await, Balance::default(), "bought and refunded: nothing earned");
+    send(e, vec![order("u1", "o2", 100.0, now), refund("u1", "o2", 25.0, 1)]).await;
+    assert_eq!(balance(e, &u1).await.pending, 75);
+    send(e, vec![refund("u1", "o2", 25.0, 2), refund("u1", "o2", 25.0, 2)]).await;
+    assert_eq!(balance(e, &u1).await.pending, 50, "the same refund event twice counts once");
+    // Points past the return window become active; spent, then the order refunded: owed.
+    send(e, vec![order("u1", "o3", 80.0, now - 40 * DAY)]).await;
+    let b = balance(e, &u1).await;
+    assert_eq!((b.pending, b.active), (50, 80));
+    e.redeem_points(&u1, 60, None, b"").await.expect("redeem");
+    send(e, vec![refund("u1", "o3", 80.0, 1)]).await;
+    let b = balance(e, &u1).await;
+    assert_eq!((b.active, b.used, b.owed), (0, 60, 60), "20 taken back from active, 60 owed");
+    // The next points that become active settle the debt first.
+    send(e, vec![order("u1", "o4", 100.0, now - 35 * DAY)]).await;
+    let b = balance(e, &u1).await;
+    assert_eq!((b.active, b.owed), (40, 0));
+}
+
+async fn concurrent_redemptions_never_overspend(t: &TestEngine) {
+    let e = &t.engine;
+    send(e, vec![order("u2", "big", 5.0, now_millis())]).await;
+    let u2 = profile(e, "u2").await;
+    e.adjust_points(&u2, 500, "welcome").await.expect("adjust");
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (e, u2) = (e.clone(), u2.clone());
+            tokio::spawn(async move { e.redeem_points(&u2, 10, None, b"").await })
+        })
+        .collect();
+    let mut spent = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(r) => spent += r.points,
+            Err(EngineError::Conflict(_)) => {}
+            Err(err) => panic!("unexpected: {err}"),
+        }
+    }
+    let b = balance(e, &u2).await;
+    assert_eq!((spent, b.active, b.used), (500, 0, 500));
+}
+
+async fn accounts_follow_merges_and_unmerges(t: &TestEngine) {
+    let e = &t.engine;
+    let now = now_millis();
+    send(e, vec![order("ua", "oa", 30.0, now - 40 * DAY)]).await;
+    send(
+        e,
+        vec![json!({"type": "track", "event": "Order Completed", "anonymousId": "anon-b", "messageId": "ob-done",
+            "properties": {"order_id": "ob", "total": 20.0}, "timestamp": iso(now - 40 * DAY)})],
+    )
+    .await;
+    let ua = profile(e, "ua").await;
+    assert_eq!(balance(e, &ua).await.active, 30);
+    send(e, vec![json!({"type": "identify", "userId": "ua", "anonymousId": "anon-b", "messageId": "link"})]).await;
+    let root = profile(e, "ua").await;
+    assert_eq!(balance(e, &root).await.active, 50, "one account for the merged customer");
+    e.unmerge(&root, None).await.expect("unmerge");
+    let ua = profile(e, "ua").await;
+    let anon = Identifier::parse(IdentifierKind::AnonymousId, "anon-b", "anonymousId").expect("id");
+    let b = e.lookup(&anon).await.expect("lookup").expect("profile");
+    assert_ne!(ua, b);
+    assert_eq!((balance(e, &ua).await.active, balance(e, &b).await.active), (30, 20), "split back");
+}
+
+/// Which bucket moves each kind of entry may make: (kind, bucket, sign).
+const LEGAL: [(&str, &str, i64); 11] = [
+    ("earn", "pending", 1),
+    ("mature", "pending", -1),
+    ("mature", "active", 1),
+    ("redeem", "active", -1),
+    ("redeem", "used", 1),
+    ("expire", "active", -1),
+    ("expire", "expired", 1),
+    ("settle", "active", -1),
+    ("settle", "owed", -1),
+    ("reverse", "pending", -1),
+    ("reverse", "owed", 1),
+];
+
+async fn any_sequence_keeps_the_ledger_consistent(t: &TestEngine) {
+    let e = &t.engine;
+    let now = now_millis();
+    for case in 0..6u64 {
+        let mut rng = StdRng::seed_from_u64(case);
+        let user = format!("prop-{case}");
+        send(e, vec![order(&user, &format!("{user}-first"), 10.0, now)]).await;
+        let id = profile(e, &user).await;
+        let mut orders: Vec<String> = Vec::new();
+        for step in 0..25 {
+            match rng.gen_range(0..5) {
+                0 => {
+                    let o = format!("{user}-{step}");
+                    let age = [0, 40, 400][rng.gen_range(0..3)] * DAY;
+                    send(e, vec![order(&user, &o, rng.gen_range(1..200) as f64, now - age)]).await;
+                    orders.push(o);
+                }
+                1 if !orders.is_empty() => {
+                    let o = orders[rng.gen_range(0..orders.len())].clone();
+                    send(e, vec![refund(&user, &o, rng.gen_range(1..120) as f64, step)]).await;
+                }
+                2 => match e.redeem_points(&id, rng.gen_range(1..150), None, b"").await {
+                    Ok(_) | Err(EngineError::Conflict(_)) => {}
+                    Err(err) => panic!("redeem: {err}"),
+                },
+                3 => match e.adjust_points(&id, rng.gen_range(-50..80), "test").await {
+                    Ok(_) | Err(EngineError::Conflict(_)) | Err(EngineError::Invalid(_)) => {}
+                    Err(err) => panic!("adjust: {err}"),
+                },
+                _ => {
+                    balance(e, &id).await;
+                }
+            }
+            let b = balance(e, &id).await;
+            for (name, v) in [
+                ("pending", b.pending),
+                ("active", b.active),
+                ("used", b.used),
+                ("expired", b.expired),
+                ("owed", b.owed),
+            ] {
+                assert!(v >= 0, "case {case} step {step}: {name} = {v}");
+            }
+            let sums: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT bucket, CAST(SUM(points) AS BIGINT) FROM loyalty_entries WHERE profile_id = $1 GROUP BY bucket",
+            )
+            .bind(id.clone())
+            .fetch_all(e.db().reader())
+            .await
+            .expect("sums");
+            let sum = |name: &str| sums.iter().find(|s| s.0 == name).map_or(0, |s| s.1);
+            assert_eq!(
+                (sum("pending"), sum("active"), sum("used"), sum("expired"), sum("owed")),
+                (b.pending, b.active, b.used, b.expired, b.owed),
+                "case {case} step {step}: the balance is the ledger's sum"
+            );
+        }
+        let moves: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT kind, bucket, CAST(CASE WHEN points > 0 THEN 1 ELSE -1 END AS BIGINT) FROM loyalty_entries \
+             WHERE profile_id = $1 AND points <> 0 AND kind <> 'adjust' GROUP BY kind, bucket, CASE WHEN points > 0 THEN 1 ELSE -1 END",
+        )
+        .bind(id.clone())
+        .fetch_all(e.db().reader())
+        .await
+        .expect("moves");
+        for (kind, bucket, sign) in moves {
+            let legal = LEGAL.iter().any(|(k, b, s)| *k == kind && *b == bucket && *s == sign)
+                || (kind == "reverse" && bucket == "active" && sign < 0);
+            assert!(legal, "case {case}: illegal move {kind} {bucket} {sign}");
+        }
+    }
+}
+
+async fn bad_input_gets_a_clear_error_and_changes_nothing(t: &TestEngine) {
+    let e = &t.engine;
+    send(e, vec![order("u5", "o5", 30.0, now_millis() - 40 * DAY)]).await;
+    let u5 = profile(e, "u5").await;
+    let before = balance(e, &u5).await;
+    assert!(matches!(e.redeem_points(&u5, 31, None, b"").await, Err(EngineError::Conflict(_))));
+    let field = |r: Result<tailor_engine::Redemption, EngineError>| match r {
+        Err(EngineError::Invalid(f)) => f.field,
+        other => panic!("expected a field error, got {:?}", other.map(|r| r.points)),
+    };
+    assert_eq!(field(e.redeem_points(&u5, -5, None, b"").await), "points");
+    assert_eq!(field(e.redeem_points("nobody", 5, None, b"").await), "profileId");
+    e.redeem_points(&u5, 10, Some("k1"), b"a").await.expect("redeem");
+    let again = e.redeem_points(&u5, 10, Some("k1"), b"a").await.expect("retry");
+    assert_eq!(again.balance.active, 20, "the retry answers the first result, spending once");
+    assert_eq!(field(e.redeem_points(&u5, 5, Some("k1"), b"b").await), "Idempotency-Key");
+    let after = balance(e, &u5).await;
+    assert_eq!((after.active, after.used), (before.active - 10, 10));
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let t = tailor_testkit::TestEngine::new(tailor_testkit::TestBackend::Sqlite).await.expect("sqlite");
+                    super::$name(&t).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(t) = tailor_testkit::TestEngine::new(tailor_testkit::TestBackend::Postgres).await {
+                        super::$name(&t).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    buy_then_refund_nets_zero_and_partial_returns_are_proportional,
+    concurrent_redemptions_never_overspend,
+    accounts_follow_merges_and_unmerges,
+    any_sequence_keeps_the_ledger_consistent,
+    bad_input_gets_a_clear_error_and_changes_nothing,
+);

@@ -1,0 +1,330 @@
+//! The ledger: buckets, entries, and the operations that move points between buckets.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{AnyConnection, Row};
+use tailor_core::FieldError;
+
+use crate::error::LoyaltyError;
+
+/// Where points are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Bucket {
+    /// Earned, locked until the order's return window closes.
+    Pending,
+    /// Spendable.
+    Active,
+    /// Spent.
+    Used,
+    /// Lapsed by the expiry policy.
+    Expired,
+    /// Reversed after being spent: settled from the next points that become active.
+    Owed,
+}
+
+impl Bucket {
+    fn name(self) -> &'static str {
+        match self {
+            Bucket::Pending => "pending",
+            Bucket::Active => "active",
+            Bucket::Used => "used",
+            Bucket::Expired => "expired",
+            Bucket::Owed => "owed",
+        }
+    }
+
+    fn parse(s: &str) -> Bucket {
+        match s {
+            "pending" => Bucket::Pending,
+            "used" => Bucket::Used,
+            "expired" => Bucket::Expired,
+            "owed" => Bucket::Owed,
+            _ => Bucket::Active,
+        }
+    }
+}
+
+/// Points per bucket: each is the sum of that bucket's entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Balance {
+    /// Locked until return windows close.
+    pub pending: i64,
+    /// Spendable now.
+    pub active: i64,
+    /// Spent so far.
+    pub used: i64,
+    /// Lapsed so far.
+    pub expired: i64,
+    /// Reversed after being spent, to settle from future points.
+    pub owed: i64,
+}
+
+/// One ledger entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// Its id.
+    pub id: String,
+    /// The profile it was recorded for.
+    pub profile_id: String,
+    /// The bucket it moves.
+    pub bucket: Bucket,
+    /// Signed points.
+    pub points: i64,
+    /// earn, mature, redeem, reverse, expire, settle or adjust.
+    pub kind: String,
+    /// The order it comes from.
+    pub order_id: Option<String>,
+    /// Why (adjustments).
+    pub reason: Option<String>,
+    /// When (unix ms).
+    pub at: i64,
+}
+
+/// The loyalty program's rules of time and value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Points per currency unit spent.
+    pub points_per_unit: f64,
+    /// How long earned points stay pending (the return window), ms.
+    pub return_window_ms: i64,
+    /// How long active points live before they expire (oldest first), ms.
+    pub expiry_ms: i64,
+    /// What one point is worth at redemption, in cents.
+    pub point_value_cents: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            points_per_unit: 1.0,
+            return_window_ms: 30 * 86_400_000,
+            expiry_ms: 365 * 86_400_000,
+            point_value_cents: 1,
+        }
+    }
+}
+
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    format!("({})", (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "))
+}
+
+/// Serializes changes to one account: PostgreSQL holds a transaction lock on it (SQLite has
+/// one writer already).
+pub(crate) async fn lock(conn: &mut AnyConnection, root: &str) -> Result<(), LoyaltyError> {
+    if conn.backend_name() == "PostgreSQL" {
+        let key = root.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key as i64).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Balances over an account's profiles.
+pub async fn balance(conn: &mut AnyConnection, members: &[String]) -> Result<Balance, LoyaltyError> {
+    let sql = format!(
+        "SELECT bucket, CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM loyalty_entries WHERE profile_id IN {} GROUP BY bucket",
+        placeholders(1, members.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for m in members {
+        q = q.bind(m.clone());
+    }
+    let mut b = Balance::default();
+    for r in q.fetch_all(&mut *conn).await? {
+        let v: i64 = r.get(1);
+        match Bucket::parse(&r.get::<String, _>(0)) {
+            Bucket::Pending => b.pending = v,
+            Bucket::Active => b.active = v,
+            Bucket::Used => b.used = v,
+            Bucket::Expired => b.expired = v,
+            Bucket::Owed => b.owed = v,
+        }
+    }
+    Ok(b)
+}
+
+/// The newest entries of an account.
+pub async fn history(conn: &mut AnyConnection, members: &[String], limit: i64) -> Result<Vec<Entry>, LoyaltyError> {
+    let sql = format!(
+        "SELECT id, profile_id, bucket, points, kind, order_id, reason, at FROM loyalty_entries WHERE profile_id IN {} \
+         AND points <> 0 ORDER BY at DESC, id DESC LIMIT {limit}",
+        placeholders(1, members.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for m in members {
+        q = q.bind(m.clone());
+    }
+    Ok(q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Entry {
+            id: r.get(0),
+            profile_id: r.get(1),
+            bucket: Bucket::parse(&r.get::<String, _>(2)),
+            points: r.get(3),
+            kind: r.get(4),
+            order_id: r.get(5),
+            reason: r.get(6),
+            at: r.get(7),
+        })
+        .collect())
+}
+
+/// A new entry; its id is returned.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record(
+    conn: &mut AnyConnection,
+    owner: &str,
+    bucket: Bucket,
+    points: i64,
+    kind: &str,
+    order: Option<(&str, i64)>,
+    ref_id: Option<&str>,
+    available_at: Option<i64>,
+    reason: Option<&str>,
+    at: i64,
+) -> Result<String, LoyaltyError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO loyalty_entries (id, profile_id, bucket, points, kind, order_id, ref_id, order_cents, available_at, reason, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(id.clone())
+    .bind(owner.to_string())
+    .bind(bucket.name())
+    .bind(points)
+    .bind(kind.to_string())
+    .bind(order.map(|o| o.0.to_string()))
+    .bind(ref_id.map(str::to_string))
+    .bind(order.map(|o| o.1))
+    .bind(available_at)
+    .bind(reason.map(str::to_string))
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// Moves `points` from one bucket to another as a pair of entries.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn transfer(
+    conn: &mut AnyConnection,
+    owner: &str,
+    from: Bucket,
+    to: Bucket,
+    points: i64,
+    kind: &str,
+    ref_id: Option<&str>,
+    reason: Option<&str>,
+    at: i64,
+) -> Result<(), LoyaltyError> {
+    record(conn, owner, from, -points, kind, None, ref_id, None, reason, at).await?;
+    record(conn, owner, to, points, kind, None, ref_id, None, reason, at).await?;
+    Ok(())
+}
+
+/// Brings an account up to `now`: pending points whose return window closed become active,
+/// debts are settled from active points, and active points older than the expiry (oldest
+/// first) expire. Idempotent.
+pub async fn mature(
+    conn: &mut AnyConnection,
+    members: &[String],
+    owner: &str,
+    policy: &Policy,
+    now: i64,
+) -> Result<(), LoyaltyError> {
+    let inn = placeholders(2, members.len());
+    // Earnings past their window and not matured yet, net of what was reversed while pending.
+    let sql = format!(
+        "SELECT e.id, CAST(e.points + COALESCE((SELECT SUM(r.points) FROM loyalty_entries r WHERE r.ref_id = e.id AND r.kind = 'reverse' AND r.bucket = 'pending'), 0) AS BIGINT), e.profile_id \
+         FROM loyalty_entries e WHERE e.kind = 'earn' AND e.available_at <= $1 AND e.profile_id IN {inn} \
+         AND NOT EXISTS (SELECT 1 FROM loyalty_entries m WHERE m.ref_id = e.id AND m.kind = 'mature') ORDER BY e.available_at"
+    );
+    let mut q = sqlx::query(&sql).bind(now);
+    for m in members {
+        q = q.bind(m.clone());
+    }
+    let due: Vec<(String, i64, String)> =
+        q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    // The earner keeps them: an unmerge gives each profile back what it earned.
+    for (id, left, earner) in due {
+        transfer(conn, &earner, Bucket::Pending, Bucket::Active, left.max(0), "mature", Some(&id), None, now).await?;
+    }
+    let b = balance(conn, members).await?;
+    if b.owed > 0 && b.active > 0 {
+        let x = b.owed.min(b.active);
+        record(conn, owner, Bucket::Active, -x, "settle", None, None, None, None, now).await?;
+        record(conn, owner, Bucket::Owed, -x, "settle", None, None, None, None, now).await?;
+    }
+    // Oldest first: what was credited to active before the cutoff and not consumed since.
+    let sql = format!(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN points > 0 AND at <= $1 THEN points ELSE 0 END), 0) AS BIGINT), \
+                CAST(COALESCE(SUM(CASE WHEN points < 0 THEN -points ELSE 0 END), 0) AS BIGINT) \
+         FROM loyalty_entries WHERE bucket = 'active' AND profile_id IN {inn}"
+    );
+    let mut q = sqlx::query(&sql).bind(now - policy.expiry_ms);
+    for m in members {
+        q = q.bind(m.clone());
+    }
+    let r = q.fetch_one(&mut *conn).await?;
+    let (old_credits, debits): (i64, i64) = (r.get(0), r.get(1));
+    let lapsed = old_credits - debits;
+    if lapsed > 0 {
+        transfer(conn, owner, Bucket::Active, Bucket::Expired, lapsed, "expire", None, None, now).await?;
+    }
+    Ok(())
+}
+
+/// Spends active points; returns the discount they buy, in cents.
+pub async fn redeem(
+    conn: &mut AnyConnection,
+    members: &[String],
+    owner: &str,
+    points: i64,
+    policy: &Policy,
+    now: i64,
+) -> Result<i64, LoyaltyError> {
+    if points < 1 {
+        return Err(LoyaltyError::Invalid(FieldError::invalid(
+            "points",
+            "redeem a whole number of points, at least 1",
+        )));
+    }
+    lock(conn, owner).await?;
+    mature(conn, members, owner, policy, now).await?;
+    let b = balance(conn, members).await?;
+    if b.active < points {
+        return Err(LoyaltyError::Insufficient(format!("{points} points asked, {} available", b.active)));
+    }
+    transfer(conn, owner, Bucket::Active, Bucket::Used, points, "redeem", None, None, now).await?;
+    Ok(points * policy.point_value_cents)
+}
+
+/// An admin's correction: adds active points, or removes them (never below zero).
+pub async fn adjust(
+    conn: &mut AnyConnection,
+    members: &[String],
+    owner: &str,
+    points: i64,
+    reason: &str,
+    policy: &Policy,
+    now: i64,
+) -> Result<(), LoyaltyError> {
+    if points == 0 {
+        return Err(LoyaltyError::Invalid(FieldError::invalid("points", "give a non-zero number of points")));
+    }
+    if reason.trim().is_empty() {
+        return Err(LoyaltyError::Invalid(FieldError::invalid("reason", "say why the points change")));
+    }
+    lock(conn, owner).await?;
+    mature(conn, members, owner, policy, now).await?;
+    if points < 0 {
+        let b = balance(conn, members).await?;
+        if b.active < -points {
+            return Err(LoyaltyError::Insufficient(format!("cannot remove {} points: {} active", -points, b.active)));
+        }
+    }
+    record(conn, owner, Bucket::Active, points, "adjust", None, None, None, Some(reason), now).await?;
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! Loyalty tables. Points are whole numbers; times are unix milliseconds.
+
+use tailor_store::Migration;
+
+/// The ledger and idempotency records.
+pub const MIGRATIONS: &[Migration] = &[Migration::portable(
+    "loyalty/001_ledger",
+    "
+    CREATE TABLE loyalty_entries (
+        id TEXT PRIMARY KEY,
+        profile_id TEXT NOT NULL,
+        bucket TEXT NOT NULL,
+        points BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        order_id TEXT,
+        ref_id TEXT,
+        order_cents BIGINT,
+        available_at BIGINT,
+        reason TEXT,
+        at BIGINT NOT NULL
+    );
+    CREATE INDEX loyalty_entries_profile ON loyalty_entries (profile_id, bucket);
+    CREATE INDEX loyalty_entries_order ON loyalty_entries (order_id);
+    CREATE INDEX loyalty_entries_ref ON loyalty_entries (ref_id);
+    CREATE TABLE loyalty_idempotency (
+        idem_key TEXT PRIMARY KEY,
+        request_hash TEXT NOT NULL,
+        response TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    )
+    ",
+)];
