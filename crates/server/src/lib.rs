@@ -6,6 +6,7 @@ mod console;
 mod error;
 mod intake;
 mod inventory;
+mod loyalty;
 mod ops;
 mod profiles;
 mod recommendations;
@@ -43,6 +44,7 @@ pub struct AppState {
         (name = "recommendations", description = "Recommendations, merchandising rules, store context and models"),
         (name = "catalog", description = "Products"),
         (name = "inventory", description = "Stock, bundles, reservations and availability to promise"),
+        (name = "loyalty", description = "Points accounts, redemption and adjustments"),
         (name = "ops", description = "Health, metrics and statistics"),
     )
 )]
@@ -69,6 +71,7 @@ pub fn app(engine: Engine) -> Router {
         .merge(profiles::routes())
         .merge(recommendations::routes())
         .merge(inventory::routes())
+        .merge(loyalty::routes())
         .merge(ops::routes())
         .split_for_parts();
     let openapi = Arc::new(openapi);

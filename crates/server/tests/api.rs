@@ -159,8 +159,9 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         "/v1/reservations/r1",
         "/v1/inventory/events",
         "/v1/inventory/policies",
+        "/v1/loyalty/p1",
     ];
-    let admin: [(&str, &str); 18] = [
+    let admin: [(&str, &str); 20] = [
         ("DELETE", "/v1/profiles/p1"),
         ("POST", "/v1/profiles/p1/unmerge"),
         ("GET", "/v1/profiles/p1/export"),
@@ -179,6 +180,8 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         ("POST", "/v1/inventory/transfers"),
         ("POST", "/v1/inventory/transfers/t1/receive"),
         ("POST", "/v1/inventory/transfers/t1/cancel"),
+        ("POST", "/v1/loyalty/p1/redeem"),
+        ("POST", "/v1/loyalty/p1/adjust"),
     ];
     let body = json!({"userId": "u", "event": "E", "previousId": "p", "groupId": "g", "batch": []});
     let mut checked = 0;

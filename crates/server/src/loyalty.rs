@@ -1,0 +1,106 @@
+//! Loyalty routes: a customer's account, redemption at any channel, and admin adjustments.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::Value;
+use tailor_engine::{LoyaltyAccount, Redemption};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{AdminKey, ReadKey};
+use crate::error::parse_body;
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(account)).routes(routes!(redeem)).routes(routes!(adjust))
+}
+
+fn body_object(body: &[u8], known: &[&str]) -> Result<Value, ApiError> {
+    let v: Value = parse_body(body, known)?;
+    let Some(o) = v.as_object() else { return Err(ApiError::field("body", "send a JSON object")) };
+    if let Some(k) = o.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(ApiError::field(k, format!("unknown field '{k}'; known fields: {}", known.join(", "))));
+    }
+    Ok(v)
+}
+
+fn points(v: &Value) -> Result<i64, ApiError> {
+    v.get("points")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| ApiError::field("points", "points is a whole number, e.g. 250"))
+}
+
+/// A redemption.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct RedeemBody {
+    /// Points to spend (whole, at least 1).
+    points: i64,
+}
+
+/// An adjustment.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AdjustBody {
+    /// Points to add (negative to remove).
+    points: i64,
+    /// Why.
+    reason: String,
+}
+
+/// The customer's loyalty account: points pending (return window), active, used, expired and
+/// owed, and the newest ledger entries. Any profile id of the customer works.
+#[utoipa::path(get, path = "/v1/loyalty/{profileId}", tag = "loyalty", security(("bearer" = [])),
+    params(("profileId" = String, Path, description = "A profile id of the customer")),
+    responses((status = 200, body = LoyaltyAccount), (status = 404, description = "No such customer")))]
+async fn account(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Path(id): Path<String>,
+) -> Result<Json<LoyaltyAccount>, ApiError> {
+    Ok(Json(state.engine.loyalty_account(&id).await?))
+}
+
+/// Spends active points for a discount, at any channel. Send an `Idempotency-Key`: a retry gets
+/// the first answer; 409 when the points are not there.
+#[utoipa::path(post, path = "/v1/loyalty/{profileId}/redeem", tag = "loyalty", security(("bearer" = [])),
+    request_body = RedeemBody, params(("profileId" = String, Path, description = "A profile id of the customer")),
+    responses((status = 200, body = Redemption), (status = 400, description = "Invalid field"), (status = 404, description = "No such customer"), (status = 409, description = "Not enough points")))]
+async fn redeem(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Redemption>, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && s.len() <= 255)
+                .ok_or_else(|| ApiError::field("Idempotency-Key", "give a printable key of at most 255 characters"))?
+                .to_string(),
+        ),
+    };
+    let v = body_object(&body, &["points"])?;
+    Ok(Json(state.engine.redeem_points(&id, points(&v)?, key.as_deref(), &body).await?))
+}
+
+/// Corrects a balance (admin), with the reason kept in the ledger.
+#[utoipa::path(post, path = "/v1/loyalty/{profileId}/adjust", tag = "loyalty", security(("bearer" = [])),
+    request_body = AdjustBody, params(("profileId" = String, Path, description = "A profile id of the customer")),
+    responses((status = 200, body = LoyaltyAccount), (status = 400, description = "Invalid field"), (status = 409, description = "Would go below zero")))]
+async fn adjust(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<LoyaltyAccount>, ApiError> {
+    let v = body_object(&body, &["points", "reason"])?;
+    let reason = v.get("reason").and_then(Value::as_str).unwrap_or("");
+    Ok(Json(state.engine.adjust_points(&id, points(&v)?, reason).await?))
+}
