@@ -17,8 +17,14 @@ fn text(v: &Value, keys: &[&str]) -> Option<String> {
     })
 }
 
+/// An amount in cents, from a number or a numeric string (imports write "12.50").
 fn cents(v: &Value) -> Option<i64> {
-    v.as_f64().map(|x| (x * 100.0).round() as i64).filter(|c| *c >= 0)
+    let x = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }?;
+    Some((x * 100.0).round() as i64).filter(|c| *c >= 0)
 }
 
 /// The amount an order event is about, in cents: its total (or revenue), else its lines.
