@@ -77,6 +77,13 @@ async fn buy_then_refund_nets_zero_and_partial_returns_are_proportional(t: &Test
     send(e, vec![refund("u1", "o3", 80.0, 1)]).await;
     let b = balance(e, &u1).await;
     assert_eq!((b.active, b.used, b.owed), (0, 60, 60), "20 taken back from active, 60 owed");
+    // Points active for more than a year expire, oldest first.
+    let u9 = {
+        send(e, vec![order("u9", "o9a", 70.0, now - 500 * DAY), order("u9", "o9b", 30.0, now - 100 * DAY)]).await;
+        profile(e, "u9").await
+    };
+    let b = balance(e, &u9).await;
+    assert_eq!((b.active, b.expired), (30, 70));
     // The next points that become active settle the debt first.
     send(e, vec![order("u1", "o4", 100.0, now - 35 * DAY)]).await;
     let b = balance(e, &u1).await;

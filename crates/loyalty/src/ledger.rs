@@ -237,7 +237,7 @@ pub async fn mature(
     let inn = placeholders(2, members.len());
     // Earnings past their window and not matured yet, net of what was reversed while pending.
     let sql = format!(
-        "SELECT e.id, CAST(e.points + COALESCE((SELECT SUM(r.points) FROM loyalty_entries r WHERE r.ref_id = e.id AND r.kind = 'reverse' AND r.bucket = 'pending'), 0) AS BIGINT), e.profile_id \
+        "SELECT e.id, CAST(e.points + COALESCE((SELECT SUM(r.points) FROM loyalty_entries r WHERE r.ref_id = e.id AND r.kind = 'reverse' AND r.bucket = 'pending'), 0) AS BIGINT), e.profile_id, e.available_at \
          FROM loyalty_entries e WHERE e.kind = 'earn' AND e.available_at <= $1 AND e.profile_id IN {inn} \
          AND NOT EXISTS (SELECT 1 FROM loyalty_entries m WHERE m.ref_id = e.id AND m.kind = 'mature') ORDER BY e.available_at"
     );
@@ -245,11 +245,13 @@ pub async fn mature(
     for m in members {
         q = q.bind(m.clone());
     }
-    let due: Vec<(String, i64, String)> =
-        q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
-    // The earner keeps them: an unmerge gives each profile back what it earned.
-    for (id, left, earner) in due {
-        transfer(conn, &earner, Bucket::Pending, Bucket::Active, left.max(0), "mature", Some(&id), None, now).await?;
+    let due: Vec<(String, i64, String, i64)> =
+        q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+    // The earner keeps them (an unmerge gives each profile back what it earned), dated when
+    // they became active, which is what their expiry counts from.
+    for (id, left, earner, became_active) in due {
+        transfer(conn, &earner, Bucket::Pending, Bucket::Active, left.max(0), "mature", Some(&id), None, became_active)
+            .await?;
     }
     let b = balance(conn, members).await?;
     if b.owed > 0 && b.active > 0 {
