@@ -6,7 +6,7 @@ use tailor_core::event::{Event, EventKind};
 use tailor_core::time::now_millis;
 use tailor_core::{Identifier, IdentifierKind};
 use tailor_engine::{Engine, EngineConfig};
-use tailor_testkit::{TestBackend, TestEngine};
+use tailor_testkit::TestEngine;
 
 fn event(raw: Value) -> Event {
     let kind = raw["type"].as_str().and_then(EventKind::parse);
@@ -316,31 +316,7 @@ async fn recommendations_follow_new_orders(t: &TestEngine) {
     assert!(!after.items.is_empty());
 }
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let t = tailor_testkit::TestEngine::new(tailor_testkit::TestBackend::Sqlite).await.expect("sqlite");
-                    super::$name(&t).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(t) = tailor_testkit::TestEngine::new(tailor_testkit::TestBackend::Postgres).await {
-                        super::$name(&t).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+tailor_testkit::both_backends!(
     migrations_are_idempotent,
     the_same_batch_twice_is_stored_once,
     four_channels_resolve_to_one_profile,
@@ -351,6 +327,3 @@ conformance!(
     carts_and_refunds_are_projected,
     recommendations_follow_new_orders,
 );
-
-#[allow(dead_code)]
-fn _uses(_: TestBackend) {}

@@ -271,31 +271,7 @@ async fn transfers_move_stock_between_locations(t: &TestEngine) {
     assert_eq!(level(engine, "A", "L2").await, (0, 4));
 }
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let t = tailor_testkit::TestEngine::new(tailor_testkit::TestBackend::Sqlite).await.expect("sqlite");
-                    super::$name(&t).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(t) = tailor_testkit::TestEngine::new(tailor_testkit::TestBackend::Postgres).await {
-                        super::$name(&t).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-both_backends!(
+tailor_testkit::both_backends!(
     the_last_units_are_reserved_exactly_once,
     bundles_sharing_a_component_never_oversell_it,
     an_unconfirmed_reservation_is_released_after_its_ttl_even_across_a_restart,

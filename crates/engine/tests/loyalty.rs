@@ -244,31 +244,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing(t: &TestEngine) {
     assert_eq!((after.active, after.used), (before.active - 10, 10));
 }
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let t = tailor_testkit::TestEngine::new(tailor_testkit::TestBackend::Sqlite).await.expect("sqlite");
-                    super::$name(&t).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(t) = tailor_testkit::TestEngine::new(tailor_testkit::TestBackend::Postgres).await {
-                        super::$name(&t).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-both_backends!(
+tailor_testkit::both_backends!(
     buy_then_refund_nets_zero_and_partial_returns_are_proportional,
     concurrent_redemptions_never_overspend,
     accounts_follow_merges_and_unmerges,

@@ -158,3 +158,31 @@ async fn read(res: reqwest::Response) -> (u16, Value) {
 async fn axum_serve(listener: tokio::net::TcpListener, app: tailor_server::Router) -> std::io::Result<()> {
     tailor_server::serve_router(listener, app).await
 }
+
+/// Runs each listed `async fn name(t: &TestEngine)` as two tests, `sqlite::name` and
+/// `postgres::name` (the latter skips with a message when `TAILOR_TEST_POSTGRES_URL` is unset):
+/// the one conformance suite of DESIGN § Layers, for every domain's tests.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let t = $crate::TestEngine::new($crate::TestBackend::Sqlite).await.expect("sqlite");
+                    super::$name(&t).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(t) = $crate::TestEngine::new($crate::TestBackend::Postgres).await {
+                        super::$name(&t).await;
+                    }
+                }
+            )*
+        }
+    };
+}
