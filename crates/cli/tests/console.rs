@@ -9,15 +9,37 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tailor");
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_finds_a_customer_and_shows_every_channel() {
+/// The browser scripts' folder, when Chromium and playwright-core are installed (CI must have
+/// them; elsewhere the test skips with a message).
+fn browser() -> Option<std::path::PathBuf> {
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/console");
     let ready = tests.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists();
     if !ready {
         assert!(std::env::var_os("CI").is_none(), "CI must run the browser test: scripts/browser.sh installs it");
         eprintln!("skipping: run scripts/browser.sh to install Chromium and playwright-core");
-        return;
+        return None;
     }
+    Some(tests)
+}
+
+/// `tailor serve` on `dir` on a free port: the process and its base URL.
+fn serve(dir: &Path) -> (std::process::Child, String) {
+    let mut server = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("TAILOR_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("banner");
+    let base = line.trim().rsplit(' ').next().expect("url").to_string();
+    (server, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_finds_a_customer_and_shows_every_channel() {
+    let Some(tests) = browser() else { return };
     let dir = tempfile::tempdir().expect("dir");
     let key = |scope: &str| {
         let out = Command::new(BIN)
@@ -28,16 +50,7 @@ async fn the_console_finds_a_customer_and_shows_every_channel() {
         String::from_utf8(out.stdout).expect("utf8").trim().to_string()
     };
     let (admin, write) = (key("admin"), key("write"));
-    let mut server = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("TAILOR_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("banner");
-    let base = line.trim().rsplit(' ').next().expect("url").to_string();
+    let (mut server, base) = serve(dir.path());
 
     let http = reqwest::Client::new();
     let events = json!({"batch": [
@@ -78,13 +91,7 @@ async fn the_console_finds_a_customer_and_shows_every_channel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_stock_and_its_live_feed() {
-    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/console");
-    let ready = tests.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists();
-    if !ready {
-        assert!(std::env::var_os("CI").is_none(), "CI must run the browser test: scripts/browser.sh installs it");
-        eprintln!("skipping: run scripts/browser.sh to install Chromium and playwright-core");
-        return;
-    }
+    let Some(tests) = browser() else { return };
     let dir = tempfile::tempdir().expect("dir");
     let admin = {
         let out = Command::new(BIN)
@@ -110,16 +117,7 @@ async fn the_console_shows_stock_and_its_live_feed() {
             .expect("import");
         assert!(out.status.success(), "import {kind}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let mut server = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("TAILOR_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("banner");
-    let base = line.trim().rsplit(' ').next().expect("url").to_string();
+    let (mut server, base) = serve(dir.path());
     let shot = dir.path().join("stock.png");
     let out = Command::new("node")
         .arg(tests.join("stock.mjs"))
