@@ -18,6 +18,9 @@ pub struct Habit {
     pub interval_days: Option<f32>,
     /// Days since the last purchase.
     pub days_since: f32,
+    /// Days the shopper kept shopping without buying it: from its last purchase to their last
+    /// purchase of anything.
+    pub quiet_days: f32,
     /// Purchase days.
     pub days: u32,
 }
@@ -28,11 +31,13 @@ impl Habit {
         self.interval_days.is_some_and(|i| self.days >= 3 && self.days_since >= 0.8 * i)
     }
 
-    /// How likely they still buy it: 1 until the usual interval has passed, then fading over
-    /// several intervals (a shopper who switched brands stops buying the old one).
+    /// How likely they still buy it: 1 until they have shopped for longer than its usual
+    /// interval without it, then fading over several intervals (a shopper who switched brands
+    /// stops buying the old one). Time they did not shop at all does not count: a customer back
+    /// after a long break still has their habits.
     pub fn still_bought(&self) -> f32 {
         match self.interval_days {
-            Some(i) => (-(self.days_since - i).max(0.0) / (LAPSE_INTERVALS * i + 1.0)).exp(),
+            Some(i) => (-(self.quiet_days - i).max(0.0) / (LAPSE_INTERVALS * i + 1.0)).exp(),
             None => 1.0,
         }
     }
@@ -65,6 +70,7 @@ pub fn habits(purchases: &[(u32, i64)], now: i64, half_life_days: f64) -> Vec<Ha
         }
     }
     let today = now.div_euclid(86_400);
+    let last_trip = purchases.iter().map(|p| p.1.div_euclid(86_400)).max().unwrap_or(today);
     let mut out: Vec<Habit> = days
         .into_iter()
         .map(|(item, mut ds)| {
@@ -77,6 +83,7 @@ pub fn habits(purchases: &[(u32, i64)], now: i64, half_life_days: f64) -> Vec<Ha
                 strength: strength as f32,
                 interval_days,
                 days_since: (today - last).max(0) as f32,
+                quiet_days: (last_trip - last).max(0) as f32,
                 days: ds.len() as u32,
             }
         })
