@@ -91,3 +91,29 @@ pub fn habits(purchases: &[(u32, i64)], now: i64, half_life_days: f64) -> Vec<Ha
     out.sort_unstable_by(|a, b| b.strength.total_cmp(&a.strength).then(a.item.cmp(&b.item)));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+
+    #[test]
+    fn a_habit_lapses_only_while_the_shopper_keeps_shopping_without_it() {
+        // Milk weekly for a year; coffee weekly for the first half only; then no shopping at all
+        // for a year.
+        let mut purchases = Vec::new();
+        for week in 0..52 {
+            purchases.push((1, week * 7 * DAY));
+            if week < 26 {
+                purchases.push((2, week * 7 * DAY));
+            }
+        }
+        let now = 51 * 7 * DAY + 365 * DAY;
+        let h = habits(&purchases, now, 180.0);
+        let get = |item| h.iter().find(|x| x.item == item).expect("habit");
+        assert_eq!(get(1).still_bought(), 1.0, "a year away does not end the milk habit");
+        assert!(get(2).still_bought() < 0.1, "half a year of shopping without coffee does");
+        assert!(get(1).score(0.0) > get(2).score(0.0));
+    }
+}
