@@ -96,7 +96,16 @@ impl Engine {
         summary.rejected_rows += r.rejected.len() as u64;
 
         progress.stage("reading households");
-        let households = read_households(&file("transactions.parquet")?)?;
+        let mut households = read_households(&file("transactions.parquet")?)?;
+        // The data ends in 2017: move it, by whole weeks so weekdays stay, to end yesterday, so
+        // that trends, habits, stock and loyalty points look like a live store's.
+        const WEEK: i64 = 7 * 86_400_000;
+        let data_end = households.values().map(|h| h.last_ts).max().unwrap_or(0);
+        let shift = ((tailor_core::time::now_millis() - 86_400_000 - data_end) / WEEK).max(0) * WEEK;
+        for h in households.values_mut() {
+            h.first_ts += shift;
+            h.last_ts += shift;
+        }
         summary.households = households.len() as u64;
         let stores = self.demo_stores(&households).await?;
         summary.stores = stores;
@@ -106,7 +115,7 @@ impl Engine {
         summary.rejected_rows += r.rejected.len() as u64;
 
         progress.stage("store baskets");
-        let r = self.import(ImportKind::Orders, &file("transactions.parquet")?, progress).await?;
+        let r = self.import_orders(&file("transactions.parquet")?, progress, shift).await?;
         summary.rejected_rows += r.rejected.len() as u64;
         summary.orders = self.log().count().await? as u64;
 

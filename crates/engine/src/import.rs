@@ -125,7 +125,7 @@ impl Engine {
             ImportKind::Products => self.import_catalog(path, progress, true).await,
             ImportKind::Locations => self.import_catalog(path, progress, false).await,
             ImportKind::Customers => self.import_customers(path, progress).await,
-            ImportKind::Orders => self.import_orders(path, progress).await,
+            ImportKind::Orders => self.import_orders(path, progress, 0).await,
             ImportKind::Stock => self.import_stock(path, progress).await,
         }
     }
@@ -326,7 +326,14 @@ impl Engine {
         Ok(report)
     }
 
-    async fn import_orders(&self, path: &Path, progress: &dyn Progress) -> Result<ImportReport, EngineError> {
+    /// Imports order lines with their times moved by `shift_ms` (the demo brings old data up to
+    /// today; a plain import keeps the file's times).
+    pub(crate) async fn import_orders(
+        &self,
+        path: &Path,
+        progress: &dyn Progress,
+        shift_ms: i64,
+    ) -> Result<ImportReport, EngineError> {
         const ORDER_COLUMNS: &[(&str, &[&str])] = &[
             ("order_id", &["order_id", "basket_id"]),
             ("product_id", &["product_id", "sku"]),
@@ -425,7 +432,7 @@ impl Engine {
                 "event": "Order Completed",
                 "messageId": format!("import-order-{}", digest(&[&order_id])),
                 "userId": user_id,
-                "timestamp": tailor_core::time::format_millis(d.head.ts),
+                "timestamp": tailor_core::time::format_millis(d.head.ts + shift_ms),
                 "properties": props,
                 "context": {"channel": d.head.channel, "traits": traits},
             });
