@@ -61,6 +61,17 @@ impl Engine {
         Policy::default()
     }
 
+    /// The earning rules in force.
+    pub async fn loyalty_rules(&self) -> Result<Vec<loyalty::Rule>, EngineError> {
+        let mut conn = self.db().reader().acquire().await?;
+        Ok(loyalty::rules(&mut conn).await?)
+    }
+
+    /// Replaces the earning rules (orders projected from now on earn by them).
+    pub async fn set_loyalty_rules(&self, rules: &[loyalty::Rule]) -> Result<(), EngineError> {
+        Ok(loyalty::set_rules(self.db(), rules).await?)
+    }
+
     /// A customer's account, brought up to now (matured, settled, expired).
     pub async fn loyalty_account(&self, id: &str) -> Result<LoyaltyAccount, EngineError> {
         let mut tx = self.db().writer().begin().await?;
@@ -134,6 +145,7 @@ pub(crate) async fn project(
     conn: &mut AnyConnection,
     body: &serde_json::Value,
     profile: &str,
+    earning: (&str, &[loyalty::Rule]),
     policy: &Policy,
     at: i64,
 ) -> Result<(), EngineError> {
@@ -144,6 +156,6 @@ pub(crate) async fn project(
         Some("Order Refunded" | "Order Cancelled") => account_of(conn, profile).await?.1,
         _ => return Ok(()),
     };
-    loyalty::apply_order_event(conn, body, &members, profile, policy, at).await?;
+    loyalty::apply_order_event(conn, body, &members, profile, earning, policy, at).await?;
     Ok(())
 }

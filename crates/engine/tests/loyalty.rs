@@ -244,7 +244,54 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing(t: &TestEngine) {
     assert_eq!((after.active, after.used), (before.active - 10, 10));
 }
 
+async fn earning_rules_are_data(t: &TestEngine) {
+    use tailor_engine::LoyaltyRule;
+    let e = &t.engine;
+    let now = now_millis();
+    let rule = |name: &str, channel: Option<&str>, category: Option<&str>, rate: Option<f64>, bonus: Option<f64>| {
+        LoyaltyRule {
+            name: name.into(),
+            channel: channel.map(Into::into),
+            category: category.map(Into::into),
+            points_per_unit: rate,
+            multiplier: bonus,
+            starts_at: bonus.map(|_| now - 3 * DAY),
+            ends_at: bonus.map(|_| now - DAY),
+        }
+    };
+    let rules = vec![
+        rule("web", Some("web"), None, Some(2.0), None),
+        rule("dairy", None, Some("DAIRY"), Some(5.0), None),
+        rule("double days", Some("web"), None, None, Some(2.0)),
+    ];
+    e.set_loyalty_rules(&rules).await.expect("rules");
+    assert_eq!(e.loyalty_rules().await.expect("rules").len(), 3);
+    let lines = json!([{"product_id": "m", "price": 10.0, "category": "DAIRY"}, {"product_id": "b", "price": 10.0, "category": "BAKERY"}]);
+    let at = |channel: &str, id: &str, when: i64| {
+        json!({"type": "track", "event": "Order Completed", "userId": "r1",
+        "messageId": id, "timestamp": iso(when), "context": {"channel": channel},
+        "properties": {"order_id": id, "total": 20.0, "products": lines}})
+    };
+    // Web during the double days: dairy 10 × 5 × 2 + bakery 10 × 2 × 2.
+    send(e, vec![at("web", "r-web", now - 2 * DAY)]).await;
+    let r1 = profile(e, "r1").await;
+    assert_eq!(balance(e, &r1).await.pending, 140);
+    // In store, after the campaign: dairy 10 × 5 + bakery at the default 1 per unit.
+    send(e, vec![at("store", "r-store", now)]).await;
+    assert_eq!(balance(e, &r1).await.pending, 140 + 60);
+    let mut bad = rules.clone();
+    bad[0].multiplier = Some(3.0);
+    match e.set_loyalty_rules(&bad).await {
+        Err(EngineError::Invalid(f)) => assert_eq!(f.field, "rules[0].pointsPerUnit"),
+        other => panic!("expected a field error, got {other:?}"),
+    }
+    let mut by_name = rules.clone();
+    by_name.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(e.loyalty_rules().await.expect("rules"), by_name, "a wrong set changes nothing");
+}
+
 tailor_testkit::both_backends!(
+    earning_rules_are_data,
     buy_then_refund_nets_zero_and_partial_returns_are_proportional,
     concurrent_redemptions_never_overspend,
     accounts_follow_merges_and_unmerges,

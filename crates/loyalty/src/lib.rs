@@ -9,8 +9,10 @@ mod error;
 mod ledger;
 mod migrations;
 mod orders;
+mod rules;
 
 pub use error::LoyaltyError;
 pub use ledger::{adjust, balance, history, mature, redeem, Balance, Bucket, Entry, Policy};
 pub use migrations::MIGRATIONS;
 pub use orders::apply_order_event;
+pub use rules::{points_for, rules, set_rules, Rule};

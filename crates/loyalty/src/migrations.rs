@@ -3,9 +3,10 @@
 use tailor_store::Migration;
 
 /// The ledger and idempotency records.
-pub const MIGRATIONS: &[Migration] = &[Migration::portable(
-    "loyalty/001_ledger",
-    "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration::portable(
+        "loyalty/001_ledger",
+        "
     CREATE TABLE loyalty_entries (
         id TEXT PRIMARY KEY,
         profile_id TEXT NOT NULL,
@@ -29,4 +30,14 @@ pub const MIGRATIONS: &[Migration] = &[Migration::portable(
         created_at BIGINT NOT NULL
     )
     ",
-)];
+    ),
+    Migration::portable(
+        "loyalty/002_rules",
+        "
+    CREATE TABLE loyalty_rules (
+        name TEXT PRIMARY KEY,
+        body TEXT NOT NULL
+    )
+    ",
+    ),
+];

@@ -8,6 +8,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::error::LoyaltyError;
 use crate::ledger::{lock, mature, record, Bucket, Policy};
+use crate::rules::{points_for, Rule};
 
 fn text(v: &Value, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|k| match v.get(*k) {
@@ -49,6 +50,7 @@ pub async fn apply_order_event(
     body: &Value,
     members: &[String],
     owner: &str,
+    earning: (&str, &[Rule]),
     policy: &Policy,
     at: i64,
 ) -> Result<(), LoyaltyError> {
@@ -65,7 +67,25 @@ pub async fn apply_order_event(
                 .bind(order.clone())
                 .fetch_optional(&mut *conn)
                 .await?;
-            let points = (total as f64 / 100.0 * policy.points_per_unit).floor() as i64;
+            let (channel, rules) = earning;
+            let lines: Vec<(i64, Option<String>)> = match props.get("products").and_then(Value::as_array) {
+                Some(lines) if !lines.is_empty() => lines
+                    .iter()
+                    .map(|l| {
+                        let q = l.get("quantity").and_then(Value::as_f64).unwrap_or(1.0).round() as i64;
+                        (l.get("price").and_then(cents).unwrap_or(0) * q, text(l, &["category"]))
+                    })
+                    .collect(),
+                _ => vec![(total, None)],
+            };
+            // Lines may not add up to the total (discounts): scale them to it.
+            let sum: i64 = lines.iter().map(|l| l.0).sum();
+            let lines: Vec<(i64, Option<String>)> = if sum > 0 && sum != total {
+                lines.into_iter().map(|(c, k)| ((c as i128 * total as i128 / sum as i128) as i64, k)).collect()
+            } else {
+                lines
+            };
+            let points = points_for(&lines, channel, at, rules, policy);
             if exists.is_none() && points > 0 {
                 let available = at + policy.return_window_ms;
                 record(

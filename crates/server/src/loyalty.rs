@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::Value;
-use tailor_engine::{LoyaltyAccount, Redemption};
+use tailor_engine::{LoyaltyAccount, LoyaltyRule, Redemption};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -14,7 +14,11 @@ use crate::error::parse_body;
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(account)).routes(routes!(redeem)).routes(routes!(adjust))
+    OpenApiRouter::new()
+        .routes(routes!(get_rules, put_rules))
+        .routes(routes!(account))
+        .routes(routes!(redeem))
+        .routes(routes!(adjust))
 }
 
 fn body_object(body: &[u8], known: &[&str]) -> Result<Value, ApiError> {
@@ -103,4 +107,28 @@ async fn adjust(
     let v = body_object(&body, &["points", "reason"])?;
     let reason = v.get("reason").and_then(Value::as_str).unwrap_or("");
     Ok(Json(state.engine.adjust_points(&id, points(&v)?, reason).await?))
+}
+
+/// The earning rules: rates by channel and category, and bonus multipliers between dates.
+#[utoipa::path(get, path = "/v1/loyalty/rules", tag = "loyalty", security(("bearer" = [])),
+    responses((status = 200, body = [LoyaltyRule])))]
+async fn get_rules(State(state): State<AppState>, _key: ReadKey) -> Result<Json<Vec<LoyaltyRule>>, ApiError> {
+    Ok(Json(state.engine.loyalty_rules().await?))
+}
+
+/// Replaces the earning rules; orders from now on earn by them. A rule has `pointsPerUnit` (the
+/// rate for the lines it matches; the most specific of channel and category wins) or
+/// `multiplier` (a bonus), optionally between `startsAt` and `endsAt`.
+#[utoipa::path(put, path = "/v1/loyalty/rules", tag = "loyalty", security(("bearer" = [])),
+    request_body = [LoyaltyRule],
+    responses((status = 200, body = [LoyaltyRule]), (status = 400, description = "Invalid field")))]
+async fn put_rules(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    body: Bytes,
+) -> Result<Json<Vec<LoyaltyRule>>, ApiError> {
+    let rules: Vec<LoyaltyRule> =
+        parse_body(&body, &["name", "channel", "category", "pointsPerUnit", "multiplier", "startsAt", "endsAt"])?;
+    state.engine.set_loyalty_rules(&rules).await?;
+    Ok(Json(rules))
 }

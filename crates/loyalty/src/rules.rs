@@ -1,0 +1,146 @@
+//! Earning rules, as data the marketing team edits: a rule either sets the points earned per
+//! currency unit for the lines it matches (by channel and category; the most specific wins), or
+//! multiplies them (a bonus campaign, between two dates). Without rules the policy's rate holds.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{AnyConnection, Row};
+use tailor_core::FieldError;
+use tailor_store::Db;
+
+use crate::error::LoyaltyError;
+use crate::ledger::Policy;
+
+/// One earning rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rule {
+    /// A name for people (unique).
+    pub name: String,
+    /// Only orders of this channel (web, app, store, …).
+    pub channel: Option<String>,
+    /// Only lines of this category.
+    pub category: Option<String>,
+    /// Points per currency unit for matching lines (a rate rule).
+    pub points_per_unit: Option<f64>,
+    /// Multiplies matching lines' points (a bonus rule).
+    pub multiplier: Option<f64>,
+    /// From when it applies (unix ms).
+    pub starts_at: Option<i64>,
+    /// Until when it applies (unix ms, exclusive).
+    pub ends_at: Option<i64>,
+}
+
+impl Rule {
+    fn applies(&self, channel: &str, category: Option<&str>, at: i64) -> bool {
+        self.channel.as_deref().is_none_or(|c| c == channel)
+            && self.category.as_deref().is_none_or(|c| Some(c) == category)
+            && self.starts_at.is_none_or(|s| at >= s)
+            && self.ends_at.is_none_or(|e| at < e)
+    }
+
+    fn specificity(&self) -> u8 {
+        u8::from(self.category.is_some()) * 2 + u8::from(self.channel.is_some())
+    }
+
+    fn check(&self, i: usize) -> Result<(), LoyaltyError> {
+        let bad = |field: &str, why: &str| {
+            Err(LoyaltyError::Invalid(FieldError::invalid(format!("rules[{i}].{field}"), why)))
+        };
+        if self.name.trim().is_empty() {
+            return bad("name", "give the rule a name");
+        }
+        match (self.points_per_unit, self.multiplier) {
+            (Some(r), None) if r.is_finite() && r >= 0.0 => {}
+            (None, Some(m)) if m.is_finite() && m >= 0.0 => {}
+            (Some(_), Some(_)) | (None, None) => {
+                return bad("pointsPerUnit", "give either pointsPerUnit or multiplier")
+            }
+            _ => return bad("pointsPerUnit", "must be a number of 0 or more"),
+        }
+        if let (Some(s), Some(e)) = (self.starts_at, self.ends_at) {
+            if e <= s {
+                return bad("endsAt", "must be after startsAt");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Points for an order's lines (amount in cents, category) on `channel` at `at`.
+pub fn points_for(lines: &[(i64, Option<String>)], channel: &str, at: i64, rules: &[Rule], policy: &Policy) -> i64 {
+    let mut total = 0.0;
+    for (cents, category) in lines {
+        let category = category.as_deref();
+        let rate = rules
+            .iter()
+            .filter(|r| r.points_per_unit.is_some() && r.applies(channel, category, at))
+            .max_by_key(|r| r.specificity())
+            .and_then(|r| r.points_per_unit)
+            .unwrap_or(policy.points_per_unit);
+        let bonus: f64 = rules
+            .iter()
+            .filter(|r| r.multiplier.is_some() && r.applies(channel, category, at))
+            .filter_map(|r| r.multiplier)
+            .product();
+        total += *cents as f64 / 100.0 * rate * bonus;
+    }
+    total.floor() as i64
+}
+
+/// The rules in force.
+pub async fn rules(conn: &mut AnyConnection) -> Result<Vec<Rule>, LoyaltyError> {
+    let rows = sqlx::query("SELECT body FROM loyalty_rules ORDER BY name").fetch_all(&mut *conn).await?;
+    Ok(rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>(0)).ok()).collect())
+}
+
+/// Replaces every rule (all checked first; nothing changes when one is wrong).
+pub async fn set_rules(db: &Db, rules: &[Rule]) -> Result<(), LoyaltyError> {
+    for (i, r) in rules.iter().enumerate() {
+        r.check(i)?;
+    }
+    let mut names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(LoyaltyError::Invalid(FieldError::invalid("rules", format!("two rules are named '{}'", w[0]))));
+    }
+    let mut tx = db.writer().begin().await?;
+    sqlx::query("DELETE FROM loyalty_rules").execute(&mut *tx).await?;
+    for r in rules {
+        sqlx::query("INSERT INTO loyalty_rules (name, body) VALUES ($1, $2)")
+            .bind(r.name.clone())
+            .bind(serde_json::to_string(r).unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_specific_rate_wins_and_bonuses_multiply_within_their_dates() {
+        let rule =
+            |name: &str, channel: Option<&str>, category: Option<&str>, rate: Option<f64>, bonus: Option<f64>| Rule {
+                name: name.into(),
+                channel: channel.map(Into::into),
+                category: category.map(Into::into),
+                points_per_unit: rate,
+                multiplier: bonus,
+                starts_at: bonus.map(|_| 100),
+                ends_at: bonus.map(|_| 200),
+            };
+        let rules = [
+            rule("web", Some("web"), None, Some(2.0), None),
+            rule("dairy", None, Some("DAIRY"), Some(5.0), None),
+            rule("double", Some("web"), None, None, Some(2.0)),
+        ];
+        let lines = [(1000, Some("DAIRY".to_string())), (1000, Some("BAKERY".to_string()))];
+        let policy = Policy::default();
+        assert_eq!(points_for(&lines, "web", 150, &rules, &policy), 140);
+        assert_eq!(points_for(&lines, "web", 250, &rules, &policy), 70);
+        assert_eq!(points_for(&lines, "store", 150, &rules, &policy), 60);
+    }
+}
