@@ -18,12 +18,16 @@ try {
   await page.click("#find");
   await page.waitForSelector("#profile:not([hidden])");
   await page.waitForFunction(() => document.querySelectorAll("#p-timeline tr").length > 1);
+  await page.waitForFunction(() => document.querySelectorAll("#p-loyalty .stat").length > 0);
+  await page.waitForFunction(() => document.querySelector("#p-suggestions-note").textContent.length > 0 || document.querySelectorAll("#p-suggestions tr").length > 1);
   const result = await page.evaluate(() => ({
     name: document.querySelector("#p-name").textContent,
     channels: [...document.querySelectorAll("#p-channels .chip")].map((c) => c.textContent),
     timelineRows: document.querySelectorAll("#p-timeline tr").length - 1,
     identifiers: [...document.querySelectorAll("#p-identifiers td:first-child")].map((c) => c.textContent),
     stats: [...document.querySelectorAll("#stats .stat span")].map((c) => c.textContent),
+    loyalty: Object.fromEntries([...document.querySelectorAll("#p-loyalty .stat")].map((s) => [s.querySelector("span").textContent, s.querySelector("b").textContent])),
+    suggestionsNote: document.querySelector("#p-suggestions-note").textContent,
   }));
   await page.screenshot({ path: shot, fullPage: true });
   await page.fill("#q", "nobody@example.com");

@@ -79,6 +79,10 @@ async fn the_console_finds_a_customer_and_shows_every_channel() {
     channels.sort();
     assert_eq!(channels, ["app", "store", "web"]);
     assert_eq!(seen["timelineRows"], 3);
+    // The 18.50 store order earned 18 points, pending through the return window.
+    assert_eq!(seen["loyalty"]["pending points"], "18", "{seen}");
+    // No model is trained in this store yet: the card says what to do.
+    assert!(seen["suggestionsNote"].as_str().unwrap_or("").contains("tailor train"), "{seen}");
     assert!(seen["stats"].as_array().expect("stats").iter().any(|s| s == "customers"));
     assert!(seen["identifiers"].as_array().expect("ids").iter().any(|k| k == "loyalty_card"));
     assert!(seen["notFoundMessage"].as_str().unwrap_or("").contains("No customer"));

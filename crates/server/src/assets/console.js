@@ -62,6 +62,26 @@
     rows($("p-merges"), ["when", "linked by", "absorbed", ""], merges.map((m) => [m.at.slice(0, 10), m.cause_kind, m.absorbed.slice(0, 8) + "…",
       m.undone_at ? "undone" : el("button", { onclick: () => unmerge(p.id, m.id) }, "Unmerge")]));
     $("profile").hidden = false;
+    showLoyalty(p.id);
+    showSuggestions(p.id);
+  }
+
+  async function showLoyalty(profileId) {
+    try {
+      const a = await api("/v1/loyalty/" + encodeURIComponent(profileId));
+      const b = a.balance;
+      $("p-loyalty").replaceChildren(...[["active", b.active], ["pending", b.pending], ["used", b.used], ["expired", b.expired]]
+        .map(([k, v]) => el("div", { class: "stat" }, el("b", {}, v.toLocaleString()), el("span", {}, k + " points"))));
+    } catch (e) { $("p-loyalty").replaceChildren(el("span", { class: "muted" }, e.message)); }
+  }
+
+  async function showSuggestions(profileId) {
+    $("p-suggestions-note").textContent = "";
+    try {
+      const r = await api("/v1/recommendations?" + new URLSearchParams({ user: profileId, context: "associate", k: "5" }));
+      rows($("p-suggestions"), ["product", "why"], r.items.map((i) => [i.title || i.product_id, i.reasons.map((x) => x.text).join(" · ")]));
+      if (!r.personalized) $("p-suggestions-note").textContent = "Not personalized: " + (r.consent && r.consent.granted === false ? "no consent" : "no history");
+    } catch (e) { rows($("p-suggestions"), ["product", "why"], []); $("p-suggestions-note").textContent = e.message; }
   }
 
   async function unmerge(profileId, mergeId) {
