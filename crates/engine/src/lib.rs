@@ -34,7 +34,7 @@ pub use tailor_inventory::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,
     ReservationState, ReserveRequest, StockLevel, Transfer, TransferState, DEFAULT_CART_TTL_MS,
 };
-pub use tailor_loyalty::{Balance, Bucket, Entry as LoyaltyEntry, Rule as LoyaltyRule};
+pub use tailor_loyalty::{Balance, Bucket, Entry as LoyaltyEntry, Rule as LoyaltyRule, Tier as LoyaltyTier};
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]

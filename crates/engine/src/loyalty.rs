@@ -30,6 +30,12 @@ pub struct LoyaltyAccount {
     pub profile_id: String,
     /// Points per bucket.
     pub balance: Balance,
+    /// The tier reached, if any.
+    pub tier: Option<String>,
+    /// Points earned in the last year, net of reversals: what tiers count.
+    pub qualifying_points: i64,
+    /// The next tier and the qualifying points still needed for it.
+    pub next_tier: Option<(String, i64)>,
     /// The newest entries.
     pub history: Vec<Entry>,
 }
@@ -72,6 +78,17 @@ impl Engine {
         Ok(loyalty::set_rules(self.db(), rules).await?)
     }
 
+    /// The tiers, lowest first.
+    pub async fn loyalty_tiers(&self) -> Result<Vec<loyalty::Tier>, EngineError> {
+        let mut conn = self.db().reader().acquire().await?;
+        Ok(loyalty::tiers(&mut conn).await?)
+    }
+
+    /// Replaces the tiers.
+    pub async fn set_loyalty_tiers(&self, tiers: &[loyalty::Tier]) -> Result<(), EngineError> {
+        Ok(loyalty::set_tiers(self.db(), tiers).await?)
+    }
+
     /// A customer's account, brought up to now (matured, settled, expired).
     pub async fn loyalty_account(&self, id: &str) -> Result<LoyaltyAccount, EngineError> {
         let mut tx = self.db().writer().begin().await?;
@@ -79,8 +96,15 @@ impl Engine {
         loyalty::mature(&mut tx, &members, &root, &self.loyalty_policy(), now_millis()).await?;
         let balance = loyalty::balance(&mut tx, &members).await?;
         let history = loyalty::history(&mut tx, &members, 50).await?;
+        let tiers = loyalty::tiers(&mut tx).await?;
+        let qualifying_points = loyalty::qualifying_points(&mut tx, &members, now_millis()).await?;
         tx.commit().await?;
-        Ok(LoyaltyAccount { profile_id: root, balance, history })
+        let tier = loyalty::tier_for(qualifying_points, &tiers).map(|t| t.name.clone());
+        let next_tier = tiers
+            .iter()
+            .find(|t| t.min_points > qualifying_points)
+            .map(|t| (t.name.clone(), t.min_points - qualifying_points));
+        Ok(LoyaltyAccount { profile_id: root, balance, tier, qualifying_points, next_tier, history })
     }
 
     /// Spends points for a discount. With an Idempotency-Key (and the request body), a retry
@@ -145,7 +169,7 @@ pub(crate) async fn project(
     conn: &mut AnyConnection,
     body: &serde_json::Value,
     profile: &str,
-    earning: (&str, &[loyalty::Rule]),
+    earning: (&str, &[loyalty::Rule], &[loyalty::Tier]),
     policy: &Policy,
     at: i64,
 ) -> Result<(), EngineError> {

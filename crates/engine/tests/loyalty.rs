@@ -290,7 +290,37 @@ async fn earning_rules_are_data(t: &TestEngine) {
     assert_eq!(e.loyalty_rules().await.expect("rules"), by_name, "a wrong set changes nothing");
 }
 
+async fn tiers_follow_qualifying_points_and_multiply_earning(t: &TestEngine) {
+    use tailor_engine::LoyaltyTier;
+    let e = &t.engine;
+    let tiers = vec![
+        LoyaltyTier { name: "Silver".into(), min_points: 100, multiplier: 1.5 },
+        LoyaltyTier { name: "Gold".into(), min_points: 1000, multiplier: 2.0 },
+    ];
+    e.set_loyalty_tiers(&tiers).await.expect("tiers");
+    let now = now_millis();
+    send(e, vec![order("t1", "t-a", 80.0, now - 3 * DAY), order("t1", "t-b", 40.0, now - 2 * DAY)]).await;
+    let t1 = profile(e, "t1").await;
+    let a = e.loyalty_account(&t1).await.expect("account");
+    assert_eq!((a.qualifying_points, a.tier.as_deref()), (120, Some("Silver")));
+    assert_eq!(a.next_tier, Some(("Gold".to_string(), 880)));
+    // As Silver, the next order earns one and a half times.
+    send(e, vec![order("t1", "t-c", 10.0, now - DAY)]).await;
+    assert_eq!(balance(e, &t1).await.pending, 80 + 40 + 15);
+    // Refunds count against the tier.
+    send(e, vec![refund("t1", "t-b", 40.0, 1), refund("t1", "t-c", 10.0, 1)]).await;
+    let a = e.loyalty_account(&t1).await.expect("account");
+    assert_eq!((a.qualifying_points, a.tier), (80, None));
+    let bad = vec![LoyaltyTier { name: "Bronze".into(), min_points: -1, multiplier: 1.0 }];
+    match e.set_loyalty_tiers(&bad).await {
+        Err(EngineError::Invalid(f)) => assert_eq!(f.field, "tiers[0].minPoints"),
+        other => panic!("expected a field error, got {other:?}"),
+    }
+    assert_eq!(e.loyalty_tiers().await.expect("tiers"), tiers);
+}
+
 tailor_testkit::both_backends!(
+    tiers_follow_qualifying_points_and_multiply_earning,
     earning_rules_are_data,
     buy_then_refund_nets_zero_and_partial_returns_are_proportional,
     concurrent_redemptions_never_overspend,

@@ -15,4 +15,6 @@ pub use error::LoyaltyError;
 pub use ledger::{adjust, balance, history, mature, redeem, Balance, Bucket, Entry, Policy};
 pub use migrations::MIGRATIONS;
 pub use orders::apply_order_event;
-pub use rules::{points_for, rules, set_rules, Rule};
+pub use rules::{
+    points_for, qualifying_points, rules, set_rules, set_tiers, tier_for, tiers, Rule, Tier, QUALIFYING_WINDOW_MS,
+};

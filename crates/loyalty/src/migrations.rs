@@ -37,6 +37,10 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE TABLE loyalty_rules (
         name TEXT PRIMARY KEY,
         body TEXT NOT NULL
+    );
+    CREATE TABLE loyalty_tiers (
+        name TEXT PRIMARY KEY,
+        body TEXT NOT NULL
     )
     ",
     ),

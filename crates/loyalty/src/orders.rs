@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::error::LoyaltyError;
 use crate::ledger::{lock, mature, record, Bucket, Policy};
-use crate::rules::{points_for, Rule};
+use crate::rules::{points_for, qualifying_points, tier_for, Rule, Tier};
 
 fn text(v: &Value, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|k| match v.get(*k) {
@@ -50,7 +50,7 @@ pub async fn apply_order_event(
     body: &Value,
     members: &[String],
     owner: &str,
-    earning: (&str, &[Rule]),
+    earning: (&str, &[Rule], &[Tier]),
     policy: &Policy,
     at: i64,
 ) -> Result<(), LoyaltyError> {
@@ -67,7 +67,7 @@ pub async fn apply_order_event(
                 .bind(order.clone())
                 .fetch_optional(&mut *conn)
                 .await?;
-            let (channel, rules) = earning;
+            let (channel, rules, tiers) = earning;
             let lines: Vec<(i64, Option<String>)> = match props.get("products").and_then(Value::as_array) {
                 Some(lines) if !lines.is_empty() => lines
                     .iter()
@@ -85,7 +85,14 @@ pub async fn apply_order_event(
             } else {
                 lines
             };
-            let points = points_for(&lines, channel, at, rules, policy);
+            let mut points = points_for(&lines, channel, at, rules, policy);
+            if !tiers.is_empty() {
+                // Members of a tier earn its multiple (the tier reached before this order).
+                let qualifying = qualifying_points(conn, &[owner.to_string()], at).await?;
+                if let Some(t) = tier_for(qualifying, tiers) {
+                    points = (points as f64 * t.multiplier).floor() as i64;
+                }
+            }
             if exists.is_none() && points > 0 {
                 let available = at + policy.return_window_ms;
                 record(

@@ -144,3 +144,78 @@ mod tests {
         assert_eq!(points_for(&lines, "store", 150, &rules, &policy), 60);
     }
 }
+
+/// A tier: reached with `min_points` qualifying points (earned, net of reversals, in the last
+/// year); its members earn `multiplier` times the points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tier {
+    /// Its name (unique).
+    pub name: String,
+    /// Qualifying points needed.
+    pub min_points: i64,
+    /// Earning multiplier for its members.
+    pub multiplier: f64,
+}
+
+/// How long qualifying points count (ms).
+pub const QUALIFYING_WINDOW_MS: i64 = 365 * 86_400_000;
+
+/// The tiers, lowest first.
+pub async fn tiers(conn: &mut AnyConnection) -> Result<Vec<Tier>, LoyaltyError> {
+    let rows = sqlx::query("SELECT body FROM loyalty_tiers").fetch_all(&mut *conn).await?;
+    let mut t: Vec<Tier> = rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>(0)).ok()).collect();
+    t.sort_by_key(|x| x.min_points);
+    Ok(t)
+}
+
+/// Replaces the tiers (all checked first).
+pub async fn set_tiers(db: &Db, tiers: &[Tier]) -> Result<(), LoyaltyError> {
+    for (i, t) in tiers.iter().enumerate() {
+        let bad = |field: &str, why: &str| {
+            Err(LoyaltyError::Invalid(FieldError::invalid(format!("tiers[{i}].{field}"), why)))
+        };
+        if t.name.trim().is_empty() {
+            return bad("name", "give the tier a name");
+        }
+        if t.min_points < 0 {
+            return bad("minPoints", "cannot be negative");
+        }
+        if !t.multiplier.is_finite() || t.multiplier < 0.0 {
+            return bad("multiplier", "must be a number of 0 or more");
+        }
+    }
+    let mut tx = db.writer().begin().await?;
+    sqlx::query("DELETE FROM loyalty_tiers").execute(&mut *tx).await?;
+    for t in tiers {
+        sqlx::query("INSERT INTO loyalty_tiers (name, body) VALUES ($1, $2)")
+            .bind(t.name.clone())
+            .bind(serde_json::to_string(t).unwrap_or_default())
+            .execute(&mut *tx)
+            .await
+            .map_err(|_| {
+                LoyaltyError::Invalid(FieldError::invalid("tiers", format!("two tiers are named '{}'", t.name)))
+            })?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Points earned by `members` since `now − QUALIFYING_WINDOW_MS`, net of what was reversed.
+pub async fn qualifying_points(conn: &mut AnyConnection, members: &[String], now: i64) -> Result<i64, LoyaltyError> {
+    let sql = format!(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN kind = 'reverse' AND bucket = 'owed' THEN -points ELSE points END), 0) AS BIGINT) \
+         FROM loyalty_entries WHERE at > $1 AND (kind = 'earn' OR kind = 'reverse') AND profile_id IN {}",
+        crate::ledger::placeholders(2, members.len())
+    );
+    let mut q = sqlx::query(&sql).bind(now - QUALIFYING_WINDOW_MS);
+    for m in members {
+        q = q.bind(m.clone());
+    }
+    Ok(q.fetch_one(&mut *conn).await?.get(0))
+}
+
+/// The highest tier `points` reach.
+pub fn tier_for(points: i64, tiers: &[Tier]) -> Option<&Tier> {
+    tiers.iter().filter(|t| points >= t.min_points).max_by_key(|t| t.min_points)
+}

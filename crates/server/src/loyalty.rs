@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::Value;
-use tailor_engine::{LoyaltyAccount, LoyaltyRule, Redemption};
+use tailor_engine::{LoyaltyAccount, LoyaltyRule, LoyaltyTier, Redemption};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -16,6 +16,7 @@ use crate::{ApiError, AppState};
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_rules, put_rules))
+        .routes(routes!(get_tiers, put_tiers))
         .routes(routes!(account))
         .routes(routes!(redeem))
         .routes(routes!(adjust))
@@ -131,4 +132,26 @@ async fn put_rules(
         parse_body(&body, &["name", "channel", "category", "pointsPerUnit", "multiplier", "startsAt", "endsAt"])?;
     state.engine.set_loyalty_rules(&rules).await?;
     Ok(Json(rules))
+}
+
+/// The tiers, lowest first: reached with qualifying points (earned in the last year, net of
+/// reversals); their members earn a multiple.
+#[utoipa::path(get, path = "/v1/loyalty/tiers", tag = "loyalty", security(("bearer" = [])),
+    responses((status = 200, body = [LoyaltyTier])))]
+async fn get_tiers(State(state): State<AppState>, _key: ReadKey) -> Result<Json<Vec<LoyaltyTier>>, ApiError> {
+    Ok(Json(state.engine.loyalty_tiers().await?))
+}
+
+/// Replaces the tiers: `[{"name": "Gold", "minPoints": 5000, "multiplier": 1.5}]`.
+#[utoipa::path(put, path = "/v1/loyalty/tiers", tag = "loyalty", security(("bearer" = [])),
+    request_body = [LoyaltyTier],
+    responses((status = 200, body = [LoyaltyTier]), (status = 400, description = "Invalid field")))]
+async fn put_tiers(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    body: Bytes,
+) -> Result<Json<Vec<LoyaltyTier>>, ApiError> {
+    let tiers: Vec<LoyaltyTier> = parse_body(&body, &["name", "minPoints", "multiplier"])?;
+    state.engine.set_loyalty_tiers(&tiers).await?;
+    Ok(Json(state.engine.loyalty_tiers().await?))
 }
