@@ -164,6 +164,21 @@ impl Engine {
         Ok((row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64))
     }
 
+    /// Gives the demo's loyalty program three tiers (after the baskets are projected, so the
+    /// history earns at the base rate and the tiers show on every account).
+    pub async fn seed_demo_tiers(&self) -> Result<(), EngineError> {
+        if !self.loyalty_tiers().await?.is_empty() {
+            return Ok(());
+        }
+        let tier = |name: &str, min_points: i64, multiplier: f64| tailor_loyalty::Tier {
+            name: name.into(),
+            min_points,
+            multiplier,
+        };
+        self.set_loyalty_tiers(&[tier("Silver", 1_000, 1.25), tier("Gold", 3_000, 1.5), tier("Platinum", 8_000, 2.0)])
+            .await
+    }
+
     async fn demo_stores(&self, households: &BTreeMap<String, Household>) -> Result<u64, EngineError> {
         let ids: std::collections::BTreeSet<&String> = households.values().flat_map(|h| h.stores.iter()).collect();
         let mut rng = StdRng::seed_from_u64(SEED);
