@@ -76,6 +76,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The `Idempotency-Key` header, when sent: printable, at most 255 characters.
+pub(crate) fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => match v.to_str() {
+            Ok(s) if !s.trim().is_empty() && s.len() <= 255 => Ok(Some(s.trim().to_string())),
+            _ => Err(ApiError::field("Idempotency-Key", "give a printable key of at most 255 characters")),
+        },
+    }
+}
+
 /// Parses a JSON body into `T`, naming the offending field when serde can tell which.
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], fields: &[&str]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {

@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{AdminKey, ReadKey};
-use crate::error::parse_body;
+use crate::error::{idempotency_key, parse_body};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -178,16 +178,6 @@ const MAX_SKUS: usize = 200;
 /// Reservation time to live when none is given, and the longest allowed.
 const DEFAULT_TTL_SECONDS: i64 = 900;
 const MAX_TTL_SECONDS: i64 = 7 * 86_400;
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    match headers.get("idempotency-key") {
-        None => Ok(None),
-        Some(v) => match v.to_str() {
-            Ok(s) if !s.trim().is_empty() && s.len() <= 255 => Ok(Some(s.trim().to_string())),
-            _ => Err(ApiError::field("Idempotency-Key", "give a printable key of at most 255 characters")),
-        },
-    }
-}
 
 fn json_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.is_empty() {

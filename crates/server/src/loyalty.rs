@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{AdminKey, ReadKey};
-use crate::error::parse_body;
+use crate::error::{idempotency_key, parse_body};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -80,17 +80,7 @@ async fn redeem(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Redemption>, ApiError> {
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|s| !s.is_empty() && s.len() <= 255)
-                .ok_or_else(|| ApiError::field("Idempotency-Key", "give a printable key of at most 255 characters"))?
-                .to_string(),
-        ),
-    };
+    let key = idempotency_key(&headers)?;
     let v = body_object(&body, &["points"])?;
     Ok(Json(state.engine.redeem_points(&id, points(&v)?, key.as_deref(), &body).await?))
 }
