@@ -27,6 +27,7 @@ try {
     identifiers: [...document.querySelectorAll("#p-identifiers td:first-child")].map((c) => c.textContent),
     stats: [...document.querySelectorAll("#stats .stat span")].map((c) => c.textContent),
     loyalty: Object.fromEntries([...document.querySelectorAll("#p-loyalty .stat")].map((s) => [s.querySelector("span").textContent, s.querySelector("b").textContent])),
+    loyaltyLines: [...document.querySelectorAll("#p-loyalty [data-loyalty]")].map((d) => d.textContent),
     suggestionsNote: document.querySelector("#p-suggestions-note").textContent,
   }));
   await page.screenshot({ path: shot, fullPage: true });

@@ -305,7 +305,7 @@ async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf) -> Result<
         }
         bar.finish();
         let (stocked, sold_out) = engine.seed_demo_stock().await?;
-        engine.seed_demo_tiers().await?;
+        engine.seed_demo_loyalty().await?;
         println!("Stocked {stocked} store-product pairs from the last eight weeks of sales; {sold_out} are sold out");
         println!(
             "Loaded The Complete Journey in {:.0} s: {} products, {} stores, {} households, {} store orders, {} web/app/support events",

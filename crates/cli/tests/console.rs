@@ -53,6 +53,10 @@ async fn the_console_finds_a_customer_and_shows_every_channel() {
     let (mut server, base) = serve(dir.path());
 
     let http = reqwest::Client::new();
+    let tiers = json!([{"name": "Bronze", "minPoints": 10, "multiplier": 1.0}, {"name": "Silver", "minPoints": 100, "multiplier": 1.5}]);
+    let res =
+        http.put(format!("{base}/v1/loyalty/tiers")).bearer_auth(&admin).json(&tiers).send().await.expect("tiers");
+    assert_eq!(res.status().as_u16(), 200);
     let events = json!({"batch": [
         {"type": "track", "event": "Product Viewed", "anonymousId": "web-9", "context": {"channel": "web"}, "properties": {"product_id": "p1"}},
         {"type": "identify", "anonymousId": "web-9", "context": {"channel": "app"}, "traits": {"email": "rita@example.com", "firstName": "Rita", "lastName": "Moss", "loyalty_card": "LC-9"}},
@@ -81,6 +85,8 @@ async fn the_console_finds_a_customer_and_shows_every_channel() {
     assert_eq!(seen["timelineRows"], 3);
     // The 18.50 store order earned 18 points, pending through the return window.
     assert_eq!(seen["loyalty"]["pending points"], "18", "{seen}");
+    let lines: Vec<&str> = seen["loyaltyLines"].as_array().expect("lines").iter().filter_map(Value::as_str).collect();
+    assert_eq!(lines, ["Bronze member", "82 points to Silver"], "{seen}");
     // No model is trained in this store yet: the card says what to do.
     assert!(seen["suggestionsNote"].as_str().unwrap_or("").contains("tailor train"), "{seen}");
     assert!(seen["stats"].as_array().expect("stats").iter().any(|s| s == "customers"));

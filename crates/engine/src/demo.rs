@@ -164,19 +164,43 @@ impl Engine {
         Ok((row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64))
     }
 
-    /// Gives the demo's loyalty program three tiers (after the baskets are projected, so the
-    /// history earns at the base rate and the tiers show on every account).
-    pub async fn seed_demo_tiers(&self) -> Result<(), EngineError> {
-        if !self.loyalty_tiers().await?.is_empty() {
-            return Ok(());
+    /// Gives the demo's loyalty program three tiers held through a 90-day grace period, and
+    /// rewards for joining, birthdays, reviews and installing the app (after the baskets are
+    /// projected, so the history earns at the base rate and the tiers show on every account).
+    pub async fn seed_demo_loyalty(&self) -> Result<(), EngineError> {
+        if self.loyalty_tiers().await?.is_empty() {
+            let tier = |name: &str, points: i64, multiplier: f64| tailor_loyalty::Tier {
+                name: name.into(),
+                min_points: Some(points),
+                min_spend_cents: None,
+                multiplier,
+                grace_days: 90,
+            };
+            self.set_loyalty_tiers(&[
+                tier("Silver", 1_000, 1.25),
+                tier("Gold", 3_000, 1.5),
+                tier("Platinum", 8_000, 2.0),
+            ])
+            .await?;
         }
-        let tier = |name: &str, min_points: i64, multiplier: f64| tailor_loyalty::Tier {
-            name: name.into(),
-            min_points,
-            multiplier,
-        };
-        self.set_loyalty_tiers(&[tier("Silver", 1_000, 1.25), tier("Gold", 3_000, 1.5), tier("Platinum", 8_000, 2.0)])
-            .await
+        if self.loyalty_rewards().await?.is_empty() {
+            use tailor_loyalty::{Limit, Reward, Trigger};
+            let reward = |name: &str, trigger, event: Option<&str>, points, limit| Reward {
+                name: name.into(),
+                trigger,
+                event: event.map(Into::into),
+                points,
+                limit,
+            };
+            self.set_loyalty_rewards(&[
+                reward("Welcome", Trigger::Welcome, None, 100, None),
+                reward("Birthday", Trigger::Birthday, None, 200, None),
+                reward("Review", Trigger::Event, Some("Product Reviewed"), 25, Some(Limit::PerDay)),
+                reward("App install", Trigger::Event, Some("Application Installed"), 100, Some(Limit::Once)),
+            ])
+            .await?;
+        }
+        Ok(())
     }
 
     async fn demo_stores(&self, households: &BTreeMap<String, Household>) -> Result<u64, EngineError> {

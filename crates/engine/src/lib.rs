@@ -25,7 +25,7 @@ use tokio::sync::watch;
 pub use error::EngineError;
 pub use inventory::StockEvent;
 pub use keys::{ApiKey, Scope};
-pub use loyalty::{LoyaltyAccount, Redemption};
+pub use loyalty::{LoyaltyAccount, LoyaltyEventPage, Redemption};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};
 pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
@@ -34,7 +34,10 @@ pub use tailor_inventory::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,
     ReservationState, ReserveRequest, StockLevel, Transfer, TransferState, DEFAULT_CART_TTL_MS,
 };
-pub use tailor_loyalty::{Balance, Bucket, Entry as LoyaltyEntry, Rule as LoyaltyRule, Tier as LoyaltyTier};
+pub use tailor_loyalty::{
+    Balance, Bucket, Entry as LoyaltyEntry, Limit as RewardLimit, LoyaltyEvent, NextTier, Qualifying, Reward,
+    Rule as LoyaltyRule, Tier as LoyaltyTier, Trigger as RewardTrigger,
+};
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]
@@ -119,6 +122,7 @@ impl Engine {
         if config.background {
             projector::spawn(engine.clone());
             inventory::spawn_expiry(engine.clone());
+            loyalty::spawn_sweep(engine.clone());
             if let Some(every) = config.retrain_every {
                 recs::spawn_retraining(engine.clone(), every);
             }

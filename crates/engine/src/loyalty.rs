@@ -30,14 +30,28 @@ pub struct LoyaltyAccount {
     pub profile_id: String,
     /// Points per bucket.
     pub balance: Balance,
-    /// The tier reached, if any.
+    /// Active points that expire within the warning window unless spent.
+    pub expiring_soon: i64,
+    /// The tier held, if any.
     pub tier: Option<String>,
-    /// Points earned in the last year, net of reversals: what tiers count.
-    pub qualifying_points: i64,
-    /// The next tier and the qualifying points still needed for it.
-    pub next_tier: Option<(String, i64)>,
+    /// The held tier is lost at this time unless the customer qualifies again (unix ms).
+    pub tier_grace_until: Option<i64>,
+    /// Points and spend of the last year, net of reversals: what tiers count.
+    pub qualifying: loyalty::Qualifying,
+    /// The next tier up and what it still needs.
+    pub next_tier: Option<loyalty::NextTier>,
     /// The newest entries.
     pub history: Vec<Entry>,
+}
+
+/// A page of the loyalty event feed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoyaltyEventPage {
+    /// Events after the cursor, oldest first.
+    pub events: Vec<loyalty::LoyaltyEvent>,
+    /// The cursor for the next page (the last event's position, or the one given).
+    pub next: i64,
 }
 
 /// A redemption's result.
@@ -89,22 +103,105 @@ impl Engine {
         Ok(loyalty::set_tiers(self.db(), tiers).await?)
     }
 
-    /// A customer's account, brought up to now (matured, settled, expired).
+    /// The reward rules (welcome, birthday, engagement actions).
+    pub async fn loyalty_rewards(&self) -> Result<Vec<loyalty::Reward>, EngineError> {
+        let mut conn = self.db().reader().acquire().await?;
+        Ok(loyalty::rewards(&mut conn).await?)
+    }
+
+    /// Replaces the reward rules.
+    pub async fn set_loyalty_rewards(&self, rewards: &[loyalty::Reward]) -> Result<(), EngineError> {
+        Ok(loyalty::set_rewards(self.db(), rewards).await?)
+    }
+
+    /// Loyalty events after position `after` (earnings, rewards, expiry, tier changes).
+    pub async fn loyalty_events(&self, after: i64, limit: i64) -> Result<LoyaltyEventPage, EngineError> {
+        if !(1..=1000).contains(&limit) {
+            return Err(EngineError::Invalid(FieldError::invalid("limit", "must be between 1 and 1000")));
+        }
+        let mut conn = self.db().reader().acquire().await?;
+        let events = loyalty::events_after(&mut conn, after, limit).await?;
+        let next = events.last().map_or(after, |e| e.seq);
+        Ok(LoyaltyEventPage { events, next })
+    }
+
+    /// A customer's account, brought up to now (matured, settled, expired, tier re-evaluated).
     pub async fn loyalty_account(&self, id: &str) -> Result<LoyaltyAccount, EngineError> {
+        self.loyalty_account_at(id, now_millis()).await
+    }
+
+    /// The account as of `now` (tests and the sweep move time forward).
+    pub async fn loyalty_account_at(&self, id: &str, now: i64) -> Result<LoyaltyAccount, EngineError> {
+        let policy = self.loyalty_policy();
         let mut tx = self.db().writer().begin().await?;
         let (root, members) = account_of(&mut tx, id).await?;
-        loyalty::mature(&mut tx, &members, &root, &self.loyalty_policy(), now_millis()).await?;
-        let balance = loyalty::balance(&mut tx, &members).await?;
-        let history = loyalty::history(&mut tx, &members, 50).await?;
         let tiers = loyalty::tiers(&mut tx).await?;
-        let qualifying_points = loyalty::qualifying_points(&mut tx, &members, now_millis()).await?;
+        let standing = bring_up_to_date(&mut tx, &members, &root, &tiers, &policy, now).await?;
+        let balance = loyalty::balance(&mut tx, &members).await?;
+        let expiring_soon = loyalty::expiring_by(&mut tx, &members, &policy, now + policy.expiry_warning_ms).await?;
+        let history = loyalty::history(&mut tx, &members, 50).await?;
         tx.commit().await?;
-        let tier = loyalty::tier_for(qualifying_points, &tiers).map(|t| t.name.clone());
-        let next_tier = tiers
-            .iter()
-            .find(|t| t.min_points > qualifying_points)
-            .map(|t| (t.name.clone(), t.min_points - qualifying_points));
-        Ok(LoyaltyAccount { profile_id: root, balance, tier, qualifying_points, next_tier, history })
+        Ok(LoyaltyAccount {
+            profile_id: root,
+            balance,
+            expiring_soon,
+            tier: standing.tier,
+            tier_grace_until: standing.grace_until,
+            qualifying: standing.qualifying,
+            next_tier: standing.next_tier,
+            history,
+        })
+    }
+
+    /// Brings every account up to `now`: matures and expires points, warns of points expiring
+    /// soon, moves tiers whose grace ended, and grants birthday rewards due today. Idempotent;
+    /// the server runs it hourly. Returns the accounts visited.
+    pub async fn sweep_loyalty(&self, now: i64) -> Result<usize, EngineError> {
+        let policy = self.loyalty_policy();
+        let mut conn = self.db().reader().acquire().await?;
+        let tiers = loyalty::tiers(&mut conn).await?;
+        let birthday_rewards: Vec<loyalty::Reward> = loyalty::rewards(&mut conn)
+            .await?
+            .into_iter()
+            .filter(|r| r.trigger == loyalty::Trigger::Birthday)
+            .collect();
+        let mut profiles: Vec<String> =
+            sqlx::query("SELECT DISTINCT profile_id FROM loyalty_entries UNION SELECT profile_id FROM loyalty_status")
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+        let celebrating = if birthday_rewards.is_empty() {
+            Vec::new()
+        } else {
+            tailor_profiles::with_trait(&mut conn, "birthday")
+                .await?
+                .into_iter()
+                .filter(|(_, day)| loyalty::is_birthday(day, now))
+                .map(|(id, _)| id)
+                .collect()
+        };
+        profiles.extend(celebrating.iter().cloned());
+        drop(conn);
+        let mut seen = std::collections::HashSet::new();
+        for profile in profiles {
+            let mut tx = self.db().writer().begin().await?;
+            let Some(root) = tailor_profiles::root_of(&mut tx, &profile).await? else { continue };
+            if !seen.insert(root.clone()) {
+                continue;
+            }
+            let members = tailor_profiles::group_of(&mut tx, &root).await?;
+            bring_up_to_date(&mut tx, &members, &root, &tiers, &policy, now).await?;
+            loyalty::warn_expiring(&mut tx, &members, &root, &policy, policy.expiry_warning_ms, now).await?;
+            if members.iter().any(|m| celebrating.contains(m)) {
+                for reward in &birthday_rewards {
+                    loyalty::grant(&mut tx, &members, &root, reward, now).await?;
+                }
+            }
+            tx.commit().await?;
+        }
+        Ok(seen.len())
     }
 
     /// Spends points for a discount. With an Idempotency-Key (and the request body), a retry
@@ -163,23 +260,84 @@ impl Engine {
     }
 }
 
+/// How often the server sweeps loyalty accounts (expiry, warnings, tier grace, birthdays).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Sweeps every account at start and then hourly until the engine closes.
+pub(crate) fn spawn_sweep(engine: Engine) {
+    tokio::spawn(async move {
+        let mut shutdown = engine.shutdown_signal();
+        loop {
+            match engine.sweep_loyalty(now_millis()).await {
+                Ok(n) => tracing::debug!(accounts = n, "loyalty accounts swept"),
+                Err(e) => tracing::warn!(error = %e, "loyalty sweep failed; retrying next hour"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(SWEEP_EVERY) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}
+
+/// Matures, settles and expires an account's points and re-evaluates its tier.
+async fn bring_up_to_date(
+    conn: &mut AnyConnection,
+    members: &[String],
+    root: &str,
+    tiers: &[loyalty::Tier],
+    policy: &Policy,
+    now: i64,
+) -> Result<loyalty::Standing, EngineError> {
+    loyalty::mature(conn, members, root, policy, now).await?;
+    Ok(loyalty::evaluate(conn, members, root, tiers, now).await?)
+}
+
+/// What the projection applies loyalty with: the earning rules, tiers and rewards in force.
+pub(crate) struct Program {
+    pub(crate) rules: Vec<loyalty::Rule>,
+    pub(crate) tiers: Vec<loyalty::Tier>,
+    pub(crate) rewards: Vec<loyalty::Reward>,
+    pub(crate) policy: Policy,
+}
+
+impl Program {
+    pub(crate) async fn load(conn: &mut AnyConnection, policy: Policy) -> Result<Program, EngineError> {
+        Ok(Program {
+            rules: loyalty::rules(conn).await?,
+            tiers: loyalty::tiers(conn).await?,
+            rewards: loyalty::rewards(conn).await?,
+            policy,
+        })
+    }
+}
+
 /// Applies an event's loyalty effects in the projection's transaction; `profile` is the profile
 /// the event resolved to (its entries stay with it, so an unmerge takes them back).
 pub(crate) async fn project(
     conn: &mut AnyConnection,
     body: &serde_json::Value,
     profile: &str,
-    earning: (&str, &[loyalty::Rule], &[loyalty::Tier]),
-    policy: &Policy,
+    channel: &str,
+    program: &Program,
     at: i64,
 ) -> Result<(), EngineError> {
-    let members = match body.get("event").and_then(serde_json::Value::as_str) {
-        // Earning touches only the earner's entries: no need to read the group (the demo
-        // projects 156k orders).
-        Some("Order Completed") => vec![profile.to_string()],
-        Some("Order Refunded" | "Order Cancelled") => account_of(conn, profile).await?.1,
+    if body.get("type").and_then(serde_json::Value::as_str) != Some("track") {
+        return Ok(());
+    }
+    let event = body.get("event").and_then(serde_json::Value::as_str).unwrap_or("");
+    let (root, members) = match event {
+        // Without tiers earning touches only the earner's entries: no need to read the group
+        // (the demo projects 156k orders).
+        "Order Completed" if program.tiers.is_empty() => (profile.to_string(), vec![profile.to_string()]),
+        "Order Completed" | "Order Refunded" | "Order Cancelled" => account_of(conn, profile).await?,
+        _ if program.rewards.iter().any(|r| r.granted_by(event)) => account_of(conn, profile).await?,
         _ => return Ok(()),
     };
-    loyalty::apply_order_event(conn, body, &members, profile, earning, policy, at).await?;
+    for reward in program.rewards.iter().filter(|r| r.granted_by(event)) {
+        loyalty::grant(conn, &members, &root, reward, at).await?;
+    }
+    let earning = (channel, program.rules.as_slice(), program.tiers.as_slice());
+    loyalty::apply_order_event(conn, body, &members, profile, &root, earning, &program.policy, at).await?;
     Ok(())
 }

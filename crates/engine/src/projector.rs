@@ -44,15 +44,13 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
         return Ok(0);
     };
     let mut stock_moved = Vec::new();
-    let policy = engine.loyalty_policy();
-    let earning_rules = tailor_loyalty::rules(&mut tx).await.map_err(EngineError::from)?;
-    let tiers = tailor_loyalty::tiers(&mut tx).await.map_err(EngineError::from)?;
+    let program = crate::loyalty::Program::load(&mut tx, engine.loyalty_policy()).await?;
     let tracked = tailor_inventory::tracks_stock(&mut tx).await?;
     for (seq, body, channel, ts) in &events {
         let body: serde_json::Value = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
         let profile = tailor_profiles::project_event(&mut tx, *seq, &body, channel, *ts).await?;
         if let Some(p) = &profile {
-            crate::loyalty::project(&mut tx, &body, p, (channel, &earning_rules, &tiers), &policy, *ts).await?;
+            crate::loyalty::project(&mut tx, &body, p, channel, &program, *ts).await?;
         }
         if tracked {
             let moved = tailor_inventory::apply_order_event(&mut tx, &body, channel, profile.as_deref(), *ts).await?;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tailor_core::event::{Event, EventKind};
 use tailor_core::time::now_millis;
 use tailor_core::{Identifier, IdentifierKind};
-use tailor_engine::{Balance, Engine, EngineError};
+use tailor_engine::{Balance, Engine, EngineError, LoyaltyTier, Reward, RewardLimit, RewardTrigger};
 use tailor_testkit::TestEngine;
 
 const DAY: i64 = 86_400_000;
@@ -290,28 +290,35 @@ async fn earning_rules_are_data(t: &TestEngine) {
     assert_eq!(e.loyalty_rules().await.expect("rules"), by_name, "a wrong set changes nothing");
 }
 
+fn tier(name: &str, points: Option<i64>, spend_cents: Option<i64>, multiplier: f64, grace_days: i64) -> LoyaltyTier {
+    LoyaltyTier { name: name.into(), min_points: points, min_spend_cents: spend_cents, multiplier, grace_days }
+}
+
+/// The account's events of `kind`, oldest first.
+async fn events_of(engine: &Engine, profile: &str, kind: &str) -> Vec<Value> {
+    let page = engine.loyalty_events(0, 1000).await.expect("events");
+    page.events.into_iter().filter(|e| e.profile_id == profile && e.kind == kind).map(|e| e.details).collect()
+}
+
 async fn tiers_follow_qualifying_points_and_multiply_earning(t: &TestEngine) {
-    use tailor_engine::LoyaltyTier;
     let e = &t.engine;
-    let tiers = vec![
-        LoyaltyTier { name: "Silver".into(), min_points: 100, multiplier: 1.5 },
-        LoyaltyTier { name: "Gold".into(), min_points: 1000, multiplier: 2.0 },
-    ];
+    let tiers = vec![tier("Silver", Some(100), None, 1.5, 0), tier("Gold", Some(1000), None, 2.0, 0)];
     e.set_loyalty_tiers(&tiers).await.expect("tiers");
     let now = now_millis();
     send(e, vec![order("t1", "t-a", 80.0, now - 3 * DAY), order("t1", "t-b", 40.0, now - 2 * DAY)]).await;
     let t1 = profile(e, "t1").await;
     let a = e.loyalty_account(&t1).await.expect("account");
-    assert_eq!((a.qualifying_points, a.tier.as_deref()), (120, Some("Silver")));
-    assert_eq!(a.next_tier, Some(("Gold".to_string(), 880)));
+    assert_eq!((a.qualifying.points, a.tier.as_deref()), (120, Some("Silver")));
+    let next = a.next_tier.expect("next tier");
+    assert_eq!((next.name.as_str(), next.points_needed), ("Gold", Some(880)));
     // As Silver, the next order earns one and a half times.
     send(e, vec![order("t1", "t-c", 10.0, now - DAY)]).await;
     assert_eq!(balance(e, &t1).await.pending, 80 + 40 + 15);
     // Refunds count against the tier.
     send(e, vec![refund("t1", "t-b", 40.0, 1), refund("t1", "t-c", 10.0, 1)]).await;
     let a = e.loyalty_account(&t1).await.expect("account");
-    assert_eq!((a.qualifying_points, a.tier), (80, None));
-    let bad = vec![LoyaltyTier { name: "Bronze".into(), min_points: -1, multiplier: 1.0 }];
+    assert_eq!((a.qualifying.points, a.tier), (80, None), "without a grace period the tier drops at once");
+    let bad = vec![tier("Bronze", Some(-1), None, 1.0, 0)];
     match e.set_loyalty_tiers(&bad).await {
         Err(EngineError::Invalid(f)) => assert_eq!(f.field, "tiers[0].minPoints"),
         other => panic!("expected a field error, got {other:?}"),
@@ -319,7 +326,119 @@ async fn tiers_follow_qualifying_points_and_multiply_earning(t: &TestEngine) {
     assert_eq!(e.loyalty_tiers().await.expect("tiers"), tiers);
 }
 
+async fn a_tier_is_held_through_its_grace_period_and_changes_are_events(t: &TestEngine) {
+    let e = &t.engine;
+    // Silver by points, Gold by spend ($500 a year) or points.
+    let tiers = vec![tier("Silver", Some(100), None, 1.0, 30), tier("Gold", Some(5000), Some(50_000), 1.0, 30)];
+    e.set_loyalty_tiers(&tiers).await.expect("tiers");
+    let now = now_millis();
+    send(e, vec![order("g1", "g-a", 120.0, now - 2 * DAY)]).await;
+    let g1 = profile(e, "g1").await;
+    assert_eq!(e.loyalty_account(&g1).await.expect("account").tier.as_deref(), Some("Silver"));
+    assert_eq!(events_of(e, &g1, "tier_changed").await.last().expect("upgrade")["to"], "Silver");
+    assert_eq!(events_of(e, &g1, "points_earned").await[0]["points"], 120);
+    // Below Silver after a refund: kept for 30 days, and the customer is told it is at risk.
+    send(e, vec![refund("g1", "g-a", 60.0, 1)]).await;
+    let a = e.loyalty_account(&g1).await.expect("account");
+    assert_eq!((a.qualifying.points, a.tier.as_deref()), (60, Some("Silver")));
+    let until = a.tier_grace_until.expect("grace period");
+    assert!((until - now - 30 * DAY).abs() < DAY, "grace ends in 30 days");
+    assert_eq!(events_of(e, &g1, "tier_at_risk").await.len(), 1);
+    let later = e.loyalty_account_at(&g1, until - DAY).await.expect("account");
+    assert_eq!(later.tier.as_deref(), Some("Silver"), "still within the grace period");
+    e.sweep_loyalty(until + 1).await.expect("sweep");
+    let after = e.loyalty_account_at(&g1, until + 2).await.expect("account");
+    assert_eq!((after.tier, after.tier_grace_until), (None, None), "dropped when the grace period ended");
+    let changes = events_of(e, &g1, "tier_changed").await;
+    assert_eq!((changes.len(), &changes[1]["direction"]), (2, &json!("down")), "{changes:?}");
+    // Spend alone reaches Gold.
+    send(e, vec![order("g2", "g-b", 600.0, now - DAY)]).await;
+    let g2 = profile(e, "g2").await;
+    let a = e.loyalty_account(&g2).await.expect("account");
+    assert_eq!((a.tier.as_deref(), a.qualifying.spend_cents), (Some("Gold"), 60_000));
+    // Tiers listed out of order are refused.
+    let reversed = vec![tiers[1].clone(), tiers[0].clone()];
+    match e.set_loyalty_tiers(&reversed).await {
+        Err(EngineError::Invalid(f)) => assert_eq!(f.field, "tiers[1].minPoints"),
+        other => panic!("expected a field error, got {other:?}"),
+    }
+}
+
+async fn rewards_are_data_and_granted_once_per_period(t: &TestEngine) {
+    let e = &t.engine;
+    let reward = |name: &str, trigger, event: Option<&str>, points, limit| Reward {
+        name: name.into(),
+        trigger,
+        event: event.map(Into::into),
+        points,
+        limit,
+    };
+    e.set_loyalty_rewards(&[
+        reward("Welcome", RewardTrigger::Welcome, None, 100, None),
+        reward("Birthday", RewardTrigger::Birthday, None, 200, None),
+        reward("Review", RewardTrigger::Event, Some("Product Reviewed"), 25, Some(RewardLimit::PerDay)),
+    ])
+    .await
+    .expect("rewards");
+    let now = now_millis();
+    let today = chrono::DateTime::from_timestamp_millis(now).expect("now").format("1990-%m-%d").to_string();
+    let track = |event: &str, n: u32, at: i64| json!({"type": "track", "event": event, "userId": "r1", "messageId": format!("r1-{event}-{n}"), "timestamp": iso(at)});
+    send(
+        e,
+        vec![
+            json!({"type": "identify", "userId": "r1", "messageId": "r1-id", "traits": {"birthday": today}}),
+            track("Signed Up", 1, now),
+            track("Signed Up", 2, now),
+            track("Product Reviewed", 1, now),
+            track("Product Reviewed", 2, now),
+            track("Product Reviewed", 3, now - 2 * DAY),
+        ],
+    )
+    .await;
+    let r1 = profile(e, "r1").await;
+    assert_eq!(balance(e, &r1).await.active, 100 + 25 + 25, "welcome once, a review a day");
+    e.sweep_loyalty(now).await.expect("sweep");
+    e.sweep_loyalty(now).await.expect("sweep again");
+    assert_eq!(balance(e, &r1).await.active, 150 + 200, "a birthday once a year");
+    let granted = events_of(e, &r1, "reward_granted").await;
+    assert_eq!(granted.len(), 4, "{granted:?}");
+    let history = e.loyalty_account(&r1).await.expect("account").history;
+    assert!(history.iter().any(|h| h.reason.as_deref() == Some("reward 'Birthday'")), "{history:?}");
+    let bad = vec![reward("Review", RewardTrigger::Event, None, 25, None)];
+    match e.set_loyalty_rewards(&bad).await {
+        Err(EngineError::Invalid(f)) => assert_eq!(f.field, "rewards[0].event"),
+        other => panic!("expected a field error, got {other:?}"),
+    }
+    assert_eq!(e.loyalty_rewards().await.expect("rewards").len(), 3, "a wrong set changes nothing");
+}
+
+async fn expiring_points_are_announced_then_expire(t: &TestEngine) {
+    let e = &t.engine;
+    let now = now_millis();
+    // Active since 320 days ago (30-day return window): they expire in 45 days.
+    send(e, vec![order("x1", "x-a", 70.0, now - 350 * DAY)]).await;
+    let x1 = profile(e, "x1").await;
+    e.sweep_loyalty(now).await.expect("sweep");
+    assert!(events_of(e, &x1, "points_expiring_soon").await.is_empty(), "45 days out is not soon");
+    e.sweep_loyalty(now + 20 * DAY).await.expect("sweep");
+    e.sweep_loyalty(now + 21 * DAY).await.expect("sweep");
+    let warned = events_of(e, &x1, "points_expiring_soon").await;
+    assert_eq!((warned.len(), &warned[0]["points"]), (1, &json!(70)), "told once: {warned:?}");
+    assert_eq!(e.loyalty_account_at(&x1, now + 21 * DAY).await.expect("account").expiring_soon, 70);
+    e.sweep_loyalty(now + 46 * DAY).await.expect("sweep");
+    assert_eq!(e.loyalty_account_at(&x1, now + 46 * DAY).await.expect("account").balance.expired, 70);
+    assert_eq!(events_of(e, &x1, "points_expired").await[0]["points"], 70);
+    // The feed pages with a cursor.
+    let first = e.loyalty_events(0, 1).await.expect("page");
+    let rest = e.loyalty_events(first.next, 1000).await.expect("page");
+    assert!(rest.events.iter().all(|ev| ev.seq > first.next) && !rest.events.is_empty());
+    assert!(matches!(e.loyalty_events(0, 0).await, Err(EngineError::Invalid(f)) if f.field == "limit"));
+}
+
 tailor_testkit::both_backends!(
+    a_tier_is_held_through_its_grace_period_and_changes_are_events,
+    rewards_are_data_and_granted_once_per_period,
+    expiring_points_are_announced_then_expire,
     tiers_follow_qualifying_points_and_multiply_earning,
     earning_rules_are_data,
     buy_then_refund_nets_zero_and_partial_returns_are_proportional,

@@ -1,10 +1,12 @@
 //! The ledger: buckets, entries, and the operations that move points between buckets.
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sqlx::{AnyConnection, Row};
 use tailor_core::FieldError;
 
 use crate::error::LoyaltyError;
+use crate::events::{emit, last_of, LoyaltyEventKind};
 
 /// Where points are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -72,7 +74,7 @@ pub struct Entry {
     pub bucket: Bucket,
     /// Signed points.
     pub points: i64,
-    /// earn, mature, redeem, reverse, expire, settle or adjust.
+    /// earn, mature, redeem, reverse, expire, settle, adjust or reward.
     pub kind: String,
     /// The order it comes from.
     pub order_id: Option<String>,
@@ -93,6 +95,8 @@ pub struct Policy {
     pub expiry_ms: i64,
     /// What one point is worth at redemption, in cents.
     pub point_value_cents: i64,
+    /// How long before points expire the customer is told (a `points_expiring_soon` event), ms.
+    pub expiry_warning_ms: i64,
 }
 
 impl Default for Policy {
@@ -102,6 +106,7 @@ impl Default for Policy {
             return_window_ms: 30 * 86_400_000,
             expiry_ms: 365 * 86_400_000,
             point_value_cents: 1,
+            expiry_warning_ms: 30 * 86_400_000,
         }
     }
 }
@@ -259,23 +264,57 @@ pub async fn mature(
         record(conn, owner, Bucket::Active, -x, "settle", None, None, None, None, now).await?;
         record(conn, owner, Bucket::Owed, -x, "settle", None, None, None, None, now).await?;
     }
-    // Oldest first: what was credited to active before the cutoff and not consumed since.
+    let lapsed = expiring_by(conn, members, policy, now).await?;
+    if lapsed > 0 {
+        transfer(conn, owner, Bucket::Active, Bucket::Expired, lapsed, "expire", None, None, now).await?;
+        emit(conn, owner, LoyaltyEventKind::PointsExpired, json!({"points": lapsed}), now).await?;
+    }
+    Ok(())
+}
+
+/// Active points that will have expired by `when` if nothing is spent: oldest first, what was
+/// credited to active more than the expiry before `when` and not consumed since.
+pub async fn expiring_by(
+    conn: &mut AnyConnection,
+    members: &[String],
+    policy: &Policy,
+    when: i64,
+) -> Result<i64, LoyaltyError> {
     let sql = format!(
         "SELECT CAST(COALESCE(SUM(CASE WHEN points > 0 AND at <= $1 THEN points ELSE 0 END), 0) AS BIGINT), \
                 CAST(COALESCE(SUM(CASE WHEN points < 0 THEN -points ELSE 0 END), 0) AS BIGINT) \
-         FROM loyalty_entries WHERE bucket = 'active' AND profile_id IN {inn}"
+         FROM loyalty_entries WHERE bucket = 'active' AND profile_id IN {}",
+        placeholders(2, members.len())
     );
-    let mut q = sqlx::query(&sql).bind(now - policy.expiry_ms);
+    let mut q = sqlx::query(&sql).bind(when - policy.expiry_ms);
     for m in members {
         q = q.bind(m.clone());
     }
     let r = q.fetch_one(&mut *conn).await?;
     let (old_credits, debits): (i64, i64) = (r.get(0), r.get(1));
-    let lapsed = old_credits - debits;
-    if lapsed > 0 {
-        transfer(conn, owner, Bucket::Active, Bucket::Expired, lapsed, "expire", None, None, now).await?;
+    Ok((old_credits - debits).max(0))
+}
+
+/// Tells the customer (a `points_expiring_soon` event) when active points will expire within
+/// `window` ms, at most once per window; returns the points told about.
+pub async fn warn_expiring(
+    conn: &mut AnyConnection,
+    members: &[String],
+    root: &str,
+    policy: &Policy,
+    window: i64,
+    now: i64,
+) -> Result<i64, LoyaltyError> {
+    let points = expiring_by(conn, members, policy, now + window).await?;
+    if points == 0 {
+        return Ok(0);
     }
-    Ok(())
+    if last_of(conn, root, LoyaltyEventKind::PointsExpiringSoon).await?.is_some_and(|at| at > now - window) {
+        return Ok(0);
+    }
+    let details = json!({"points": points, "expireBy": now + window});
+    emit(conn, root, LoyaltyEventKind::PointsExpiringSoon, details, now).await?;
+    Ok(points)
 }
 
 /// Spends active points; returns the discount they buy, in cents.

@@ -3,18 +3,27 @@
 //! owed for reversals of points already spent), so each bucket's balance is the sum of its
 //! entries and can be checked as such. Entries keep the profile they were earned by, and an
 //! account is read over the customer's merge group, so merges and unmerges of profiles carry
-//! the accounts with them without rewriting anything.
+//! the accounts with them without rewriting anything. Rules, rewards and tiers are data; every
+//! change journeys care about (earnings, rewards, expiry, tier moves) is an event in the feed.
 
 mod error;
+mod events;
 mod ledger;
 mod migrations;
 mod orders;
+mod rewards;
 mod rules;
+mod tiers;
 
 pub use error::LoyaltyError;
-pub use ledger::{adjust, balance, history, mature, redeem, Balance, Bucket, Entry, Policy};
+pub use events::{events_after, LoyaltyEvent, LoyaltyEventKind};
+pub use ledger::{
+    adjust, balance, expiring_by, history, mature, redeem, warn_expiring, Balance, Bucket, Entry, Policy,
+};
 pub use migrations::MIGRATIONS;
 pub use orders::apply_order_event;
-pub use rules::{
-    points_for, qualifying_points, rules, set_rules, set_tiers, tier_for, tiers, Rule, Tier, QUALIFYING_WINDOW_MS,
+pub use rewards::{grant, is_birthday, rewards, set_rewards, Limit, Reward, Trigger};
+pub use rules::{points_for, rules, set_rules, Rule};
+pub use tiers::{
+    evaluate, qualifying, set_tiers, tier_reached, tiers, NextTier, Qualifying, Standing, Tier, QUALIFYING_WINDOW_MS,
 };

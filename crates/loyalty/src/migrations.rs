@@ -44,4 +44,49 @@ pub const MIGRATIONS: &[Migration] = &[
     )
     ",
     ),
+    Migration {
+        id: "loyalty/003_events_status_rewards",
+        sqlite: "
+    CREATE TABLE loyalty_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        profile_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        details TEXT NOT NULL,
+        at BIGINT NOT NULL
+    );
+    CREATE INDEX loyalty_events_profile ON loyalty_events (profile_id, kind);
+    CREATE TABLE loyalty_status (
+        profile_id TEXT PRIMARY KEY,
+        tier TEXT,
+        since BIGINT NOT NULL,
+        grace_until BIGINT
+    );
+    CREATE TABLE loyalty_rewards (
+        name TEXT PRIMARY KEY,
+        body TEXT NOT NULL
+    );
+    ALTER TABLE loyalty_tiers ADD COLUMN position BIGINT NOT NULL DEFAULT 0
+    ",
+        postgres: "
+    CREATE TABLE loyalty_events (
+        seq BIGSERIAL PRIMARY KEY,
+        profile_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        details TEXT NOT NULL,
+        at BIGINT NOT NULL
+    );
+    CREATE INDEX loyalty_events_profile ON loyalty_events (profile_id, kind);
+    CREATE TABLE loyalty_status (
+        profile_id TEXT PRIMARY KEY,
+        tier TEXT,
+        since BIGINT NOT NULL,
+        grace_until BIGINT
+    );
+    CREATE TABLE loyalty_rewards (
+        name TEXT PRIMARY KEY,
+        body TEXT NOT NULL
+    );
+    ALTER TABLE loyalty_tiers ADD COLUMN position BIGINT NOT NULL DEFAULT 0
+    ",
+    },
 ];

@@ -7,8 +7,10 @@ use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
 use crate::error::LoyaltyError;
+use crate::events::{emit, LoyaltyEventKind};
 use crate::ledger::{lock, mature, record, Bucket, Policy};
-use crate::rules::{points_for, qualifying_points, tier_for, Rule, Tier};
+use crate::rules::{points_for, Rule};
+use crate::tiers::{evaluate, Tier};
 
 fn text(v: &Value, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|k| match v.get(*k) {
@@ -44,12 +46,15 @@ fn amount(props: &Value) -> Option<i64> {
     Some(sum)
 }
 
-/// Applies one event of the account `members` (new entries go to `owner`).
+/// Applies one event of the account `members` (new entries go to `owner`, the profile the
+/// event resolved to; tier status and events to the account's `root`).
+#[allow(clippy::too_many_arguments)]
 pub async fn apply_order_event(
     conn: &mut AnyConnection,
     body: &Value,
     members: &[String],
     owner: &str,
+    root: &str,
     earning: (&str, &[Rule], &[Tier]),
     policy: &Policy,
     at: i64,
@@ -85,15 +90,16 @@ pub async fn apply_order_event(
             } else {
                 lines
             };
+            if exists.is_some() {
+                return Ok(());
+            }
             let mut points = points_for(&lines, channel, at, rules, policy);
             if !tiers.is_empty() {
-                // Members of a tier earn its multiple (the tier reached before this order).
-                let qualifying = qualifying_points(conn, &[owner.to_string()], at).await?;
-                if let Some(t) = tier_for(qualifying, tiers) {
-                    points = (points as f64 * t.multiplier).floor() as i64;
-                }
+                // Members of a tier earn its multiple (the tier held before this order).
+                let standing = evaluate(conn, members, root, tiers, at).await?;
+                points = (points as f64 * standing.multiplier).floor() as i64;
             }
-            if exists.is_none() && points > 0 {
+            if points > 0 {
                 let available = at + policy.return_window_ms;
                 record(
                     conn,
@@ -108,11 +114,20 @@ pub async fn apply_order_event(
                     at,
                 )
                 .await?;
+                let details = serde_json::json!({"points": points, "orderId": order, "availableAt": available});
+                emit(conn, root, LoyaltyEventKind::PointsEarned, details, at).await?;
+                if !tiers.is_empty() {
+                    evaluate(conn, members, root, tiers, at).await?;
+                }
             }
         }
         "Order Refunded" | "Order Cancelled" => {
             let full = event == "Order Cancelled";
             reverse(conn, members, owner, &order, if full { None } else { amount(&props) }, policy, at).await?;
+            let (_, _, tiers) = earning;
+            if !tiers.is_empty() {
+                evaluate(conn, members, root, tiers, at).await?;
+            }
         }
         _ => {}
     }

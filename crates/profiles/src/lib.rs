@@ -23,6 +23,6 @@ pub use privacy::{erase, export};
 pub use project::project_event;
 pub use signals::{signals, HistoryCache, Signals};
 pub use view::{
-    lookup, merges, profile_view, timeline, CartLine, ChannelCount, ConsentView, Features, IdentifierView, MergeView,
-    ProfileView, TimelineEntry,
+    lookup, merges, profile_view, timeline, with_trait, CartLine, ChannelCount, ConsentView, Features, IdentifierView,
+    MergeView, ProfileView, TimelineEntry,
 };

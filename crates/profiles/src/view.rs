@@ -386,3 +386,18 @@ pub async fn merges(conn: &mut AnyConnection, id: &str) -> Result<Option<Vec<Mer
             .collect(),
     ))
 }
+
+/// Profiles (any, merged or not) whose trait `name` is a string, with its value: e.g. every
+/// `birthday` for the loyalty program's birthday rewards.
+pub async fn with_trait(conn: &mut AnyConnection, name: &str) -> Result<Vec<(String, String)>, ProfileError> {
+    let needle = format!("%\"{name}\"%");
+    let rows =
+        sqlx::query("SELECT id, traits FROM profiles WHERE traits LIKE $1").bind(needle).fetch_all(&mut *conn).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let traits: serde_json::Value = serde_json::from_str(&r.get::<String, _>(1)).ok()?;
+            Some((r.get(0), traits.get(name)?.as_str()?.to_string()))
+        })
+        .collect())
+}

@@ -89,7 +89,13 @@ pub(crate) fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<
 
 /// Parses a JSON body into `T`, naming the offending field when serde can tell which.
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], fields: &[&str]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().iter().rev().find_map(|s| match s {
+            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+            _ => None,
+        });
+        let e = e.into_inner();
         let msg = e.to_string();
         if e.is_syntax() || e.is_eof() {
             return ApiError {
@@ -99,10 +105,12 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], fields: &[
                 errors: None,
             };
         }
-        // serde names missing and unknown fields in backticks; otherwise find a known field mentioned.
+        // Missing and unknown fields are named in backticks; a wrong value sits at its key.
         let quoted = msg.split('`').nth(1).map(str::to_string);
-        let field =
-            quoted.or_else(|| fields.iter().find(|f| msg.contains(*f)).map(|f| f.to_string())).unwrap_or_default();
+        let named = msg.starts_with("missing field") || msg.starts_with("unknown field");
+        let field = if named { quoted } else { key.or(quoted) }
+            .or_else(|| fields.iter().find(|f| msg.contains(*f)).map(|f| f.to_string()))
+            .unwrap_or_default();
         ApiError::field(&field, format!("invalid body: {msg}"))
     })
 }

@@ -1,11 +1,13 @@
 //! Loyalty routes: a customer's account, redemption at any channel, and admin adjustments.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::Value;
-use tailor_engine::{LoyaltyAccount, LoyaltyRule, LoyaltyTier, Redemption};
+use tailor_engine::{LoyaltyAccount, LoyaltyEventPage, LoyaltyRule, LoyaltyTier, Redemption, Reward};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,6 +19,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_rules, put_rules))
         .routes(routes!(get_tiers, put_tiers))
+        .routes(routes!(get_rewards, put_rewards))
+        .routes(routes!(events))
         .routes(routes!(account))
         .routes(routes!(redeem))
         .routes(routes!(adjust))
@@ -124,15 +128,17 @@ async fn put_rules(
     Ok(Json(rules))
 }
 
-/// The tiers, lowest first: reached with qualifying points (earned in the last year, net of
-/// reversals); their members earn a multiple.
+/// The tiers, lowest first: reached with qualifying points or spend (the last year's, net of
+/// reversals); their members earn a multiple and keep the tier for its grace period after
+/// falling below it.
 #[utoipa::path(get, path = "/v1/loyalty/tiers", tag = "loyalty", security(("bearer" = [])),
     responses((status = 200, body = [LoyaltyTier])))]
 async fn get_tiers(State(state): State<AppState>, _key: ReadKey) -> Result<Json<Vec<LoyaltyTier>>, ApiError> {
     Ok(Json(state.engine.loyalty_tiers().await?))
 }
 
-/// Replaces the tiers: `[{"name": "Gold", "minPoints": 5000, "multiplier": 1.5}]`.
+/// Replaces the tiers, lowest first: `[{"name": "Gold", "minPoints": 5000, "minSpendCents":
+/// 500000, "multiplier": 1.5, "graceDays": 90}]`; either threshold reaches a tier.
 #[utoipa::path(put, path = "/v1/loyalty/tiers", tag = "loyalty", security(("bearer" = [])),
     request_body = [LoyaltyTier],
     responses((status = 200, body = [LoyaltyTier]), (status = 400, description = "Invalid field")))]
@@ -141,7 +147,51 @@ async fn put_tiers(
     _key: AdminKey,
     body: Bytes,
 ) -> Result<Json<Vec<LoyaltyTier>>, ApiError> {
-    let tiers: Vec<LoyaltyTier> = parse_body(&body, &["name", "minPoints", "multiplier"])?;
+    let tiers: Vec<LoyaltyTier> =
+        parse_body(&body, &["name", "minPoints", "minSpendCents", "multiplier", "graceDays"])?;
     state.engine.set_loyalty_tiers(&tiers).await?;
     Ok(Json(state.engine.loyalty_tiers().await?))
+}
+
+/// The reward rules: points for joining (`welcome`, on a `Signed Up` event), on birthdays
+/// (`birthday`, from the `birthday` trait) and for engagement actions (`event`, any tracked
+/// event such as `Product Reviewed`), each at most once per `limit`.
+#[utoipa::path(get, path = "/v1/loyalty/rewards", tag = "loyalty", security(("bearer" = [])),
+    responses((status = 200, body = [Reward])))]
+async fn get_rewards(State(state): State<AppState>, _key: ReadKey) -> Result<Json<Vec<Reward>>, ApiError> {
+    Ok(Json(state.engine.loyalty_rewards().await?))
+}
+
+/// Replaces the reward rules: `[{"name": "Review", "trigger": "event", "event": "Product
+/// Reviewed", "points": 25, "limit": "per_day"}]`.
+#[utoipa::path(put, path = "/v1/loyalty/rewards", tag = "loyalty", security(("bearer" = [])),
+    request_body = [Reward],
+    responses((status = 200, body = [Reward]), (status = 400, description = "Invalid field")))]
+async fn put_rewards(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    body: Bytes,
+) -> Result<Json<Vec<Reward>>, ApiError> {
+    let rewards: Vec<Reward> = parse_body(&body, &["name", "trigger", "event", "points", "limit"])?;
+    state.engine.set_loyalty_rewards(&rewards).await?;
+    Ok(Json(state.engine.loyalty_rewards().await?))
+}
+
+/// The loyalty event feed, for journeys: `points_earned`, `reward_granted`,
+/// `points_expiring_soon`, `points_expired`, `tier_at_risk` and `tier_changed`, oldest first
+/// after the cursor `after`; pass the answer's `next` to read on.
+#[utoipa::path(get, path = "/v1/loyalty/events", tag = "loyalty", security(("bearer" = [])),
+    params(("after" = Option<i64>, Query, description = "Cursor: events after this position (default 0)"),
+        ("limit" = Option<i64>, Query, description = "At most this many (1–1000, default 100)")),
+    responses((status = 200, body = LoyaltyEventPage), (status = 400, description = "Invalid field")))]
+async fn events(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<LoyaltyEventPage>, ApiError> {
+    let number = |name: &str, default: i64| match q.get(name) {
+        None => Ok(default),
+        Some(v) => v.parse::<i64>().map_err(|_| ApiError::field(name, format!("{name} is a whole number, e.g. 100"))),
+    };
+    Ok(Json(state.engine.loyalty_events(number("after", 0)?, number("limit", 100)?).await?))
 }

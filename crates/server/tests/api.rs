@@ -162,8 +162,10 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         "/v1/loyalty/p1",
         "/v1/loyalty/rules",
         "/v1/loyalty/tiers",
+        "/v1/loyalty/rewards",
+        "/v1/loyalty/events",
     ];
-    let admin: [(&str, &str); 22] = [
+    let admin: [(&str, &str); 23] = [
         ("DELETE", "/v1/profiles/p1"),
         ("POST", "/v1/profiles/p1/unmerge"),
         ("GET", "/v1/profiles/p1/export"),
@@ -186,6 +188,7 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         ("POST", "/v1/loyalty/p1/adjust"),
         ("PUT", "/v1/loyalty/rules"),
         ("PUT", "/v1/loyalty/tiers"),
+        ("PUT", "/v1/loyalty/rewards"),
     ];
     let body = json!({"userId": "u", "event": "E", "previousId": "p", "groupId": "g", "batch": []});
     let mut checked = 0;

@@ -70,8 +70,17 @@
     try {
       const a = await api("/v1/loyalty/" + encodeURIComponent(profileId));
       const b = a.balance;
-      $("p-loyalty").replaceChildren(...[["active", b.active], ["pending", b.pending], ["used", b.used], ["expired", b.expired]]
-        .map(([k, v]) => el("div", { class: "stat" }, el("b", {}, v.toLocaleString()), el("span", {}, k + " points"))));
+      const stats = [["active", b.active], ["pending", b.pending], ["used", b.used], ["expired", b.expired]]
+        .map(([k, v]) => el("div", { class: "stat" }, el("b", {}, v.toLocaleString()), el("span", {}, k + " points")));
+      const lines = [];
+      if (a.tier) lines.push(a.tier + " member" + (a.tierGraceUntil ? ", kept until " + new Date(a.tierGraceUntil).toLocaleDateString() + " unless they qualify again" : ""));
+      if (a.nextTier) {
+        const need = [a.nextTier.pointsNeeded != null ? a.nextTier.pointsNeeded.toLocaleString() + " points" : null,
+          a.nextTier.spendNeededCents != null ? "$" + (a.nextTier.spendNeededCents / 100).toLocaleString() + " spend" : null].filter(Boolean).join(" or ");
+        lines.push(need + " to " + a.nextTier.name);
+      }
+      if (a.expiringSoon > 0) lines.push(a.expiringSoon.toLocaleString() + " points expire within 30 days");
+      $("p-loyalty").replaceChildren(...stats, ...lines.map((t) => el("div", { class: "muted", "data-loyalty": "tier" }, t)));
     } catch (e) { $("p-loyalty").replaceChildren(el("span", { class: "muted" }, e.message)); }
   }
 
