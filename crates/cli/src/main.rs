@@ -4,6 +4,9 @@
 mod bench;
 mod bench_inventory;
 mod bench_serve;
+mod pricing;
+mod pricing_elasticity;
+mod pricing_simulate;
 mod progress;
 mod recs;
 
@@ -140,6 +143,11 @@ enum Command {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
+    /// Pricing: the elasticity report and the simulator.
+    Pricing {
+        #[command(subcommand)]
+        command: pricing::PricingCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -240,6 +248,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench::run(command).await,
+        Command::Pricing { command } => pricing::run(command),
         Command::RecommendBatch { train, test, k, protocol, out, model } => {
             recs::recommend_batch(&train, &test, k, protocol, &out, model)
         }

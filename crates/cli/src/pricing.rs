@@ -1,0 +1,47 @@
+//! `tailor pricing …`: the elasticity report on sales history and the pricing simulator.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+/// Pricing commands.
+#[derive(Subcommand)]
+pub enum PricingCommand {
+    /// Estimate price elasticity per product from The Complete Journey's sales history
+    /// (product estimates shrunk toward their category, with intervals) and print a report.
+    Elasticity {
+        /// The shared folder holding data/completejourney.
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+        /// Products listed in the report.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        /// Also write every product's estimate as CSV here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run pricing policies against products with known demand curves and report each
+    /// policy's revenue and margin as a share of the oracle's (docs/pricing-scenario.md).
+    Simulate {
+        /// The scenario file (JSON); without it the default scenario runs.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Random seed of the demand noise and the policies' draws.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Write the default scenario to this file (a starting point for your own) and stop.
+        #[arg(long)]
+        export_default: Option<PathBuf>,
+    },
+}
+
+/// Runs a pricing command.
+pub fn run(command: PricingCommand) -> Result<()> {
+    match command {
+        PricingCommand::Elasticity { shared, top, out } => crate::pricing_elasticity::run(&shared, top, out.as_deref()),
+        PricingCommand::Simulate { scenario, seed, export_default } => {
+            crate::pricing_simulate::run(scenario.as_deref(), seed, export_default.as_deref())
+        }
+    }
+}

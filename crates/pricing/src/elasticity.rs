@@ -1,0 +1,1 @@
+//! Price elasticity of demand from sales history (being written).
