@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: starts PostgreSQL (scripts/services.sh), installs headless Chromium for the
 # console test (scripts/browser.sh) and runs every test of the workspace, the PostgreSQL runs of
-# the conformance suite included.
+# the conformance suite included, and the doctests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${TAILOR_TEST_POSTGRES_URL:-}" ]; then
@@ -13,3 +13,5 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 cargo nextest run --workspace --no-fail-fast "$@"
+# nextest skips doctests; some prove by failing to compile (e.g. no demographic reaches an offer).
+cargo test --workspace --doc "$@"

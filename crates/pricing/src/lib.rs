@@ -7,4 +7,6 @@ pub mod demand;
 pub mod elasticity;
 pub mod experiment;
 pub mod guardrails;
+pub mod markdown;
+pub mod offers;
 pub mod simulate;
