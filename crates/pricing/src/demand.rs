@@ -143,8 +143,8 @@ mod tests {
         let d = Demand::Logit { base_demand: 30.0, elasticity: -2.0, share: 0.2 };
         assert!((d.expected(4.0, 4.0) - 30.0).abs() < 1e-9);
         let h = 1e-4;
-        let slope = (d.expected(4.0 + h, 4.0).ln() - d.expected(4.0 - h, 4.0).ln())
-            / ((4.0 + h as f64).ln() - (4.0 - h as f64).ln());
+        let slope =
+            (d.expected(4.0 + h, 4.0).ln() - d.expected(4.0 - h, 4.0).ln()) / ((4.0f64 + h).ln() - (4.0f64 - h).ln());
         assert!((slope + 2.0).abs() < 1e-3, "elasticity at the reference price: {slope}");
     }
 

@@ -189,7 +189,7 @@ mod tests {
 
     fn random_guardrails(rng: &mut StdRng) -> Guardrails {
         let cost = rng.gen_range(0..5_000);
-        let g = Guardrails {
+        Guardrails {
             unit_cost_cents: rng.gen_bool(0.8).then_some(cost),
             min_margin: rng.gen_bool(0.7).then(|| rng.gen_range(0.0..0.8)),
             ceiling_cents: rng.gen_bool(0.7).then(|| cost + rng.gen_range(0..20_000)),
@@ -197,8 +197,7 @@ mod tests {
             max_daily_change: rng.gen_bool(0.7).then(|| rng.gen_range(0.01..0.5)),
             ending_cents: rng.gen_bool(0.5).then(|| rng.gen_range(0..100)),
             frozen: rng.gen_bool(0.05),
-        };
-        g
+        }
     }
 
     /// Property: whatever is proposed, day after day, no price leaves floor, ceiling or MAP

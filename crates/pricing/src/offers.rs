@@ -198,7 +198,7 @@ pub fn offers_for(behavior: &Behavior, policy: &OfferPolicy, offered_this_period
             });
         }
     }
-    out.sort_by(|a, b| b.max_discount_cents.cmp(&a.max_discount_cents));
+    out.sort_by_key(|o| std::cmp::Reverse(o.max_discount_cents));
     out.truncate(1);
     out.retain(|o| o.max_discount_cents > 0);
     out
