@@ -8,6 +8,7 @@ pub mod import;
 mod inventory;
 mod keys;
 mod loyalty;
+mod pricing;
 mod projector;
 mod recs;
 
@@ -26,6 +27,7 @@ pub use error::EngineError;
 pub use inventory::StockEvent;
 pub use keys::{ApiKey, Scope};
 pub use loyalty::{LoyaltyAccount, LoyaltyEventPage, Redemption};
+pub use pricing::{ListPriceInput, MarketInput, PriceDecision, PriceQuote};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};
 pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
@@ -38,6 +40,9 @@ pub use tailor_loyalty::{
     Balance, Bucket, Entry as LoyaltyEntry, Limit as RewardLimit, LoyaltyEvent, NextTier, Qualifying, Reward,
     Rule as LoyaltyRule, Tier as LoyaltyTier, Trigger as RewardTrigger,
 };
+pub use tailor_pricing::book::{Applied, Discount, Promotion};
+pub use tailor_pricing::guardrails::Guardrails;
+pub use tailor_pricing::offers::Offer;
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]
@@ -70,6 +75,7 @@ fn migrations() -> Vec<Migration> {
         recs::MIGRATIONS,
         tailor_inventory::MIGRATIONS,
         tailor_loyalty::MIGRATIONS,
+        pricing::MIGRATIONS,
     ]
     .concat()
 }
@@ -83,6 +89,8 @@ struct Inner {
     reservations: Option<inventory::ReservationQueue>,
     /// What other engines see of stock.
     stock: Arc<inventory::StockView>,
+    /// Promotions in memory.
+    prices: pricing::PriceState,
 }
 
 /// A handle to a running Tailor: cheap to clone, shared by every request.
@@ -116,6 +124,7 @@ impl Engine {
                 db,
                 shutdown,
                 recs: recs::RecsState::default(),
+                prices: pricing::PriceState::default(),
             }),
         };
         engine.load_recs_state().await?;

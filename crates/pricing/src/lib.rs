@@ -3,6 +3,7 @@
 //!
 //! Pure compute, no I/O: the engine stores the price book and serves prices with these pieces.
 
+pub mod book;
 pub mod demand;
 pub mod elasticity;
 pub mod experiment;

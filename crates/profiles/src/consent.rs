@@ -52,3 +52,41 @@ pub(crate) async fn apply_map(
     }
     Ok(())
 }
+
+/// Whether the customer made of `members` grants `purpose` now (the latest decision across the
+/// group counts; no decision: not granted).
+pub async fn has_consent(conn: &mut AnyConnection, members: &[String], purpose: Purpose) -> Result<bool, ProfileError> {
+    use sqlx::Row;
+    let sql = format!(
+        "SELECT granted FROM consents WHERE profile_id IN {} AND purpose = $1 ORDER BY at DESC LIMIT 1",
+        crate::graph::placeholders(2, members.len())
+    );
+    let mut q = sqlx::query(&sql).bind(purpose.as_str());
+    for m in members {
+        q = q.bind(m.clone());
+    }
+    Ok(q.fetch_optional(&mut *conn).await?.is_some_and(|r| r.get::<i64, _>(0) != 0))
+}
+
+/// The group's orders (time, total cents) and cart lines (last change, cents): what a customer
+/// did, for decisions that may use behaviour only (personal offers).
+pub async fn orders_and_cart(
+    conn: &mut AnyConnection,
+    members: &[String],
+) -> Result<(Vec<(i64, i64)>, Vec<(i64, i64)>), ProfileError> {
+    use sqlx::Row;
+    let inn = crate::graph::placeholders(1, members.len());
+    let sql = format!("SELECT ts, total_cents - refunded_cents FROM orders WHERE profile_id IN {inn}");
+    let mut q = sqlx::query(&sql);
+    for m in members {
+        q = q.bind(m.clone());
+    }
+    let orders = q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let sql = format!("SELECT updated_at, quantity * price_cents FROM carts WHERE profile_id IN {inn}");
+    let mut q = sqlx::query(&sql);
+    for m in members {
+        q = q.bind(m.clone());
+    }
+    let cart = q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get(0), r.get(1))).collect();
+    Ok((orders, cart))
+}

@@ -16,7 +16,7 @@ mod project;
 mod signals;
 mod view;
 
-pub use consent::{set_consent, ConsentSource};
+pub use consent::{has_consent, orders_and_cart, set_consent, ConsentSource};
 pub use graph::{group_of, root_of, unmerge, ProfileError};
 pub use migrations::MIGRATIONS;
 pub use privacy::{erase, export};
