@@ -42,6 +42,7 @@ pub use tailor_loyalty::{
 };
 pub use tailor_pricing::book::{Applied, Discount, Promotion};
 pub use tailor_pricing::guardrails::Guardrails;
+pub use tailor_pricing::markdown::{MarkdownPlan, MarkdownRequest};
 pub use tailor_pricing::offers::Offer;
 
 /// Where the engine keeps its state.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Expected units sold per period at a price.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "model", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Demand {
     /// λ(p) = base · (p / reference)^elasticity.

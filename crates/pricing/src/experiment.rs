@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::demand::normal_quantile;
 
 /// What an experiment maximizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Objective {
     /// Price × units.

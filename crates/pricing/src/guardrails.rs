@@ -9,7 +9,7 @@ use tailor_core::FieldError;
 pub const MAX_CENTS: i64 = 100_000_000_000;
 
 /// The limits for one product.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Guardrails {
     /// What one unit costs, in cents (with `min_margin`, sets the floor).

@@ -10,7 +10,7 @@ use crate::demand::Demand;
 use crate::experiment::Objective;
 
 /// What to clear and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MarkdownRequest {
     /// Units on hand.
@@ -34,7 +34,7 @@ pub struct MarkdownRequest {
 }
 
 /// One step of the schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     /// The first period at this price (0-based).
@@ -44,7 +44,7 @@ pub struct Step {
 }
 
 /// A markdown schedule and what it expects.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MarkdownPlan {
     /// Price changes in order (the first starts at period 0).

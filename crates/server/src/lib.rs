@@ -8,6 +8,7 @@ mod intake;
 mod inventory;
 mod loyalty;
 mod ops;
+mod pricing;
 mod profiles;
 mod recommendations;
 
@@ -45,6 +46,7 @@ pub struct AppState {
         (name = "catalog", description = "Products"),
         (name = "inventory", description = "Stock, bundles, reservations and availability to promise"),
         (name = "loyalty", description = "Points accounts, redemption and adjustments"),
+        (name = "pricing", description = "Prices on every channel, the price book, guardrails, promotions, repricing and markdowns"),
         (name = "ops", description = "Health, metrics and statistics"),
     )
 )]
@@ -72,6 +74,7 @@ pub fn app(engine: Engine) -> Router {
         .merge(recommendations::routes())
         .merge(inventory::routes())
         .merge(loyalty::routes())
+        .merge(pricing::routes())
         .merge(ops::routes())
         .split_for_parts();
     let openapi = Arc::new(openapi);

@@ -164,8 +164,12 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         "/v1/loyalty/tiers",
         "/v1/loyalty/rewards",
         "/v1/loyalty/events",
+        "/v1/prices?sku=A",
+        "/v1/prices/A/history",
+        "/v1/pricing/guardrails/A",
+        "/v1/promotions",
     ];
-    let admin: [(&str, &str); 23] = [
+    let admin: [(&str, &str); 30] = [
         ("DELETE", "/v1/profiles/p1"),
         ("POST", "/v1/profiles/p1/unmerge"),
         ("GET", "/v1/profiles/p1/export"),
@@ -189,6 +193,13 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         ("PUT", "/v1/loyalty/rules"),
         ("PUT", "/v1/loyalty/tiers"),
         ("PUT", "/v1/loyalty/rewards"),
+        ("PUT", "/v1/prices/A"),
+        ("POST", "/v1/prices/A/reprice"),
+        ("PUT", "/v1/pricing/guardrails/A"),
+        ("PUT", "/v1/promotions/p1"),
+        ("DELETE", "/v1/promotions/p1"),
+        ("POST", "/v1/pricing/market"),
+        ("POST", "/v1/pricing/markdown"),
     ];
     let body = json!({"userId": "u", "event": "E", "previousId": "p", "groupId": "g", "batch": []});
     let mut checked = 0;

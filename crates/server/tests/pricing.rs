@@ -1,0 +1,184 @@
+//! Pricing over a real socket: one list price on every channel (a channel differs only by a
+//! declared promotion), guardrails on every proposed price with each clamp recorded, repricing
+//! from market conditions, personal offers that see behaviour and never demographics, and bad
+//! input answered with problem+json naming the field, changing nothing.
+
+use serde_json::{json, Value};
+use tailor_engine::import::{ImportKind, Silent};
+use tailor_testkit::TestServer;
+
+async fn priced() -> TestServer {
+    let s = TestServer::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("products.csv");
+    std::fs::write(
+        &file,
+        "id,title,price,category,currency\nMILK,Milk 1l,1.49,DAIRY,USD\nSOUP,Tomato soup,2.00,CANNED,USD\n",
+    )
+    .expect("write");
+    s.engine.import(ImportKind::Products, &file, &Silent).await.expect("products");
+    s
+}
+
+async fn profile(s: &TestServer, user: &str) -> String {
+    let (_, found) = s.get(&format!("/v1/profiles/lookup?userId={user}")).await;
+    found["id"].as_str().expect("profile").to_string()
+}
+
+async fn quote(s: &TestServer, query: &str) -> Value {
+    let (status, body) = s.get(&format!("/v1/prices?{query}")).await;
+    assert_eq!(status, 200, "{body}");
+    body["prices"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_list_price_on_every_channel_unless_a_channel_promotion_is_declared() {
+    let s = priced().await;
+    let promo = json!({"id": "dairy10", "name": "10% off dairy", "discount": {"type": "percentage", "percent": 10},
+        "categories": ["DAIRY"]});
+    let (status, body) = s.call("PUT", "/v1/promotions/dairy10", &s.admin_key, Some(&promo)).await;
+    assert_eq!(status, 200, "{body}");
+    let mut seen = Vec::new();
+    for channel in ["web", "app", "store", "support"] {
+        let q = quote(&s, &format!("sku=MILK&channel={channel}")).await;
+        seen.push((q["listCents"].as_i64(), q["priceCents"].as_i64()));
+    }
+    assert!(seen.iter().all(|x| *x == (Some(149), Some(134))), "the same on every channel: {seen:?}");
+    // A declared web-only promotion changes the web price only, and says so.
+    let web = json!({"id": "web5", "name": "Web saver", "discount": {"type": "amount", "cents": 20}, "skus": ["MILK"],
+        "channels": ["web"], "priority": 5, "stackable": true});
+    let (status, _) = s.call("PUT", "/v1/promotions/web5", &s.admin_key, Some(&web)).await;
+    assert_eq!(status, 200);
+    let on_web = quote(&s, "sku=MILK&channel=web").await;
+    let in_store = quote(&s, "sku=MILK&channel=store").await;
+    assert_eq!((on_web["listCents"].as_i64(), in_store["listCents"].as_i64()), (Some(149), Some(149)));
+    assert_eq!(in_store["priceCents"], 134);
+    assert_eq!(on_web["priceCents"], 129, "web5 (priority 5) applies; dairy10 does not stack with it: {on_web}");
+    assert_eq!(on_web["promotions"][0]["channelOnly"], true, "{on_web}");
+    assert!(on_web["explanation"].to_string().contains("web only"), "{on_web}");
+    // The bulk form.
+    let (_, both) = s.get("/v1/prices?sku=MILK,SOUP&channel=app").await;
+    assert_eq!(both["prices"].as_array().map(Vec::len), Some(2), "{both}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_proposed_price_passes_the_guardrails_and_each_clamp_is_recorded() {
+    let s = priced().await;
+    let rails =
+        json!({"unitCostCents": 120, "minMargin": 0.1, "ceilingCents": 300, "maxDailyChange": 0.1, "endingCents": 99});
+    let (status, body) = s.call("PUT", "/v1/pricing/guardrails/SOUP", &s.admin_key, Some(&rails)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, d) = s
+        .call("PUT", "/v1/prices/SOUP", &s.admin_key, Some(&json!({"currency": "USD", "cents": 400, "reason": "test"})))
+        .await;
+    assert_eq!(status, 200, "{d}");
+    // From 2.00, at most +10% a day, ending in .99: 1.99.
+    assert_eq!((d["proposedCents"].as_i64(), d["cents"].as_i64()), (Some(400), Some(199)), "{d}");
+    let rules: Vec<&str> = d["clamps"].as_array().expect("clamps").iter().filter_map(|c| c["rule"].as_str()).collect();
+    assert_eq!(rules, ["max_daily_change", "ending"], "{d}");
+    assert_eq!(quote(&s, "sku=SOUP&channel=web").await["listCents"], 199);
+    // A competitor below: repricing follows it down to the floor (cost + 10%) and no further.
+    let (status, _) = s
+        .call(
+            "POST",
+            "/v1/pricing/market",
+            &s.admin_key,
+            Some(&json!({"sku": "SOUP", "source": "MegaMart", "cents": 150})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, d) = s.call("POST", "/v1/prices/SOUP/reprice", &s.admin_key, None).await;
+    assert_eq!(status, 200, "{d}");
+    assert!(d["reason"].as_str().unwrap_or("").contains("MegaMart"), "{d}");
+    assert!(d["cents"].as_i64().expect("cents") >= 132, "never below cost × 1.1: {d}");
+    let (_, history) = s.get("/v1/prices/SOUP/history").await;
+    assert_eq!(history.as_array().map(Vec::len), Some(2), "{history}");
+
+    // Bad input changes nothing.
+    let cases: Vec<(&str, &str, Value, u16, &str)> = vec![
+        ("PUT", "/v1/prices/SOUP", json!({"currency": "USD", "cents": -5}), 400, "cents"),
+        ("PUT", "/v1/prices/SOUP", json!({"currency": "EUR", "cents": 180}), 400, "currency"),
+        ("PUT", "/v1/prices/SOUP", json!({"currency": "usd", "cents": 180}), 400, "currency"),
+        ("PUT", "/v1/prices/NOPE", json!({"currency": "USD", "cents": 180}), 404, "sku"),
+        ("PUT", "/v1/pricing/guardrails/SOUP", json!({"unitCostCents": 500, "ceilingCents": 300}), 400, "ceilingCents"),
+        ("PUT", "/v1/pricing/guardrails/SOUP", json!({"mapCents": -1}), 400, "mapCents"),
+        (
+            "PUT",
+            "/v1/promotions/x",
+            json!({"id": "x", "name": "X", "discount": {"type": "percentage", "percent": 150}, "skus": ["SOUP"]}),
+            400,
+            "promotion.discount.percent",
+        ),
+        ("POST", "/v1/pricing/market", json!({"sku": "SOUP", "source": "MegaMart", "cents": -1}), 400, "cents"),
+    ];
+    for (method, path, body, status, field) in cases {
+        let (got, problem) = s.call(method, path, &s.admin_key, Some(&body)).await;
+        assert_eq!((got, problem["field"].as_str()), (status, Some(field)), "{method} {path} {body}: {problem}");
+    }
+    let (_, after) = s.get("/v1/prices/SOUP/history").await;
+    assert_eq!(after, history, "nothing changed");
+    let (_, rails_now) = s.get("/v1/pricing/guardrails/SOUP").await;
+    assert_eq!(rails_now["ceilingCents"], 300);
+    for (query, field) in
+        [("sku=NOPE&channel=web", "sku"), ("sku=SOUP&channel=fax", "channel"), ("sku=SOUP&quantity=0", "quantity")]
+    {
+        let (status, problem) = s.get(&format!("/v1/prices?{query}")).await;
+        assert!(status == 400 || status == 404, "{query}: {status}");
+        assert_eq!(problem["field"], field, "{query}: {problem}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_offers_see_behaviour_never_demographics_and_need_consent() {
+    let s = priced().await;
+    let day = 86_400_000i64;
+    let now = chrono::Utc::now().timestamp_millis();
+    let iso = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).expect("time").to_rfc3339();
+    // Two customers with the same weekly habit, lapsed 40 days ago; one has demographic traits.
+    for (user, traits) in [
+        ("same-a", json!({"email": "a@example.com"})),
+        (
+            "same-b",
+            json!({"email": "b@example.com", "age": "45-54", "income": "125-149K", "household_size": "5+", "kids": 3}),
+        ),
+    ] {
+        let mut batch =
+            vec![json!({"type": "identify", "userId": user, "messageId": format!("{user}-id"), "traits": traits})];
+        for i in 0..6 {
+            let at = now - (40 + 7 * i) * day;
+            batch.push(
+                json!({"type": "track", "event": "Order Completed", "userId": user, "messageId": format!("{user}-o{i}"),
+                "timestamp": iso(at), "properties": {"order_id": format!("{user}-o{i}"), "total": 40.0}}),
+            );
+        }
+        let (status, body) = s.send("/v1/batch", &json!({"batch": batch})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    s.engine.sync().await.expect("project");
+    let (a, b) = (profile(&s, "same-a").await, profile(&s, "same-b").await);
+    // Without consent: no offers, and the answer says why.
+    let q = quote(&s, &format!("sku=SOUP&channel=app&user={a}")).await;
+    assert_eq!((q["offers"].as_array().map(Vec::len), &q["consentPurpose"]), (Some(0), &Value::Null), "{q}");
+    assert!(q["explanation"].to_string().contains("personalization"), "{q}");
+    for p in [&a, &b] {
+        let (status, _) = s
+            .call(
+                "PUT",
+                &format!("/v1/profiles/{p}/consent"),
+                &s.admin_key,
+                Some(&json!({"purpose": "personalization", "granted": true})),
+            )
+            .await;
+        assert_eq!(status, 204);
+    }
+    let qa = quote(&s, &format!("sku=SOUP&channel=app&user={a}")).await;
+    let qb = quote(&s, &format!("sku=SOUP&channel=app&user={b}")).await;
+    assert_eq!(qa["consentPurpose"], "personalization");
+    assert_eq!(qa["offers"][0]["kind"], "lapsing", "{qa}");
+    assert!(qa["offers"][0]["reason"].as_str().unwrap_or("").contains("every 7 days"), "{qa}");
+    assert_eq!(qa["offers"], qb["offers"], "demographics change nothing");
+    // Shown again while valid, not issued twice: the cap counts what was issued.
+    assert_eq!(quote(&s, &format!("sku=SOUP&channel=app&user={a}")).await["offers"], qa["offers"]);
+    let (status, problem) = s.get("/v1/prices?sku=SOUP&user=nobody").await;
+    assert_eq!((status, problem["field"].as_str()), (404, Some("user")), "{problem}");
+}
