@@ -48,6 +48,18 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Price quote latency at a fixed rate (open loop) with promotions and guardrails on.
+    Prices {
+        /// A data directory with products and customers, e.g. the demo's.
+        #[arg(long, default_value = "./tailor-data")]
+        data_dir: PathBuf,
+        /// Requests per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// Seconds of measured load.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Recommendation latency at a fixed rate (open loop) with business rules on.
     Serve {
         /// A data directory with a trained model, e.g. the demo's.
@@ -65,6 +77,7 @@ pub enum BenchCommand {
 pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Serve { data_dir, rate, seconds } => crate::bench_serve::serve(data_dir, rate, seconds).await,
+        BenchCommand::Prices { data_dir, rate, seconds } => crate::bench_prices::prices(data_dir, rate, seconds).await,
         BenchCommand::Inventory { reservations, clients, skus, dir } => {
             crate::bench_inventory::inventory(reservations, clients, skus, dir).await
         }

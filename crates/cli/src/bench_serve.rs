@@ -12,14 +12,14 @@ use tailor_engine::{BoostRule, Engine, EngineConfig, Merchandising, Scope, Stora
 use tailor_store::Row;
 
 /// Latency percentiles of one run.
-struct Latencies {
+pub(crate) struct Latencies {
     sorted: Vec<Duration>,
     errors: usize,
     elapsed: Duration,
 }
 
 impl Latencies {
-    fn pct(&self, p: f64) -> f64 {
+    pub(crate) fn pct(&self, p: f64) -> f64 {
         if self.sorted.is_empty() {
             return f64::NAN;
         }
@@ -27,7 +27,7 @@ impl Latencies {
         self.sorted[i].as_secs_f64() * 1000.0
     }
 
-    fn print(&self, label: &str) {
+    pub(crate) fn print(&self, label: &str) {
         println!(
             "{label:<16} {:>6} req  {:>6.0} req/s  errors {:>3}  p50 {:>6.2} ms  p90 {:>6.2}  p99 {:>6.2}  p99.9 {:>6.2}  max {:>7.2}",
             self.sorted.len() + self.errors,
@@ -44,7 +44,14 @@ impl Latencies {
 
 /// Sends `paths` round-robin at `rate` per second for `warmup + seconds`; keeps the latencies
 /// after the warm-up.
-async fn load(base: &str, key: &str, paths: &[String], rate: u32, seconds: u64, warmup: u64) -> Result<Latencies> {
+pub(crate) async fn load(
+    base: &str,
+    key: &str,
+    paths: &[String],
+    rate: u32,
+    seconds: u64,
+    warmup: u64,
+) -> Result<Latencies> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     let results: Arc<Mutex<(Vec<Duration>, usize)>> = Arc::new(Mutex::new((Vec::new(), 0)));
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate));

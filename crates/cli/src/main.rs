@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_inventory;
+mod bench_prices;
 mod bench_serve;
 mod pricing;
 mod pricing_elasticity;
@@ -315,7 +316,9 @@ async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf) -> Result<
         bar.finish();
         let (stocked, sold_out) = engine.seed_demo_stock().await?;
         engine.seed_demo_loyalty().await?;
+        let priced = engine.seed_demo_prices().await?;
         println!("Stocked {stocked} store-product pairs from the last eight weeks of sales; {sold_out} are sold out");
+        println!("Priced {priced} products at the shelf price they sold at");
         println!(
             "Loaded The Complete Journey in {:.0} s: {} products, {} stores, {} households, {} store orders, {} web/app/support events",
             started.elapsed().as_secs_f64(),

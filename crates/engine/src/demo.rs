@@ -164,6 +164,19 @@ impl Engine {
         Ok((row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64))
     }
 
+    /// Gives every demo product sold a list price: the highest unit price it sold at (the shelf
+    /// price, before loyalty-card and coupon discounts). Returns the products priced.
+    pub async fn seed_demo_prices(&self) -> Result<u64, EngineError> {
+        let done = sqlx::query(
+            "UPDATE products SET price_cents = p.cents FROM \
+             (SELECT product_id, MAX(price_cents) AS cents FROM order_lines WHERE price_cents > 0 GROUP BY product_id) p \
+             WHERE p.product_id = products.id AND products.price_cents IS NULL",
+        )
+        .execute(self.db().writer())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Gives the demo's loyalty program three tiers held through a 90-day grace period, and
     /// rewards for joining, birthdays, reviews and installing the app (after the baskets are
     /// projected, so the history earns at the base rate and the tiers show on every account).

@@ -426,18 +426,20 @@ impl Engine {
             Some(u) => personal_offers(&mut conn, u, now).await?,
             None => (Vec::new(), None),
         };
+        let products = products_of(&mut conn, skus).await?;
+        let lists = list_prices(&mut conn, skus, zone, now).await?;
         let mut quotes = Vec::with_capacity(skus.len());
         for (i, sku) in skus.iter().enumerate() {
-            let product = product_of(&mut conn, sku).await.map_err(|e| match e {
-                EngineError::Invalid(f) if skus.len() > 1 => {
-                    EngineError::Invalid(FieldError { field: format!("sku[{i}]"), ..f })
-                }
-                e => e,
-            })?;
-            let (list_cents, currency, source) = match list_price(&mut conn, sku, zone, now).await? {
-                Some((c, cur, z)) => {
-                    (c, cur, if z.is_empty() { "price book".to_string() } else { format!("price book, zone {z}") })
-                }
+            let Some(product) = products.get(sku.as_str()) else {
+                let field = if skus.len() > 1 { format!("sku[{i}]") } else { "sku".into() };
+                return Err(EngineError::Invalid(FieldError::unknown(field, format!("no product with SKU '{sku}'"))));
+            };
+            let (list_cents, currency, source) = match lists.get(sku.as_str()) {
+                Some((c, cur, z)) => (
+                    *c,
+                    cur.clone(),
+                    if z.is_empty() { "price book".to_string() } else { format!("price book, zone {z}") },
+                ),
                 None => match product.catalog_cents {
                     Some(c) => (c, product.currency.clone(), "catalog".to_string()),
                     None => {
@@ -495,6 +497,51 @@ async fn product_of(conn: &mut AnyConnection, sku: &str) -> Result<ProductPrice,
         .await?
         .ok_or_else(|| EngineError::Invalid(FieldError::unknown("sku", format!("no product with SKU '{sku}'"))))?;
     Ok(ProductPrice { category: row.get(0), catalog_cents: row.get(1), currency: row.get(2) })
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    format!("({})", (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "))
+}
+
+/// Category, catalog price and currency of each known SKU among `skus`, in one query.
+async fn products_of(
+    conn: &mut AnyConnection,
+    skus: &[String],
+) -> Result<std::collections::HashMap<String, ProductPrice>, EngineError> {
+    let sql =
+        format!("SELECT id, category, price_cents, currency FROM products WHERE id IN {}", placeholders(1, skus.len()));
+    let mut q = sqlx::query(&sql);
+    for s in skus {
+        q = q.bind(s.clone());
+    }
+    Ok(q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| (r.get(0), ProductPrice { category: r.get(1), catalog_cents: r.get(2), currency: r.get(3) }))
+        .collect())
+}
+
+/// The list prices in force for `zone` (else the default list) of `skus`, in one query.
+async fn list_prices(
+    conn: &mut AnyConnection,
+    skus: &[String],
+    zone: &str,
+    now: i64,
+) -> Result<std::collections::HashMap<String, (i64, String, String)>, EngineError> {
+    let sql = format!(
+        "SELECT sku, cents, currency, zone FROM price_list WHERE sku IN {} AND (zone = $1 OR zone = '') AND valid_from <= $2 \
+         AND (valid_to IS NULL OR valid_to > $2) ORDER BY sku, zone DESC, valid_from DESC",
+        placeholders(3, skus.len())
+    );
+    let mut q = sqlx::query(&sql).bind(zone.to_string()).bind(now);
+    for s in skus {
+        q = q.bind(s.clone());
+    }
+    let mut out = std::collections::HashMap::new();
+    for r in q.fetch_all(&mut *conn).await? {
+        out.entry(r.get::<String, _>(0)).or_insert_with(|| (r.get(1), r.get(2), r.get(3)));
+    }
+    Ok(out)
 }
 
 /// The list price in force for `zone` (falling back to the default list): (cents, currency, zone).
