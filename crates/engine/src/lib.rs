@@ -8,6 +8,7 @@ pub mod import;
 mod inventory;
 mod keys;
 mod loyalty;
+mod price_experiments;
 mod pricing;
 mod projector;
 mod recs;
@@ -27,6 +28,7 @@ pub use error::EngineError;
 pub use inventory::StockEvent;
 pub use keys::{ApiKey, Scope};
 pub use loyalty::{LoyaltyAccount, LoyaltyEventPage, Redemption};
+pub use price_experiments::{Arm, Experiment, ExperimentInput};
 pub use pricing::{ListPriceInput, MarketInput, PriceDecision, PriceQuote};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};
 pub use recs::{
@@ -41,6 +43,7 @@ pub use tailor_loyalty::{
     Rule as LoyaltyRule, Tier as LoyaltyTier, Trigger as RewardTrigger,
 };
 pub use tailor_pricing::book::{Applied, Discount, Promotion};
+pub use tailor_pricing::experiment::Objective;
 pub use tailor_pricing::guardrails::Guardrails;
 pub use tailor_pricing::markdown::{MarkdownPlan, MarkdownRequest};
 pub use tailor_pricing::offers::Offer;
@@ -77,6 +80,7 @@ fn migrations() -> Vec<Migration> {
         tailor_inventory::MIGRATIONS,
         tailor_loyalty::MIGRATIONS,
         pricing::MIGRATIONS,
+        price_experiments::MIGRATIONS,
     ]
     .concat()
 }
@@ -133,6 +137,7 @@ impl Engine {
             projector::spawn(engine.clone());
             inventory::spawn_expiry(engine.clone());
             loyalty::spawn_sweep(engine.clone());
+            price_experiments::spawn_steps(engine.clone());
             if let Some(every) = config.retrain_every {
                 recs::spawn_retraining(engine.clone(), every);
             }

@@ -81,6 +81,47 @@ impl Thompson {
         }
     }
 
+    /// A policy resumed from what each arm was exposed (periods) and sold, e.g. a live
+    /// experiment read back from storage.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resume(
+        prices: &[f64],
+        reference: f64,
+        value: Vec<f64>,
+        prior_elasticity: (f64, f64),
+        min_exposure: u32,
+        periods: &[f64],
+        units: &[f64],
+        stopped: Option<(u32, usize)>,
+    ) -> Thompson {
+        let mut t = Thompson::new(prices, reference, value, prior_elasticity, min_exposure);
+        t.periods = periods.to_vec();
+        t.units = units.to_vec();
+        t.period = periods.iter().sum::<f64>().round() as u32;
+        t.stopped = stopped;
+        if t.periods.iter().any(|p| *p > 0.0) {
+            t.refit();
+        }
+        t
+    }
+
+    /// Records `units` sold over `exposure` periods at `arm` (a live period may run long).
+    pub fn observe_exposure(&mut self, arm: usize, exposure: f64, units: f64) {
+        self.periods[arm] += exposure;
+        self.units[arm] += units;
+        self.refit();
+    }
+
+    /// The elasticity the posterior believes: (mean, sd).
+    pub fn elasticity(&self) -> (f64, f64) {
+        (self.mode[1], self.cov[1][1].max(0.0).sqrt())
+    }
+
+    /// Expected value per period of each arm at the posterior mode.
+    pub fn expected_values(&self) -> Vec<f64> {
+        (0..self.x.len()).map(|k| self.value[k] * (self.mode[0] + self.mode[1] * self.x[k]).min(30.0).exp()).collect()
+    }
+
     /// Refits the Laplace approximation of the posterior (Newton steps from the last mode).
     fn refit(&mut self) {
         let mut m = self.mode;
@@ -179,9 +220,7 @@ impl PricePolicy for Thompson {
     }
 
     fn observe(&mut self, arm: usize, units: f64) {
-        self.periods[arm] += 1.0;
-        self.units[arm] += units;
-        self.refit();
+        self.observe_exposure(arm, 1.0, units);
     }
 }
 

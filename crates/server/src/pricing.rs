@@ -10,7 +10,8 @@ use axum::Json;
 use serde_json::{json, Value};
 use tailor_core::Channel;
 use tailor_engine::{
-    Guardrails, ListPriceInput, MarkdownPlan, MarkdownRequest, MarketInput, PriceDecision, PriceQuote, Promotion,
+    Experiment, ExperimentInput, Guardrails, ListPriceInput, MarkdownPlan, MarkdownRequest, MarketInput, PriceDecision,
+    PriceQuote, Promotion,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,6 +31,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(put_promotion, delete_promotion))
         .routes(routes!(market))
         .routes(routes!(markdown))
+        .routes(routes!(get_experiment, put_experiment, delete_experiment))
+        .routes(routes!(step_experiment))
 }
 
 /// Prices to pay: `?sku=A,B` (up to 200) `&channel=web` `[&user=ID]` `[&zone=Z]`
@@ -199,4 +202,58 @@ async fn markdown(State(_state): State<AppState>, _key: AdminKey, body: Bytes) -
     let fields = ["stock", "periods", "prices", "referencePrice", "unitCost", "salvageValue", "demand", "objective"];
     let r: MarkdownRequest = parse_body(&body, &fields)?;
     tailor_pricing::markdown::plan(&r).map(Json).map_err(ApiError::from)
+}
+
+/// A product's price experiment: each candidate's exposure, units and expected value, the
+/// elasticity it believes, and whether it stopped.
+#[utoipa::path(get, path = "/v1/pricing/experiments/{sku}", tag = "pricing", security(("bearer" = [])),
+    params(("sku" = String, Path, description = "The product")),
+    responses((status = 200, body = Experiment), (status = 404, description = "No experiment")))]
+async fn get_experiment(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Path(sku): Path<String>,
+) -> Result<Json<Experiment>, ApiError> {
+    Ok(Json(state.engine.price_experiment(&sku).await?))
+}
+
+/// Starts a price experiment: `pricesCents` (2–10 candidates, each within the guardrails),
+/// `objective` (revenue or margin), `minExposure` periods per price, `periodHours` per choice.
+/// Thompson sampling picks each period's price from the units sold; the stopping rule keeps
+/// the best.
+#[utoipa::path(put, path = "/v1/pricing/experiments/{sku}", tag = "pricing", security(("bearer" = [])),
+    request_body = ExperimentInput, params(("sku" = String, Path, description = "The product")),
+    responses((status = 200, body = Experiment), (status = 400, description = "Invalid field"), (status = 409, description = "One is running")))]
+async fn put_experiment(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Path(sku): Path<String>,
+    body: Bytes,
+) -> Result<Json<Experiment>, ApiError> {
+    let input: ExperimentInput = parse_body(&body, &["pricesCents", "objective", "minExposure", "periodHours"])?;
+    Ok(Json(state.engine.start_price_experiment(&sku, &input).await?))
+}
+
+/// Stops a price experiment; the price stays where it is.
+#[utoipa::path(delete, path = "/v1/pricing/experiments/{sku}", tag = "pricing", security(("bearer" = [])),
+    params(("sku" = String, Path, description = "The product")),
+    responses((status = 200, body = Experiment), (status = 404, description = "No experiment")))]
+async fn delete_experiment(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Path(sku): Path<String>,
+) -> Result<Json<Experiment>, ApiError> {
+    Ok(Json(state.engine.stop_price_experiment(&sku).await?))
+}
+
+/// Moves the experiment on now if its period is over (the server also does this every 15 minutes).
+#[utoipa::path(post, path = "/v1/pricing/experiments/{sku}/step", tag = "pricing", security(("bearer" = [])),
+    params(("sku" = String, Path, description = "The product")),
+    responses((status = 200, body = Experiment), (status = 404, description = "No experiment")))]
+async fn step_experiment(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Path(sku): Path<String>,
+) -> Result<Json<Experiment>, ApiError> {
+    Ok(Json(state.engine.step_price_experiment_at(&sku, tailor_core::time::now_millis()).await?))
 }

@@ -168,8 +168,9 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         "/v1/prices/A/history",
         "/v1/pricing/guardrails/A",
         "/v1/promotions",
+        "/v1/pricing/experiments/A",
     ];
-    let admin: [(&str, &str); 30] = [
+    let admin: [(&str, &str); 33] = [
         ("DELETE", "/v1/profiles/p1"),
         ("POST", "/v1/profiles/p1/unmerge"),
         ("GET", "/v1/profiles/p1/export"),
@@ -200,6 +201,9 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         ("DELETE", "/v1/promotions/p1"),
         ("POST", "/v1/pricing/market"),
         ("POST", "/v1/pricing/markdown"),
+        ("PUT", "/v1/pricing/experiments/A"),
+        ("DELETE", "/v1/pricing/experiments/A"),
+        ("POST", "/v1/pricing/experiments/A/step"),
     ];
     let body = json!({"userId": "u", "event": "E", "previousId": "p", "groupId": "g", "batch": []});
     let mut checked = 0;

@@ -1,0 +1,106 @@
+//! Pricing on both backends (PostgreSQL when TAILOR_TEST_POSTGRES_URL is set): a live price
+//! experiment learns from the orders placed at each price and settles on the best one, every
+//! price it sets recorded with its reason; and repricing holds a scarce product's price and
+//! steps an overstocked one down.
+
+use serde_json::json;
+use tailor_core::event::{Event, EventKind};
+use tailor_core::time::now_millis;
+use tailor_engine::import::{ImportKind, Silent};
+use tailor_engine::{Engine, ExperimentInput, Objective};
+use tailor_testkit::TestEngine;
+
+const HOUR: i64 = 3_600_000;
+
+async fn product(engine: &Engine, sku: &str, price: &str) {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("products.csv");
+    std::fs::write(&file, format!("id,title,price,category\n{sku},Test {sku},{price},SNACKS\n")).expect("write");
+    engine.import(ImportKind::Products, &file, &Silent).await.expect("products");
+}
+
+async fn sell(engine: &Engine, sku: &str, order: &str, units: i64, cents: i64, at: i64) {
+    let raw = json!({"type": "track", "event": "Order Completed", "userId": "shopper", "messageId": order,
+        "timestamp": chrono::DateTime::from_timestamp_millis(at).expect("time").to_rfc3339(),
+        "properties": {"order_id": order, "total": (units * cents) as f64 / 100.0,
+            "products": [{"product_id": sku, "quantity": units, "price": cents as f64 / 100.0}]}});
+    let event = Event::parse_trusted(raw, Some(EventKind::Track), now_millis()).expect("event");
+    engine.ingest(&[event]).await.expect("ingest");
+}
+
+async fn an_experiment_settles_on_the_best_price_from_real_orders(t: &TestEngine) {
+    let e = &t.engine;
+    product(e, "CHIPS", "2.00").await;
+    let input = ExperimentInput {
+        prices_cents: vec![160, 200, 240],
+        objective: Objective::Revenue,
+        min_exposure: Some(2),
+        period_hours: Some(24),
+    };
+    let started = e.start_price_experiment_at("CHIPS", &input, now_millis() - 70 * 24 * HOUR).await.expect("start");
+    assert_eq!(started.status, "running");
+    // Demand is elastic (−2.5): the lowest price earns most. One order a day at the shelf price.
+    let mut now = started.current_since;
+    for day in 0..60 {
+        let exp = e.price_experiment("CHIPS").await.expect("experiment");
+        if exp.stopped.is_some() {
+            break;
+        }
+        let cents = exp.arms[exp.current].cents;
+        let units = (20.0 * (cents as f64 / 200.0).powf(-2.5)).round() as i64;
+        sell(e, "CHIPS", &format!("chips-{day}"), units, cents, now + HOUR).await;
+        e.sync().await.expect("project");
+        now += 24 * HOUR;
+        e.step_price_experiment_at("CHIPS", now).await.expect("step");
+    }
+    let exp = e.price_experiment("CHIPS").await.expect("experiment");
+    let (_, best) = exp.stopped.expect("the stopping rule ends it");
+    assert_eq!(exp.arms[best].cents, 160, "{exp:?}");
+    assert!(exp.arms.iter().all(|a| a.periods >= 2.0), "every price tried at least twice: {exp:?}");
+    let (slope, _) = exp.elasticity.expect("belief");
+    // Few periods: the belief sits between the prior (−1.0 ± 0.6) and the truth (−2.5).
+    assert!(slope < -1.5, "learned that demand is elastic: {slope}");
+    let history = e.price_history("CHIPS", 100).await.expect("history");
+    assert!(history.iter().all(|d| d.reason.starts_with("price experiment")), "{history:?}");
+    assert!(history[0].reason.contains("concluded"), "{:?}", history[0]);
+}
+
+async fn repricing_holds_scarce_stock_and_clears_overstock(t: &TestEngine) {
+    let e = &t.engine;
+    product(e, "SCARCE", "3.00").await;
+    product(e, "GLUT", "3.00").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("stores.csv");
+    std::fs::write(&file, "id,name,kind,region,timezone,latitude,longitude\nS1,North,store,N,UTC,52.52,13.40\n")
+        .expect("write");
+    e.import(ImportKind::Locations, &file, &Silent).await.expect("stores");
+    let file = dir.path().join("stock.csv");
+    std::fs::write(&file, "sku,location_id,on_hand\nSCARCE,S1,10\nGLUT,S1,5000\n").expect("write");
+    e.import(ImportKind::Stock, &file, &Silent).await.expect("stock");
+    let now = now_millis();
+    for day in 0..14 {
+        sell(e, "SCARCE", &format!("s-{day}"), 4, 300, now - day * 24 * HOUR).await;
+        sell(e, "GLUT", &format!("g-{day}"), 1, 300, now - day * 24 * HOUR).await;
+    }
+    e.sync().await.expect("project");
+    for sku in ["SCARCE", "GLUT"] {
+        e.record_market(&tailor_engine::MarketInput {
+            sku: sku.into(),
+            source: "MegaMart".into(),
+            cents: Some(250),
+            demand_index: None,
+        })
+        .await
+        .expect("market");
+    }
+    let scarce = e.reprice("SCARCE").await.expect("reprice");
+    assert_eq!(scarce.cents, 300, "scarce stock is not marked down to the competitor: {scarce:?}");
+    assert!(scarce.reason.contains("scarce"), "{scarce:?}");
+    let glut = e.reprice("GLUT").await.expect("reprice");
+    assert!(glut.cents < 300 && glut.reason.contains("overstocked") && glut.reason.contains("MegaMart"), "{glut:?}");
+}
+
+tailor_testkit::both_backends!(
+    an_experiment_settles_on_the_best_price_from_real_orders,
+    repricing_holds_scarce_stock_and_clears_overstock
+);
