@@ -143,3 +143,57 @@ async fn the_console_shows_stock_and_its_live_feed() {
     assert_eq!(seen["feed"][0], json!(["out of stock", "umbrella-7", "S1"]), "{seen}");
     assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "a screenshot was taken");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_prices_per_channel_and_the_decisions_chart() {
+    let Some(tests) = browser() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let admin = {
+        let out = Command::new(BIN)
+            .args(["keys", "create", "--scope", "admin", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .expect("keys");
+        String::from_utf8(out.stdout).expect("utf8").trim().to_string()
+    };
+    let file = dir.path().join("products.csv");
+    std::fs::write(&file, "id,title,price,category\nsoup-3,Tomato soup,2.00,CANNED\n").expect("write");
+    let out = Command::new(BIN)
+        .args(["import", "products"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("import");
+    assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
+    let (mut server, base) = serve(dir.path());
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Value| {
+        http.request(method, format!("{base}{path}")).bearer_auth(&admin).json(&body).send()
+    };
+    let ok = |r: reqwest::Response| assert!(r.status().is_success(), "{}", r.status());
+    ok(call(reqwest::Method::PUT, "/v1/pricing/guardrails/soup-3", json!({"maxDailyChange": 0.1}))
+        .await
+        .expect("rails"));
+    ok(call(reqwest::Method::PUT, "/v1/prices/soup-3", json!({"currency": "USD", "cents": 190})).await.expect("price"));
+    ok(call(reqwest::Method::PUT, "/v1/prices/soup-3", json!({"currency": "USD", "cents": 300})).await.expect("price"));
+    let promo = json!({"id": "web-soup", "name": "Web saver", "discount": {"type": "amount", "cents": 10}, "skus": ["soup-3"], "channels": ["web"]});
+    ok(call(reqwest::Method::PUT, "/v1/promotions/web-soup", promo).await.expect("promo"));
+    let shot = dir.path().join("pricing.png");
+    let out = Command::new("node")
+        .arg(tests.join("pricing.mjs"))
+        .args([&base, &admin, "soup-3"])
+        .arg(&shot)
+        .output()
+        .expect("run node");
+    server.kill().expect("stop server");
+    let _ = server.wait();
+    assert!(out.status.success(), "browser run failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(out.stdout.trim_ascii()).expect("json");
+    // 1.90, then 3.00 proposed but held to +10%: 2.09. The same list price on every channel.
+    assert_eq!(seen["channels"][0], json!(["web", "$2.09", "$1.99", "Web saver (web only)"]), "{seen}");
+    assert_eq!(seen["channels"][2], json!(["store", "$2.09", "$2.09", ""]), "{seen}");
+    assert_eq!(seen["points"], json!(["false", "true"]), "the clamped decision is marked: {seen}");
+    assert_eq!(seen["decisions"][0], json!(["$2.09", "$3.00", "max daily change"]), "{seen}");
+    assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "a screenshot was taken");
+}

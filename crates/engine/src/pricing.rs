@@ -404,6 +404,30 @@ impl Engine {
         self.propose_list_price(sku, &input).await
     }
 
+    /// Plans a markdown; for a product, every price of the ladder must be within its guardrails.
+    pub async fn plan_markdown(
+        &self,
+        r: &tailor_pricing::markdown::MarkdownRequest,
+    ) -> Result<tailor_pricing::markdown::MarkdownPlan, EngineError> {
+        if let Some(sku) = &r.sku {
+            let mut conn = self.db().reader().acquire().await?;
+            product_of(&mut conn, sku).await?;
+            let rails = guardrails_of(&mut conn, sku).await?;
+            for (i, p) in r.prices.iter().enumerate() {
+                let cents = (p * 100.0).round() as i64;
+                let guarded = rails.apply(cents, None);
+                if guarded.cents != cents {
+                    let rule = guarded.clamps.first().map(|c| format!("{:?}", c.rule)).unwrap_or_default();
+                    return Err(EngineError::Invalid(FieldError::invalid(
+                        format!("prices[{i}]"),
+                        format!("{p} is outside {sku}'s guardrails ({rule} would make it {})", money(guarded.cents)),
+                    )));
+                }
+            }
+        }
+        tailor_pricing::markdown::plan(r).map_err(EngineError::Invalid)
+    }
+
     /// Quotes `skus` on `channel` (for `user` when given: personal offers, with consent).
     pub async fn quote_prices(
         &self,

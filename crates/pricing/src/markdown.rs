@@ -13,6 +13,9 @@ use crate::experiment::Objective;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MarkdownRequest {
+    /// The product, when the plan is for one: its guardrails then bound every price.
+    #[serde(default)]
+    pub sku: Option<String>,
     /// Units on hand.
     pub stock: u32,
     /// Periods (days) until it must be gone.
@@ -150,6 +153,7 @@ mod tests {
 
     fn request(stock: u32) -> MarkdownRequest {
         MarkdownRequest {
+            sku: None,
             stock,
             periods: 28,
             prices: vec![10.0, 8.0, 6.0, 5.0],

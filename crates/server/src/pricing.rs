@@ -195,13 +195,15 @@ async fn market(State(state): State<AppState>, _key: AdminKey, body: Bytes) -> R
 }
 
 /// Plans a markdown: the price steps (never back up) that earn most from `stock` units that
-/// must be gone within `periods` days, given the demand curve.
+/// must be gone within `periods` days, given the demand curve. With `sku`, every price must be
+/// within that product's guardrails.
 #[utoipa::path(post, path = "/v1/pricing/markdown", tag = "pricing", security(("bearer" = [])),
     request_body = MarkdownRequest, responses((status = 200, body = MarkdownPlan), (status = 400, description = "Invalid field")))]
-async fn markdown(State(_state): State<AppState>, _key: AdminKey, body: Bytes) -> Result<Json<MarkdownPlan>, ApiError> {
-    let fields = ["stock", "periods", "prices", "referencePrice", "unitCost", "salvageValue", "demand", "objective"];
+async fn markdown(State(state): State<AppState>, _key: AdminKey, body: Bytes) -> Result<Json<MarkdownPlan>, ApiError> {
+    let fields =
+        ["sku", "stock", "periods", "prices", "referencePrice", "unitCost", "salvageValue", "demand", "objective"];
     let r: MarkdownRequest = parse_body(&body, &fields)?;
-    tailor_pricing::markdown::plan(&r).map(Json).map_err(ApiError::from)
+    Ok(Json(state.engine.plan_markdown(&r).await?))
 }
 
 /// A product's price experiment: each candidate's exposure, units and expected value, the

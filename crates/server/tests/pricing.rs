@@ -115,6 +115,21 @@ async fn every_proposed_price_passes_the_guardrails_and_each_clamp_is_recorded()
         let (got, problem) = s.call(method, path, &s.admin_key, Some(&body)).await;
         assert_eq!((got, problem["field"].as_str()), (status, Some(field)), "{method} {path} {body}: {problem}");
     }
+    // A markdown plan for SOUP may only use prices within its guardrails.
+    let plan = |prices: Value| {
+        json!({"sku": "SOUP", "stock": 400, "periods": 14, "prices": prices, "referencePrice": 2.99, "unitCost": 1.2,
+            "salvageValue": 0.2, "demand": {"model": "constant_elasticity", "baseDemand": 10, "elasticity": -2.0}})
+    };
+    let (status, problem) =
+        s.call("POST", "/v1/pricing/markdown", &s.admin_key, Some(&plan(json!([2.99, 1.00])))).await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("prices[1]")), "{problem}");
+    let (status, ok) =
+        s.call("POST", "/v1/pricing/markdown", &s.admin_key, Some(&plan(json!([2.99, 1.99])))).await;
+    assert_eq!(status, 200, "{ok}");
+    let steps = ok["steps"].as_array().expect("steps");
+    assert!(!steps.is_empty() && steps.iter().all(|s| s["price"] == 2.99 || s["price"] == 1.99), "{ok}");
+    assert_eq!(steps.last().expect("step")["price"], 1.99, "400 units in 14 days are marked down: {ok}");
+
     let (_, after) = s.get("/v1/prices/SOUP/history").await;
     assert_eq!(after, history, "nothing changed");
     let (_, rails_now) = s.get("/v1/pricing/guardrails/SOUP").await;

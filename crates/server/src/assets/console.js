@@ -123,6 +123,49 @@
       $("stockmsg").textContent = items.length ? "" : "Not stocked anywhere.";
     } catch (e) { $("stockmsg").textContent = e.message; }
   });
+  // Prices: the same list price on every channel (a channel differs only by a declared
+  // promotion), and the price decisions over time as a step chart, clamped ones marked.
+  const money = (c) => "$" + (c / 100).toFixed(2);
+  function priceChart(decisions) {
+    const pts = decisions.slice().reverse();
+    if (!pts.length) return el("p", { class: "muted" }, "No price decisions yet.");
+    const ns = "http://www.w3.org/2000/svg", w = 460, h = 140, pad = 24;
+    const values = pts.flatMap((d) => [d.cents, d.proposedCents]);
+    const lo = Math.min(...values), hi = Math.max(...values), span = Math.max(1, hi - lo);
+    const x = (i) => pad + (pts.length === 1 ? 0 : (i * (w - 2 * pad)) / (pts.length - 1));
+    const y = (c) => h - pad - ((c - lo) * (h - 2 * pad)) / span;
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", `0 0 ${w} ${h}`); svg.setAttribute("width", "100%"); svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", "price decisions over time");
+    const add = (tag, attrs) => { const e = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); svg.append(e); return e; };
+    const line = pts.map((d, i) => `${i ? "H" + x(i) + " V" : "M" + x(i) + " "}${y(d.cents)}`).join(" ");
+    add("path", { d: line, fill: "none", stroke: "#2563eb", "stroke-width": "2" });
+    pts.forEach((d, i) => {
+      const clamped = d.clamps.length > 0;
+      const dot = add("circle", { cx: x(i), cy: y(d.cents), r: clamped ? 5 : 3, fill: clamped ? "#dc2626" : "#2563eb", "data-clamped": String(clamped) });
+      const t = document.createElementNS(ns, "title"); t.textContent = money(d.cents) + " — " + d.reason; dot.append(t);
+      if (clamped) add("line", { x1: x(i), y1: y(d.proposedCents), x2: x(i), y2: y(d.cents), stroke: "#dc2626", "stroke-dasharray": "3 3" });
+    });
+    add("text", { x: 2, y: y(hi) + 4, "font-size": "10", fill: "#6b7280" }).textContent = money(hi);
+    add("text", { x: 2, y: y(lo) + 4, "font-size": "10", fill: "#6b7280" }).textContent = money(lo);
+    return svg;
+  }
+  $("priceform").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const sku = $("price-sku").value.trim();
+    if (!sku) return;
+    try {
+      const channels = ["web", "app", "store", "support"];
+      const quotes = await Promise.all(channels.map((c) => api("/v1/prices?" + new URLSearchParams({ sku, channel: c })).then((r) => r.prices[0])));
+      rows($("price-channels"), ["channel", "list", "to pay", "promotions"], quotes.map((q) =>
+        [chip(q.channel), money(q.listCents), money(q.priceCents), q.promotions.map((p) => p.name + (p.channelOnly ? " (" + q.channel + " only)" : "")).join(", ")]));
+      const decisions = await api("/v1/prices/" + encodeURIComponent(sku) + "/history");
+      $("price-chart").replaceChildren(priceChart(decisions));
+      rows($("price-decisions"), ["price", "proposed", "held by", "why"], decisions.slice(0, 5).map((d) =>
+        [money(d.cents), money(d.proposedCents), d.clamps.map((c) => c.rule.replace(/_/g, " ")).join(", "), d.reason]));
+      $("pricemsg").textContent = "";
+    } catch (e) { $("pricemsg").textContent = e.message; }
+  });
   const stockEvents = [];
   function showStockEvent(e) {
     stockEvents.unshift(e);
