@@ -123,8 +123,7 @@ async fn every_proposed_price_passes_the_guardrails_and_each_clamp_is_recorded()
     let (status, problem) =
         s.call("POST", "/v1/pricing/markdown", &s.admin_key, Some(&plan(json!([2.99, 1.00])))).await;
     assert_eq!((status, problem["field"].as_str()), (400, Some("prices[1]")), "{problem}");
-    let (status, ok) =
-        s.call("POST", "/v1/pricing/markdown", &s.admin_key, Some(&plan(json!([2.99, 1.99])))).await;
+    let (status, ok) = s.call("POST", "/v1/pricing/markdown", &s.admin_key, Some(&plan(json!([2.99, 1.99])))).await;
     assert_eq!(status, 200, "{ok}");
     let steps = ok["steps"].as_array().expect("steps");
     assert!(!steps.is_empty() && steps.iter().all(|s| s["price"] == 2.99 || s["price"] == 1.99), "{ok}");
