@@ -318,7 +318,7 @@ async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf) -> Result<
         engine.seed_demo_loyalty().await?;
         let priced = engine.seed_demo_prices().await?;
         println!("Stocked {stocked} store-product pairs from the last eight weeks of sales; {sold_out} are sold out");
-        println!("Priced {priced} products at the shelf price they sold at");
+        println!("Priced {priced} products at the unit price they most often sold at");
         println!(
             "Loaded The Complete Journey in {:.0} s: {} products, {} stores, {} households, {} store orders, {} web/app/support events",
             started.elapsed().as_secs_f64(),

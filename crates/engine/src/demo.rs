@@ -164,12 +164,14 @@ impl Engine {
         Ok((row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64))
     }
 
-    /// Gives every demo product sold a list price: the highest unit price it sold at (the shelf
-    /// price, before loyalty-card and coupon discounts). Returns the products priced.
+    /// Gives every demo product sold a list price: the unit price it most often sold at (the
+    /// maximum is skewed by items sold by weight). Returns the products priced.
     pub async fn seed_demo_prices(&self) -> Result<u64, EngineError> {
         let done = sqlx::query(
             "UPDATE products SET price_cents = p.cents FROM \
-             (SELECT product_id, MAX(price_cents) AS cents FROM order_lines WHERE price_cents > 0 GROUP BY product_id) p \
+             (SELECT product_id, price_cents AS cents FROM \
+               (SELECT product_id, price_cents, ROW_NUMBER() OVER (PARTITION BY product_id ORDER BY COUNT(*) DESC, price_cents DESC) AS n \
+                FROM order_lines WHERE price_cents > 0 GROUP BY product_id, price_cents) m WHERE n = 1) p \
              WHERE p.product_id = products.id AND products.price_cents IS NULL",
         )
         .execute(self.db().writer())
