@@ -381,7 +381,10 @@ async fn rewards_are_data_and_granted_once_per_period(t: &TestEngine) {
     .await
     .expect("rewards");
     let now = now_millis();
-    let today = chrono::DateTime::from_timestamp_millis(now).expect("now").format("1990-%m-%d").to_string();
+    // The birthday is 40 days out, so the server's own sweep (at start, for today) grants nothing
+    // while the test checks the other rewards.
+    let birthday_at = now + 40 * DAY;
+    let today = chrono::DateTime::from_timestamp_millis(birthday_at).expect("then").format("1990-%m-%d").to_string();
     let track = |event: &str, n: u32, at: i64| json!({"type": "track", "event": event, "userId": "r1", "messageId": format!("r1-{event}-{n}"), "timestamp": iso(at)});
     send(
         e,
@@ -397,8 +400,8 @@ async fn rewards_are_data_and_granted_once_per_period(t: &TestEngine) {
     .await;
     let r1 = profile(e, "r1").await;
     assert_eq!(balance(e, &r1).await.active, 100 + 25 + 25, "welcome once, a review a day");
-    e.sweep_loyalty(now).await.expect("sweep");
-    e.sweep_loyalty(now).await.expect("sweep again");
+    e.sweep_loyalty(birthday_at).await.expect("sweep");
+    e.sweep_loyalty(birthday_at + 3_600_000).await.expect("sweep again");
     assert_eq!(balance(e, &r1).await.active, 150 + 200, "a birthday once a year");
     let granted = events_of(e, &r1, "reward_granted").await;
     assert_eq!(granted.len(), 4, "{granted:?}");

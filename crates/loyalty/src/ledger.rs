@@ -239,6 +239,8 @@ pub async fn mature(
     policy: &Policy,
     now: i64,
 ) -> Result<(), LoyaltyError> {
+    // Two readers bringing the same account up to date must not both mature or expire it.
+    lock(conn, owner).await?;
     let inn = placeholders(2, members.len());
     // Earnings past their window and not matured yet, net of what was reversed while pending.
     let sql = format!(

@@ -123,7 +123,8 @@ pub async fn apply_order_event(
         }
         "Order Refunded" | "Order Cancelled" => {
             let full = event == "Order Cancelled";
-            reverse(conn, members, owner, &order, if full { None } else { amount(&props) }, policy, at).await?;
+            let refund = if full { None } else { amount(&props) };
+            reverse(conn, members, (owner, root), &order, refund, policy, at).await?;
             let (_, _, tiers) = earning;
             if !tiers.is_empty() {
                 evaluate(conn, members, root, tiers, at).await?;
@@ -138,7 +139,7 @@ pub async fn apply_order_event(
 async fn reverse(
     conn: &mut AnyConnection,
     members: &[String],
-    owner: &str,
+    (owner, root): (&str, &str),
     order: &str,
     refund_cents: Option<i64>,
     policy: &Policy,
@@ -156,8 +157,8 @@ async fn reverse(
     let (earn_id, points, total): (String, i64, i64) =
         (earn.get(0), earn.get(1), earn.get::<Option<i64>, _>(2).unwrap_or(0));
     let earner: String = earn.get(3);
-    lock(conn, owner).await?;
-    mature(conn, members, owner, policy, at).await?;
+    lock(conn, root).await?;
+    mature(conn, members, root, policy, at).await?;
     // Refunds so far (cents, kept on the reversal entries) and the points they took back.
     let done = sqlx::query(
         "SELECT CAST(COALESCE(SUM(order_cents), 0) AS BIGINT), CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM loyalty_entries \

@@ -171,6 +171,8 @@ pub async fn evaluate(
     tiers: &[Tier],
     now: i64,
 ) -> Result<Standing, LoyaltyError> {
+    // One evaluation per account at a time, so a change is told once.
+    crate::ledger::lock(conn, root).await?;
     let q = qualifying(conn, members, now).await?;
     let reached = tier_reached(&q, tiers);
     let sql = format!(
