@@ -76,7 +76,7 @@ fn dimensions(protocol: Protocol) -> Vec<Dimension> {
         (|w| &mut w.ease, &[0.0, 0.25, 0.5, 1.0, 2.0, 4.0]),
         (|w| &mut w.popularity, &[0.0, 0.05, 0.1, 0.2, 0.4]),
         (|w| &mut w.trending, &[0.0, 0.02, 0.05, 0.1, 0.2]),
-        (|w| &mut w.catching_on, &[0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2]),
+        (|w| &mut w.catching_on, &[0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0, 3.0]),
         (|w| &mut w.category, &[0.0, 0.1, 0.2, 0.4, 0.8]),
     ];
     if protocol == Protocol::Repeats {

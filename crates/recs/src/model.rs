@@ -169,8 +169,18 @@ pub struct Model {
     /// Selling more than usual in the last two weeks.
     pub trending: Ranked,
     /// Most first-time buyers in the last [`CATCHING_ON_DAYS`] days: what shoppers are
-    /// discovering, the best prior for items new to someone.
+    /// discovering, the best prior for items new to someone (the fallback of
+    /// [`Model::catching_on_at`] for models stored before the weekly lists).
     pub catching_on: Ranked,
+    /// Catching on around each week (from `catching_on_from`, unix seconds): the items with most
+    /// first-time buyers within half of [`CATCHING_ON_DAYS`] either side of it. Offline lists
+    /// asked at a past time see what was catching on then, so the blend learns its weight on
+    /// validation as it will be used.
+    #[serde(default)]
+    pub catching_on_weekly: Vec<Ranked>,
+    /// The start of the first week of `catching_on_weekly`.
+    #[serde(default)]
+    pub catching_on_from: i64,
     /// Per category (index of `content.categories`): its items by recent popularity, 0–1.
     pub by_category: Vec<Ranked>,
     /// Display title per item (empty when the catalog does not know it).
@@ -189,6 +199,17 @@ pub struct Model {
     pub data_until: i64,
 }
 
+impl Model {
+    /// What was catching on around time `t` (unix seconds).
+    pub fn catching_on_at(&self, t: i64) -> &Ranked {
+        if self.catching_on_weekly.is_empty() {
+            return &self.catching_on;
+        }
+        let w = (t - self.catching_on_from).div_euclid(WEEK).clamp(0, self.catching_on_weekly.len() as i64 - 1);
+        &self.catching_on_weekly[w as usize]
+    }
+}
+
 /// What a model is trained on.
 pub struct TrainingSet<'a> {
     /// Interactions (users are profile ids; rows may name a store).
@@ -204,6 +225,46 @@ pub const CATCHING_ON_DAYS: i64 = 60;
 
 /// Items kept in popularity lists.
 const KEEP: usize = 500;
+
+const WEEK: i64 = 7 * 86_400;
+/// Weeks of catching-on lists kept (older queries use the oldest).
+const CATCHING_ON_WEEKS: i64 = 104;
+
+/// Per week up to `now`, the items with most first-time buyers (`firsts`: item, time of a
+/// user's first purchase of it) within half of [`CATCHING_ON_DAYS`] either side of the week.
+fn catching_on_by_week(firsts: impl Iterator<Item = (u32, i64)>, n: usize, now: i64) -> (Vec<Ranked>, i64) {
+    let from = now - (CATCHING_ON_WEEKS - 1) * WEEK;
+    let mut weekly: Vec<Vec<u32>> = vec![Vec::new(); CATCHING_ON_WEEKS as usize];
+    let mut earliest = now;
+    for (item, t) in firsts {
+        let w = (t - from).div_euclid(WEEK);
+        if (0..CATCHING_ON_WEEKS).contains(&w) {
+            weekly[w as usize].push(item);
+            earliest = earliest.min(t);
+        }
+    }
+    let first_week = ((earliest - from).div_euclid(WEEK)).clamp(0, CATCHING_ON_WEEKS - 1) as usize;
+    let half = (CATCHING_ON_DAYS * 86_400 / 2 / WEEK) as usize;
+    let mut window = vec![0f32; n];
+    let mut lists = Vec::new();
+    let last = weekly.len() - 1;
+    // The window around week `first_week` holds weeks [w − half, w + half]; slide it forward.
+    for week in &weekly[first_week.saturating_sub(half)..=(first_week + half).min(last)] {
+        week.iter().for_each(|i| window[*i as usize] += 1.0);
+    }
+    for w in first_week..=last {
+        if w > first_week {
+            if let Some(out) = (w - 1).checked_sub(half) {
+                weekly[out].iter().for_each(|i| window[*i as usize] -= 1.0);
+            }
+            if w + half <= last {
+                weekly[w + half].iter().for_each(|i| window[*i as usize] += 1.0);
+            }
+        }
+        lists.push(ranked(window.iter().copied().enumerate().map(|(i, a)| (i as u32, a))));
+    }
+    (lists, from + first_week as i64 * WEEK)
+}
 
 fn ranked(scores: impl Iterator<Item = (u32, f32)>) -> Ranked {
     let mut v: Ranked = scores.filter(|x| x.1 > 0.0).collect();
@@ -292,6 +353,7 @@ impl Model {
         first.values().zip(first.keys()).filter(|(t, _)| now - **t < CATCHING_ON_DAYS * 86_400).for_each(|(_, k)| {
             adopters[k.1 as usize] += 1.0;
         });
+        let (catching_on_weekly, catching_on_from) = catching_on_by_week(first.iter().map(|(k, t)| (k.1, *t)), n, now);
         drop(first);
         let catching_on = ranked(adopters.into_iter().enumerate().map(|(i, a)| (i as u32, a)));
         let mut by_store = HashMap::new();
@@ -340,6 +402,8 @@ impl Model {
             store_region: set.store_region.clone(),
             trending,
             catching_on,
+            catching_on_weekly,
+            catching_on_from,
             content,
             situations,
             weights: Weights::default(),
@@ -357,5 +421,29 @@ impl Model {
     /// A model from its artifact's bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
         postcard::from_bytes(bytes).map_err(|e| format!("cannot decode the model (trained by another version?): {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catching_on_follows_the_time_of_the_question() {
+        let now = 1_000 * WEEK;
+        // Item 0 is adopted by many shoppers 30 weeks ago, item 1 in the last weeks.
+        let firsts = (0..20)
+            .map(|u| (0u32, now - 30 * WEEK + u))
+            .chain((0..10).map(|u| (1u32, now - WEEK + u)))
+            .chain(std::iter::once((2u32, now - 60 * WEEK)));
+        let (weekly, from) = catching_on_by_week(firsts, 3, now);
+        let at = |t: i64| {
+            let w = (t - from).div_euclid(WEEK).clamp(0, weekly.len() as i64 - 1) as usize;
+            weekly[w].first().map(|x| x.0)
+        };
+        assert_eq!(at(now - 30 * WEEK), Some(0), "then, item 0 was catching on");
+        assert_eq!(at(now), Some(1), "now, item 1 is");
+        assert_eq!(at(now - 60 * WEEK), Some(2));
+        assert_eq!(at(now - 200 * WEEK), Some(2), "before the first week: the oldest list");
     }
 }

@@ -519,7 +519,7 @@ impl Model {
             pool.add_list(Source::Trending, self.trending.iter().map(|(i, s)| (*i, *s, None)));
         }
         if w.catching_on > 0.0 {
-            pool.add_list(Source::CatchingOn, self.catching_on.iter().map(|(i, s)| (*i, *s, None)));
+            pool.add_list(Source::CatchingOn, self.catching_on_at(q.now).iter().map(|(i, s)| (*i, *s, None)));
         }
         if w.moment > 0.0 {
             let m = Moment::at(q.now, q.utc_offset_secs);
