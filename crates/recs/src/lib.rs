@@ -5,6 +5,7 @@
 //! files, no tokio.
 
 pub mod als;
+pub mod ann;
 pub mod content;
 pub mod data;
 pub mod ease;

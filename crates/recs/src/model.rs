@@ -109,6 +109,9 @@ pub struct ModelConfig {
     pub due_lift: f32,
     /// Items need this many buyers for ALS to score them (rarer items have noise for factors).
     pub min_buyers: usize,
+    /// From this many ALS items on, ALS candidates come from an approximate index.
+    #[serde(default = "default_ann_min_items")]
+    pub ann_min_items: usize,
 }
 
 impl Default for ModelConfig {
@@ -124,6 +127,7 @@ impl Default for ModelConfig {
             repeat_half_life: 180.0,
             due_lift: 0.0,
             min_buyers: 2,
+            ann_min_items: default_ann_min_items(),
         }
     }
 }
@@ -148,6 +152,9 @@ pub struct Model {
     pub als: Als,
     /// Items ALS scores (enough buyers), ascending.
     pub als_items: Vec<u32>,
+    /// Approximate top-k over `als_items` when there are at least `config.ann_min_items`.
+    #[serde(default)]
+    pub als_index: Option<crate::ann::Ivf>,
     /// Item neighbours by co-purchase.
     pub knn: ItemKnn,
     /// What each item's purchase predicts, learned from whole histories.
@@ -208,6 +215,10 @@ impl Model {
         let w = (t - self.catching_on_from).div_euclid(WEEK).clamp(0, self.catching_on_weekly.len() as i64 - 1);
         &self.catching_on_weekly[w as usize]
     }
+}
+
+fn default_ann_min_items() -> usize {
+    50_000
 }
 
 /// What a model is trained on.
@@ -310,7 +321,11 @@ impl Model {
         for u in 0..counts.rows() {
             counts.row(u).for_each(|(i, _)| buyers[i as usize] += 1);
         }
-        let als_items = (0..n as u32).filter(|&i| buyers[i as usize] >= cfg.min_buyers).collect();
+        let als_items: Vec<u32> = (0..n as u32).filter(|&i| buyers[i as usize] >= cfg.min_buyers).collect();
+        let als_index = (als_items.len() >= cfg.ann_min_items).then(|| {
+            progress("approximate index");
+            crate::ann::Ivf::build(&als.item_factors, als.k, &als_items)
+        });
         progress("item neighbours");
         let knn = ItemKnn::train(&counts, n, cfg.knn_k, None);
         progress("basket weights");
@@ -393,6 +408,7 @@ impl Model {
             config: *cfg,
             als,
             als_items,
+            als_index,
             knn,
             ease,
             popularity: ranked(pop.iter().copied().enumerate().map(|(i, w)| (i as u32, w))),

@@ -448,9 +448,15 @@ impl Model {
                 }
             };
             if !x.is_empty() {
-                let scores: Vec<f32> = self.als_items.iter().map(|&i| self.als.score(x, i)).collect();
-                let best = top_k(&scores, PER_SOURCE, |_| false);
-                pool.add_list(Source::Als, best.into_iter().map(|(p, s)| (self.als_items[p as usize], s, None)));
+                let best: Vec<(u32, f32)> = match &self.als_index {
+                    Some(index) => index.top_k(x, &self.als.item_factors, PER_SOURCE),
+                    None => {
+                        let scores: Vec<f32> = self.als_items.iter().map(|&i| self.als.score(x, i)).collect();
+                        let best = top_k(&scores, PER_SOURCE, |_| false);
+                        best.into_iter().map(|(p, s)| (self.als_items[p as usize], s)).collect()
+                    }
+                };
+                pool.add_list(Source::Als, best.into_iter().map(|(i, s)| (i, s, None)));
             }
         }
         if personal && w.knn > 0.0 && !habits.is_empty() {

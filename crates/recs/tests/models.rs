@@ -87,3 +87,47 @@ fn metrics_follow_the_reference_definitions() {
     assert!((repeats.ndcg10 - 0.75).abs() < 1e-9, "{}", repeats.ndcg10);
     assert!((repeats.recall20 - 1.0).abs() < 1e-9);
 }
+
+#[test]
+fn a_large_catalog_gets_an_index_and_still_recommends_the_group_item() {
+    use std::collections::HashMap;
+    use tailor_recs::model::{Model, ModelConfig, TrainingSet};
+    use tailor_recs::recommend::{Query, Rules, Shopper, Surface};
+
+    let data = two_groups();
+    let set = TrainingSet { data: &data, attributes: vec![None; data.items.len()], store_region: HashMap::new() };
+    let mut cfg = ModelConfig { ann_min_items: 1, min_buyers: 1, ..ModelConfig::default() };
+    cfg.als = AlsConfig { factors: 2, iterations: 15, alpha: 10.0, regularization: 0.1, ..Default::default() };
+    let model = Model::train(&set, &cfg, &|_| {});
+    assert!(model.als_index.is_some(), "the index is built from ann_min_items on");
+    let mut weights = model.novel_weights;
+    weights = tailor_recs::model::Weights {
+        als: 1.0,
+        knn: 0.0,
+        ease: 0.0,
+        popularity: 0.0,
+        trending: 0.0,
+        catching_on: 0.0,
+        category: 0.0,
+        ..weights
+    };
+    for u in [0usize, 13] {
+        let purchases: Vec<(u32, i64)> =
+            data.rows.iter().filter(|r| r.user as usize == u).map(|r| (r.item, r.ts)).collect();
+        let shopper = Shopper { user: Some(u as u32), purchases, personal: true, ..Shopper::default() };
+        let query = Query {
+            surface: Surface::Home,
+            anchors: vec![],
+            store: None,
+            k: 1,
+            now: 1_600_500_000,
+            utc_offset_secs: 0,
+            weather: None,
+            novel: true,
+        };
+        let answer = model.recommend_weighted(&shopper, &query, &Rules::default(), &weights);
+        let group = if u < 10 { "a" } else { "b" };
+        let first = answer.items.first().map(|i| model.items[i.item as usize].clone());
+        assert_eq!(first, Some(format!("{group}{}", u % 5)), "user {u}");
+    }
+}
