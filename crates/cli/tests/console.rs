@@ -197,3 +197,89 @@ async fn the_console_shows_prices_per_channel_and_the_decisions_chart() {
     assert_eq!(seen["decisions"][0], json!(["$2.09", "$3.00", "max daily change"]), "{seen}");
     assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "a screenshot was taken");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_charts_models_and_why_suggestions_were_made() {
+    let Some(tests) = browser() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let key = |scope: &str| {
+        let out = Command::new(BIN)
+            .args(["keys", "create", "--scope", scope, "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .expect("keys");
+        String::from_utf8(out.stdout).expect("utf8").trim().to_string()
+    };
+    let (admin, write) = (key("admin"), key("write"));
+    let (mut server, base) = serve(dir.path());
+    let http = reqwest::Client::new();
+    // Two taste groups of twelve shoppers; each buys four of their group's five products, weekly.
+    let day = 86_400_000i64;
+    let start = chrono::Utc::now().timestamp_millis() - 120 * day;
+    let mut batch = vec![
+        json!({"type": "identify", "userId": "u0", "traits": {"email": "ada@example.com", "consent": {"personalization": true}}}),
+    ];
+    for u in 0..24 {
+        let group = if u < 12 { "tea" } else { "coffee" };
+        for week in 0..8 {
+            let item = format!("{group}-{}", (u + week) % 5);
+            if (u + week) % 5 == u % 5 {
+                continue;
+            }
+            let at =
+                chrono::DateTime::from_timestamp_millis(start + (week * 7 + u % 3) * day).expect("time").to_rfc3339();
+            batch.push(json!({"type": "track", "event": "Order Completed", "userId": format!("u{u}"), "timestamp": at,
+                "properties": {"order_id": format!("o{u}-{week}"), "total": 4.0, "products": [{"product_id": item, "price": 4.0, "quantity": 1}]}}));
+        }
+    }
+    let res = http
+        .post(format!("{base}/v1/batch"))
+        .basic_auth(&write, Some(""))
+        .json(&json!({"batch": batch}))
+        .send()
+        .await
+        .expect("batch");
+    assert_eq!(res.status().as_u16(), 200);
+    let res = http.post(format!("{base}/v1/models/train")).bearer_auth(&admin).send().await.expect("train");
+    assert_eq!(res.status().as_u16(), 202);
+    // Training runs in the background: wait for the stored version (bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let models: Value = http
+            .get(format!("{base}/v1/models"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("models")
+            .json()
+            .await
+            .expect("json");
+        if models.as_array().is_some_and(|m| !m.is_empty()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no model after 120 s");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let shot = dir.path().join("models.png");
+    let out = Command::new("node")
+        .arg(tests.join("models.mjs"))
+        .args([&base, &admin, "ada@example.com"])
+        .arg(&shot)
+        .output()
+        .expect("run node");
+    server.kill().expect("stop server");
+    let _ = server.wait();
+    assert!(out.status.success(), "browser run failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(out.stdout.trim_ascii()).expect("json");
+    assert_eq!(seen["versions"][0], "v1 (serving)", "{seen}");
+    assert!(seen["suggestions"].as_i64().unwrap_or(0) >= 1, "{seen}");
+    assert!(
+        seen["reasons"].as_array().is_some_and(|r| !r.is_empty()),
+        "the reasons behind the suggestions are charted: {seen}"
+    );
+    assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "a screenshot was taken");
+    if let Ok(keep) = std::env::var("TAILOR_KEEP_MODELS_SCREENSHOT") {
+        let _ = std::fs::copy(&shot, keep);
+        eprintln!("{seen}");
+    }
+}

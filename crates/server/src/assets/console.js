@@ -89,6 +89,12 @@
     try {
       const r = await api("/v1/recommendations?" + new URLSearchParams({ user: profileId, context: "associate", k: "5" }));
       rows($("p-suggestions"), ["product", "why"], r.items.map((i) => [i.title || i.product_id, i.reasons.map((x) => x.text).join(" · ")]));
+      // The mix of reasons behind the list, as bars: which sources the suggestions came from.
+      const mix = {};
+      r.items.forEach((i) => new Set(i.reasons.map((x) => x.code)).forEach((c) => { mix[c] = (mix[c] || 0) + 1; }));
+      const top = Object.entries(mix).sort((a, b) => b[1] - a[1]);
+      rows($("p-suggestions-mix"), ["reason", "items", ""], top.map(([c, n]) => [c.replace(/_/g, " "), n,
+        el("div", { style: "width:160px" }, el("div", { class: "bar", style: "width:" + Math.round((100 * n) / Math.max(1, r.items.length)) + "%" }))]));
       if (!r.personalized) $("p-suggestions-note").textContent = "Not personalized: " + (r.consent && r.consent.granted === false ? "no consent" : "no history");
     } catch (e) { rows($("p-suggestions"), ["product", "why"], []); $("p-suggestions-note").textContent = e.message; }
   }
@@ -166,6 +172,25 @@
       $("pricemsg").textContent = "";
     } catch (e) { $("pricemsg").textContent = e.message; }
   });
+  // Models: validation NDCG of each stored version (repeat lists and discovery), newest served.
+  async function loadModels() {
+    try {
+      const versions = await api("/v1/models");
+      const withMetrics = versions.filter((v) => v.validation_ndcg || v.validationNdcg).slice(0, 12).reverse();
+      const ndcg = (v) => v.validation_ndcg || v.validationNdcg;
+      const max = Math.max(0.01, ...withMetrics.flatMap((v) => ndcg(v)));
+      const legend = el("p", { class: "muted" }, "validation NDCG@10: ", el("span", { class: "chip", style: "background:var(--accent);color:#fff" }, "repeat lists"),
+        el("span", { class: "chip", style: "background:#f59e0b" }, "discovery"));
+      $("model-chart").replaceChildren(...(withMetrics.length ? [legend] : []), ...withMetrics.map((v) => el("div", { class: "model-bars", "data-version": String(v.version) },
+        el("span", { class: "muted" }, "v" + v.version),
+        el("div", { class: "bar", title: "repeats NDCG@10 " + ndcg(v)[0].toFixed(3), style: "width:" + Math.round((100 * ndcg(v)[0]) / max) + "%" }),
+        el("div", { class: "bar discovery", title: "discovery NDCG@10 " + ndcg(v)[1].toFixed(3), style: "width:" + Math.round((100 * ndcg(v)[1]) / max) + "%" }))));
+      rows($("model-versions"), ["version", "trained", "customers", "products", "repeats NDCG@10", "discovery NDCG@10"], versions.slice(0, 5).map((v) =>
+        ["v" + v.version + (v === versions[0] ? " (serving)" : ""), new Date(v.trained_at || v.trainedAt).toLocaleString(), v.customers, v.products,
+          ndcg(v) ? ndcg(v)[0].toFixed(3) : "-", ndcg(v) ? ndcg(v)[1].toFixed(3) : "-"]));
+      $("models-note").textContent = versions.length ? "" : "No model yet: run `tailor train` or POST /v1/models/train.";
+    } catch (e) { $("models-note").textContent = e.message; }
+  }
   const stockEvents = [];
   function showStockEvent(e) {
     stockEvents.unshift(e);
@@ -200,7 +225,8 @@
   rows($("stock-events"), ["when", "event", "SKU", "location", "available"], []);
   if (key) followStock();
 
-  $("keyform").addEventListener("submit", (ev) => { ev.preventDefault(); key = $("key").value.trim(); localStorage.setItem("tailor.key", key); loadStats(); });
+  $("keyform").addEventListener("submit", (ev) => { ev.preventDefault(); key = $("key").value.trim(); localStorage.setItem("tailor.key", key); loadStats(); loadModels(); });
   loadStats();
+  loadModels();
   setInterval(loadStats, 5000);
 })();
