@@ -17,9 +17,10 @@ use tailor_store::Migration;
 use crate::{Engine, EngineError};
 
 /// The pricing tables.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration::portable(
-    "pricing/001_price_book",
-    "
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration::portable(
+        "pricing/001_price_book",
+        "
     CREATE TABLE price_list (
         sku TEXT NOT NULL,
         zone TEXT NOT NULL,
@@ -63,7 +64,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration::portable(
     );
     CREATE INDEX price_offers_profile ON price_offers (profile_id, at)
     ",
-)];
+    ),
+    Migration::portable(
+        "pricing/003_offer_consent",
+        "ALTER TABLE price_offers ADD COLUMN purpose TEXT NOT NULL DEFAULT 'personalization'",
+    ),
+];
 
 const DAY_MS: i64 = 86_400_000;
 /// Fewer days of stock cover than this: scarce, the price is not lowered.
@@ -694,8 +700,8 @@ async fn personal_offers(
     let offers = offers_for(&Behavior::from_facts(&facts, now), &policy, offered);
     for o in &offers {
         sqlx::query(
-            "INSERT INTO price_offers (id, profile_id, kind, max_discount_cents, percent_off, reason, valid_until, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO price_offers (id, profile_id, kind, max_discount_cents, percent_off, reason, valid_until, at, purpose) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(root.clone())
@@ -705,6 +711,7 @@ async fn personal_offers(
         .bind(o.reason.clone())
         .bind(now + i64::from(o.valid_days) * DAY_MS)
         .bind(now)
+        .bind(Purpose::Personalization.as_str())
         .execute(&mut *conn)
         .await?;
     }
