@@ -190,11 +190,12 @@ async fn the_console_shows_prices_per_channel_and_the_decisions_chart() {
     let _ = server.wait();
     assert!(out.status.success(), "browser run failed: {}", String::from_utf8_lossy(&out.stderr));
     let seen: Value = serde_json::from_slice(out.stdout.trim_ascii()).expect("json");
-    // 1.90, then 3.00 proposed but held to +10%: 2.09. The same list price on every channel.
-    assert_eq!(seen["channels"][0], json!(["web", "$2.09", "$1.99", "Web saver (web only)"]), "{seen}");
-    assert_eq!(seen["channels"][2], json!(["store", "$2.09", "$2.09", ""]), "{seen}");
+    // 1.90, then 3.00 proposed but held to +10% of the day before (the catalog's 2.00): 2.20.
+    // The same list price on every channel.
+    assert_eq!(seen["channels"][0], json!(["web", "$2.20", "$2.10", "Web saver (web only)"]), "{seen}");
+    assert_eq!(seen["channels"][2], json!(["store", "$2.20", "$2.20", ""]), "{seen}");
     assert_eq!(seen["points"], json!(["false", "true"]), "the clamped decision is marked: {seen}");
-    assert_eq!(seen["decisions"][0], json!(["$2.09", "$3.00", "max daily change"]), "{seen}");
+    assert_eq!(seen["decisions"][0], json!(["$2.20", "$3.00", "max daily change"]), "{seen}");
     assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "a screenshot was taken");
 }
 

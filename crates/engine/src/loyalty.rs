@@ -186,20 +186,28 @@ impl Engine {
         drop(conn);
         let mut seen = std::collections::HashSet::new();
         for profile in profiles {
-            let mut tx = self.db().writer().begin().await?;
-            let Some(root) = tailor_profiles::root_of(&mut tx, &profile).await? else { continue };
-            if !seen.insert(root.clone()) {
-                continue;
-            }
-            let members = tailor_profiles::group_of(&mut tx, &root).await?;
-            bring_up_to_date(&mut tx, &members, &root, &tiers, &policy, now).await?;
-            loyalty::warn_expiring(&mut tx, &members, &root, &policy, policy.expiry_warning_ms, now).await?;
-            if members.iter().any(|m| celebrating.contains(m)) {
-                for reward in &birthday_rewards {
-                    loyalty::grant(&mut tx, &members, &root, reward, now).await?;
+            // One account failing (e.g. a deadlock victim) must not stop the others.
+            let swept = async {
+                let mut tx = self.db().writer().begin().await?;
+                let Some(root) = tailor_profiles::root_of(&mut tx, &profile).await? else { return Ok(()) };
+                if !seen.insert(root.clone()) {
+                    return Ok(());
                 }
+                let members = tailor_profiles::group_of(&mut tx, &root).await?;
+                bring_up_to_date(&mut tx, &members, &root, &tiers, &policy, now).await?;
+                loyalty::warn_expiring(&mut tx, &members, &root, &policy, policy.expiry_warning_ms, now).await?;
+                if members.iter().any(|m| celebrating.contains(m)) {
+                    for reward in &birthday_rewards {
+                        loyalty::grant(&mut tx, &members, &root, reward, now).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok::<(), EngineError>(())
             }
-            tx.commit().await?;
+            .await;
+            if let Err(e) = swept {
+                tracing::warn!(error = %e, "sweeping a loyalty account failed; the next sweep retries it");
+            }
         }
         Ok(seen.len())
     }
@@ -214,7 +222,8 @@ impl Engine {
         body: &[u8],
     ) -> Result<Redemption, EngineError> {
         let mut tx = self.db().writer().begin().await?;
-        let hash = format!("{:x}", Sha256::digest(body));
+        // The key answers for this customer's redemption with this body only.
+        let hash = format!("{:x}", Sha256::digest([id.as_bytes(), b"\x1fredeem\x1f", body].concat()));
         if let Some(key) = idempotency {
             let row = sqlx::query("SELECT request_hash, response FROM loyalty_idempotency WHERE idem_key = $1")
                 .bind(key.to_string())
@@ -224,7 +233,7 @@ impl Engine {
                 if r.get::<String, _>(0) != hash {
                     return Err(EngineError::Invalid(FieldError::invalid(
                         "Idempotency-Key",
-                        "this key was used with a different body; use a new key for a new request",
+                        "this key was used for another request (body or customer); use a new key for a new request",
                     )));
                 }
                 let answer: String = r.get(1);

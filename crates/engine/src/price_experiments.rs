@@ -65,7 +65,8 @@ pub struct Arm {
 pub struct Experiment {
     /// The product.
     pub sku: String,
-    /// running or stopped.
+    /// running, concluded (the stopping rule kept the best price), paused (the price could not be
+    /// held, see `note`) or stopped (by hand).
     pub status: String,
     /// The objective.
     pub objective: Objective,
@@ -89,6 +90,9 @@ pub struct Experiment {
     pub stopped: Option<(u32, usize)>,
     /// When it started (unix ms).
     pub started_at: i64,
+    /// Why it paused, when it did.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 impl Experiment {
@@ -155,6 +159,9 @@ impl Engine {
             return bad("minExposure".into(), "at most 30 periods".into());
         }
         let rails = self.guardrails(sku).await?;
+        if rails.frozen {
+            return bad("pricesCents".into(), format!("{sku} is on the freeze list: its price cannot move"));
+        }
         for (i, c) in input.prices_cents.iter().enumerate() {
             let guarded = rails.apply(*c, None);
             if guarded.cents != *c {
@@ -172,7 +179,7 @@ impl Engine {
             );
         }
         let quote = self.quote_prices(&[sku.to_string()], "web", "", None, 1).await?;
-        let reference_cents = quote.first().map(|q| q.list_cents).unwrap_or(input.prices_cents[0]);
+        let reference_cents = quote.first().map(|q| q.list_cents).unwrap_or(input.prices_cents[0]).max(1);
         let existing = self.price_experiment(sku).await;
         if let Ok(e) = existing {
             if e.status == "running" {
@@ -199,6 +206,7 @@ impl Engine {
             elasticity: None,
             stopped: None,
             started_at: now,
+            note: None,
         };
         self.choose_next(&mut e, reference_cents, now).await?;
         self.save_experiment(&e, now).await?;
@@ -233,6 +241,17 @@ impl Engine {
         if e.status != "running" || now < e.current_since + period_ms {
             return Ok(e);
         }
+        // Sales count for a price only if it was the price on the shelf.
+        let shelf = self.quote_prices(std::slice::from_ref(&e.sku), "web", "", None, 1).await?.remove(0).list_cents;
+        if shelf != e.arms[e.current].cents {
+            e.status = "paused".into();
+            e.note = Some(format!(
+                "the list price was changed outside the experiment ({shelf} cents, not {}); start a new one",
+                e.arms[e.current].cents
+            ));
+            self.save_experiment(&e, now).await?;
+            return Ok(e);
+        }
         let units: Option<i64> = sqlx::query(
             "SELECT CAST(SUM(l.quantity) AS BIGINT) FROM order_lines l JOIN orders o ON o.order_id = l.order_id \
              WHERE l.product_id = $1 AND o.ts >= $2 AND o.ts < $3",
@@ -262,7 +281,9 @@ impl Engine {
             .map(|r| r.get(0))
             .collect();
         for sku in &skus {
-            self.step_price_experiment_at(sku, now).await?;
+            if let Err(e) = self.step_price_experiment_at(sku, now).await {
+                tracing::warn!(sku = %sku, error = %e, "stepping a price experiment failed; the next check retries it");
+            }
         }
         Ok(skus.len())
     }
@@ -302,7 +323,17 @@ impl Engine {
             valid_to: None,
             reason: Some(reason),
         };
-        self.propose_list_price(&e.sku, &input).await?;
+        let decision = self.propose_list_price(&e.sku, &input).await?;
+        if decision.cents != e.arms[k].cents {
+            // The guardrails moved it (they changed since the start): this price cannot be tried.
+            e.status = "paused".into();
+            e.note = Some(format!(
+                "the guardrails hold {} cents at {}; start a new experiment",
+                e.arms[k].cents, decision.cents
+            ));
+        } else if e.stopped.is_some() {
+            e.status = "concluded".into();
+        }
         Ok(())
     }
 
@@ -321,17 +352,18 @@ impl Engine {
     }
 }
 
-/// Moves running experiments on every 15 minutes until the engine closes.
+/// Moves running experiments on every 15 minutes until the engine closes (periods last hours,
+/// so the first check can wait a quarter of an hour after start).
 pub(crate) fn spawn_steps(engine: Engine) {
     tokio::spawn(async move {
         let mut shutdown = engine.shutdown_signal();
         loop {
-            if let Err(e) = engine.step_price_experiments(now_millis()).await {
-                tracing::warn!(error = %e, "stepping price experiments failed; retrying");
-            }
             tokio::select! {
                 _ = tokio::time::sleep(STEP_EVERY) => {}
                 _ = shutdown.changed() => return,
+            }
+            if let Err(e) = engine.step_price_experiments(now_millis()).await {
+                tracing::warn!(error = %e, "stepping price experiments failed; retrying");
             }
         }
     });

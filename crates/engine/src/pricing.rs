@@ -79,11 +79,16 @@ const OVERSTOCK_DAYS: f64 = 90.0;
 /// Guardrails stored under this key apply to products without their own.
 const DEFAULT_GUARDRAILS: &str = "*";
 
-/// Promotions held in memory so a quote costs no promotion query.
+/// Promotions held in memory so a quote costs no promotion query; re-read after a few seconds
+/// so other nodes' changes show, and never stored from a read older than the last change here.
 #[derive(Default)]
 pub(crate) struct PriceState {
-    promotions: RwLock<Option<Arc<Vec<Promotion>>>>,
+    promotions: RwLock<Option<(std::time::Instant, Arc<Vec<Promotion>>)>>,
+    generation: std::sync::atomic::AtomicU64,
 }
+
+/// How long promotions are served from memory.
+const PROMOTIONS_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A list price as set in the price book.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -143,6 +148,9 @@ pub struct PriceQuote {
     /// The price to pay per unit after promotions, in cents (personal offers are listed
     /// separately; they apply at checkout up to their cap).
     pub price_cents: i64,
+    /// What the quantity asked costs after promotions, in cents (exact, where the per-unit
+    /// price is rounded).
+    pub total_cents: i64,
     /// The promotions applied.
     pub promotions: Vec<Applied>,
     /// Personal offers for the customer, each with its reason.
@@ -179,18 +187,28 @@ fn currency_ok(c: &str) -> bool {
 
 impl Engine {
     fn promotions_cached(&self) -> Option<Arc<Vec<Promotion>>> {
-        self.inner.prices.promotions.read().unwrap_or_else(|e| e.into_inner()).clone()
+        let guard = self.inner.prices.promotions.read().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().filter(|(at, _)| at.elapsed() < PROMOTIONS_FRESH).map(|(_, p)| p.clone())
     }
 
-    /// The promotions, from memory after the first read.
+    fn forget_promotions(&self) {
+        self.inner.prices.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *self.inner.prices.promotions.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The promotions, from memory for a few seconds after a read.
     pub async fn promotions(&self) -> Result<Arc<Vec<Promotion>>, EngineError> {
         if let Some(p) = self.promotions_cached() {
             return Ok(p);
         }
+        let generation = self.inner.prices.generation.load(std::sync::atomic::Ordering::SeqCst);
         let rows = sqlx::query("SELECT body FROM price_promotions ORDER BY id").fetch_all(self.db().reader()).await?;
         let list: Arc<Vec<Promotion>> =
             Arc::new(rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>(0)).ok()).collect());
-        *self.inner.prices.promotions.write().unwrap_or_else(|e| e.into_inner()) = Some(list.clone());
+        let mut guard = self.inner.prices.promotions.write().unwrap_or_else(|e| e.into_inner());
+        if self.inner.prices.generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
+            *guard = Some((std::time::Instant::now(), list.clone()));
+        }
         Ok(list)
     }
 
@@ -203,7 +221,7 @@ impl Engine {
             .bind(serde_json::to_string(promotion).unwrap_or_default())
             .execute(self.db().writer())
             .await?;
-        *self.inner.prices.promotions.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.forget_promotions();
         Ok(())
     }
 
@@ -214,7 +232,7 @@ impl Engine {
             .execute(self.db().writer())
             .await?
             .rows_affected();
-        *self.inner.prices.promotions.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.forget_promotions();
         Ok(n > 0)
     }
 
@@ -239,8 +257,11 @@ impl Engine {
     /// Proposes a list price: it passes the product's guardrails, and the decision (with every
     /// clamp and the reason) is recorded with the price it sets.
     pub async fn propose_list_price(&self, sku: &str, input: &ListPriceInput) -> Result<PriceDecision, EngineError> {
-        if input.cents < 0 {
-            return Err(EngineError::Invalid(FieldError::invalid("cents", "a price cannot be negative")));
+        if input.cents < 1 {
+            return Err(EngineError::Invalid(FieldError::invalid(
+                "cents",
+                "a price in cents, at least 1; it cannot be negative",
+            )));
         }
         if !currency_ok(&input.currency) {
             return Err(EngineError::Invalid(FieldError::invalid("currency", "an ISO 4217 code such as USD or EUR")));
@@ -260,7 +281,12 @@ impl Engine {
         }
         let g = guardrails_of(&mut tx, sku).await?;
         let previous = list_price(&mut tx, sku, &input.zone, from).await?.map(|l| l.0).or(product.catalog_cents);
-        let guarded = g.apply(input.cents, previous);
+        // The daily limit compares with the price a day before, so several changes in one day
+        // cannot add up past it; a freeze holds the price in force.
+        let day_before =
+            list_price(&mut tx, sku, &input.zone, from - DAY_MS).await?.map(|l| l.0).or(product.catalog_cents);
+        let guarded =
+            if g.frozen { g.apply(input.cents, previous) } else { g.apply(input.cents, day_before.or(previous)) };
         let reason = input.reason.clone().unwrap_or_else(|| "set in the price book".into());
         sqlx::query(
             "INSERT INTO price_list (sku, zone, currency, cents, valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -361,11 +387,12 @@ impl Engine {
                 EngineError::NotReady(format!("{sku} has no list price yet; set one with PUT /v1/prices/{sku}"))
             })?;
         let cover = stock_cover_days(&mut conn, sku, now).await?;
-        let market = sqlx::query("SELECT source, cents, demand_index FROM price_market WHERE sku = $1 AND at > $2")
-            .bind(sku.to_string())
-            .bind(now - 7 * DAY_MS)
-            .fetch_all(&mut *conn)
-            .await?;
+        let market =
+            sqlx::query("SELECT source, cents, demand_index FROM price_market WHERE sku = $1 AND at > $2 ORDER BY at")
+                .bind(sku.to_string())
+                .bind(now - 7 * DAY_MS)
+                .fetch_all(&mut *conn)
+                .await?;
         drop(conn);
         let competitor = market
             .iter()
@@ -377,7 +404,13 @@ impl Engine {
         let scarce = cover.is_some_and(|d| d < SCARCE_DAYS);
         let overstocked = cover.is_some_and(|d| d > OVERSTOCK_DAYS);
         if let Some((name, c)) = &competitor {
-            if *c < current && !scarce {
+            if *c * 2 < current {
+                // Likely a bad feed row (a unit or pack-size mix-up): not followed.
+                reasons.push(format!(
+                    "{name}'s {} is below half the list price and was not followed; check the feed",
+                    money(*c)
+                ));
+            } else if *c < current && !scarce {
                 target = *c;
                 reasons.push(format!("{name} sells it at {}", money(*c)));
             }
@@ -431,7 +464,11 @@ impl Engine {
                 }
             }
         }
-        tailor_pricing::markdown::plan(r).map_err(EngineError::Invalid)
+        let r = r.clone();
+        tokio::task::spawn_blocking(move || tailor_pricing::markdown::plan(&r))
+            .await
+            .map_err(|e| EngineError::Io(e.to_string()))?
+            .map_err(EngineError::Invalid)
     }
 
     /// Quotes `skus` on `channel` (for `user` when given: personal offers, with consent).
@@ -453,11 +490,12 @@ impl Engine {
         let promotions = self.promotions().await?;
         let mut conn = self.db().reader().acquire().await?;
         let (offers, purpose) = match user {
-            Some(u) => personal_offers(&mut conn, u, now).await?,
+            Some(u) => self.personal_offers(&mut conn, u, now).await?,
             None => (Vec::new(), None),
         };
         let products = products_of(&mut conn, skus).await?;
         let lists = list_prices(&mut conn, skus, zone, now).await?;
+        let rails = guardrails_for(&mut conn, skus).await?;
         let mut quotes = Vec::with_capacity(skus.len());
         for (i, sku) in skus.iter().enumerate() {
             let Some(product) = products.get(sku.as_str()) else {
@@ -479,13 +517,21 @@ impl Engine {
                     }
                 },
             };
-            let (price_cents, applied) =
+            let (promoted, applied) =
                 apply_promotions(list_cents, sku, product.category.as_deref(), channel, quantity, &promotions, now);
             let mut explanation =
                 vec![format!("list price {} {currency} ({source}), the same on every channel", money(list_cents))];
             for a in &applied {
                 let scope = if a.channel_only { format!(", {channel} only") } else { String::new() };
                 explanation.push(format!("promotion '{}' saves {}{scope}", a.name, money(a.saved_cents)));
+            }
+            // Promotions, too, stay within the floor (cost and margin, or MAP) and the ceiling.
+            let g = rails.get(sku.as_str()).or(rails.get(DEFAULT_GUARDRAILS));
+            let floor = g.and_then(Guardrails::hard_floor).unwrap_or(0);
+            let ceiling = g.and_then(|g| g.ceiling_cents).unwrap_or(i64::MAX);
+            let price_cents = promoted.clamp(floor.min(ceiling), ceiling);
+            if price_cents != promoted {
+                explanation.push(format!("held at {} by the guardrails (floor or ceiling)", money(price_cents)));
             }
             for o in &offers {
                 explanation.push(format!(
@@ -504,6 +550,7 @@ impl Engine {
                 currency,
                 list_cents,
                 price_cents,
+                total_cents: price_cents_total(list_cents, &applied, quantity, price_cents, promoted),
                 promotions: applied,
                 offers: offers.clone(),
                 explanation,
@@ -512,6 +559,33 @@ impl Engine {
         }
         Ok(quotes)
     }
+}
+
+/// The total for `quantity`: list less what promotions saved, or the held unit price when the
+/// guardrails moved it.
+fn price_cents_total(list_cents: i64, applied: &[Applied], quantity: u32, unit: i64, promoted_unit: i64) -> i64 {
+    if unit != promoted_unit {
+        return unit * i64::from(quantity);
+    }
+    list_cents * i64::from(quantity) - applied.iter().map(|a| a.saved_cents).sum::<i64>()
+}
+
+/// The guardrails stored for `skus` and the defaults (`*`), in one query.
+async fn guardrails_for(
+    conn: &mut AnyConnection,
+    skus: &[String],
+) -> Result<std::collections::HashMap<String, Guardrails>, EngineError> {
+    let sql =
+        format!("SELECT sku, body FROM price_guardrails WHERE sku = $1 OR sku IN {}", placeholders(2, skus.len()));
+    let mut q = sqlx::query(&sql).bind(DEFAULT_GUARDRAILS);
+    for s in skus {
+        q = q.bind(s.clone());
+    }
+    Ok(q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .filter_map(|r| Some((r.get::<String, _>(0), serde_json::from_str(&r.get::<String, _>(1)).ok()?)))
+        .collect())
 }
 
 struct ProductPrice {
@@ -654,31 +728,79 @@ async fn stock_cover_days(conn: &mut AnyConnection, sku: &str, now: i64) -> Resu
     }))
 }
 
-/// A customer's personal offers (behaviour only; none without personalization consent), with
-/// the consent purpose used. An offer is issued once and shown again while valid, so the
-/// per-customer cap counts what was issued.
-async fn personal_offers(
-    conn: &mut AnyConnection,
-    user: &str,
-    now: i64,
-) -> Result<(Vec<Offer>, Option<&'static str>), EngineError> {
-    let (root, members) = crate::loyalty::account_of(conn, user).await.map_err(|e| match e {
-        EngineError::Invalid(f) => EngineError::Invalid(FieldError { field: "user".into(), ..f }),
-        e => e,
-    })?;
-    if !tailor_profiles::has_consent(conn, &members, Purpose::Personalization).await? {
-        return Ok((Vec::new(), None));
+impl Engine {
+    /// A customer's personal offers (behaviour only; none without personalization consent), with
+    /// the consent purpose used. An offer is issued once and shown again while valid; issuing
+    /// happens in a write transaction holding the customer's offer lock, so concurrent quotes
+    /// cannot issue past the per-customer cap.
+    async fn personal_offers(
+        &self,
+        conn: &mut AnyConnection,
+        user: &str,
+        now: i64,
+    ) -> Result<(Vec<Offer>, Option<&'static str>), EngineError> {
+        let (root, members) = crate::loyalty::account_of(conn, user).await.map_err(|e| match e {
+            EngineError::Invalid(f) => EngineError::Invalid(FieldError { field: "user".into(), ..f }),
+            e => e,
+        })?;
+        if !tailor_profiles::has_consent(conn, &members, Purpose::Personalization).await? {
+            return Ok((Vec::new(), None));
+        }
+        let purpose = Some(Purpose::Personalization.as_str());
+        let (valid, _) = offers_issued(conn, &root, now).await?;
+        if !valid.is_empty() {
+            return Ok((valid, purpose));
+        }
+        // Decided on the reader; most customers earn none, and then nothing is written.
+        if new_offers(conn, &members, &root, now).await?.is_empty() {
+            return Ok((Vec::new(), purpose));
+        }
+        let mut tx = self.db().writer().begin().await?;
+        if tx.backend_name() == "PostgreSQL" {
+            let key = format!("offers:{root}")
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key as i64).execute(&mut *tx).await?;
+        }
+        let (valid, _) = offers_issued(&mut tx, &root, now).await?;
+        if !valid.is_empty() {
+            return Ok((valid, purpose));
+        }
+        let offers = new_offers(&mut tx, &members, &root, now).await?;
+        for o in &offers {
+            sqlx::query(
+                "INSERT INTO price_offers (id, profile_id, kind, max_discount_cents, percent_off, reason, valid_until, at, purpose) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(root.clone())
+            .bind(o.kind.clone())
+            .bind(o.max_discount_cents)
+            .bind(o.percent_off)
+            .bind(o.reason.clone())
+            .bind(now + i64::from(o.valid_days) * DAY_MS)
+            .bind(now)
+            .bind(Purpose::Personalization.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok((offers, purpose))
     }
-    let policy = OfferPolicy::default();
+}
+
+/// Offers issued to `root` this period: those still valid, and the cents offered in all.
+async fn offers_issued(conn: &mut AnyConnection, root: &str, now: i64) -> Result<(Vec<Offer>, i64), EngineError> {
+    let period = i64::from(OfferPolicy::default().period_days) * DAY_MS;
     let live = sqlx::query(
-        "SELECT kind, percent_off, max_discount_cents, reason, valid_until, at FROM price_offers WHERE profile_id = $1 AND at > $2",
+        "SELECT kind, percent_off, max_discount_cents, reason, valid_until FROM price_offers WHERE profile_id = $1 AND at > $2",
     )
-    .bind(root.clone())
-    .bind(now - i64::from(policy.period_days) * DAY_MS)
+    .bind(root.to_string())
+    .bind(now - period)
     .fetch_all(&mut *conn)
     .await?;
-    let offered: i64 = live.iter().map(|r| r.get::<i64, _>(2)).sum();
-    let valid: Vec<Offer> = live
+    let offered = live.iter().map(|r| r.get::<i64, _>(2)).sum();
+    let valid = live
         .iter()
         .filter(|r| r.get::<i64, _>(4) > now)
         .map(|r| Offer {
@@ -689,31 +811,21 @@ async fn personal_offers(
             reason: r.get(3),
         })
         .collect();
-    if !valid.is_empty() {
-        return Ok((valid, Some(Purpose::Personalization.as_str())));
-    }
-    let (orders, cart) = tailor_profiles::orders_and_cart(conn, &members).await?;
+    Ok((valid, offered))
+}
+
+/// The offers the customer's behaviour earns now, within what this period still allows.
+async fn new_offers(
+    conn: &mut AnyConnection,
+    members: &[String],
+    root: &str,
+    now: i64,
+) -> Result<Vec<Offer>, EngineError> {
+    let (_, offered) = offers_issued(conn, root, now).await?;
+    let (orders, cart) = tailor_profiles::orders_and_cart(conn, members).await?;
     let mut facts: Vec<Fact> = orders.into_iter().map(|(at, cents)| Fact::Ordered { at, cents }).collect();
     if let Some(at) = cart.iter().map(|c| c.0).max() {
         facts.push(Fact::Cart { at, cents: cart.iter().map(|c| c.1).sum() });
     }
-    let offers = offers_for(&Behavior::from_facts(&facts, now), &policy, offered);
-    for o in &offers {
-        sqlx::query(
-            "INSERT INTO price_offers (id, profile_id, kind, max_discount_cents, percent_off, reason, valid_until, at, purpose) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(root.clone())
-        .bind(o.kind.clone())
-        .bind(o.max_discount_cents)
-        .bind(o.percent_off)
-        .bind(o.reason.clone())
-        .bind(now + i64::from(o.valid_days) * DAY_MS)
-        .bind(now)
-        .bind(Purpose::Personalization.as_str())
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok((offers, Some(Purpose::Personalization.as_str())))
+    Ok(offers_for(&Behavior::from_facts(&facts, now), &OfferPolicy::default(), offered))
 }

@@ -19,6 +19,8 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
     if db.backend() == Backend::Postgres {
         // One projector at a time across nodes; the others wait, then find nothing to do.
         sqlx::query("SELECT pg_advisory_xact_lock(727302)").execute(&mut *tx).await?;
+        // Loyalty effects lock accounts after the loyalty feed; take the feed first, like them.
+        tailor_loyalty::lock_feed(&mut tx).await.map_err(EngineError::from)?;
     }
     let position: i64 = {
         use tailor_store::Row;

@@ -54,7 +54,7 @@ async fn an_experiment_settles_on_the_best_price_from_real_orders(t: &TestEngine
         e.step_price_experiment_at("CHIPS", now).await.expect("step");
     }
     let exp = e.price_experiment("CHIPS").await.expect("experiment");
-    let (_, best) = exp.stopped.expect("the stopping rule ends it");
+    let Some((_, best)) = exp.stopped else { panic!("the stopping rule ends it: {exp:?}") };
     assert_eq!(exp.arms[best].cents, 160, "{exp:?}");
     assert!(exp.arms.iter().all(|a| a.periods >= 2.0), "every price tried at least twice: {exp:?}");
     let (slope, _) = exp.elasticity.expect("belief");

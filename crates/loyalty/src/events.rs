@@ -63,10 +63,7 @@ pub(crate) async fn emit(
     details: Value,
     at: i64,
 ) -> Result<(), LoyaltyError> {
-    if conn.backend_name() == "PostgreSQL" {
-        // Writers commit in sequence order, so a reader's cursor never skips a late commit.
-        sqlx::query("SELECT pg_advisory_xact_lock(727303)").execute(&mut *conn).await?;
-    }
+    lock_feed(conn).await?;
     sqlx::query("INSERT INTO loyalty_events (profile_id, kind, details, at) VALUES ($1, $2, $3, $4)")
         .bind(profile.to_string())
         .bind(kind.name())
@@ -74,6 +71,16 @@ pub(crate) async fn emit(
         .bind(at)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// The feed's write lock (PostgreSQL): writers commit in sequence order, so a reader's cursor
+/// never skips a late commit. Taken before any account lock (see `ledger::lock`); re-taking it
+/// in the same transaction is free.
+pub async fn lock_feed(conn: &mut AnyConnection) -> Result<(), LoyaltyError> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_advisory_xact_lock(727303)").execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

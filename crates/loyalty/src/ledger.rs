@@ -116,9 +116,12 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
 }
 
 /// Serializes changes to one account: PostgreSQL holds a transaction lock on it (SQLite has
-/// one writer already).
+/// one writer already). Any change may emit a loyalty event, which takes the feed's lock, so the
+/// feed's lock is taken first: every transaction takes them in the same order and none waits on
+/// another in a cycle.
 pub(crate) async fn lock(conn: &mut AnyConnection, root: &str) -> Result<(), LoyaltyError> {
     if conn.backend_name() == "PostgreSQL" {
+        crate::events::lock_feed(conn).await?;
         let key = root.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key as i64).execute(&mut *conn).await?;
     }

@@ -16,7 +16,7 @@ mod rules;
 mod tiers;
 
 pub use error::LoyaltyError;
-pub use events::{events_after, LoyaltyEvent, LoyaltyEventKind};
+pub use events::{events_after, lock_feed, LoyaltyEvent, LoyaltyEventKind};
 pub use ledger::{
     adjust, balance, expiring_by, history, mature, redeem, warn_expiring, Balance, Bucket, Entry, Policy,
 };

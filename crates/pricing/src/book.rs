@@ -80,8 +80,8 @@ impl Promotion {
                 return bad("discount.percent", "a percentage above 0, at most 100")
             }
             Discount::Amount { cents } if cents <= 0 => return bad("discount.cents", "cents off, above 0"),
-            Discount::MultiBuy { quantity, total_cents } if quantity < 2 || total_cents <= 0 => {
-                return bad("discount.quantity", "at least 2 units for a total above 0 cents")
+            Discount::MultiBuy { quantity, total_cents } if !(2..=100).contains(&quantity) || total_cents <= 0 => {
+                return bad("discount.quantity", "2 to 100 units for a total above 0 cents")
             }
             _ => {}
         }

@@ -107,9 +107,14 @@ impl Guardrails {
         Ok(())
     }
 
+    /// Cost × (1 + minimum margin), in whole cents.
+    fn margin_floor(&self) -> Option<i64> {
+        self.unit_cost_cents.map(|c| up(c as f64 * (1.0 + self.min_margin.unwrap_or(0.0))))
+    }
+
     /// The lowest price cost, margin and MAP allow.
     pub fn hard_floor(&self) -> Option<i64> {
-        let margin = self.unit_cost_cents.map(|c| (c as f64 * (1.0 + self.min_margin.unwrap_or(0.0))).ceil() as i64);
+        let margin = self.margin_floor();
         match (margin, self.map_cents) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -135,8 +140,7 @@ impl Guardrails {
             }
         }
         // Each bound remembers the rule that set it, so a clamp is recorded with its cause.
-        let margin_floor =
-            self.unit_cost_cents.map(|c| (c as f64 * (1.0 + self.min_margin.unwrap_or(0.0))).ceil() as i64);
+        let margin_floor = self.margin_floor();
         let mut low = (0, Rule::Floor);
         for bound in
             [margin_floor.map(|f| (f, Rule::Floor)), self.map_cents.map(|m| (m, Rule::Map))].into_iter().flatten()
@@ -147,8 +151,7 @@ impl Guardrails {
         }
         let mut high = (self.ceiling_cents.unwrap_or(MAX_CENTS).min(MAX_CENTS), Rule::Ceiling);
         if let (Some(m), Some(prev)) = (self.max_daily_change, previous) {
-            let (day_low, day_high) =
-                ((prev as f64 * (1.0 - m)).ceil() as i64, (prev as f64 * (1.0 + m)).floor() as i64);
+            let (day_low, day_high) = (up(prev as f64 * (1.0 - m)), down(prev as f64 * (1.0 + m)));
             // Only when the two windows meet: otherwise the hard bounds win.
             if day_low.max(low.0) <= day_high.min(high.0) {
                 if day_low > low.0 {
@@ -178,6 +181,16 @@ impl Guardrails {
         }
         Guarded { cents: price, proposed, clamps }
     }
+}
+
+/// Rounds up to whole cents, ignoring float noise (100 × 1.1 is 110, not 111).
+fn up(x: f64) -> i64 {
+    (x - 1e-6).ceil() as i64
+}
+
+/// Rounds down to whole cents, ignoring float noise.
+fn down(x: f64) -> i64 {
+    (x + 1e-6).floor() as i64
 }
 
 #[cfg(test)]
@@ -256,6 +269,20 @@ mod tests {
         assert_eq!(step.cents, 499, "the nearest .99 within the day's window [450, 550]");
         let frozen = Guardrails { frozen: true, ..g.clone() };
         assert_eq!(frozen.apply(800, Some(500)).clamps[0].rule, Rule::Freeze);
+    }
+
+    #[test]
+    fn whole_cent_bounds_ignore_float_noise() {
+        let g = Guardrails {
+            unit_cost_cents: Some(100),
+            min_margin: Some(0.1),
+            ceiling_cents: Some(110),
+            ..Default::default()
+        };
+        assert!(g.check().is_ok(), "cost 1.00 + 10% is 1.10");
+        assert_eq!(g.apply(50, None).cents, 110);
+        let g = Guardrails { max_daily_change: Some(0.15), ..Default::default() };
+        assert_eq!(g.apply(200, Some(100)).cents, 115);
     }
 
     #[test]

@@ -62,8 +62,8 @@ pub struct MarkdownPlan {
 
 impl MarkdownRequest {
     fn check(&self) -> Result<(), FieldError> {
-        if self.periods == 0 || self.periods > 3_650 {
-            return Err(FieldError::invalid("periods", "between 1 and 3650"));
+        if self.periods == 0 || self.periods > 365 {
+            return Err(FieldError::invalid("periods", "between 1 and 365 days"));
         }
         if self.stock > 1_000_000 {
             return Err(FieldError::invalid("stock", "at most 1000000 units per plan"));

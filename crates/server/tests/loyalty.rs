@@ -52,6 +52,21 @@ async fn redemption_and_bad_input_over_http() {
             assert_eq!(problem["field"], field, "{problem}");
         }
     }
+    // The same key for another customer is another request: refused, nothing spent.
+    s.send("/v1/identify", &json!({"userId": "lp-2", "traits": {"email": "lp2@example.com"}})).await;
+    s.engine.sync().await.expect("project");
+    let (_, other) = s.get("/v1/profiles/lookup?userId=lp-2").await;
+    let other = other["id"].as_str().expect("profile").to_string();
+    let res = s
+        .http
+        .post(s.url(&format!("/v1/loyalty/{other}/redeem")))
+        .bearer_auth(&s.admin_key)
+        .header("Idempotency-Key", "till-7")
+        .json(&json!({"points": 100}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status().as_u16(), 400, "a key is bound to its customer");
     let (status, problem) =
         s.call("POST", "/v1/loyalty/nobody/redeem", &s.admin_key, Some(&json!({"points": 1}))).await;
     assert_eq!((status, problem["field"].as_str()), (404, Some("profileId")), "{problem}");

@@ -196,3 +196,59 @@ async fn personal_offers_see_behaviour_never_demographics_and_need_consent() {
     let (status, problem) = s.get("/v1/prices?sku=SOUP&user=nobody").await;
     assert_eq!((status, problem["field"].as_str()), (404, Some("user")), "{problem}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_across_repeated_changes_promotions_and_concurrent_quotes() {
+    let s = priced().await;
+    let rails = json!({"unitCostCents": 130, "minMargin": 0.1, "maxDailyChange": 0.1});
+    let (status, _) = s.call("PUT", "/v1/pricing/guardrails/MILK", &s.admin_key, Some(&rails)).await;
+    assert_eq!(status, 200);
+    // Three raises in a row still move at most 10% from the day before (1.49 → 1.63).
+    for _ in 0..3 {
+        let (status, d) =
+            s.call("PUT", "/v1/prices/MILK", &s.admin_key, Some(&json!({"currency": "USD", "cents": 300}))).await;
+        assert_eq!((status, d["cents"].as_i64()), (200, Some(163)), "{d}");
+    }
+    // A 50% promotion is held at the floor (cost 1.30 + 10% = 1.43), and says so.
+    let promo = json!({"id": "half", "name": "Half price", "discount": {"type": "percentage", "percent": 50}, "skus": ["MILK"]});
+    let (status, _) = s.call("PUT", "/v1/promotions/half", &s.admin_key, Some(&promo)).await;
+    assert_eq!(status, 200);
+    let q = quote(&s, "sku=MILK&channel=web&quantity=2").await;
+    assert_eq!((q["priceCents"].as_i64(), q["totalCents"].as_i64()), (Some(143), Some(286)), "{q}");
+    assert!(q["explanation"].to_string().contains("guardrails"), "{q}");
+    // A frozen product cannot be experimented on; a competitor below half the price is not followed.
+    let (status, _) = s.call("PUT", "/v1/pricing/guardrails/SOUP", &s.admin_key, Some(&json!({"frozen": true}))).await;
+    assert_eq!(status, 200);
+    let (status, problem) =
+        s.call("PUT", "/v1/pricing/experiments/SOUP", &s.admin_key, Some(&json!({"pricesCents": [180, 200]}))).await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("pricesCents")), "{problem}");
+    let (status, _) = s.call("PUT", "/v1/pricing/guardrails/SOUP", &s.admin_key, Some(&json!({}))).await;
+    assert_eq!(status, 200);
+    let (status, _) = s
+        .call("POST", "/v1/pricing/market", &s.admin_key, Some(&json!({"sku": "SOUP", "source": "Typo", "cents": 20})))
+        .await;
+    assert_eq!(status, 204);
+    let (_, d) = s.call("POST", "/v1/prices/SOUP/reprice", &s.admin_key, None).await;
+    assert_eq!(d["cents"], 200, "{d}");
+    assert!(d["reason"].as_str().unwrap_or("").contains("not followed"), "{d}");
+
+    // Concurrent quotes for a lapsing customer issue one offer, not one each.
+    let day = 86_400_000i64;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut batch =
+        vec![json!({"type": "identify", "userId": "lapsed", "traits": {"consent": {"personalization": true}}})];
+    for i in 0..6 {
+        let at = chrono::DateTime::from_timestamp_millis(now - (40 + 7 * i) * day).expect("time").to_rfc3339();
+        batch.push(json!({"type": "track", "event": "Order Completed", "userId": "lapsed", "timestamp": at,
+            "properties": {"order_id": format!("lapsed-{i}"), "total": 30.0}}));
+    }
+    let (status, _) = s.send("/v1/batch", &json!({"batch": batch})).await;
+    assert_eq!(status, 200);
+    s.engine.sync().await.expect("project");
+    let user = profile(&s, "lapsed").await;
+    let path = format!("/v1/prices?sku=SOUP&channel=app&user={user}");
+    let answers = futures_util::future::join_all((0..6).map(|_| s.get(&path))).await;
+    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+    let after = quote(&s, &format!("sku=SOUP&channel=app&user={user}")).await;
+    assert_eq!(after["offers"].as_array().map(Vec::len), Some(1), "issued once: {after}");
+}
