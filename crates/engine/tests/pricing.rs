@@ -100,7 +100,62 @@ async fn repricing_holds_scarce_stock_and_clears_overstock(t: &TestEngine) {
     assert!(glut.cents < 300 && glut.reason.contains("overstocked") && glut.reason.contains("MegaMart"), "{glut:?}");
 }
 
+async fn quotes_promotions_guardrails_and_offers_on_this_backend(t: &TestEngine) {
+    use tailor_engine::{Discount, Guardrails, ListPriceInput, Promotion};
+    let e = &t.engine;
+    product(e, "TEA", "4.00").await;
+    e.set_guardrails("TEA", &Guardrails { unit_cost_cents: Some(300), min_margin: Some(0.1), ..Default::default() })
+        .await
+        .expect("rails");
+    let input = ListPriceInput {
+        zone: String::new(),
+        currency: "USD".into(),
+        cents: 450,
+        valid_from: None,
+        valid_to: None,
+        reason: None,
+    };
+    assert_eq!(e.propose_list_price("TEA", &input).await.expect("price").cents, 450);
+    let promo = |id: &str, percent: f64, channels: Vec<String>| Promotion {
+        id: id.into(),
+        name: id.into(),
+        discount: Discount::Percentage { percent },
+        skus: vec!["TEA".into()],
+        categories: vec![],
+        channels,
+        priority: 0,
+        stackable: false,
+        starts_at: None,
+        ends_at: None,
+    };
+    e.put_promotion(&promo("app-deal", 10.0, vec!["app".into()])).await.expect("promotion");
+    let q = |channel: &'static str| async move {
+        e.quote_prices(&["TEA".to_string()], channel, "", None, 1).await.expect("quote").remove(0)
+    };
+    let (web, app) = (q("web").await, q("app").await);
+    assert_eq!((web.list_cents, web.price_cents, app.list_cents, app.price_cents), (450, 450, 450, 405));
+    // A deeper promotion is held at the floor, 3.00 + 10%.
+    e.put_promotion(&promo("app-deal", 50.0, vec!["app".into()])).await.expect("promotion");
+    assert_eq!(q("app").await.price_cents, 330);
+    // A lapsing, consenting customer gets one offer, however many quotes run at once.
+    let day = 24 * HOUR;
+    for i in 0..6 {
+        sell(e, "TEA", &format!("tea-{i}"), 1, 450, now_millis() - (40 + 7 * i) * day).await;
+    }
+    e.sync().await.expect("project");
+    let who = tailor_core::Identifier::parse(tailor_core::IdentifierKind::UserId, "shopper", "userId").expect("id");
+    let root = e.lookup(&who).await.expect("lookup").expect("profile");
+    e.set_consent(&root, tailor_core::Purpose::Personalization, true, "test").await.expect("consent");
+    let tea = ["TEA".to_string()];
+    let quotes =
+        futures_util::future::join_all((0..4).map(|_| e.quote_prices(&tea, "web", "", Some(root.as_str()), 1))).await;
+    assert!(quotes.iter().all(Result::is_ok), "{quotes:?}");
+    let last = e.quote_prices(&["TEA".to_string()], "web", "", Some(&root), 1).await.expect("quote").remove(0);
+    assert_eq!((last.offers.len(), last.consent_purpose.as_deref()), (1, Some("personalization")), "{last:?}");
+}
+
 tailor_testkit::both_backends!(
+    quotes_promotions_guardrails_and_offers_on_this_backend,
     an_experiment_settles_on_the_best_price_from_real_orders,
     repricing_holds_scarce_stock_and_clears_overstock
 );
