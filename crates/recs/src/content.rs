@@ -134,6 +134,8 @@ impl Content {
                     touched.iter().for_each(|&j| acc[j as usize] = 0.0);
                     c.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                     c.truncate(k);
+                    // Kept for the model's life: drop the room the candidates needed.
+                    c.shrink_to_fit();
                     c
                 },
             )

@@ -50,6 +50,8 @@ impl ItemKnn {
                     }
                     cands.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
                     cands.truncate(k);
+                    // Kept for the model's life: drop the room the candidates needed.
+                    cands.shrink_to_fit();
                     cands
                 },
             )

@@ -281,6 +281,7 @@ fn ranked(scores: impl Iterator<Item = (u32, f32)>) -> Ranked {
     let mut v: Ranked = scores.filter(|x| x.1 > 0.0).collect();
     v.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     v.truncate(KEEP);
+    v.shrink_to_fit();
     let max = v.first().map_or(1.0, |x| x.1).max(1e-9);
     v.iter_mut().for_each(|x| x.1 /= max);
     v

@@ -166,6 +166,7 @@ const KEEP: usize = 300;
 fn normalized(mut v: Vec<(u32, f32)>) -> Vec<(u32, f32)> {
     v.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     v.truncate(KEEP);
+    v.shrink_to_fit();
     let max = v.first().map_or(1.0, |x| x.1).max(1e-9);
     v.iter_mut().for_each(|x| x.1 /= max);
     v
