@@ -157,7 +157,8 @@ async fn the_console_shows_prices_per_channel_and_the_decisions_chart() {
         String::from_utf8(out.stdout).expect("utf8").trim().to_string()
     };
     let file = dir.path().join("products.csv");
-    std::fs::write(&file, "id,title,price,category\nsoup-3,Tomato soup,2.00,CANNED\n").expect("write");
+    std::fs::write(&file, "id,title,price,category\nsoup-3,Tomato soup,2.00,CANNED\ntea-9,Green tea,3.00,TEA\n")
+        .expect("write");
     let out = Command::new(BIN)
         .args(["import", "products"])
         .arg(&file)
@@ -179,11 +180,14 @@ async fn the_console_shows_prices_per_channel_and_the_decisions_chart() {
     ok(call(reqwest::Method::PUT, "/v1/prices/soup-3", json!({"currency": "USD", "cents": 300})).await.expect("price"));
     let promo = json!({"id": "web-soup", "name": "Web saver", "discount": {"type": "amount", "cents": 10}, "skus": ["soup-3"], "channels": ["web"]});
     ok(call(reqwest::Method::PUT, "/v1/promotions/web-soup", promo).await.expect("promo"));
+    let experiment = json!({"pricesCents": [279, 299, 319]});
+    ok(call(reqwest::Method::PUT, "/v1/pricing/experiments/tea-9", experiment).await.expect("experiment"));
     let shot = dir.path().join("pricing.png");
     let out = Command::new("node")
         .arg(tests.join("pricing.mjs"))
         .args([&base, &admin, "soup-3"])
         .arg(&shot)
+        .arg("tea-9")
         .output()
         .expect("run node");
     server.kill().expect("stop server");
@@ -196,6 +200,11 @@ async fn the_console_shows_prices_per_channel_and_the_decisions_chart() {
     assert_eq!(seen["channels"][2], json!(["store", "$2.20", "$2.20", ""]), "{seen}");
     assert_eq!(seen["points"], json!(["false", "true"]), "the clamped decision is marked: {seen}");
     assert_eq!(seen["decisions"][0], json!(["$2.20", "$3.00", "max daily change"]), "{seen}");
+    assert_eq!(seen["experiment"]["status"], "running", "{seen}");
+    assert_eq!(seen["experiment"]["arms"], json!(["$2.79 (on the shelf)", "$2.99", "$3.19"]), "{seen}");
+    if let Ok(keep) = std::env::var("TAILOR_KEEP_PRICING_SCREENSHOT") {
+        let _ = std::fs::copy(&shot, keep);
+    }
     assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "a screenshot was taken");
 }
 

@@ -135,6 +135,7 @@
   function priceChart(decisions) {
     const pts = decisions.slice().reverse();
     if (!pts.length) return el("p", { class: "muted" }, "No price decisions yet.");
+    if (pts.length === 1) return el("p", { class: "muted" }, "One decision so far: " + money(pts[0].cents) + ".");
     const ns = "http://www.w3.org/2000/svg", w = 460, h = 140, pad = 24;
     const values = pts.flatMap((d) => [d.cents, d.proposedCents]);
     const lo = Math.min(...values), hi = Math.max(...values), span = Math.max(1, hi - lo);
@@ -170,8 +171,24 @@
       rows($("price-decisions"), ["price", "proposed", "held by", "why"], decisions.slice(0, 5).map((d) =>
         [money(d.cents), money(d.proposedCents), d.clamps.map((c) => c.rule.replace(/_/g, " ")).join(", "), d.reason]));
       $("pricemsg").textContent = "";
+      showExperiment(sku);
     } catch (e) { $("pricemsg").textContent = e.message; }
   });
+  // A price experiment, when the product has one: each candidate's expected value per period as
+  // a bar, how long it was on the shelf and what it sold; the current (or winning) price marked.
+  async function showExperiment(sku) {
+    try {
+      const x = await api("/v1/pricing/experiments/" + encodeURIComponent(sku));
+      const max = Math.max(1e-9, ...x.arms.map((a) => a.expectedValue));
+      const best = x.stopped ? x.stopped[1] : null;
+      rows($("experiment-arms"), ["price", "periods", "units", "expected per period", ""], x.arms.map((a, i) =>
+        [money(a.cents) + (i === best ? " (best)" : i === x.current ? " (on the shelf)" : ""), a.periods.toFixed(1), a.units,
+          a.expectedValue.toFixed(2), el("div", { style: "width:160px" }, el("div", { class: "bar", style: "width:" + Math.round((100 * a.expectedValue) / max) + "%" }))]));
+      $("experiment-status").textContent = x.status;
+      $("experiment-note").textContent = (x.elasticity ? "elasticity " + x.elasticity[0].toFixed(2) + " ± " + x.elasticity[1].toFixed(2) + ". " : "") + (x.note || "");
+      $("experiment-card").hidden = false;
+    } catch (e) { $("experiment-card").hidden = true; }
+  }
   // Models: validation NDCG of each stored version (repeat lists and discovery), newest served.
   async function loadModels() {
     try {
