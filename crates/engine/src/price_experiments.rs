@@ -122,8 +122,7 @@ impl Experiment {
 }
 
 fn seed(sku: &str, step: u32) -> u64 {
-    sku.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-        ^ u64::from(step)
+    tailor_store::lock_key(sku) as u64 ^ u64::from(step)
 }
 
 impl Engine {

@@ -12,7 +12,7 @@ use tailor_core::{FieldError, Purpose};
 use tailor_pricing::book::{apply_promotions, Applied, Promotion};
 use tailor_pricing::guardrails::{Clamp, Guardrails};
 use tailor_pricing::offers::{offers_for, Behavior, Fact, Offer, OfferPolicy};
-use tailor_store::Migration;
+use tailor_store::{lock_key, placeholders, Migration};
 
 use crate::{Engine, EngineError};
 
@@ -603,10 +603,6 @@ async fn product_of(conn: &mut AnyConnection, sku: &str) -> Result<ProductPrice,
     Ok(ProductPrice { category: row.get(0), catalog_cents: row.get(1), currency: row.get(2) })
 }
 
-fn placeholders(from: usize, n: usize) -> String {
-    format!("({})", (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "))
-}
-
 /// Category, catalog price and currency of each known SKU among `skus`, in one query.
 async fn products_of(
     conn: &mut AnyConnection,
@@ -747,26 +743,26 @@ impl Engine {
             return Ok((Vec::new(), None));
         }
         let purpose = Some(Purpose::Personalization.as_str());
-        let (valid, _) = offers_issued(conn, &root, now).await?;
+        let (valid, offered) = offers_issued(conn, &root, now).await?;
         if !valid.is_empty() {
             return Ok((valid, purpose));
         }
         // Decided on the reader; most customers earn none, and then nothing is written.
-        if new_offers(conn, &members, &root, now).await?.is_empty() {
+        if new_offers(conn, &members, offered, now).await?.is_empty() {
             return Ok((Vec::new(), purpose));
         }
         let mut tx = self.db().writer().begin().await?;
         if tx.backend_name() == "PostgreSQL" {
-            let key = format!("offers:{root}")
-                .bytes()
-                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key as i64).execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(lock_key(&format!("offers:{root}")))
+                .execute(&mut *tx)
+                .await?;
         }
-        let (valid, _) = offers_issued(&mut tx, &root, now).await?;
+        let (valid, offered) = offers_issued(&mut tx, &root, now).await?;
         if !valid.is_empty() {
             return Ok((valid, purpose));
         }
-        let offers = new_offers(&mut tx, &members, &root, now).await?;
+        let offers = new_offers(&mut tx, &members, offered, now).await?;
         for o in &offers {
             sqlx::query(
                 "INSERT INTO price_offers (id, profile_id, kind, max_discount_cents, percent_off, reason, valid_until, at, purpose) \
@@ -814,14 +810,13 @@ async fn offers_issued(conn: &mut AnyConnection, root: &str, now: i64) -> Result
     Ok((valid, offered))
 }
 
-/// The offers the customer's behaviour earns now, within what this period still allows.
+/// The offers the customer's behaviour earns now, given `offered` cents already this period.
 async fn new_offers(
     conn: &mut AnyConnection,
     members: &[String],
-    root: &str,
+    offered: i64,
     now: i64,
 ) -> Result<Vec<Offer>, EngineError> {
-    let (_, offered) = offers_issued(conn, root, now).await?;
     let (orders, cart) = tailor_profiles::orders_and_cart(conn, members).await?;
     let mut facts: Vec<Fact> = orders.into_iter().map(|(at, cents)| Fact::Ordered { at, cents }).collect();
     if let Some(at) = cart.iter().map(|c| c.0).max() {

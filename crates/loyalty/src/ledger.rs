@@ -111,9 +111,7 @@ impl Default for Policy {
     }
 }
 
-pub(crate) fn placeholders(from: usize, n: usize) -> String {
-    format!("({})", (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "))
-}
+pub(crate) use tailor_store::placeholders;
 
 /// Serializes changes to one account: PostgreSQL holds a transaction lock on it (SQLite has
 /// one writer already). Any change may emit a loyalty event, which takes the feed's lock, so the
@@ -122,8 +120,7 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
 pub(crate) async fn lock(conn: &mut AnyConnection, root: &str) -> Result<(), LoyaltyError> {
     if conn.backend_name() == "PostgreSQL" {
         crate::events::lock_feed(conn).await?;
-        let key = root.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key as i64).execute(&mut *conn).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(tailor_store::lock_key(root)).execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ mod events;
 mod ledger;
 mod migrations;
 mod orders;
+mod program;
 mod rewards;
 mod rules;
 mod tiers;

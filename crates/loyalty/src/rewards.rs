@@ -118,8 +118,7 @@ fn period(limit: Limit, now: i64) -> (i64, i64) {
 
 /// The reward rules.
 pub async fn rewards(conn: &mut AnyConnection) -> Result<Vec<Reward>, LoyaltyError> {
-    let rows = sqlx::query("SELECT body FROM loyalty_rewards ORDER BY name").fetch_all(&mut *conn).await?;
-    Ok(rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>(0)).ok()).collect())
+    crate::program::read_all(conn, "loyalty_rewards", "name").await
 }
 
 /// Replaces every reward rule (all checked first; nothing changes when one is wrong).
@@ -133,17 +132,7 @@ pub async fn set_rewards(db: &Db, rewards: &[Reward]) -> Result<(), LoyaltyError
             )));
         }
     }
-    let mut tx = db.writer().begin().await?;
-    sqlx::query("DELETE FROM loyalty_rewards").execute(&mut *tx).await?;
-    for r in rewards {
-        sqlx::query("INSERT INTO loyalty_rewards (name, body) VALUES ($1, $2)")
-            .bind(r.name.clone())
-            .bind(serde_json::to_string(r).unwrap_or_default())
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    crate::program::replace_all(db, "loyalty_rewards", rewards, |r| &r.name, false).await
 }
 
 /// Credits `reward` to the account unless it already had it this period; returns whether it did.

@@ -3,7 +3,7 @@
 //! multiplies them (a bonus campaign, between two dates). Without rules the policy's rate holds.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 use tailor_core::FieldError;
 use tailor_store::Db;
 
@@ -89,8 +89,7 @@ pub fn points_for(lines: &[(i64, Option<String>)], channel: &str, at: i64, rules
 
 /// The rules in force.
 pub async fn rules(conn: &mut AnyConnection) -> Result<Vec<Rule>, LoyaltyError> {
-    let rows = sqlx::query("SELECT body FROM loyalty_rules ORDER BY name").fetch_all(&mut *conn).await?;
-    Ok(rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>(0)).ok()).collect())
+    crate::program::read_all(conn, "loyalty_rules", "name").await
 }
 
 /// Replaces every rule (all checked first; nothing changes when one is wrong).
@@ -103,17 +102,7 @@ pub async fn set_rules(db: &Db, rules: &[Rule]) -> Result<(), LoyaltyError> {
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
         return Err(LoyaltyError::Invalid(FieldError::invalid("rules", format!("two rules are named '{}'", w[0]))));
     }
-    let mut tx = db.writer().begin().await?;
-    sqlx::query("DELETE FROM loyalty_rules").execute(&mut *tx).await?;
-    for r in rules {
-        sqlx::query("INSERT INTO loyalty_rules (name, body) VALUES ($1, $2)")
-            .bind(r.name.clone())
-            .bind(serde_json::to_string(r).unwrap_or_default())
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    crate::program::replace_all(db, "loyalty_rules", rules, |r| &r.name, false).await
 }
 
 #[cfg(test)]

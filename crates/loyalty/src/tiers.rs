@@ -54,8 +54,7 @@ pub struct Qualifying {
 
 /// The tiers, lowest first (in the order they were given).
 pub async fn tiers(conn: &mut AnyConnection) -> Result<Vec<Tier>, LoyaltyError> {
-    let rows = sqlx::query("SELECT body FROM loyalty_tiers ORDER BY position").fetch_all(&mut *conn).await?;
-    Ok(rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>(0)).ok()).collect())
+    crate::program::read_all(conn, "loyalty_tiers", "position").await
 }
 
 fn check(tiers: &[Tier]) -> Result<(), LoyaltyError> {
@@ -97,18 +96,7 @@ fn check(tiers: &[Tier]) -> Result<(), LoyaltyError> {
 /// Replaces the tiers, lowest first (all checked first; nothing changes when one is wrong).
 pub async fn set_tiers(db: &Db, tiers: &[Tier]) -> Result<(), LoyaltyError> {
     check(tiers)?;
-    let mut tx = db.writer().begin().await?;
-    sqlx::query("DELETE FROM loyalty_tiers").execute(&mut *tx).await?;
-    for (i, t) in tiers.iter().enumerate() {
-        sqlx::query("INSERT INTO loyalty_tiers (name, body, position) VALUES ($1, $2, $3)")
-            .bind(t.name.clone())
-            .bind(serde_json::to_string(t).unwrap_or_default())
-            .bind(i as i64)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    crate::program::replace_all(db, "loyalty_tiers", tiers, |t| &t.name, true).await
 }
 
 /// Points and spend of `members` since `now − QUALIFYING_WINDOW_MS`, net of what was reversed.

@@ -27,11 +27,7 @@ impl From<sqlx::Error> for ProfileError {
     }
 }
 
-/// `($start,$start+1,...)` with `n` placeholders.
-pub(crate) fn placeholders(start: usize, n: usize) -> String {
-    let parts: Vec<String> = (start..start + n).map(|i| format!("${i}")).collect();
-    format!("({})", parts.join(","))
-}
+pub(crate) use tailor_store::placeholders;
 
 /// The profile that owns `id`, if any (not followed to its root).
 pub(crate) async fn owner(conn: &mut AnyConnection, id: &Identifier) -> Result<Option<String>, ProfileError> {

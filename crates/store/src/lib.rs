@@ -7,7 +7,9 @@
 
 mod db;
 mod migrate;
+mod sql;
 
 pub use db::{Backend, Db, DbError};
 pub use migrate::Migration;
+pub use sql::{lock_key, placeholders};
 pub use sqlx::{any::AnyRow, Row};

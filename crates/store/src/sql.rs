@@ -1,0 +1,21 @@
+//! Small SQL helpers shared by the crates that write their own queries.
+
+/// `($from, $from+1, …)` for `n` bound values, e.g. the list of an `IN`.
+pub fn placeholders(from: usize, n: usize) -> String {
+    format!("({})", (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "))
+}
+
+/// A stable 64-bit key for `name` (FNV-1a), e.g. for `pg_advisory_xact_lock`.
+pub fn lock_key(name: &str) -> i64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_from_the_first() {
+        assert_eq!(super::placeholders(3, 2), "($3, $4)");
+        assert_eq!(super::lock_key("a"), super::lock_key("a"));
+        assert_ne!(super::lock_key("a"), super::lock_key("b"));
+    }
+}
