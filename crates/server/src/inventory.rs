@@ -18,7 +18,7 @@ use tailor_engine::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{AdminKey, ReadKey};
+use crate::auth::{AdminKey, ReadKey, ReserveKey, StockKey};
 use crate::error::{idempotency_key, parse_body};
 use crate::{ApiError, AppState};
 
@@ -225,7 +225,7 @@ fn unknown_fields(v: &Value, known: &[&str]) -> Result<(), ApiError> {
     responses((status = 200, body = [LocationAvailability]), (status = 400, description = "Invalid field")))]
 async fn get_availability(
     State(state): State<AppState>,
-    _key: ReadKey,
+    _key: StockKey,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let list = |k: &str| -> Vec<String> {
@@ -335,7 +335,7 @@ async fn bundle(
     request_body = ReserveBody, responses((status = 201, body = Reservation), (status = 400, description = "Invalid field"), (status = 409, description = "Not enough stock")))]
 async fn reserve(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _key: ReserveKey,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Reservation>), ApiError> {
@@ -397,7 +397,7 @@ async fn reserve(
     responses((status = 200, body = Reservation), (status = 404, description = "No such reservation")))]
 async fn get_reservation(
     State(state): State<AppState>,
-    _key: ReadKey,
+    _key: StockKey,
     Path(id): Path<String>,
 ) -> Result<Json<Reservation>, ApiError> {
     Ok(Json(state.engine.reservation(&id).await?))
@@ -409,7 +409,7 @@ async fn get_reservation(
     responses((status = 200, body = Reservation), (status = 404, description = "No such reservation"), (status = 409, description = "Not held anymore")))]
 async fn confirm(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _key: ReserveKey,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Reservation>, ApiError> {
@@ -425,7 +425,7 @@ async fn confirm(
     responses((status = 200, body = Reservation), (status = 400, description = "Invalid field"), (status = 404, description = "No such reservation"), (status = 409, description = "Not held anymore")))]
 async fn release(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _key: ReserveKey,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Reservation>, ApiError> {

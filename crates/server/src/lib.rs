@@ -1,6 +1,7 @@
 //! The HTTP API and web console of Tailor: thin axum handlers over the [`Engine`], API-key auth,
 //! RFC 9457 problem+json errors, OpenAPI 3.1 with browsable docs, `/healthz` and `/metrics`.
 
+mod admin;
 mod auth;
 mod console;
 mod error;
@@ -29,7 +30,6 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     engine: Engine,
-    keys: Arc<auth::KeyCache>,
     metrics: PrometheusHandle,
 }
 
@@ -67,7 +67,7 @@ fn metrics_handle() -> PrometheusHandle {
 
 /// The whole application: API, docs and console.
 pub fn app(engine: Engine) -> Router {
-    let state = AppState { engine, keys: Arc::new(auth::KeyCache::default()), metrics: metrics_handle() };
+    let state = AppState { engine, metrics: metrics_handle() };
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(intake::routes())
         .merge(profiles::routes())
@@ -76,6 +76,7 @@ pub fn app(engine: Engine) -> Router {
         .merge(loyalty::routes())
         .merge(pricing::routes())
         .merge(ops::routes())
+        .merge(admin::routes())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     api.merge(console::routes(openapi))

@@ -11,7 +11,7 @@ use tailor_engine::{LoyaltyAccount, LoyaltyEventPage, LoyaltyRule, LoyaltyTier, 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{AdminKey, ReadKey};
+use crate::auth::{AdminKey, LoyaltyKey, ReadKey, RedeemKey};
 use crate::error::{idempotency_key, parse_body};
 use crate::{ApiError, AppState};
 
@@ -66,7 +66,7 @@ struct AdjustBody {
     responses((status = 200, body = LoyaltyAccount), (status = 404, description = "No such customer")))]
 async fn account(
     State(state): State<AppState>,
-    _key: ReadKey,
+    _key: LoyaltyKey,
     Path(id): Path<String>,
 ) -> Result<Json<LoyaltyAccount>, ApiError> {
     Ok(Json(state.engine.loyalty_account(&id).await?))
@@ -79,7 +79,7 @@ async fn account(
     responses((status = 200, body = Redemption), (status = 400, description = "Invalid field"), (status = 404, description = "No such customer"), (status = 409, description = "Not enough points")))]
 async fn redeem(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _key: RedeemKey,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
