@@ -293,7 +293,14 @@ async fn keys(command: KeysCommand) -> Result<()> {
             println!("{:<38} {:<9} {:<20} {:<20} {:<21} revoked", "id", "scope", "name", "source", "created");
             for k in keys? {
                 let revoked = k.revoked_at.unwrap_or_else(|| "-".into());
-                println!("{:<38} {:<9} {:<20} {:<20} {:<21} {revoked}", k.id, k.scope.as_str(), k.name, k.source, k.created_at);
+                println!(
+                    "{:<38} {:<9} {:<20} {:<20} {:<21} {revoked}",
+                    k.id,
+                    k.scope.as_str(),
+                    k.name,
+                    k.source,
+                    k.created_at
+                );
             }
         }
         KeysCommand::Revoke { id, storage } => {

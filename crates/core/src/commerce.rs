@@ -280,9 +280,8 @@ pub fn money(v: &Value, field: &str, max: i64) -> Result<i64, FieldError> {
         .map(|c| c.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero))
         .and_then(|c| c.to_i64())
         .filter(|c| (0..=max).contains(c));
-    cents.ok_or_else(|| {
-        FieldError::invalid(field, format!("must be between 0 and {}", crate::money::format_cents(max)))
-    })
+    cents
+        .ok_or_else(|| FieldError::invalid(field, format!("must be between 0 and {}", crate::money::format_cents(max))))
 }
 
 fn opt_money(v: &Value, key: &str, path: &str, max: i64) -> Result<Option<i64>, FieldError> {
@@ -295,9 +294,8 @@ fn opt_money(v: &Value, key: &str, path: &str, max: i64) -> Result<Option<i64>, 
 fn quantity(line: &Value, path: &str) -> Result<Quantity, FieldError> {
     let unit = match line.get("unit") {
         None | Some(Value::Null) => Unit::Each,
-        Some(Value::String(s)) => Unit::parse(s).ok_or_else(|| {
-            FieldError::invalid(join(path, "unit"), "must be one of each, kg, g, lb, oz, l, ml")
-        })?,
+        Some(Value::String(s)) => Unit::parse(s)
+            .ok_or_else(|| FieldError::invalid(join(path, "unit"), "must be one of each, kg, g, lb, oz, l, ml"))?,
         Some(_) => return Err(FieldError::invalid(join(path, "unit"), "must be a string such as \"kg\"")),
     };
     let field = join(path, "quantity");
@@ -389,9 +387,7 @@ fn order(props: &Value, needs_id: bool) -> Result<Order, FieldError> {
         Some(Value::String(c)) if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_alphabetic()) => {
             c.to_ascii_uppercase()
         }
-        Some(_) => {
-            return Err(FieldError::invalid("properties.currency", "must be an ISO 4217 code such as \"USD\""))
-        }
+        Some(_) => return Err(FieldError::invalid("properties.currency", "must be an ISO 4217 code such as \"USD\"")),
     };
     Ok(Order {
         order_id,
@@ -441,14 +437,23 @@ mod tests {
             (json!({"order_id": "o", "total": -1}), "properties.total"),
             (json!({"order_id": "o", "revenue": "lots"}), "properties.revenue"),
             (json!({"total": 5}), "properties.order_id"),
-            (json!({"order_id": "o", "products": [{"product_id": "a", "quantity": 2.5}]}), "properties.products[0].quantity"),
-            (json!({"order_id": "o", "products": [{"product_id": "a", "quantity": 0}]}), "properties.products[0].quantity"),
+            (
+                json!({"order_id": "o", "products": [{"product_id": "a", "quantity": 2.5}]}),
+                "properties.products[0].quantity",
+            ),
+            (
+                json!({"order_id": "o", "products": [{"product_id": "a", "quantity": 0}]}),
+                "properties.products[0].quantity",
+            ),
             (
                 json!({"order_id": "o", "products": [{"product_id": "a", "quantity": 67280421310721i64}]}),
                 "properties.products[0].quantity",
             ),
             (json!({"order_id": "o", "products": [{"price": 1}]}), "properties.products[0].product_id"),
-            (json!({"order_id": "o", "products": [{"product_id": "a", "unit": "bushel"}]}), "properties.products[0].unit"),
+            (
+                json!({"order_id": "o", "products": [{"product_id": "a", "unit": "bushel"}]}),
+                "properties.products[0].unit",
+            ),
             (json!({"order_id": "o", "products": "a"}), "properties.products"),
             (json!({"order_id": "o", "currency": "dollars"}), "properties.currency"),
             (
@@ -460,7 +465,8 @@ mod tests {
             let err = parse("Order Completed", props.clone()).unwrap_err();
             assert_eq!(err.field, field, "{props}");
         }
-        let err = parse("Product Added", json!({"product_id": "a", "price": "79228162514264337593543950335"})).unwrap_err();
+        let err =
+            parse("Product Added", json!({"product_id": "a", "price": "79228162514264337593543950335"})).unwrap_err();
         assert_eq!(err.field, "properties.price");
     }
 
@@ -476,10 +482,11 @@ mod tests {
             panic!("not a refund")
         };
         assert_eq!(o.amount_cents, None);
-        let Some(Commerce::OrderRefunded(o)) =
-            parse("Order Refunded", json!({"order_id": "o", "products": [{"product_id": "a", "price": 2, "quantity": 2}]}))
-                .unwrap()
-        else {
+        let Some(Commerce::OrderRefunded(o)) = parse(
+            "Order Refunded",
+            json!({"order_id": "o", "products": [{"product_id": "a", "price": 2, "quantity": 2}]}),
+        )
+        .unwrap() else {
             panic!("not a refund")
         };
         assert_eq!(o.amount_cents, Some(400));

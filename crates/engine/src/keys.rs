@@ -27,7 +27,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     ),
     // The source a key speaks for: `messageId`s are unique per source, and rotating a key keeps
     // its source.
-    Migration::portable("engine/002_key_sources", "ALTER TABLE api_keys ADD COLUMN source TEXT NOT NULL DEFAULT 'default'"),
+    Migration::portable(
+        "engine/002_key_sources",
+        "ALTER TABLE api_keys ADD COLUMN source TEXT NOT NULL DEFAULT 'default'",
+    ),
 ];
 
 /// What a key may do.

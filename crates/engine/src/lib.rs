@@ -21,8 +21,8 @@ use tailor_core::time::now_millis;
 use tailor_core::{Event, Identifier, Purpose};
 use tailor_profiles as profiles;
 use tailor_store::{Db, Migration};
-pub use tailor_stream::Source;
 use tailor_stream::EventLog;
+pub use tailor_stream::Source;
 use tokio::sync::watch;
 
 pub use error::EngineError;
@@ -207,7 +207,12 @@ impl Engine {
     }
 
     /// Events the projection could not apply, oldest first, after position `after`.
-    pub async fn dead_letters(&self, after: i64, limit: i64, replayed: bool) -> Result<Vec<DeadLetterView>, EngineError> {
+    pub async fn dead_letters(
+        &self,
+        after: i64,
+        limit: i64,
+        replayed: bool,
+    ) -> Result<Vec<DeadLetterView>, EngineError> {
         if !(1..=1000).contains(&limit) {
             return Err(EngineError::Invalid(tailor_core::FieldError::invalid("limit", "must be between 1 and 1000")));
         }

@@ -87,7 +87,8 @@ async fn cart_event(
     now: i64,
 ) -> Result<Option<Vec<(String, String)>>, InventoryError> {
     match commerce {
-        Commerce::ProductAdded(CartChange { line, store_id }) | Commerce::ProductRemoved(CartChange { line, store_id }) => {
+        Commerce::ProductAdded(CartChange { line, store_id })
+        | Commerce::ProductRemoved(CartChange { line, store_id }) => {
             let sku = &line.product_id;
             let q = line.quantity.stock_units();
             let previous = cart_hold(conn, profile, sku).await?;

@@ -346,7 +346,10 @@ async fn expand(conn: &mut AnyConnection, lines: &[(String, i64)]) -> Result<Vec
     let too_many = || {
         InventoryError::Invalid(FieldError::invalid(
             "lines",
-            format!("with bundles counted as their components, this asks for more than {} units of one SKU", crate::MAX_ON_HAND),
+            format!(
+                "with bundles counted as their components, this asks for more than {} units of one SKU",
+                crate::MAX_ON_HAND
+            ),
         ))
     };
     for (sku, q) in lines {

@@ -68,11 +68,23 @@ macro_rules! key_extractor {
     };
 }
 
-key_extractor!(WriteKey, [Access::Intake], "A key that may send events (write, source, pos or admin); its source says whether they are trusted.");
+key_extractor!(
+    WriteKey,
+    [Access::Intake],
+    "A key that may send events (write, source, pos or admin); its source says whether they are trusted."
+);
 key_extractor!(ReadKey, [Access::Read], "A key that may read (read or admin).");
-key_extractor!(StockKey, [Access::Read, Access::Reserve], "A key that may read stock and reservations (read, checkout or admin).");
+key_extractor!(
+    StockKey,
+    [Access::Read, Access::Reserve],
+    "A key that may read stock and reservations (read, checkout or admin)."
+);
 key_extractor!(ReserveKey, [Access::Reserve], "A key that may hold and settle reservations (checkout or admin).");
-key_extractor!(LoyaltyKey, [Access::Read, Access::Redeem], "A key that may read loyalty accounts (read, pos or admin).");
+key_extractor!(
+    LoyaltyKey,
+    [Access::Read, Access::Redeem],
+    "A key that may read loyalty accounts (read, pos or admin)."
+);
 key_extractor!(RedeemKey, [Access::Redeem], "A key that may redeem points (pos or admin).");
 key_extractor!(AdminKey, [Access::Admin], "An admin key.");
 

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{AdminKey, LoyaltyKey, ReadKey, RedeemKey};
-use crate::error::{idempotency_key, parse_body};
+use crate::error::{idempotency_key, parse_body, parse_list};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -123,7 +123,7 @@ async fn put_rules(
     body: Bytes,
 ) -> Result<Json<Vec<LoyaltyRule>>, ApiError> {
     let rules: Vec<LoyaltyRule> =
-        parse_body(&body, &["name", "channel", "category", "pointsPerUnit", "multiplier", "startsAt", "endsAt"])?;
+        parse_list(&body, &["name", "channel", "category", "pointsPerUnit", "multiplier", "startsAt", "endsAt"])?;
     state.engine.set_loyalty_rules(&rules).await?;
     Ok(Json(rules))
 }
@@ -148,7 +148,7 @@ async fn put_tiers(
     body: Bytes,
 ) -> Result<Json<Vec<LoyaltyTier>>, ApiError> {
     let tiers: Vec<LoyaltyTier> =
-        parse_body(&body, &["name", "minPoints", "minSpendCents", "multiplier", "graceDays"])?;
+        parse_list(&body, &["name", "minPoints", "minSpendCents", "multiplier", "graceDays"])?;
     state.engine.set_loyalty_tiers(&tiers).await?;
     Ok(Json(state.engine.loyalty_tiers().await?))
 }
@@ -172,7 +172,7 @@ async fn put_rewards(
     _key: AdminKey,
     body: Bytes,
 ) -> Result<Json<Vec<Reward>>, ApiError> {
-    let rewards: Vec<Reward> = parse_body(&body, &["name", "trigger", "event", "points", "limit"])?;
+    let rewards: Vec<Reward> = parse_list(&body, &["name", "trigger", "event", "points", "limit"])?;
     state.engine.set_loyalty_rewards(&rewards).await?;
     Ok(Json(state.engine.loyalty_rewards().await?))
 }

@@ -107,7 +107,17 @@ impl TestServer {
         let task = tokio::spawn(async move {
             let _ = axum_serve(listener, app).await;
         });
-        TestServer { engine, addr, write_key, source_key, read_key, admin_key, http: reqwest::Client::new(), _owner: owner, task }
+        TestServer {
+            engine,
+            addr,
+            write_key,
+            source_key,
+            read_key,
+            admin_key,
+            http: reqwest::Client::new(),
+            _owner: owner,
+            task,
+        }
     }
 
     /// The full URL of `path`.
@@ -125,8 +135,14 @@ impl TestServer {
     /// POSTs a JSON body with the source key (a trusted server-side source), as a shop's
     /// backend sends its orders; returns status and JSON body.
     pub async fn send_trusted(&self, path: &str, body: &Value) -> (u16, Value) {
-        let res =
-            self.http.post(self.url(path)).basic_auth(&self.source_key, Some("")).json(body).send().await.expect("send");
+        let res = self
+            .http
+            .post(self.url(path))
+            .basic_auth(&self.source_key, Some(""))
+            .json(body)
+            .send()
+            .await
+            .expect("send");
         read(res).await
     }
 
