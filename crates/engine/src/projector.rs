@@ -59,6 +59,32 @@ pub(crate) async fn apply_event(
     if !e.trusted {
         return Ok(Vec::new());
     }
+    let completed;
+    let commerce = match commerce {
+        // A cancellation or refund that does not repeat the order's store, or a cancellation that
+        // names only the order, is read with what the order recorded: the units go back where
+        // they were sold.
+        Some(Commerce::OrderCancelled(o) | Commerce::OrderRefunded(o))
+            if o.store_id.is_none()
+                || (o.lines.is_empty() && matches!(commerce, Some(Commerce::OrderCancelled(_)))) =>
+        {
+            match tailor_profiles::recorded_order(conn, &o.order_id).await? {
+                Some(recorded) => {
+                    let cancelled = matches!(commerce, Some(Commerce::OrderCancelled(_)));
+                    let order = tailor_core::commerce::Order {
+                        store_id: o.store_id.clone().or(recorded.store_id),
+                        lines: if cancelled && o.lines.is_empty() { recorded.lines } else { o.lines.clone() },
+                        ..o.clone()
+                    };
+                    completed =
+                        if cancelled { Commerce::OrderCancelled(order) } else { Commerce::OrderRefunded(order) };
+                    Some(&completed)
+                }
+                None => commerce,
+            }
+        }
+        other => other,
+    };
     if let Some(p) = &profile {
         crate::loyalty::project(conn, &body, commerce, p, &e.channel, program, e.ts).await?;
     }
