@@ -319,23 +319,47 @@ impl Engine {
         Ok(())
     }
 
-    /// Everything held about the person `id` belongs to.
+    /// Everything held about the person `id` belongs to: profiles, events, orders and merges,
+    /// their loyalty ledger, personal offers and cart holds.
     pub async fn export(&self, id: &str) -> Result<Value, EngineError> {
         self.sync().await?;
         let mut conn = self.inner.db.reader().acquire().await?;
-        profiles::export(&mut conn, id).await?.ok_or_else(|| EngineError::not_found("profile", id))
+        let mut out = profiles::export(&mut conn, id).await?.ok_or_else(|| EngineError::not_found("profile", id))?;
+        let (ids, _) = profiles::person(&mut conn, id).await?.unwrap_or_default();
+        let entries = tailor_loyalty::history(&mut conn, &ids, 100_000).await?;
+        let offers = pricing::offers_of(&mut conn, &ids).await?;
+        let holds = tailor_inventory::cart_holds(&mut conn, &ids).await?;
+        out["loyalty"] = serde_json::json!({ "entries": entries });
+        out["offers"] = Value::Array(offers);
+        out["cartHolds"] =
+            holds.into_iter().map(|(sku, r)| serde_json::json!({"sku": sku, "reservationId": r})).collect();
+        Ok(out)
     }
 
-    /// Erases the person `id` belongs to. Pending events are projected first, so none of theirs
-    /// recreates the profile afterwards. Returns how many profiles were erased.
+    /// Erases the person `id` belongs to: every profile of theirs (found by any identifier they
+    /// used), their events, consent, carts and cart holds, loyalty ledger, personal offers and
+    /// model vectors; orders stay as anonymous aggregates. Pending events are projected first,
+    /// so none of theirs recreates the profile afterwards. Returns how many profiles were erased.
     pub async fn erase(&self, id: &str) -> Result<usize, EngineError> {
         self.sync().await?;
+        let now = now_millis();
         let mut tx = self.inner.db.writer().begin().await?;
-        let n =
-            profiles::erase(&mut tx, id, now_millis()).await?.ok_or_else(|| EngineError::not_found("profile", id))?;
+        let ids = profiles::erase(&mut tx, id, now).await?.ok_or_else(|| EngineError::not_found("profile", id))?;
+        tailor_loyalty::forget(&mut tx, &ids).await?;
+        let moved = tailor_inventory::forget_customers(&mut tx, &ids, now).await?;
+        pricing::forget_offers(&mut tx, &ids).await?;
         tx.commit().await?;
-        tracing::info!(profiles = n, "erased a person on request");
-        Ok(n)
+        self.stock_moved(moved).await;
+        self.forget_in_models(&ids).await?;
+        if self.inner.db.backend() == tailor_store::Backend::Sqlite {
+            // Old page images of the erased rows live in the write-ahead log until a checkpoint;
+            // secure_delete has zeroed them in the database file itself.
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(self.inner.db.writer()).await {
+                tracing::warn!(error = %e, "checkpoint after an erasure failed; the next one will carry it");
+            }
+        }
+        tracing::info!(profiles = ids.len(), "erased a person on request");
+        Ok(ids.len())
     }
 
     /// One product.

@@ -824,3 +824,39 @@ async fn new_offers(
     }
     Ok(offers_for(&Behavior::from_facts(&facts, now), &OfferPolicy::default(), offered))
 }
+
+/// An erased customer's personal offers, deleted in the erasure's transaction.
+pub(crate) async fn forget_offers(conn: &mut sqlx::AnyConnection, profiles: &[String]) -> Result<(), EngineError> {
+    for p in profiles {
+        sqlx::query("DELETE FROM price_offers WHERE profile_id = $1").bind(p.clone()).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A customer's personal offers, for an export: kind, reason, percent off, cap, valid until.
+pub(crate) async fn offers_of(
+    conn: &mut sqlx::AnyConnection,
+    profiles: &[String],
+) -> Result<Vec<serde_json::Value>, EngineError> {
+    let mut out = Vec::new();
+    for p in profiles {
+        let rows = sqlx::query(
+            "SELECT kind, reason, percent_off, max_discount_cents, valid_until, at, purpose FROM price_offers WHERE profile_id = $1 ORDER BY at",
+        )
+        .bind(p.clone())
+        .fetch_all(&mut *conn)
+        .await?;
+        out.extend(rows.iter().map(|r| {
+            serde_json::json!({
+                "kind": r.get::<String, _>(0),
+                "reason": r.get::<String, _>(1),
+                "percentOff": r.get::<f64, _>(2),
+                "maxDiscountCents": r.get::<i64, _>(3),
+                "validUntil": tailor_core::time::format_millis(r.get(4)),
+                "issuedAt": tailor_core::time::format_millis(r.get(5)),
+                "consentPurpose": r.get::<String, _>(6),
+            })
+        }));
+    }
+    Ok(out)
+}

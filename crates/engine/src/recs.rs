@@ -263,6 +263,51 @@ impl Engine {
         tracing::info!(version, "serving recommendation model");
     }
 
+    /// Forgets erased customers in the serving model at once and in every stored artifact, so
+    /// no model holds their vectors; training waits meanwhile, so none is stored with them.
+    pub(crate) async fn forget_in_models(&self, ids: &[String]) -> Result<(), EngineError> {
+        let _no_training = self.recs().training.lock().await;
+        self.recs().history.forget(ids);
+        if let Some(s) = self.serving().filter(|s| ids.iter().any(|id| s.model.user_index.contains_key(id))) {
+            let (mut model, version, ids) = (s.model.clone(), s.version, ids.to_vec());
+            let model = tokio::task::spawn_blocking(move || {
+                model.forget_users(&ids);
+                model
+            })
+            .await
+            .map_err(|e| EngineError::Conflict(format!("forgetting in the model failed: {e}")))?;
+            self.swap_model(model, version);
+        }
+        let versions: Vec<i64> = sqlx::query("SELECT version FROM models")
+            .fetch_all(self.db().reader())
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for version in versions {
+            let bytes: Vec<u8> = sqlx::query("SELECT artifact FROM models WHERE version = $1")
+                .bind(version)
+                .fetch_one(self.db().reader())
+                .await?
+                .get(0);
+            let ids = ids.to_vec();
+            let rewritten = tokio::task::spawn_blocking(move || {
+                let mut model = Model::from_bytes(&bytes).ok()?;
+                (model.forget_users(&ids) > 0).then(|| model.to_bytes().ok()).flatten()
+            })
+            .await
+            .map_err(|e| EngineError::Conflict(format!("forgetting in a stored model failed: {e}")))?;
+            if let Some(bytes) = rewritten {
+                sqlx::query("UPDATE models SET artifact = $1 WHERE version = $2")
+                    .bind(bytes)
+                    .bind(version)
+                    .execute(self.db().writer())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     fn serving(&self) -> Option<Arc<Serving>> {
         self.recs().serving.read().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -20,7 +20,7 @@ pub use commerce::recorded_order;
 pub use consent::{has_consent, orders_and_cart, set_consent, ConsentSource};
 pub use graph::{group_of, root_of, unmerge, ProfileError};
 pub use migrations::MIGRATIONS;
-pub use privacy::{erase, export};
+pub use privacy::{erase, export, person};
 pub use project::project_event;
 pub use signals::{signals, HistoryCache, Signals};
 pub use view::{

@@ -435,6 +435,26 @@ impl Model {
         postcard::to_stdvec(self).map_err(|e| format!("cannot encode the model: {e}"))
     }
 
+    /// Forgets erased customers: their ids leave the model and their learned vectors are
+    /// zeroed, so neither the serving model nor its artifact holds them. Returns how many it
+    /// held. Item-side statistics (popularity, neighbours) are anonymous aggregates and stay.
+    pub fn forget_users(&mut self, ids: &[String]) -> usize {
+        let mut n = 0;
+        let k = self.als.k;
+        for id in ids {
+            let Some(u) = self.user_index.remove(id) else { continue };
+            n += 1;
+            if let Some(name) = self.users.get_mut(u as usize) {
+                name.clear();
+            }
+            let from = u as usize * k;
+            if let Some(row) = self.als.user_factors.get_mut(from..from + k) {
+                row.iter_mut().for_each(|x| *x = 0.0);
+            }
+        }
+        n
+    }
+
     /// A model from its artifact's bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
         postcard::from_bytes(bytes).map_err(|e| format!("cannot decode the model (trained by another version?): {e}"))
