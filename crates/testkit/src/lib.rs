@@ -51,9 +51,12 @@ impl TestEngine {
                 let dir = tempfile::tempdir().expect("temp dir");
                 (Storage::Embedded(dir.path().to_path_buf()), Some(dir))
             }
-            TestBackend::Postgres => match fresh_postgres_database().await.expect("create a test database") {
+            TestBackend::Postgres => match fresh_postgres_database().await.unwrap_or_else(|e| {
+                panic!("{POSTGRES_ENV} is set but PostgreSQL cannot be reached ({e}): start it with scripts/services.sh")
+            }) {
                 Some(url) => (Storage::Url(url), None),
                 None => {
+                    assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tests: set {POSTGRES_ENV}");
                     eprintln!("skipping the PostgreSQL run: set {POSTGRES_ENV} to run it");
                     return None;
                 }
