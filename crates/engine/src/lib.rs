@@ -136,7 +136,7 @@ impl Engine {
                 jobs: Default::default(),
             }),
         };
-        engine.load_recs_state().await?;
+        engine.load_recs_state(config.background).await?;
         if config.background {
             projector::spawn(engine.clone());
             inventory::spawn_expiry(engine.clone());

@@ -189,8 +189,9 @@ pub struct RecsResponse {
     pub store_source: Option<&'static str>,
     /// The weather used, when the store reported one.
     pub weather: Option<String>,
-    /// The model version that answered.
-    pub model_version: i64,
+    /// The model version that answered; null when no model could serve and the non-personal
+    /// fallback (recent best sellers) answered.
+    pub model_version: Option<i64>,
     /// The products.
     pub items: Vec<RecommendedItem>,
 }
@@ -219,8 +220,11 @@ impl Engine {
         &self.inner.recs
     }
 
-    /// Loads the newest stored model, availability and rules (at start).
-    pub(crate) async fn load_recs_state(&self) -> Result<(), EngineError> {
+    /// Loads the newest stored model, availability and rules (at start). A model stored in
+    /// another format is not served; with `background`, a new one is trained from the data in
+    /// the background and swapped in, so no operator has to. Until then the non-personal
+    /// fallback answers.
+    pub(crate) async fn load_recs_state(&self, background: bool) -> Result<(), EngineError> {
         self.reload_unavailable().await?;
         if let Some(row) = sqlx::query("SELECT body FROM merchandising WHERE id = 'default'")
             .fetch_optional(self.db().reader())
@@ -237,7 +241,20 @@ impl Engine {
             let bytes: Vec<u8> = row.get(1);
             match tokio::task::spawn_blocking(move || Model::from_bytes(&bytes)).await {
                 Ok(Ok(model)) => self.swap_model(model, version),
-                Ok(Err(e)) => tracing::warn!(version, error = %e, "stored model unreadable; train again"),
+                Ok(Err(e)) => {
+                    tracing::warn!(version, error = %e, "the stored model cannot be served; the fallback answers until a new one is trained");
+                    if background {
+                        let engine = self.clone();
+                        tokio::spawn(async move {
+                            match engine.train_model(Arc::new(|_| {})).await {
+                                Ok(s) => {
+                                    tracing::info!(version = s.version, "retrained the model in the current format")
+                                }
+                                Err(e) => tracing::warn!(error = %e, "retraining the model failed"),
+                            }
+                        });
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "loading the model failed"),
             }
         }
@@ -291,12 +308,18 @@ impl Engine {
                 .await?
                 .get(0);
             let ids = ids.to_vec();
-            let rewritten = tokio::task::spawn_blocking(move || {
-                let mut model = Model::from_bytes(&bytes).ok()?;
-                (model.forget_users(&ids) > 0).then(|| model.to_bytes().ok()).flatten()
+            let rewritten = tokio::task::spawn_blocking(move || match Model::from_bytes(&bytes) {
+                Ok(mut model) => Ok((model.forget_users(&ids) > 0).then(|| model.to_bytes().ok()).flatten()),
+                Err(e) => Err(e),
             })
             .await
             .map_err(|e| EngineError::Conflict(format!("forgetting in a stored model failed: {e}")))?;
+            // An artifact this version cannot read may hold the person and can never be served
+            // again: it goes.
+            let Ok(rewritten) = rewritten else {
+                sqlx::query("DELETE FROM models WHERE version = $1").bind(version).execute(self.db().writer()).await?;
+                continue;
+            };
             if let Some(bytes) = rewritten {
                 sqlx::query("UPDATE models SET artifact = $1 WHERE version = $2")
                     .bind(bytes)
@@ -541,6 +564,50 @@ impl Engine {
         Ok((data, (attributes, store_region)))
     }
 
+    /// The answer while no model can serve (none trained yet, or one of an older format being
+    /// retrained): recent best sellers from the orders, the same for everyone.
+    async fn best_sellers(&self, req: &RecsRequest) -> Result<RecsResponse, EngineError> {
+        let since = now_millis() - 30 * 86_400_000;
+        let mut rows = Vec::new();
+        for from in [since, i64::MIN] {
+            rows = sqlx::query(
+                "SELECT l.product_id, COUNT(*) FROM order_lines l JOIN orders o ON o.order_id = l.order_id \
+                 WHERE o.ts >= $1 GROUP BY l.product_id ORDER BY COUNT(*) DESC, l.product_id LIMIT $2",
+            )
+            .bind(from)
+            .bind(req.k as i64)
+            .fetch_all(self.db().reader())
+            .await?;
+            if !rows.is_empty() {
+                break;
+            }
+        }
+        let mut items = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.get(0);
+            let product = tailor_catalog::get_product(self.db(), &id).await?;
+            items.push(RecommendedItem {
+                title: product.as_ref().map(|p| p.title.clone()).unwrap_or_default(),
+                category: product.as_ref().and_then(|p| p.category.clone()),
+                brand: product.as_ref().and_then(|p| p.brand.clone()),
+                product_id: id,
+                score: None,
+                reasons: vec![ReasonView { code: "popular", text: "A best seller lately".into(), product_id: None }],
+            });
+        }
+        Ok(RecsResponse {
+            context: req.context.clone(),
+            profile_id: None,
+            personalized: false,
+            consent: ConsentUse { purpose: "personalization", granted: false, source: None },
+            store: req.store.clone(),
+            store_source: req.store.as_ref().map(|_| "request"),
+            weather: None,
+            model_version: None,
+            items,
+        })
+    }
+
     /// Recommendations for one shopper and context.
     pub async fn recommend(&self, req: &RecsRequest) -> Result<RecsResponse, EngineError> {
         let names = Surface::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ");
@@ -553,11 +620,9 @@ impl Engine {
         if surface == Surface::Item && req.item.is_none() {
             return Err(EngineError::Invalid(FieldError::invalid("item", "the item context needs ?item=PRODUCT_ID")));
         }
-        let serving = self.serving().ok_or_else(|| {
-            EngineError::NotReady(
-                "no recommendation model yet: run `tailor train` (or POST /v1/models/train) once orders are in".into(),
-            )
-        })?;
+        let Some(serving) = self.serving() else {
+            return self.best_sellers(req).await;
+        };
         let model = &serving.model;
         let anchor = match &req.item {
             Some(id) => {
@@ -722,7 +787,7 @@ impl Engine {
             store,
             store_source,
             weather: weather.map(|w| w.name().to_string()),
-            model_version: serving.version,
+            model_version: Some(serving.version),
             items,
         })
     }

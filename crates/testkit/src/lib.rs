@@ -52,7 +52,9 @@ impl TestEngine {
                 (Storage::Embedded(dir.path().to_path_buf()), Some(dir))
             }
             TestBackend::Postgres => match fresh_postgres_database().await.unwrap_or_else(|e| {
-                panic!("{POSTGRES_ENV} is set but PostgreSQL cannot be reached ({e}): start it with scripts/services.sh")
+                panic!(
+                    "{POSTGRES_ENV} is set but PostgreSQL cannot be reached ({e}): start it with scripts/services.sh"
+                )
             }) {
                 Some(url) => (Storage::Url(url), None),
                 None => {
