@@ -249,7 +249,10 @@ fn framework_problem(status: StatusCode, method: &Method, path: &str, text: &str
         404 => (ErrorCode::NotFound, format!("no route {method} {path}: the API is listed at /docs"), None),
         405 => (
             ErrorCode::MethodNotAllowed,
-            format!("{method} is not allowed on {path}; allowed: {}", allow.unwrap_or("see /docs")),
+            match allow {
+                Some(allow) => format!("{method} is not allowed on {path}; allowed: {allow}"),
+                None => format!("{method} is not allowed on {path}: the Allow header lists the methods it takes"),
+            },
             None,
         ),
         413 => (ErrorCode::PayloadTooLarge, format!("the body is too large: {text}"), Some("body")),

@@ -30,7 +30,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tower_service::Service;
 
@@ -290,6 +290,8 @@ impl Connection {
                         }
                     }
                 }
+                // The connection changed phase: its deadline may be earlier now.
+                () = activity.changed.notified() => {}
                 changed = self.stop.changed(), if !draining => {
                     let _ = changed;
                     draining = true;
@@ -334,6 +336,8 @@ struct Activity {
     head_started: AtomicU64,
     /// When a byte last came.
     last_read: AtomicU64,
+    /// Woken when the phase changes (a head starts, a request starts or ends, a body is read).
+    changed: Notify,
 }
 
 impl Activity {
@@ -346,6 +350,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             last_read: AtomicU64::new(0),
+            changed: Notify::new(),
         }
     }
 
@@ -362,6 +367,7 @@ impl Activity {
         self.last_read.store(now, Relaxed);
         if self.in_flight.load(Relaxed) == 0 && self.head_started.load(Relaxed) == 0 {
             self.head_started.store(now + 1, Relaxed);
+            self.changed.notify_one();
         }
     }
 
@@ -369,11 +375,13 @@ impl Activity {
         self.requests.fetch_add(1, Relaxed);
         self.in_flight.fetch_add(1, Relaxed);
         self.head_started.store(0, Relaxed);
+        self.changed.notify_one();
     }
 
     fn response_finished(&self) {
         self.idle_since.store(self.now(), Relaxed);
         self.in_flight.fetch_sub(1, Relaxed);
+        self.changed.notify_one();
     }
 
     /// When the connection times out if nothing happens, and which timeout that is; `None`
@@ -514,6 +522,7 @@ impl RequestBody {
         let reading = !http_body::Body::is_end_stream(&inner);
         if reading {
             activity.reading_body.fetch_add(1, Relaxed);
+            activity.changed.notify_one();
         }
         Self { inner, activity, reading }
     }
@@ -522,6 +531,7 @@ impl RequestBody {
         if self.reading {
             self.reading = false;
             self.activity.reading_body.fetch_sub(1, Relaxed);
+            self.activity.changed.notify_one();
         }
     }
 }
