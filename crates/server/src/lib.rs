@@ -113,10 +113,10 @@ pub fn ops_app(engine: Engine) -> Router {
 
 pub use axum::Router;
 
-/// Serves an already built router (tests build it with [`app`]) under the default
-/// [`ServerLimits`], until the task is dropped.
+/// Serves an already built router (tests and benchmarks build it with [`app`]) with the default
+/// connection caps and timeouts but no request rate limit, until the task is dropped.
 pub async fn serve_router(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
-    serve_router_with(listener, app, ServerLimits::default(), std::future::pending()).await
+    serve_router_with(listener, app, ServerLimits::without_rate_limits(), std::future::pending()).await
 }
 
 /// Serves a router under `limits` (connection caps, timeouts, rate limits) until `shutdown`
