@@ -24,6 +24,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{Request, Response};
 use axum::Router;
+use futures_util::FutureExt as _;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -469,9 +470,19 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         req.extensions_mut().insert(ConnectInfo(self.peer));
         let mut app = self.app.clone();
         Box::pin(async move {
-            let response = match app.call(req).await {
-                Ok(response) => response,
-                Err(never) => match never {},
+            // A handler that panics answers 500 problem+json instead of dropping the connection.
+            let response = match std::panic::AssertUnwindSafe(app.call(req)).catch_unwind().await {
+                Ok(Ok(response)) => response,
+                Ok(Err(never)) => match never {},
+                Err(_) => {
+                    metrics::counter!("tailor_http_panics_total").increment(1);
+                    tracing::error!("a request handler panicked");
+                    let error = crate::ApiError::new(
+                        tailor_core::ErrorCode::Internal,
+                        "an internal error occurred; it was logged — retry, and report it if it persists",
+                    );
+                    axum::response::IntoResponse::into_response(error)
+                }
             };
             Ok(response.map(|inner| ResponseBody { inner, _in_flight: in_flight }))
         })

@@ -295,3 +295,29 @@ async fn shutdown_stops_accepting_and_finishes_the_request_in_flight() {
     tokio::time::timeout(Duration::from_secs(10), server).await.expect("drained").expect("join").expect("serve");
     assert_eq!(t.engine.log().count().await.expect("count"), 1, "the in-flight event was committed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_answers_500_problem_json_and_the_connection_goes_on() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = tailor_server::Router::new()
+        .route(
+            "/boom",
+            axum::routing::get(|| async {
+                if std::hint::black_box(true) {
+                    panic!("a bug in a handler");
+                }
+                "unreachable"
+            }),
+        )
+        .route("/ok", axum::routing::get(|| async { "ok" }));
+    let server = tokio::spawn(tailor_server::serve_router(listener, app));
+    let mut c = connect_from(VISITOR, addr).await.expect("connect");
+    let (status, body) = get(&mut c, "/boom").await.expect("answered, not dropped");
+    assert!(status.contains("500"), "{status}");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("problem json");
+    assert_eq!(body["code"], "internal");
+    assert!(!body["detail"].as_str().unwrap_or("").contains("a bug"), "the panic text stays in the log");
+    assert!(get(&mut c, "/ok").await.expect("same connection").0.contains("200"));
+    server.abort();
+}
