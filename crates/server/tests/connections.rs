@@ -321,3 +321,20 @@ async fn a_panicking_handler_answers_500_problem_json_and_the_connection_goes_on
     assert!(get(&mut c, "/ok").await.expect("same connection").0.contains("200"));
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_see_the_peer_address() {
+    use axum::extract::ConnectInfo;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = tailor_server::Router::new().route(
+        "/whoami",
+        axum::routing::get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+    );
+    let server = tokio::spawn(tailor_server::serve_router(listener, app));
+    let mut c = connect_from(VISITOR, addr).await.expect("connect");
+    let (status, body) = get(&mut c, "/whoami").await.expect("answered");
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(body, VISITOR);
+    server.abort();
+}

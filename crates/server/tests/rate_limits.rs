@@ -142,3 +142,32 @@ async fn a_key_over_its_limit_gets_429_and_another_key_goes_on() {
     let other = answer(c.get(s.url("/v1/stats")).bearer_auth(&s.admin_key).send().await.expect("send")).await.0;
     assert_eq!(other, 200, "another key has its own bucket");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit_and_others_cannot_spoof_one() {
+    let limits = ServerLimits {
+        trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
+        rate: RateLimits {
+            per_ip: Some(Bucket { burst: 3.0, per_second: 0.1 }),
+            per_key: None,
+            failed_auth_per_ip: None,
+        },
+        ..Default::default()
+    };
+    let s = TestServer::start_with(limits).await;
+    let (proxy, direct) = (client_from("127.0.0.1"), client_from("127.0.0.2"));
+    let through = |client: &str| proxy.get(s.url("/healthz")).header("x-forwarded-for", format!("{client}, 127.0.0.1"));
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(answer(through("203.0.113.7").send().await.expect("send")).await.0);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "one forwarded client is limited");
+    assert_eq!(answer(through("203.0.113.8").send().await.expect("send")).await.0, 200, "another is not");
+    // An untrusted peer's X-Forwarded-For is ignored: it is limited as itself.
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let req = direct.get(s.url("/healthz")).header("x-forwarded-for", format!("198.51.100.{i}"));
+        statuses.push(answer(req.send().await.expect("send")).await.0);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+}
