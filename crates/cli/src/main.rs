@@ -194,12 +194,36 @@ enum Command {
 enum KeysCommand {
     /// Create a key and print it on stdout (and nothing else).
     Create {
-        /// write (intake only, safe in a browser), read, or admin.
+        /// write (browser/app events: behaviour only, safe in a page), source (server-side
+        /// events: sales that earn points and move stock), read, checkout (reservations),
+        /// pos (till sales and redemption) or admin.
         #[arg(long)]
         scope: String,
         /// A label for the key.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// The source its events come from (`messageId`s are unique per source); the name if absent.
+        #[arg(long)]
+        source: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List every key (never their secrets).
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Revoke a key: refused from the next request on, on every node.
+    Revoke {
+        /// The key's id, from `tailor keys list`.
+        id: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Replace a key by a new one of the same scope and source; print the new secret.
+    Rotate {
+        /// The key's id, from `tailor keys list`.
+        id: String,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -279,14 +303,7 @@ async fn main() -> Result<()> {
             engine.close().await;
             Ok(())
         }
-        Command::Keys { command: KeysCommand::Create { scope, name, storage } } => {
-            let Some(scope) = Scope::parse(&scope) else { bail!("--scope must be write, read or admin") };
-            let engine = storage.open(false).await?;
-            let key = engine.create_key(scope, &name).await?;
-            println!("{key}");
-            engine.close().await;
-            Ok(())
-        }
+        Command::Keys { command } => keys(command).await,
         Command::Bench { command } => bench::run(command).await,
         Command::Pricing { command } => pricing::run(command),
         Command::RecommendBatch { train, test, k, protocol, out, model } => {
@@ -294,6 +311,52 @@ async fn main() -> Result<()> {
         }
         Command::Eval { train, test, recs: file, repeats } => recs::eval(&train, &test, &file, repeats),
     }
+}
+
+/// `tailor keys …`: create, list, revoke and rotate API keys.
+async fn keys(command: KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Create { scope, name, source, storage } => {
+            let Some(scope) = Scope::parse(&scope) else {
+                bail!("--scope must be one of write, source, read, checkout, pos, admin")
+            };
+            let engine = storage.open(false).await?;
+            let key = engine.new_key(scope, &name, source.as_deref().unwrap_or(&name)).await;
+            engine.close().await;
+            println!("{}", key?.secret);
+        }
+        KeysCommand::List { storage } => {
+            let engine = storage.open(false).await?;
+            let keys = engine.keys().await;
+            engine.close().await;
+            println!("{:<38} {:<9} {:<20} {:<20} {:<21} revoked", "id", "scope", "name", "source", "created");
+            for k in keys? {
+                let revoked = k.revoked_at.unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<38} {:<9} {:<20} {:<20} {:<21} {revoked}",
+                    k.id,
+                    k.scope.as_str(),
+                    k.name,
+                    k.source,
+                    k.created_at
+                );
+            }
+        }
+        KeysCommand::Revoke { id, storage } => {
+            let engine = storage.open(false).await?;
+            let key = engine.revoke_key(&id).await;
+            engine.close().await;
+            let key = key?;
+            println!("revoked {} ({} key '{}')", key.id, key.scope.as_str(), key.name);
+        }
+        KeysCommand::Rotate { id, storage } => {
+            let engine = storage.open(false).await?;
+            let key = engine.rotate_key(&id).await;
+            engine.close().await;
+            println!("{}", key?.secret);
+        }
+    }
+    Ok(())
 }
 
 /// Trains the recommendation model with a spinner showing the stage.
@@ -330,6 +393,7 @@ async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf, http: &Htt
     .await?;
     let admin = engine.create_key(Scope::Admin, "demo admin").await?;
     let write = engine.create_key(Scope::Write, "demo write").await?;
+    let source = engine.create_key(Scope::Source, "demo shop server").await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(tailor_server::serve_with(engine.clone(), listener, ops, limits));
@@ -337,7 +401,8 @@ async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf, http: &Htt
     println!("  console:   http://{addr}/console#key={admin}");
     println!("  API docs:  http://{addr}/docs");
     println!("  admin key: {admin}");
-    println!("  write key: {write}");
+    println!("  write key: {write}   (browser/app events: behaviour only)");
+    println!("  source key: {source}   (server-side orders: earn points, move stock)");
     if !engine.demo_loaded().await? {
         let data = shared.join("data").join("completejourney");
         let started = std::time::Instant::now();

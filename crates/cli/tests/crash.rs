@@ -101,7 +101,7 @@ async fn every_acknowledged_event_survives_sigkill() {
     assert!(stored >= acked.len(), "{stored} stored < {} acknowledged", acked.len());
     let mut missing = 0;
     for id in &acked {
-        if !engine.log().contains(id).await.expect("lookup") {
+        if !engine.log().contains("cli", id).await.expect("lookup") {
             missing += 1;
         }
     }

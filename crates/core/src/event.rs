@@ -238,6 +238,9 @@ impl Event {
                 }
             }
         }
+        // Orders, refunds and carts are checked here, so the projections never meet one that
+        // cannot be meant (an amount beyond range, a fractional count).
+        crate::Commerce::from_event(&raw)?;
         let channel = Channel::infer(&raw, kind.as_str());
         Ok(Event { message_id, kind, name, user_id, anonymous_id, channel, timestamp, received_at: now, body: raw })
     }

@@ -2,6 +2,7 @@
 //! error codes every layer shares. No I/O and no HTTP live here.
 
 pub mod channel;
+pub mod commerce;
 pub mod consent;
 pub mod error;
 pub mod event;
@@ -10,6 +11,7 @@ pub mod money;
 pub mod time;
 
 pub use channel::Channel;
+pub use commerce::Commerce;
 pub use consent::Purpose;
 pub use error::{ErrorCode, FieldError};
 pub use event::{Event, EventKind};

@@ -18,7 +18,7 @@ pub fn decimal(v: &Value) -> Option<Decimal> {
 
 /// Parses an amount into minor units (cents), rounding half away from zero.
 pub fn cents(v: &Value) -> Option<i64> {
-    let d = decimal(v)? * Decimal::from(100);
+    let d = decimal(v)?.checked_mul(Decimal::from(100))?;
     i64::try_from(d.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero).mantissa()).ok()
 }
 
@@ -38,6 +38,8 @@ mod tests {
         assert_eq!(cents(&json!("0.105")), Some(11));
         assert_eq!(cents(&json!(3)), Some(300));
         assert_eq!(cents(&json!("abc")), None);
+        assert_eq!(cents(&json!("79228162514264337593543950335")), None);
+        assert_eq!(cents(&json!(1e300)), None);
         assert_eq!(format_cents(1234), "12.34");
         assert_eq!(format_cents(-5), "-0.05");
     }

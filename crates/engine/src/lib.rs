@@ -22,11 +22,12 @@ use tailor_core::{Event, Identifier, Purpose};
 use tailor_profiles as profiles;
 use tailor_store::{Db, Migration};
 use tailor_stream::EventLog;
+pub use tailor_stream::Source;
 use tokio::sync::watch;
 
 pub use error::EngineError;
 pub use inventory::StockEvent;
-pub use keys::{ApiKey, Scope};
+pub use keys::{Access, ApiKey, NewKey, Principal, Scope};
 pub use loyalty::{LoyaltyAccount, LoyaltyEventPage, Redemption};
 pub use price_experiments::{Arm, Experiment, ExperimentInput};
 pub use pricing::{ListPriceInput, MarketInput, PriceDecision, PriceQuote};
@@ -96,6 +97,8 @@ struct Inner {
     stock: Arc<inventory::StockView>,
     /// Promotions in memory.
     prices: pricing::PriceState,
+    /// Each background job's last success (unix ms), for the readiness view.
+    jobs: std::sync::Mutex<std::collections::BTreeMap<&'static str, i64>>,
 }
 
 /// A handle to a running Tailor: cheap to clone, shared by every request.
@@ -130,6 +133,7 @@ impl Engine {
                 shutdown,
                 recs: recs::RecsState::default(),
                 prices: pricing::PriceState::default(),
+                jobs: Default::default(),
             }),
         };
         engine.load_recs_state().await?;
@@ -165,12 +169,81 @@ impl Engine {
         self.inner.shutdown.subscribe()
     }
 
-    /// Commits validated events to the log (deduplicated by `messageId`); returns how many were
-    /// new. When it returns, the events are durable.
+    /// Commits validated events from Tailor itself (imports, the demo) to the log, as a trusted
+    /// source; returns how many were new. When it returns, the events are durable.
     pub async fn ingest(&self, events: &[Event]) -> Result<u64, EngineError> {
-        let n = self.inner.log.append(events).await?;
+        self.ingest_from(events, &Source::internal()).await
+    }
+
+    /// Commits validated events from `source` (deduplicated by `messageId` within the source);
+    /// returns how many were new. When it returns, the events are durable.
+    pub async fn ingest_from(&self, events: &[Event], source: &Source) -> Result<u64, EngineError> {
+        let n = self.inner.log.append(events, source).await?;
         metrics_counter(n);
         Ok(n)
+    }
+
+    /// Notes that a background job finished a round.
+    pub(crate) fn job_succeeded(&self, job: &'static str) {
+        if let Ok(mut jobs) = self.inner.jobs.lock() {
+            jobs.insert(job, now_millis());
+        }
+    }
+
+    /// What an operator needs to know to trust the engine: projection lag, dead letters waiting
+    /// for a replay, and each background job's last success.
+    pub async fn readiness(&self) -> Result<Readiness, EngineError> {
+        let head = self.inner.log.head().await?;
+        let cursor = self.inner.log.cursor(projector::CURSOR).await?;
+        let jobs = self.inner.jobs.lock().map(|j| j.clone()).unwrap_or_default();
+        let lag = head - cursor;
+        let status = if lag > READY_LAG { "degraded" } else { "ok" };
+        Ok(Readiness {
+            status,
+            projection_lag: lag,
+            dead_letters: self.inner.log.dead_letter_count().await?,
+            jobs: jobs.into_iter().map(|(k, v)| (k.to_string(), tailor_core::time::format_millis(v))).collect(),
+        })
+    }
+
+    /// Events the projection could not apply, oldest first, after position `after`.
+    pub async fn dead_letters(
+        &self,
+        after: i64,
+        limit: i64,
+        replayed: bool,
+    ) -> Result<Vec<DeadLetterView>, EngineError> {
+        if !(1..=1000).contains(&limit) {
+            return Err(EngineError::Invalid(tailor_core::FieldError::invalid("limit", "must be between 1 and 1000")));
+        }
+        let letters = self.inner.log.dead_letters(after, limit, replayed).await?;
+        Ok(letters.into_iter().map(DeadLetterView::from).collect())
+    }
+
+    /// Applies a dead letter again (after the cause was fixed, e.g. an earning rule corrected).
+    /// Nothing changes when it fails again; the error says why.
+    pub async fn replay_dead_letter(&self, seq: i64) -> Result<DeadLetterView, EngineError> {
+        let mut tx = self.inner.db.writer().begin().await?;
+        projector::lock(self, &mut tx).await?;
+        let event = projector::read_after(&mut tx, seq - 1, 1).await?.into_iter().find(|e| e.seq == seq);
+        let pending = self.inner.log.dead_letters(seq - 1, 1, false).await?.into_iter().find(|d| d.seq == seq);
+        let (Some(event), Some(_)) = (event, pending) else {
+            return Err(EngineError::not_found("dead letter", &seq.to_string()));
+        };
+        let program = loyalty::Program::load(&mut tx, self.loyalty_policy()).await?;
+        let tracked = tailor_inventory::tracks_stock(&mut tx).await?;
+        let moved = match projector::apply_event(&mut tx, &program, tracked, &event).await {
+            Ok(moved) => moved,
+            Err(e) => {
+                tx.rollback().await?;
+                return Err(EngineError::Conflict(format!("the event still cannot be applied: {e}")));
+            }
+        };
+        tailor_stream::mark_replayed(&mut tx, seq, projector::CURSOR, now_millis()).await?;
+        tx.commit().await?;
+        self.stock_moved(moved).await;
+        let done = self.inner.log.dead_letters(seq - 1, 1, true).await?.into_iter().find(|d| d.seq == seq);
+        done.map(DeadLetterView::from).ok_or_else(|| EngineError::not_found("dead letter", &seq.to_string()))
     }
 
     /// Projects every event logged so far; returns how many it applied. The background
@@ -291,6 +364,73 @@ impl Engine {
         out.insert("projection_lag".into(), Value::from(head - cursor));
         Ok(Value::Object(out))
     }
+}
+
+/// Beyond this many events behind the log, readiness reports `degraded`.
+const READY_LAG: i64 = 10_000;
+
+/// The engine's readiness: `ok`, or `degraded` while the projection lags far behind.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Readiness {
+    /// `ok` or `degraded`.
+    pub status: &'static str,
+    /// Events logged but not yet projected.
+    pub projection_lag: i64,
+    /// Events the projection could not apply, waiting for a replay.
+    pub dead_letters: i64,
+    /// Each background job's last success (RFC 3339).
+    pub jobs: std::collections::BTreeMap<String, String>,
+}
+
+/// An event the projection could not apply, as the admin API lists it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetterView {
+    /// The event's position in the log (the id to replay it by).
+    pub seq: i64,
+    /// The projection that failed.
+    pub projection: String,
+    /// Why it failed.
+    pub error: String,
+    /// The offending field, when the failure names one.
+    pub field: Option<String>,
+    /// When it failed (RFC 3339).
+    pub failed_at: String,
+    /// When a replay applied it (RFC 3339), if one did.
+    pub replayed_at: Option<String>,
+    /// The source that sent it.
+    pub source: String,
+    /// The event as stored.
+    #[schema(value_type = Object)]
+    pub event: Value,
+}
+
+impl From<tailor_stream::DeadLetter> for DeadLetterView {
+    fn from(d: tailor_stream::DeadLetter) -> Self {
+        use tailor_core::time::format_millis;
+        DeadLetterView {
+            seq: d.seq,
+            projection: d.projection,
+            error: d.error,
+            field: d.field,
+            failed_at: format_millis(d.failed_at),
+            replayed_at: d.replayed_at.map(format_millis),
+            source: d.source,
+            event: d.body,
+        }
+    }
+}
+
+/// A reader's saved position inside `conn` (0 if it never ran).
+pub(crate) async fn cursor_in(conn: &mut sqlx::AnyConnection, name: &str) -> Result<i64, EngineError> {
+    use tailor_store::Row;
+    Ok(sqlx::query("SELECT position FROM cursors WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.get(0))
+        .unwrap_or(0))
 }
 
 fn metrics_counter(n: u64) {

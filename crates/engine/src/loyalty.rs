@@ -326,6 +326,7 @@ impl Program {
 pub(crate) async fn project(
     conn: &mut AnyConnection,
     body: &serde_json::Value,
+    commerce: Option<&tailor_core::Commerce>,
     profile: &str,
     channel: &str,
     program: &Program,
@@ -346,7 +347,9 @@ pub(crate) async fn project(
     for reward in program.rewards.iter().filter(|r| r.granted_by(event)) {
         loyalty::grant(conn, &members, &root, reward, at).await?;
     }
-    let earning = (channel, program.rules.as_slice(), program.tiers.as_slice());
-    loyalty::apply_order_event(conn, body, &members, profile, &root, earning, &program.policy, at).await?;
+    if let Some(c) = commerce {
+        let earning = (channel, program.rules.as_slice(), program.tiers.as_slice());
+        loyalty::apply_order_event(conn, c, &members, profile, &root, earning, &program.policy, at).await?;
+    }
     Ok(())
 }

@@ -4,87 +4,67 @@
 //! event puts the returned units back at its store. Applied by the event projection, in its
 //! transaction, so each event moves stock exactly once.
 
-use serde_json::Value;
 use sqlx::AnyConnection;
+use tailor_core::commerce::{CartChange, Commerce};
 
 use crate::error::InventoryError;
 use crate::policy::{policy_of, ChannelPolicy, Policy};
 use crate::reservation::{end_in, reserve_in, Allocation, ReservationState, ReserveRequest};
 
-fn text(v: &Value, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| match v.get(*k) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    })
-}
-
-/// Whole units of a product line (1 when absent; fractions round down, at least 1).
-fn units(line: &Value) -> i64 {
-    line.get("quantity").and_then(Value::as_f64).map_or(1, |q| (q.floor() as i64).max(1))
-}
-
-/// Moves stock for one event of `profile` on `channel`, by the channel's policy; returns the
-/// (SKU, location) pairs it changed.
+/// Moves stock for one commerce event of `profile` on `channel`, by the channel's policy;
+/// returns the (SKU, location) pairs it changed.
 pub async fn apply_order_event(
     conn: &mut AnyConnection,
-    body: &Value,
+    commerce: &Commerce,
     channel: &str,
     profile: Option<&str>,
     now: i64,
 ) -> Result<Vec<(String, String)>, InventoryError> {
-    if body.get("type").and_then(Value::as_str) != Some("track") {
-        return Ok(Vec::new());
-    }
     let policy = policy_of(conn, channel).await?;
     if policy.policy == Policy::None {
         return Ok(Vec::new());
     }
-    let event = body.get("event").and_then(Value::as_str).unwrap_or("");
     if let (Policy::ReserveOnCart, Some(profile)) = (policy.policy, profile) {
-        if let Some(moved) = cart_event(conn, event, body, profile, &policy, now).await? {
+        if let Some(moved) = cart_event(conn, commerce, profile, &policy, now).await? {
             return Ok(moved);
         }
     }
-    let (sign, ends) = match event {
-        "Order Completed" => (-1, ReservationState::Confirmed),
-        "Order Cancelled" => (1, ReservationState::Released),
-        "Order Refunded" => (1, ReservationState::Released),
+    let (order, sign, ends) = match commerce {
+        Commerce::OrderCompleted(o) => (o, -1, ReservationState::Confirmed),
+        Commerce::OrderCancelled(o) => (o, 1, ReservationState::Released),
+        Commerce::OrderRefunded(o) => (o, 1, ReservationState::Released),
         _ => return Ok(Vec::new()),
     };
-    let props = body.get("properties").cloned().unwrap_or(Value::Null);
-    let order_id = text(&props, &["order_id", "orderId"]);
-    if event != "Order Refunded" {
-        if let Some(id) = text(&props, &["reservation_id", "reservationId"]) {
-            if let Some(r) = end_in(conn, &id, ends, order_id.as_deref(), now).await? {
+    if !matches!(commerce, Commerce::OrderRefunded(_)) {
+        if let Some(id) = &order.reservation_id {
+            if let Some(r) = end_in(conn, id, ends, Some(&order.order_id), now).await? {
                 return Ok(r.lines.into_iter().map(|l| (l.sku, l.location_id)).collect());
             }
             // Already ended (expired, released): the units are off the reservation, so the
             // event moves the shelf like any other.
         }
     }
-    let Some(store) = text(&props, &["store_id", "storeId"]) else { return Ok(Vec::new()) };
-    let lines = props.get("products").and_then(Value::as_array).cloned().unwrap_or_default();
+    let Some(store) = &order.store_id else { return Ok(Vec::new()) };
     let mut touched = Vec::new();
-    for line in &lines {
-        let Some(sku) = text(line, &["product_id", "productId", "sku", "id"]) else { continue };
-        let q = units(line);
+    for line in &order.lines {
         let sql = if sign < 0 {
             "UPDATE inventory_stock SET on_hand = CASE WHEN on_hand >= $1 THEN on_hand - $1 ELSE 0 END, updated_at = $2 \
              WHERE sku = $3 AND location_id = $4"
         } else {
-            "UPDATE inventory_stock SET on_hand = on_hand + $1, updated_at = $2 WHERE sku = $3 AND location_id = $4"
+            "UPDATE inventory_stock SET on_hand = CASE WHEN on_hand > $5 - $1 THEN $5 ELSE on_hand + $1 END, updated_at = $2 \
+             WHERE sku = $3 AND location_id = $4"
         };
-        let changed = sqlx::query(sql)
-            .bind(q)
+        let mut q = sqlx::query(sql)
+            .bind(line.quantity.stock_units())
             .bind(now)
-            .bind(sku.clone())
-            .bind(store.clone())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+            .bind(line.product_id.clone())
+            .bind(store.clone());
+        if sign > 0 {
+            q = q.bind(crate::MAX_ON_HAND);
+        }
+        let changed = q.execute(&mut *conn).await?.rows_affected();
         if changed > 0 {
-            touched.push((sku, store.clone()));
+            touched.push((line.product_id.clone(), store.clone()));
         }
     }
     Ok(touched)
@@ -101,22 +81,19 @@ pub async fn tracks_stock(conn: &mut AnyConnection) -> Result<bool, InventoryErr
 /// these (an order without cart holds moves stock as usual).
 async fn cart_event(
     conn: &mut AnyConnection,
-    event: &str,
-    body: &Value,
+    commerce: &Commerce,
     profile: &str,
     policy: &ChannelPolicy,
     now: i64,
 ) -> Result<Option<Vec<(String, String)>>, InventoryError> {
-    let props = body.get("properties").cloned().unwrap_or(Value::Null);
-    match event {
-        "Product Added" | "Product Removed" => {
-            let Some(sku) = text(&props, &["product_id", "productId", "sku", "id"]) else {
-                return Ok(Some(Vec::new()));
-            };
-            let q = units(&props);
-            let previous = cart_hold(conn, profile, &sku).await?;
+    match commerce {
+        Commerce::ProductAdded(CartChange { line, store_id })
+        | Commerce::ProductRemoved(CartChange { line, store_id }) => {
+            let sku = &line.product_id;
+            let q = line.quantity.stock_units();
+            let previous = cart_hold(conn, profile, sku).await?;
             let mut moved = Vec::new();
-            let mut held = 0;
+            let mut held: i64 = 0;
             if let Some(id) = &previous {
                 if let Some(r) = end_in(conn, id, ReservationState::Released, None, now).await? {
                     held = r.lines.iter().map(|l| l.quantity).sum();
@@ -128,10 +105,14 @@ async fn cart_event(
                     .execute(&mut *conn)
                     .await?;
             }
-            let want = if event == "Product Added" { held + q } else { (held - q).max(0) };
+            let want = if matches!(commerce, Commerce::ProductAdded(_)) {
+                held.saturating_add(q).min(tailor_core::commerce::MAX_QUANTITY)
+            } else {
+                (held - q).max(0)
+            };
             if want > 0 {
-                let allocation = match text(&props, &["store_id", "storeId"]) {
-                    Some(store) => Allocation::Pickup(store),
+                let allocation = match store_id {
+                    Some(store) => Allocation::Pickup(store.clone()),
                     None => Allocation::MostStock,
                 };
                 let req = ReserveRequest {
@@ -160,7 +141,7 @@ async fn cart_event(
             }
             Ok(Some(moved))
         }
-        "Order Completed" => {
+        Commerce::OrderCompleted(order) => {
             let holds: Vec<String> =
                 sqlx::query("SELECT reservation_id FROM inventory_cart_holds WHERE profile_id = $1")
                     .bind(profile.to_string())
@@ -172,10 +153,9 @@ async fn cart_event(
             if holds.is_empty() {
                 return Ok(None);
             }
-            let order_id = text(&props, &["order_id", "orderId"]);
             let mut moved = Vec::new();
             for id in holds {
-                if let Some(r) = end_in(conn, &id, ReservationState::Confirmed, order_id.as_deref(), now).await? {
+                if let Some(r) = end_in(conn, &id, ReservationState::Confirmed, Some(&order.order_id), now).await? {
                     moved.extend(r.lines.into_iter().map(|l| (l.sku, l.location_id)));
                 }
             }

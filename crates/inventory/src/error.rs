@@ -41,10 +41,13 @@ impl InventoryError {
     }
 }
 
-/// A quantity that must be a whole number of units, at least 1.
+/// A quantity that must be a whole number of units, from 1 to [`crate::MAX_LINE_UNITS`].
 pub(crate) fn positive(field: &str, q: i64) -> Result<i64, InventoryError> {
-    if q < 1 {
-        return Err(InventoryError::Invalid(FieldError::invalid(field, "must be a whole number of units, at least 1")));
+    if !(1..=crate::MAX_LINE_UNITS).contains(&q) {
+        return Err(InventoryError::Invalid(FieldError::invalid(
+            field,
+            format!("must be a whole number of units from 1 to {}", crate::MAX_LINE_UNITS),
+        )));
     }
     Ok(q)
 }

@@ -25,3 +25,10 @@ pub use stock::{
     LevelRow, LocationAvailability, StockLevel, STOCK_COLUMNS,
 };
 pub use transfer::{finish_transfer, transfer, Transfer, TransferState};
+
+/// The most units one SKU may count at one location (on hand, safety stock, damaged, incoming).
+pub const MAX_ON_HAND: i64 = 1_000_000_000;
+/// The most units one reservation line, transfer line or bundle component may carry.
+pub const MAX_LINE_UNITS: i64 = tailor_core::commerce::MAX_QUANTITY;
+/// The most lines one reservation may carry.
+pub const MAX_RESERVATION_LINES: usize = 500;

@@ -128,6 +128,12 @@ fn validate(req: &ReserveRequest) -> Result<(), InventoryError> {
     if req.lines.is_empty() {
         return Err(InventoryError::Invalid(FieldError::invalid("lines", "reserve at least one line")));
     }
+    if req.lines.len() > crate::MAX_RESERVATION_LINES {
+        return Err(InventoryError::Invalid(FieldError::invalid(
+            "lines",
+            format!("a reservation holds at most {} lines: split the request", crate::MAX_RESERVATION_LINES),
+        )));
+    }
     for (i, (_, q)) in req.lines.iter().enumerate() {
         positive(&format!("lines[{i}].quantity"), *q)?;
     }
@@ -337,10 +343,24 @@ async fn expand(conn: &mut AnyConnection, lines: &[(String, i64)]) -> Result<Vec
     let skus: Vec<String> = lines.iter().map(|l| l.0.clone()).collect();
     let bundles = bundles_of(conn, &skus).await?;
     let mut out: BTreeMap<String, i64> = BTreeMap::new();
+    let too_many = || {
+        InventoryError::Invalid(FieldError::invalid(
+            "lines",
+            format!(
+                "with bundles counted as their components, this asks for more than {} units of one SKU",
+                crate::MAX_ON_HAND
+            ),
+        ))
+    };
     for (sku, q) in lines {
-        match bundles.get(sku) {
-            Some(comps) => comps.iter().for_each(|(c, n)| *out.entry(c.clone()).or_default() += q * n),
-            None => *out.entry(sku.clone()).or_default() += q,
+        let parts = match bundles.get(sku) {
+            Some(comps) => comps.clone(),
+            None => vec![(sku.clone(), 1)],
+        };
+        for (c, n) in parts {
+            let add = q.checked_mul(n).ok_or_else(too_many)?;
+            let total = out.entry(c).or_default();
+            *total = total.checked_add(add).filter(|t| *t <= crate::MAX_ON_HAND).ok_or_else(too_many)?;
         }
     }
     Ok(out.into_iter().collect())

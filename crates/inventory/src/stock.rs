@@ -160,11 +160,16 @@ pub async fn adjust(
             "give at least one of onHand, safetyStock, damaged, incoming",
         )));
     }
-    if a.mode == AdjustMode::Set {
-        for (v, name) in values.iter().zip(["onHand", "safetyStock", "damaged", "incoming"]) {
-            if v.is_some_and(|v| v < 0) {
-                return Err(InventoryError::Invalid(FieldError::invalid(name, "cannot be negative")));
-            }
+    for (v, name) in values.iter().zip(["onHand", "safetyStock", "damaged", "incoming"]) {
+        let Some(v) = v else { continue };
+        if a.mode == AdjustMode::Set && *v < 0 {
+            return Err(InventoryError::Invalid(FieldError::invalid(name, "cannot be negative")));
+        }
+        if v.unsigned_abs() > crate::MAX_ON_HAND as u64 {
+            return Err(InventoryError::Invalid(FieldError::invalid(
+                name,
+                format!("must be within ±{}", crate::MAX_ON_HAND),
+            )));
         }
     }
     let mut tx = db.writer().begin().await?;
@@ -190,7 +195,8 @@ pub async fn adjust(
             }
             AdjustMode::Delta => format!(
                 "UPDATE inventory_stock SET {column} = {column} + $1, updated_at = $2 \
-                 WHERE sku = $3 AND location_id = $4 AND {column} + $1 >= 0"
+                 WHERE sku = $3 AND location_id = $4 AND {column} + $1 >= 0 AND {column} + $1 <= {}",
+                crate::MAX_ON_HAND
             ),
         };
         let done = sqlx::query(&sql)
@@ -202,7 +208,10 @@ pub async fn adjust(
             .await?
             .rows_affected();
         if done == 0 {
-            return Err(InventoryError::Invalid(FieldError::invalid(name, "this change would take it below zero")));
+            return Err(InventoryError::Invalid(FieldError::invalid(
+                name,
+                format!("this change would take it below zero or above {}", crate::MAX_ON_HAND),
+            )));
         }
     }
     if let Some(at) = a.incoming_at {
@@ -279,6 +288,14 @@ pub async fn set_bundle(db: &Db, bundle: &str, components: &[(String, i64)]) -> 
             "components",
             "a bundle needs at least one component",
         )));
+    }
+    for (i, (sku, _)) in components.iter().enumerate() {
+        if components[..i].iter().any(|(other, _)| other == sku) {
+            return Err(InventoryError::Invalid(FieldError::invalid(
+                format!("components[{i}].sku"),
+                format!("'{sku}' is listed twice: give each component once with its quantity"),
+            )));
+        }
     }
     let mut tx = db.writer().begin().await?;
     for (i, (sku, q)) in components.iter().enumerate() {

@@ -190,6 +190,13 @@ pub(crate) async fn record(
     reason: Option<&str>,
     at: i64,
 ) -> Result<String, LoyaltyError> {
+    // Each entry is bounded, so no sum of a ledger can overflow before anything is committed.
+    if points.unsigned_abs() > crate::MAX_POINTS as u64 {
+        return Err(LoyaltyError::Invalid(FieldError::invalid(
+            "points",
+            format!("one entry carries at most {} points", crate::MAX_POINTS),
+        )));
+    }
     let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
         "INSERT INTO loyalty_entries (id, profile_id, bucket, points, kind, order_id, ref_id, order_cents, available_at, reason, at) \
@@ -328,10 +335,10 @@ pub async fn redeem(
     policy: &Policy,
     now: i64,
 ) -> Result<i64, LoyaltyError> {
-    if points < 1 {
+    if !(1..=crate::MAX_POINTS).contains(&points) {
         return Err(LoyaltyError::Invalid(FieldError::invalid(
             "points",
-            "redeem a whole number of points, at least 1",
+            format!("redeem a whole number of points from 1 to {}", crate::MAX_POINTS),
         )));
     }
     lock(conn, owner).await?;
@@ -341,7 +348,9 @@ pub async fn redeem(
         return Err(LoyaltyError::Insufficient(format!("{points} points asked, {} available", b.active)));
     }
     transfer(conn, owner, Bucket::Active, Bucket::Used, points, "redeem", None, None, now).await?;
-    Ok(points * policy.point_value_cents)
+    points.checked_mul(policy.point_value_cents).ok_or_else(|| {
+        LoyaltyError::Invalid(FieldError::invalid("points", "the discount these points buy is out of range"))
+    })
 }
 
 /// An admin's correction: adds active points, or removes them (never below zero).
@@ -354,8 +363,11 @@ pub async fn adjust(
     policy: &Policy,
     now: i64,
 ) -> Result<(), LoyaltyError> {
-    if points == 0 {
-        return Err(LoyaltyError::Invalid(FieldError::invalid("points", "give a non-zero number of points")));
+    if points == 0 || points.unsigned_abs() > crate::MAX_POINTS as u64 {
+        return Err(LoyaltyError::Invalid(FieldError::invalid(
+            "points",
+            format!("give a non-zero number of points within ±{}", crate::MAX_POINTS),
+        )));
     }
     if reason.trim().is_empty() {
         return Err(LoyaltyError::Invalid(FieldError::invalid("reason", "say why the points change")));

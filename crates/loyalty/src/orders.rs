@@ -3,8 +3,8 @@
 //! from pending points while locked, else from active ones, and what was already spent is owed.
 //! So a buy-then-refund loop nets zero.
 
-use serde_json::Value;
 use sqlx::{AnyConnection, Row};
+use tailor_core::commerce::Commerce;
 
 use crate::error::LoyaltyError;
 use crate::events::{emit, LoyaltyEventKind};
@@ -12,46 +12,12 @@ use crate::ledger::{lock, mature, record, Bucket, Policy};
 use crate::rules::{points_for, Rule};
 use crate::tiers::{evaluate, Tier};
 
-fn text(v: &Value, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| match v.get(*k) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    })
-}
-
-/// An amount in cents, from a number or a numeric string (imports write "12.50").
-fn cents(v: &Value) -> Option<i64> {
-    let x = match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    }?;
-    Some((x * 100.0).round() as i64).filter(|c| *c >= 0)
-}
-
-/// The amount an order event is about, in cents: its total (or revenue), else its lines.
-fn amount(props: &Value) -> Option<i64> {
-    if let Some(c) = ["total", "revenue"].iter().find_map(|k| props.get(*k).and_then(cents)) {
-        return Some(c);
-    }
-    let lines = props.get("products").and_then(Value::as_array)?;
-    let sum = lines
-        .iter()
-        .map(|l| {
-            l.get("price").and_then(cents).unwrap_or(0)
-                * l.get("quantity").and_then(Value::as_f64).unwrap_or(1.0).round() as i64
-        })
-        .sum();
-    Some(sum)
-}
-
-/// Applies one event of the account `members` (new entries go to `owner`, the profile the
+/// Applies one order event of the account `members` (new entries go to `owner`, the profile the
 /// event resolved to; tier status and events to the account's `root`).
 #[allow(clippy::too_many_arguments)]
 pub async fn apply_order_event(
     conn: &mut AnyConnection,
-    body: &Value,
+    commerce: &Commerce,
     members: &[String],
     owner: &str,
     root: &str,
@@ -59,72 +25,63 @@ pub async fn apply_order_event(
     policy: &Policy,
     at: i64,
 ) -> Result<(), LoyaltyError> {
-    if body.get("type").and_then(Value::as_str) != Some("track") {
-        return Ok(());
-    }
-    let event = body.get("event").and_then(Value::as_str).unwrap_or("");
-    let props = body.get("properties").cloned().unwrap_or(Value::Null);
-    let Some(order) = text(&props, &["order_id", "orderId"]) else { return Ok(()) };
-    match event {
-        "Order Completed" => {
-            let Some(total) = amount(&props) else { return Ok(()) };
+    match commerce {
+        Commerce::OrderCompleted(order) => {
+            let total = order.total_cents();
             let exists = sqlx::query("SELECT 1 FROM loyalty_entries WHERE order_id = $1 AND kind = 'earn'")
-                .bind(order.clone())
+                .bind(order.order_id.clone())
                 .fetch_optional(&mut *conn)
                 .await?;
-            let (channel, rules, tiers) = earning;
-            let lines: Vec<(i64, Option<String>)> = match props.get("products").and_then(Value::as_array) {
-                Some(lines) if !lines.is_empty() => lines
-                    .iter()
-                    .map(|l| {
-                        let q = l.get("quantity").and_then(Value::as_f64).unwrap_or(1.0).round() as i64;
-                        (l.get("price").and_then(cents).unwrap_or(0) * q, text(l, &["category"]))
-                    })
-                    .collect(),
-                _ => vec![(total, None)],
-            };
-            // Lines may not add up to the total (discounts): scale them to it.
-            let sum: i64 = lines.iter().map(|l| l.0).sum();
-            let lines: Vec<(i64, Option<String>)> = if sum > 0 && sum != total {
-                lines.into_iter().map(|(c, k)| ((c as i128 * total as i128 / sum as i128) as i64, k)).collect()
-            } else {
-                lines
-            };
             if exists.is_some() {
                 return Ok(());
             }
-            let mut points = points_for(&lines, channel, at, rules, policy);
+            let (channel, rules, tiers) = earning;
+            // Lines are scaled to add up to the total (discounts), so points follow what was paid.
+            let lines: Vec<(i64, Option<String>)> = if order.lines.is_empty() {
+                vec![(total, None)]
+            } else {
+                order.line_shares().into_iter().zip(&order.lines).map(|(c, l)| (c, l.category.clone())).collect()
+            };
+            let mut points = points_for(&lines, channel, at, rules, policy)?;
             if !tiers.is_empty() {
                 // Members of a tier earn its multiple (the tier held before this order).
                 let standing = evaluate(conn, members, root, tiers, at).await?;
-                points = (points as f64 * standing.multiplier).floor() as i64;
+                points = crate::rules::scale(points, standing.multiplier)?;
             }
-            if points > 0 {
-                let available = at + policy.return_window_ms;
+            // An order earning no points is recorded too: its spend counts toward tiers and its
+            // refunds find it, like every other order.
+            if points >= 0 {
+                let available = at.saturating_add(policy.return_window_ms);
                 record(
                     conn,
                     owner,
                     Bucket::Pending,
                     points,
                     "earn",
-                    Some((&order, total)),
+                    Some((&order.order_id, total)),
                     None,
                     Some(available),
                     None,
                     at,
                 )
                 .await?;
-                let details = serde_json::json!({"points": points, "orderId": order, "availableAt": available});
-                emit(conn, root, LoyaltyEventKind::PointsEarned, details, at).await?;
+                if points > 0 {
+                    let details =
+                        serde_json::json!({"points": points, "orderId": order.order_id, "availableAt": available});
+                    emit(conn, root, LoyaltyEventKind::PointsEarned, details, at).await?;
+                }
                 if !tiers.is_empty() {
                     evaluate(conn, members, root, tiers, at).await?;
                 }
             }
         }
-        "Order Refunded" | "Order Cancelled" => {
-            let full = event == "Order Cancelled";
-            let refund = if full { None } else { amount(&props) };
-            reverse(conn, members, (owner, root), &order, refund, policy, at).await?;
+        Commerce::OrderRefunded(order) | Commerce::OrderCancelled(order) => {
+            // A cancellation, or a refund that names no amount, takes back the whole order.
+            let refund = match commerce {
+                Commerce::OrderCancelled(_) => None,
+                _ => order.amount_cents,
+            };
+            reverse(conn, members, (owner, root), &order.order_id, refund, policy, at).await?;
             let (_, _, tiers) = earning;
             if !tiers.is_empty() {
                 evaluate(conn, members, root, tiers, at).await?;

@@ -82,8 +82,8 @@ impl Reward {
         if self.name.trim().is_empty() {
             return bad("name", "give the reward a name");
         }
-        if self.points < 1 {
-            return bad("points", "must be a whole number of at least 1");
+        if !(1..=crate::MAX_POINTS).contains(&self.points) {
+            return bad("points", "must be a whole number from 1 to 1000000000");
         }
         match (self.trigger, &self.event) {
             (Trigger::Event, None) => bad("event", "name the tracked event that grants it, e.g. 'Product Reviewed'"),

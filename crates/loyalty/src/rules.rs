@@ -50,12 +50,13 @@ impl Rule {
             return bad("name", "give the rule a name");
         }
         match (self.points_per_unit, self.multiplier) {
-            (Some(r), None) if r.is_finite() && r >= 0.0 => {}
-            (None, Some(m)) if m.is_finite() && m >= 0.0 => {}
+            (Some(r), None) if r.is_finite() && (0.0..=MAX_RATE).contains(&r) => {}
+            (None, Some(m)) if m.is_finite() && (0.0..=MAX_MULTIPLIER).contains(&m) => {}
             (Some(_), Some(_)) | (None, None) => {
                 return bad("pointsPerUnit", "give either pointsPerUnit or multiplier")
             }
-            _ => return bad("pointsPerUnit", "must be a number of 0 or more"),
+            (Some(_), None) => return bad("pointsPerUnit", &format!("must be a number from 0 to {MAX_RATE}")),
+            (None, Some(_)) => return bad("multiplier", &format!("must be a number from 0 to {MAX_MULTIPLIER}")),
         }
         if let (Some(s), Some(e)) = (self.starts_at, self.ends_at) {
             if e <= s {
@@ -66,8 +67,38 @@ impl Rule {
     }
 }
 
-/// Points for an order's lines (amount in cents, category) on `channel` at `at`.
-pub fn points_for(lines: &[(i64, Option<String>)], channel: &str, at: i64, rules: &[Rule], policy: &Policy) -> i64 {
+/// The highest rate a rule may set: points per currency unit.
+pub const MAX_RATE: f64 = 1_000.0;
+/// The highest multiplier a bonus rule or a tier may apply.
+pub const MAX_MULTIPLIER: f64 = 100.0;
+
+/// `points` times a multiplier, rounded down; refused beyond [`crate::MAX_POINTS`].
+pub fn scale(points: i64, multiplier: f64) -> Result<i64, LoyaltyError> {
+    within_max(points as f64 * multiplier)
+}
+
+fn within_max(points: f64) -> Result<i64, LoyaltyError> {
+    // Sums of cents/100 carry float noise (2.9999999999999996 for 3.00): round to a millionth
+    // of a point before flooring, so equal amounts always earn equal points.
+    let points = (points * 1e6).round() / 1e6;
+    if !points.is_finite() || points.abs() > crate::MAX_POINTS as f64 {
+        return Err(LoyaltyError::Invalid(FieldError::invalid(
+            "points",
+            format!("would earn more than {} points at once: check the earning rules and tiers", crate::MAX_POINTS),
+        )));
+    }
+    Ok(points.floor() as i64)
+}
+
+/// Points for an order's lines (amount in cents, category) on `channel` at `at`; refused
+/// when they would exceed [`crate::MAX_POINTS`].
+pub fn points_for(
+    lines: &[(i64, Option<String>)],
+    channel: &str,
+    at: i64,
+    rules: &[Rule],
+    policy: &Policy,
+) -> Result<i64, LoyaltyError> {
     let mut total = 0.0;
     for (cents, category) in lines {
         let category = category.as_deref();
@@ -84,7 +115,7 @@ pub fn points_for(lines: &[(i64, Option<String>)], channel: &str, at: i64, rules
             .product();
         total += *cents as f64 / 100.0 * rate * bonus;
     }
-    total.floor() as i64
+    within_max(total)
 }
 
 /// The rules in force.
@@ -128,8 +159,10 @@ mod tests {
         ];
         let lines = [(1000, Some("DAIRY".to_string())), (1000, Some("BAKERY".to_string()))];
         let policy = Policy::default();
-        assert_eq!(points_for(&lines, "web", 150, &rules, &policy), 140);
-        assert_eq!(points_for(&lines, "web", 250, &rules, &policy), 70);
-        assert_eq!(points_for(&lines, "store", 150, &rules, &policy), 60);
+        assert_eq!(points_for(&lines, "web", 150, &rules, &policy).unwrap(), 140);
+        assert_eq!(points_for(&lines, "web", 250, &rules, &policy).unwrap(), 70);
+        assert_eq!(points_for(&lines, "store", 150, &rules, &policy).unwrap(), 60);
+        let huge = [rule("huge", None, None, Some(1000.0), None)];
+        assert!(points_for(&[(1_000_000_000, None)], "web", 150, &huge, &policy).is_err());
     }
 }

@@ -74,8 +74,8 @@ fn check(tiers: &[Tier]) -> Result<(), LoyaltyError> {
         if t.min_spend_cents.is_some_and(|s| s < 0) {
             return bad("minSpendCents", "cannot be negative");
         }
-        if !t.multiplier.is_finite() || t.multiplier < 0.0 {
-            return bad("multiplier", "must be a number of 0 or more");
+        if !t.multiplier.is_finite() || !(0.0..=crate::rules::MAX_MULTIPLIER).contains(&t.multiplier) {
+            return bad("multiplier", "must be a number from 0 to 100");
         }
         if !(0..=3650).contains(&t.grace_days) {
             return bad("graceDays", "must be between 0 and 3650 days");

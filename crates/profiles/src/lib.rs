@@ -16,6 +16,7 @@ mod project;
 mod signals;
 mod view;
 
+pub use commerce::recorded_order;
 pub use consent::{has_consent, orders_and_cart, set_consent, ConsentSource};
 pub use graph::{group_of, root_of, unmerge, ProfileError};
 pub use migrations::MIGRATIONS;

@@ -29,12 +29,14 @@ async fn identifiers_of(conn: &mut AnyConnection, body: &Value) -> Result<Vec<Id
     Ok(ids)
 }
 
-/// Applies one event from the log inside the caller's transaction. Returns the profile it was
-/// attributed to.
+/// Applies one event from the log inside the caller's transaction; `commerce` is the event's
+/// order or cart change as the projector parsed it, when the event's source may record one.
+/// Returns the profile it was attributed to.
 pub async fn project_event(
     conn: &mut AnyConnection,
     seq: i64,
     body: &Value,
+    commerce: Option<&tailor_core::Commerce>,
     channel: &str,
     ts: i64,
 ) -> Result<Option<String>, ProfileError> {
@@ -59,10 +61,8 @@ pub async fn project_event(
     if let Some(prefs) = body.pointer("/context/consent/categoryPreferences") {
         consent::apply_map(conn, &profile, prefs, ts, "context.consent").await?;
     }
-    if kind == "track" {
-        let name = body.get("event").and_then(Value::as_str).unwrap_or("");
-        let props = body.get("properties").cloned().unwrap_or(Value::Null);
-        commerce::apply(conn, &profile, name, &props, channel, ts, seq).await?;
+    if let Some(c) = commerce {
+        commerce::apply(conn, &profile, c, channel, ts, seq).await?;
     }
     Ok(Some(profile))
 }

@@ -1,46 +1,16 @@
 //! API-key authentication. Intake takes the write key as the HTTP Basic user name, as Segment
 //! SDKs send it (a Bearer token works too); every other route takes `Authorization: Bearer KEY`.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! Each route names what it needs; each scope allows a fixed set (see `tailor_engine::Scope`).
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use tailor_core::ErrorCode;
-use tailor_engine::Scope;
+use tailor_engine::{Access, Principal};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::{ApiError, AppState};
-
-/// Recently seen keys, so a request does not cost a database read. Entries live a minute, so a
-/// revoked key stops working within a minute.
-#[derive(Default)]
-pub(crate) struct KeyCache(Mutex<HashMap<String, (Option<Scope>, Instant)>>);
-
-const KEY_TTL: Duration = Duration::from_secs(60);
-
-impl KeyCache {
-    async fn scope(&self, state: &AppState, secret: &str) -> Result<Option<Scope>, ApiError> {
-        if let Ok(map) = self.0.lock() {
-            if let Some((scope, at)) = map.get(secret) {
-                if at.elapsed() < KEY_TTL {
-                    return Ok(*scope);
-                }
-            }
-        }
-        let scope = state.engine.authenticate(secret).await?;
-        if let Ok(mut map) = self.0.lock() {
-            if map.len() > 10_000 {
-                map.clear();
-            }
-            map.insert(secret.to_string(), (scope, Instant::now()));
-        }
-        Ok(scope)
-    }
-}
 
 fn presented_key(parts: &Parts, basic_allowed: bool) -> Option<String> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
@@ -58,43 +28,65 @@ fn presented_key(parts: &Parts, basic_allowed: bool) -> Option<String> {
     None
 }
 
-async fn authorize(parts: &Parts, state: &AppState, needed: Scope) -> Result<(), ApiError> {
-    let basic = needed == Scope::Write;
+/// The key's principal when it may call a route needing any of `needed`. Keys are read on
+/// every request (an indexed lookup), so a revoked key is refused at once on every node.
+async fn authorize(parts: &Parts, state: &AppState, needed: &[Access]) -> Result<Principal, ApiError> {
+    let basic = needed.contains(&Access::Intake);
     let Some(key) = presented_key(parts, basic) else {
         let how = if basic {
             "send the write key as the HTTP Basic user name (as Segment SDKs do) or as Authorization: Bearer KEY"
         } else {
-            "send Authorization: Bearer KEY; create a key with `tailor keys create --scope read|admin`"
+            "send Authorization: Bearer KEY; create a key with `tailor keys create --scope SCOPE`"
         };
         return Err(ApiError::new(ErrorCode::Unauthorized, format!("no API key: {how}")));
     };
-    match state.keys.scope(state, &key).await? {
+    match state.engine.authenticate(&key).await? {
         None => Err(ApiError::new(ErrorCode::Unauthorized, "unknown or revoked API key")),
-        Some(scope) if scope.allows(needed) => Ok(()),
-        Some(scope) => Err(ApiError::new(
+        Some(p) if needed.iter().any(|n| p.scope.allows(*n)) => Ok(p),
+        Some(p) => Err(ApiError::new(
             ErrorCode::Forbidden,
-            format!("this {} key cannot call this route: it needs a {} or admin key", scope.as_str(), needed.as_str()),
+            format!(
+                "this {} key cannot call this route: it needs a {} key",
+                p.scope.as_str(),
+                needed.iter().map(|n| n.scopes()).collect::<Vec<_>>().join(" or ")
+            ),
         )),
     }
 }
 
 macro_rules! key_extractor {
-    ($name:ident, $scope:expr, $doc:literal) => {
+    ($name:ident, [$($need:expr),+], $doc:literal) => {
         #[doc = $doc]
-        pub(crate) struct $name;
+        pub(crate) struct $name(#[allow(dead_code)] pub(crate) Principal);
 
         impl FromRequestParts<AppState> for $name {
             type Rejection = ApiError;
             async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-                authorize(parts, state, $scope).await.map(|_| $name)
+                authorize(parts, state, &[$($need),+]).await.map($name)
             }
         }
     };
 }
 
-key_extractor!(WriteKey, Scope::Write, "Proof that the request carries a write (or admin) key.");
-key_extractor!(ReadKey, Scope::Read, "Proof that the request carries a read (or admin) key.");
-key_extractor!(AdminKey, Scope::Admin, "Proof that the request carries an admin key.");
+key_extractor!(
+    WriteKey,
+    [Access::Intake],
+    "A key that may send events (write, source, pos or admin); its source says whether they are trusted."
+);
+key_extractor!(ReadKey, [Access::Read], "A key that may read (read or admin).");
+key_extractor!(
+    StockKey,
+    [Access::Read, Access::Reserve],
+    "A key that may read stock and reservations (read, checkout or admin)."
+);
+key_extractor!(ReserveKey, [Access::Reserve], "A key that may hold and settle reservations (checkout or admin).");
+key_extractor!(
+    LoyaltyKey,
+    [Access::Read, Access::Redeem],
+    "A key that may read loyalty accounts (read, pos or admin)."
+);
+key_extractor!(RedeemKey, [Access::Redeem], "A key that may redeem points (pos or admin).");
+key_extractor!(AdminKey, [Access::Admin], "An admin key.");
 
 /// Declares the two auth schemes in the OpenAPI document.
 pub(crate) struct SecuritySchemes;

@@ -133,47 +133,68 @@ pub(crate) fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<
     }
 }
 
-/// Parses a JSON body into `T`, naming the offending field when serde can tell which. Anything
-/// but whitespace after the JSON value is refused.
+/// Parses a JSON object body into `T`, naming the offending field when serde can tell which.
+/// Any other JSON value is refused: serde would read an array into a struct's fields in order,
+/// so `[]` would mean "every setting absent".
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], fields: &[&str]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = parse_value(&mut de, fields)?;
-    de.end().map_err(|e| ApiError {
-        code: ErrorCode::MalformedJson,
-        detail: format!("the body has data after its JSON value: {e}"),
-        field: Some("body".into()),
-        errors: None,
-    })?;
-    Ok(value)
+    parse_shaped(body, fields, b'{', "a JSON object")
 }
 
-fn parse_value<'de, T: serde::de::DeserializeOwned>(
-    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+/// Parses a JSON array body (a list of rules, tiers, rewards) into `T`.
+pub(crate) fn parse_list<T: serde::de::DeserializeOwned>(body: &[u8], fields: &[&str]) -> Result<T, ApiError> {
+    parse_shaped(body, fields, b'[', "a JSON array")
+}
+
+fn parse_shaped<T: serde::de::DeserializeOwned>(
+    body: &[u8],
     fields: &[&str],
+    opener: u8,
+    what: &str,
 ) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().iter().rev().find_map(|s| match s {
-            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
-            _ => None,
-        });
-        let e = e.into_inner();
-        let msg = e.to_string();
-        if e.is_syntax() || e.is_eof() {
-            return ApiError {
-                code: ErrorCode::MalformedJson,
-                detail: format!("the body is not valid JSON: {msg}"),
-                field: Some("body".into()),
-                errors: None,
-            };
-        }
-        // Missing and unknown fields are named in backticks; a wrong value sits at its key.
-        let quoted = msg.split('`').nth(1).map(str::to_string);
-        let named = msg.starts_with("missing field") || msg.starts_with("unknown field");
-        let field = if named { quoted } else { key.or(quoted) }
-            .or_else(|| fields.iter().find(|f| msg.contains(*f)).map(|f| f.to_string()))
-            .unwrap_or_default();
-        ApiError::field(&field, format!("invalid body: {msg}"))
-    })
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != opener && matches!(b, b'{' | b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9'))
+    {
+        return Err(ApiError::field("body", format!("the body must be {what}")));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| {
+            let key = e.path().iter().rev().find_map(|s| match s {
+                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                _ => None,
+            });
+            let e = e.into_inner();
+            let msg = e.to_string();
+            if e.is_syntax() || e.is_eof() {
+                return ApiError {
+                    code: ErrorCode::MalformedJson,
+                    detail: format!("the body is not valid JSON: {msg}"),
+                    field: Some("body".into()),
+                    errors: None,
+                };
+            }
+            // Missing and unknown fields are named in backticks; a wrong value sits at its key.
+            let quoted = msg.split('`').nth(1).map(str::to_string);
+            let named = msg.starts_with("missing field") || msg.starts_with("unknown field");
+            let field = if named { quoted } else { key.or(quoted) }
+                .or_else(|| fields.iter().find(|f| msg.contains(*f)).map(|f| f.to_string()))
+                .unwrap_or_default();
+            ApiError::field(&field, format!("invalid body: {msg}"))
+        })
+        .and_then(|v| {
+            // Trailing data after the value is not JSON a client meant to send.
+            let mut rest = serde_json::Deserializer::from_slice(body).into_iter::<serde::de::IgnoredAny>();
+            rest.next();
+            match rest.next() {
+                None => Ok(v),
+                Some(_) => Err(ApiError {
+                    code: ErrorCode::MalformedJson,
+                    detail: "the body has data after its JSON value".into(),
+                    field: Some("body".into()),
+                    errors: None,
+                }),
+            }
+        })
 }
 
 /// Whether `path` is a Segment intake route (whose errors also carry `message`, which Segment's

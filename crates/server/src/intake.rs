@@ -88,12 +88,13 @@ fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize, what: &str) -> 
 
 async fn single(
     state: AppState,
+    key: WriteKey,
     body: Result<Bytes, BytesRejection>,
     kind: EventKind,
 ) -> Result<Json<Accepted>, ApiError> {
     let raw = body_json(body, MAX_EVENT_BYTES, "the event")?;
     let event = Event::parse(raw, Some(kind), now_millis())?;
-    state.engine.ingest(std::slice::from_ref(&event)).await?;
+    state.engine.ingest_from(std::slice::from_ref(&event), &key.0.source).await?;
     Ok(Json(Accepted { success: true, accepted: 1, rejected: vec![] }))
 }
 
@@ -104,8 +105,8 @@ macro_rules! single_route {
             security(("write_key" = []), ("bearer" = [])),
             responses((status = 200, body = Accepted), (status = 400, description = "Invalid event (problem+json)"),
                 (status = 401, description = "No or unknown key"), (status = 413, description = "Over 32 KB")))]
-        async fn $name(State(state): State<AppState>, _key: WriteKey, body: Result<Bytes, BytesRejection>) -> Result<Json<Accepted>, ApiError> {
-            single(state, body, $kind).await
+        async fn $name(State(state): State<AppState>, key: WriteKey, body: Result<Bytes, BytesRejection>) -> Result<Json<Accepted>, ApiError> {
+            single(state, key, body, $kind).await
         }
     };
 }
@@ -155,7 +156,7 @@ fn with_batch_defaults(mut event: Value, defaults: &Map<String, Value>) -> Value
         (status = 401, description = "No or unknown key"), (status = 413, description = "Over 500 KB")))]
 async fn batch(
     State(state): State<AppState>,
-    _key: WriteKey,
+    key: WriteKey,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Accepted>, ApiError> {
     let body = body_bytes(body, MAX_BATCH_BYTES, "the batch")?;
@@ -219,6 +220,6 @@ async fn batch(
             errors: Some(json!(rejected)),
         });
     }
-    state.engine.ingest(&events).await?;
+    state.engine.ingest_from(&events, &key.0.source).await?;
     Ok(Json(Accepted { success: true, accepted: events.len(), rejected }))
 }

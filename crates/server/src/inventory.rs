@@ -18,7 +18,7 @@ use tailor_engine::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{AdminKey, ReadKey};
+use crate::auth::{AdminKey, ReadKey, ReserveKey, StockKey};
 use crate::error::{idempotency_key, parse_body};
 use crate::extract::{Path, Query};
 use crate::{ApiError, AppState};
@@ -226,7 +226,7 @@ fn unknown_fields(v: &Value, known: &[&str]) -> Result<(), ApiError> {
     responses((status = 200, body = [LocationAvailability]), (status = 400, description = "Invalid field")))]
 async fn get_availability(
     State(state): State<AppState>,
-    _key: ReadKey,
+    _key: StockKey,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let list = |k: &str| -> Vec<String> {
@@ -336,7 +336,7 @@ async fn bundle(
     request_body = ReserveBody, responses((status = 201, body = Reservation), (status = 400, description = "Invalid field"), (status = 409, description = "Not enough stock")))]
 async fn reserve(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _key: ReserveKey,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Reservation>), ApiError> {
@@ -398,7 +398,7 @@ async fn reserve(
     responses((status = 200, body = Reservation), (status = 404, description = "No such reservation")))]
 async fn get_reservation(
     State(state): State<AppState>,
-    _key: ReadKey,
+    _key: StockKey,
     Path(id): Path<String>,
 ) -> Result<Json<Reservation>, ApiError> {
     Ok(Json(state.engine.reservation(&id).await?))
@@ -410,7 +410,7 @@ async fn get_reservation(
     responses((status = 200, body = Reservation), (status = 404, description = "No such reservation"), (status = 409, description = "Not held anymore")))]
 async fn confirm(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _key: ReserveKey,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Reservation>, ApiError> {
@@ -426,7 +426,7 @@ async fn confirm(
     responses((status = 200, body = Reservation), (status = 400, description = "Invalid field"), (status = 404, description = "No such reservation"), (status = 409, description = "Not held anymore")))]
 async fn release(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _key: ReserveKey,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Reservation>, ApiError> {

@@ -3,6 +3,7 @@
 //! served by our own accept loop with connection caps, timeouts and rate limits
 //! ([`ServerLimits`]).
 
+mod admin;
 mod auth;
 mod console;
 mod encoding;
@@ -41,7 +42,6 @@ pub(crate) const BODY_LIMIT: usize = 4 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     engine: Engine,
-    keys: Arc<auth::KeyCache>,
     metrics: PrometheusHandle,
 }
 
@@ -78,7 +78,7 @@ fn metrics_handle() -> PrometheusHandle {
 }
 
 fn state(engine: Engine) -> AppState {
-    AppState { engine, keys: Arc::new(auth::KeyCache::default()), metrics: metrics_handle() }
+    AppState { engine, metrics: metrics_handle() }
 }
 
 /// The whole application: API, docs and console. Every error it answers is problem+json.
@@ -91,6 +91,7 @@ pub fn app(engine: Engine) -> Router {
         .merge(loyalty::routes())
         .merge(pricing::routes())
         .merge(ops::routes())
+        .merge(admin::routes())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     api.merge(console::routes(openapi))

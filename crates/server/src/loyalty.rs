@@ -11,8 +11,8 @@ use tailor_engine::{LoyaltyAccount, LoyaltyEventPage, LoyaltyRule, LoyaltyTier, 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{AdminKey, ReadKey};
-use crate::error::{idempotency_key, parse_body};
+use crate::auth::{AdminKey, LoyaltyKey, ReadKey, RedeemKey};
+use crate::error::{idempotency_key, parse_body, parse_list};
 use crate::extract::{Path, Query};
 use crate::{ApiError, AppState};
 
@@ -67,7 +67,7 @@ struct AdjustBody {
     responses((status = 200, body = LoyaltyAccount), (status = 404, description = "No such customer")))]
 async fn account(
     State(state): State<AppState>,
-    _key: ReadKey,
+    _key: LoyaltyKey,
     Path(id): Path<String>,
 ) -> Result<Json<LoyaltyAccount>, ApiError> {
     Ok(Json(state.engine.loyalty_account(&id).await?))
@@ -80,7 +80,7 @@ async fn account(
     responses((status = 200, body = Redemption), (status = 400, description = "Invalid field"), (status = 404, description = "No such customer"), (status = 409, description = "Not enough points")))]
 async fn redeem(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _key: RedeemKey,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -124,7 +124,7 @@ async fn put_rules(
     body: Bytes,
 ) -> Result<Json<Vec<LoyaltyRule>>, ApiError> {
     let rules: Vec<LoyaltyRule> =
-        parse_body(&body, &["name", "channel", "category", "pointsPerUnit", "multiplier", "startsAt", "endsAt"])?;
+        parse_list(&body, &["name", "channel", "category", "pointsPerUnit", "multiplier", "startsAt", "endsAt"])?;
     state.engine.set_loyalty_rules(&rules).await?;
     Ok(Json(rules))
 }
@@ -149,7 +149,7 @@ async fn put_tiers(
     body: Bytes,
 ) -> Result<Json<Vec<LoyaltyTier>>, ApiError> {
     let tiers: Vec<LoyaltyTier> =
-        parse_body(&body, &["name", "minPoints", "minSpendCents", "multiplier", "graceDays"])?;
+        parse_list(&body, &["name", "minPoints", "minSpendCents", "multiplier", "graceDays"])?;
     state.engine.set_loyalty_tiers(&tiers).await?;
     Ok(Json(state.engine.loyalty_tiers().await?))
 }
@@ -173,7 +173,7 @@ async fn put_rewards(
     _key: AdminKey,
     body: Bytes,
 ) -> Result<Json<Vec<Reward>>, ApiError> {
-    let rewards: Vec<Reward> = parse_body(&body, &["name", "trigger", "event", "points", "limit"])?;
+    let rewards: Vec<Reward> = parse_list(&body, &["name", "trigger", "event", "points", "limit"])?;
     state.engine.set_loyalty_rewards(&rewards).await?;
     Ok(Json(state.engine.loyalty_rewards().await?))
 }

@@ -6,7 +6,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
+use tailor_engine::Readiness;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,11 +18,12 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(metrics)).routes(routes!(stats))
 }
 
-/// Liveness and readiness: 200 when the database answers.
-#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "Healthy"), (status = 500, description = "Database unavailable")))]
-async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state.engine.log().head().await.map_err(tailor_engine::EngineError::from)?;
-    Ok(Json(json!({"status": "ok"})))
+/// Liveness and readiness: 200 when the database answers, with `status` `ok`, or `degraded`
+/// while the projection lags far behind the log; the lag, the dead letters waiting for a replay
+/// and each background job's last success.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Readiness), (status = 500, description = "Database unavailable")))]
+async fn healthz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
+    Ok(Json(state.engine.readiness().await?))
 }
 
 /// Prometheus metrics. On the public listener they need the admin key; the operations listener

@@ -170,7 +170,13 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope() {
         "/v1/promotions",
         "/v1/pricing/experiments/A",
     ];
-    let admin: [(&str, &str); 33] = [
+    let admin: [(&str, &str); 39] = [
+        ("GET", "/v1/keys"),
+        ("POST", "/v1/keys"),
+        ("POST", "/v1/keys/k1/revoke"),
+        ("POST", "/v1/keys/k1/rotate"),
+        ("GET", "/v1/dead-letters"),
+        ("POST", "/v1/dead-letters/1/replay"),
         ("DELETE", "/v1/profiles/p1"),
         ("POST", "/v1/profiles/p1/unmerge"),
         ("GET", "/v1/profiles/p1/export"),

@@ -10,7 +10,7 @@ async fn redemption_and_bad_input_over_http() {
     // Bought 40 days ago: past the 30-day return window, so the points are active.
     let when = (chrono::Utc::now() - chrono::Duration::days(40)).to_rfc3339();
     let (status, body) = s
-        .send(
+        .send_trusted(
             "/v1/track",
             &json!({"userId": "lp-1", "event": "Order Completed", "messageId": "lp-o1", "timestamp": when,
                 "properties": {"order_id": "lp-o1", "total": 120.0}}),

@@ -165,7 +165,7 @@ async fn personal_offers_see_behaviour_never_demographics_and_need_consent() {
                 "timestamp": iso(at), "properties": {"order_id": format!("{user}-o{i}"), "total": 40.0}}),
             );
         }
-        let (status, body) = s.send("/v1/batch", &json!({"batch": batch})).await;
+        let (status, body) = s.send_trusted("/v1/batch", &json!({"batch": batch})).await;
         assert_eq!(status, 200, "{body}");
     }
     s.engine.sync().await.expect("project");
@@ -242,7 +242,7 @@ async fn limits_hold_across_repeated_changes_promotions_and_concurrent_quotes() 
         batch.push(json!({"type": "track", "event": "Order Completed", "userId": "lapsed", "timestamp": at,
             "properties": {"order_id": format!("lapsed-{i}"), "total": 30.0}}));
     }
-    let (status, _) = s.send("/v1/batch", &json!({"batch": batch})).await;
+    let (status, _) = s.send_trusted("/v1/batch", &json!({"batch": batch})).await;
     assert_eq!(status, 200);
     s.engine.sync().await.expect("project");
     let user = profile(&s, "lapsed").await;

@@ -73,7 +73,7 @@ async fn store_with_history(s: &TestServer) {
         }
     }
     for chunk in batch.chunks(100) {
-        let (status, body) = s.send("/v1/batch", &json!({"batch": chunk})).await;
+        let (status, body) = s.send_trusted("/v1/batch", &json!({"batch": chunk})).await;
         assert_eq!(status, 200, "{body}");
     }
     s.engine.sync().await.expect("project");
@@ -338,7 +338,7 @@ async fn a_new_order_changes_the_next_answer_within_a_second() {
     let (_, before) = s.get(path).await;
     let first = ids(&before).first().cloned().expect("a suggestion");
     let (status, body) = s
-        .send(
+        .send_trusted(
             "/v1/track",
             &json!({"userId": "c2", "event": "Order Completed", "messageId": "c2-new-order",
             "properties": {"order_id": "c2-new-order", "store_id": "S1", "total": 2.5,

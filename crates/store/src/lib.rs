@@ -11,5 +11,5 @@ mod sql;
 
 pub use db::{Backend, Db, DbError};
 pub use migrate::Migration;
-pub use sql::{lock_key, placeholders};
+pub use sql::{lock_key, placeholders, values_placeholders};
 pub use sqlx::{any::AnyRow, Row};

@@ -5,6 +5,25 @@ pub fn placeholders(from: usize, n: usize) -> String {
     format!("({})", (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "))
 }
 
+/// `($1,$2,$3),($4,$5,$6)` for `rows` rows of `width` bound values: a multi-row `VALUES` list.
+pub fn values_placeholders(rows: usize, width: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 4);
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 0..width {
+            if c > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!("${}", r * width + c + 1));
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// A stable 64-bit key for `name` (FNV-1a), e.g. for `pg_advisory_xact_lock`.
 pub fn lock_key(name: &str) -> i64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)) as i64
@@ -15,6 +34,7 @@ mod tests {
     #[test]
     fn placeholders_number_from_the_first() {
         assert_eq!(super::placeholders(3, 2), "($3, $4)");
+        assert_eq!(super::values_placeholders(2, 3), "($1,$2,$3),($4,$5,$6)");
         assert_eq!(super::lock_key("a"), super::lock_key("a"));
         assert_ne!(super::lock_key("a"), super::lock_key("b"));
     }

@@ -72,8 +72,10 @@ pub struct TestServer {
     pub engine: Engine,
     /// Its address.
     pub addr: SocketAddr,
-    /// A write key.
+    /// A write key (browser/app: behaviour only).
     pub write_key: String,
+    /// A source key (a server-side source: its orders are sales).
+    pub source_key: String,
     /// A read key.
     pub read_key: String,
     /// An admin key.
@@ -102,6 +104,7 @@ impl TestServer {
         let owner = TestEngine::new(TestBackend::Sqlite).await.expect("sqlite engine");
         let engine = owner.engine.clone();
         let write_key = engine.create_key(Scope::Write, "test").await.expect("key");
+        let source_key = engine.create_key(Scope::Source, "test server").await.expect("key");
         let read_key = engine.create_key(Scope::Read, "test").await.expect("key");
         let admin_key = engine.create_key(Scope::Admin, "test").await.expect("key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -110,7 +113,17 @@ impl TestServer {
         let task = tokio::spawn(async move {
             let _ = tailor_server::serve_router_with(listener, app, limits, std::future::pending()).await;
         });
-        TestServer { engine, addr, write_key, read_key, admin_key, http: reqwest::Client::new(), _owner: owner, task }
+        TestServer {
+            engine,
+            addr,
+            write_key,
+            source_key,
+            read_key,
+            admin_key,
+            http: reqwest::Client::new(),
+            _owner: owner,
+            task,
+        }
     }
 
     /// The full URL of `path`.
@@ -122,6 +135,20 @@ impl TestServer {
     pub async fn send(&self, path: &str, body: &Value) -> (u16, Value) {
         let res =
             self.http.post(self.url(path)).basic_auth(&self.write_key, Some("")).json(body).send().await.expect("send");
+        read(res).await
+    }
+
+    /// POSTs a JSON body with the source key (a trusted server-side source), as a shop's
+    /// backend sends its orders; returns status and JSON body.
+    pub async fn send_trusted(&self, path: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(self.url(path))
+            .basic_auth(&self.source_key, Some(""))
+            .json(body)
+            .send()
+            .await
+            .expect("send");
         read(res).await
     }
 
