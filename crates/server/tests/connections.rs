@@ -148,7 +148,10 @@ async fn slowloris_from_one_address_does_not_slow_another_and_is_cut_off() {
 
     // 2. No per-address cap: the server holds all of them, stays fast, and the header timeout
     //    closes each one.
-    let limits = ServerLimits { max_connections_per_ip: 100_000, ..limits };
+    //    The timeout is longer here than above so that opening 5,000 connections on a loaded
+    //    machine (seconds) cannot outlast it before they are counted.
+    let header_timeout = 15.0;
+    let limits = ServerLimits { max_connections_per_ip: 100_000, header_read_timeout_secs: header_timeout, ..limits };
     let s = TestServer::start_with(limits).await;
     let (round, mut attackers) = slowloris_round(&s, n).await;
     eprintln!(
