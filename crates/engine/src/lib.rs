@@ -12,6 +12,7 @@ mod price_experiments;
 mod pricing;
 mod projector;
 mod recs;
+mod supervisor;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub use profiles::{MergeView, ProfileView, TimelineEntry};
 pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
 };
+pub use supervisor::JobStatus;
 pub use tailor_inventory::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,
     ReservationState, ReserveRequest, StockLevel, Transfer, TransferState, DEFAULT_CART_TTL_MS,
@@ -97,8 +99,8 @@ struct Inner {
     stock: Arc<inventory::StockView>,
     /// Promotions in memory.
     prices: pricing::PriceState,
-    /// Each background job's last success (unix ms), for the readiness view.
-    jobs: std::sync::Mutex<std::collections::BTreeMap<&'static str, i64>>,
+    /// The background jobs.
+    jobs: supervisor::Supervisor,
 }
 
 /// A handle to a running Tailor: cheap to clone, shared by every request.
@@ -138,12 +140,12 @@ impl Engine {
         };
         engine.load_recs_state(config.background).await?;
         if config.background {
-            projector::spawn(engine.clone());
-            inventory::spawn_expiry(engine.clone());
-            loyalty::spawn_sweep(engine.clone());
-            price_experiments::spawn_steps(engine.clone());
-            if let Some(every) = config.retrain_every {
-                recs::spawn_retraining(engine.clone(), every);
+            for job in
+                [projector::job(&engine), inventory::expiry_job(), loyalty::sweep_job(), price_experiments::steps_job()]
+                    .into_iter()
+                    .chain(config.retrain_every.map(recs::retraining_job))
+            {
+                engine.inner.jobs.start(&engine, job);
             }
         }
         Ok(engine)
@@ -159,9 +161,10 @@ impl Engine {
         &self.inner.log
     }
 
-    /// Stops background work and closes the database.
+    /// Stops background work (rounds in flight finish, for up to 5 s) and closes the database.
     pub async fn close(&self) {
         let _ = self.inner.shutdown.send(true);
+        self.inner.jobs.stop(std::time::Duration::from_secs(5)).await;
         self.inner.db.close().await;
     }
 
@@ -183,26 +186,20 @@ impl Engine {
         Ok(n)
     }
 
-    /// Notes that a background job finished a round.
-    pub(crate) fn job_succeeded(&self, job: &'static str) {
-        if let Ok(mut jobs) = self.inner.jobs.lock() {
-            jobs.insert(job, now_millis());
-        }
-    }
-
     /// What an operator needs to know to trust the engine: projection lag, dead letters waiting
     /// for a replay, and each background job's last success.
     pub async fn readiness(&self) -> Result<Readiness, EngineError> {
         let head = self.inner.log.head().await?;
         let cursor = self.inner.log.cursor(projector::CURSOR).await?;
-        let jobs = self.inner.jobs.lock().map(|j| j.clone()).unwrap_or_default();
+        let jobs = self.inner.jobs.status();
         let lag = head - cursor;
-        let status = if lag > READY_LAG { "degraded" } else { "ok" };
+        let failing = jobs.values().any(|j| j.failing_for >= 3);
+        let status = if lag > READY_LAG || failing { "degraded" } else { "ok" };
         Ok(Readiness {
             status,
             projection_lag: lag,
             dead_letters: self.inner.log.dead_letter_count().await?,
-            jobs: jobs.into_iter().map(|(k, v)| (k.to_string(), tailor_core::time::format_millis(v))).collect(),
+            jobs: jobs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         })
     }
 
@@ -393,7 +390,8 @@ impl Engine {
 /// Beyond this many events behind the log, readiness reports `degraded`.
 const READY_LAG: i64 = 10_000;
 
-/// The engine's readiness: `ok`, or `degraded` while the projection lags far behind.
+/// The engine's readiness: `ok`, or `degraded` while the projection lags far behind or a
+/// background job has failed three rounds in a row.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Readiness {
@@ -403,8 +401,8 @@ pub struct Readiness {
     pub projection_lag: i64,
     /// Events the projection could not apply, waiting for a replay.
     pub dead_letters: i64,
-    /// Each background job's last success (RFC 3339).
-    pub jobs: std::collections::BTreeMap<String, String>,
+    /// Each background job: its last success, failures in a row and the last error.
+    pub jobs: std::collections::BTreeMap<String, JobStatus>,
 }
 
 /// An event the projection could not apply, as the admin API lists it.

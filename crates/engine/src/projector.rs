@@ -194,27 +194,14 @@ pub(crate) async fn catch_up(engine: &Engine) -> Result<u64, EngineError> {
     }
 }
 
-/// Runs the projection until the engine closes: wakes on every append in this process and
-/// polls for appends from other nodes.
-pub(crate) fn spawn(engine: Engine) {
-    tokio::spawn(async move {
-        let wake = engine.log().appended();
-        let mut shutdown = engine.shutdown_signal();
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            if let Err(e) = catch_up(&engine).await {
-                tracing::error!(error = %e, "projection failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            engine.job_succeeded("projector");
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    });
+/// The projection as a supervised job: wakes on every append in this process and polls for
+/// appends from other nodes.
+pub(crate) fn job(engine: &Engine) -> crate::supervisor::Job {
+    crate::supervisor::Job {
+        name: "projector",
+        first_after: Duration::ZERO,
+        every: Duration::from_millis(250),
+        wake: Some(engine.log().appended()),
+        round: std::sync::Arc::new(|engine: Engine| Box::pin(async move { catch_up(&engine).await.map(|_| ()) })),
+    }
 }

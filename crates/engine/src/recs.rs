@@ -870,32 +870,27 @@ fn period(days: f32) -> String {
 }
 
 /// Retrains every `every` when orders arrived since the serving model was trained.
-pub(crate) fn spawn_retraining(engine: Engine, every: std::time::Duration) {
-    tokio::spawn(async move {
-        let mut shutdown = engine.shutdown_signal();
-        let mut trained_orders = -1i64;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = shutdown.changed() => return,
-            }
-            let orders = match sqlx::query("SELECT COUNT(*) FROM orders").fetch_one(engine.db().reader()).await {
-                Ok(r) => r.get::<i64, _>(0),
-                Err(e) => {
-                    tracing::warn!(error = %e, "scheduled training skipped");
-                    continue;
+pub(crate) fn retraining_job(every: std::time::Duration) -> crate::supervisor::Job {
+    // The order count the last model saw: no new orders, no new model.
+    let trained_orders = Arc::new(std::sync::atomic::AtomicI64::new(-1));
+    crate::supervisor::Job {
+        name: "retraining",
+        first_after: every,
+        every,
+        wake: None,
+        round: Arc::new(move |engine: Engine| {
+            let trained_orders = trained_orders.clone();
+            Box::pin(async move {
+                let orders: i64 =
+                    sqlx::query("SELECT COUNT(*) FROM orders").fetch_one(engine.db().reader()).await?.get(0);
+                if orders == 0 || orders == trained_orders.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Ok(());
                 }
-            };
-            if orders == trained_orders || orders == 0 {
-                continue;
-            }
-            match engine.train_model(Arc::new(|_| {})).await {
-                Ok(s) => {
-                    trained_orders = orders;
-                    tracing::info!(version = s.version, seconds = s.seconds, "scheduled training done");
-                }
-                Err(e) => tracing::warn!(error = %e, "scheduled training failed"),
-            }
-        }
-    });
+                let s = engine.train_model(Arc::new(|_| {})).await?;
+                trained_orders.store(orders, std::sync::atomic::Ordering::SeqCst);
+                tracing::info!(version = s.version, seconds = s.seconds, "scheduled training done");
+                Ok(())
+            })
+        }),
+    }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 /// | `header_read_timeout_secs` | 10 | a request head not complete this long after its first byte (or after the connection opened) closes the connection |
 /// | `idle_timeout_secs` | 75 | a keep-alive connection without a request this long is closed (above the 60 s of common load balancers) |
 /// | `body_read_timeout_secs` | 30 | a request body that sends no byte this long closes the connection |
-/// | `shutdown_grace_secs` | 30 | on SIGTERM, requests still running this long after are dropped |
+/// | `shutdown_grace_secs` | 8 | on SIGTERM, requests still running this long after are dropped (with the jobs and the store closing after, the process exits within 10 s) |
 /// | `rate` | see [`RateLimits`] | 429 with `Retry-After` |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -75,7 +75,7 @@ impl Default for ServerLimits {
             header_read_timeout_secs: 10.0,
             idle_timeout_secs: 75.0,
             body_read_timeout_secs: 30.0,
-            shutdown_grace_secs: 30.0,
+            shutdown_grace_secs: 8.0,
             trusted_proxies: Vec::new(),
             rate: RateLimits::default(),
         }
