@@ -23,10 +23,16 @@ pub enum ErrorCode {
     NotFound,
     /// The request conflicts with the current state (e.g. an unmerge of a merge already undone).
     Conflict,
-    /// A needed resource is not ready yet (e.g. no recommendation model has been trained).
+    /// The service is starting or stopping, or no recommendation model exists yet: retry later.
     NotReady,
     /// Something failed on our side.
     Internal,
+    /// Not enough stock is available for a reservation, a transfer or a sale.
+    InsufficientStock,
+    /// Not enough active points for a redemption or a removal.
+    InsufficientPoints,
+    /// The product has no price yet (neither in the price book nor in the catalog).
+    NoPrice,
 }
 
 impl ErrorCode {
@@ -43,6 +49,9 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::NotReady => "not_ready",
             Self::Internal => "internal",
+            Self::InsufficientStock => "insufficient_stock",
+            Self::InsufficientPoints => "insufficient_points",
+            Self::NoPrice => "no_price",
         }
     }
 
@@ -54,7 +63,7 @@ impl ErrorCode {
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
-            Self::Conflict => 409,
+            Self::Conflict | Self::InsufficientStock | Self::InsufficientPoints | Self::NoPrice => 409,
             Self::NotReady => 503,
             Self::Internal => 500,
         }
@@ -78,6 +87,9 @@ impl ErrorCode {
             Self::Conflict => "Conflict",
             Self::NotReady => "Not ready",
             Self::Internal => "Internal error",
+            Self::InsufficientStock => "Insufficient stock",
+            Self::InsufficientPoints => "Insufficient points",
+            Self::NoPrice => "No price",
         }
     }
 }

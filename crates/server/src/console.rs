@@ -16,7 +16,7 @@ const CONSOLE_JS: &str = include_str!("assets/console.js");
 const DOCS_HTML: &str = include_str!("assets/docs.html");
 const STYLE_CSS: &str = include_str!("assets/style.css");
 
-const ERROR_CODES: [ErrorCode; 10] = [
+const ERROR_CODES: [ErrorCode; 13] = [
     ErrorCode::MalformedJson,
     ErrorCode::InvalidField,
     ErrorCode::MissingIdentity,
@@ -27,6 +27,9 @@ const ERROR_CODES: [ErrorCode; 10] = [
     ErrorCode::Conflict,
     ErrorCode::NotReady,
     ErrorCode::Internal,
+    ErrorCode::InsufficientStock,
+    ErrorCode::InsufficientPoints,
+    ErrorCode::NoPrice,
 ];
 
 fn errors_page() -> String {

@@ -45,6 +45,9 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound(m) => Self::new(ErrorCode::NotFound, m),
             EngineError::Conflict(m) => Self::new(ErrorCode::Conflict, m),
             EngineError::NotReady(m) => Self::new(ErrorCode::NotReady, m),
+            EngineError::InsufficientStock(m) => Self::new(ErrorCode::InsufficientStock, m),
+            EngineError::InsufficientPoints(m) => Self::new(ErrorCode::InsufficientPoints, m),
+            EngineError::NoPrice(m) => Self::new(ErrorCode::NoPrice, m),
             EngineError::Db(_) | EngineError::Io(_) => {
                 tracing::error!(error = %e, "internal error");
                 Self::new(

@@ -9,6 +9,7 @@ mod intake;
 mod inventory;
 mod loyalty;
 mod ops;
+mod page;
 mod pricing;
 mod profiles;
 mod recommendations;
