@@ -158,7 +158,7 @@ async fn unmerge_restores_both_profiles_exactly(t: &TestEngine) {
     // Both are back as they were; the merging event itself stays with the survivor.
     let strip = |v: Value| {
         let mut v = v;
-        for f in ["last_seen", "event_count", "channels"] {
+        for f in ["lastSeen", "eventCount", "channels"] {
             v["features"][f] = Value::Null;
         }
         v

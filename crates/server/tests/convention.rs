@@ -320,10 +320,13 @@ async fn shop(s: &TestServer) -> String {
     for p in ["milk", "bread", "butter", "cheese", "soup", "chips"] {
         csv.push_str(&format!("{p},{p},Acme,GROCERY,FOOD,FOOD,2.50,true\n"));
     }
+    // A product without a price anywhere.
+    csv.push_str("gift,Gift card,Acme,GROCERY,GIFTS,GIFTS,,true\n");
     std::fs::write(&file, csv).expect("write");
     s.engine.import(ImportKind::Products, &file, &Silent).await.expect("products");
     let file = dir.path().join("stores.csv");
-    std::fs::write(&file, "id,name,kind,region,timezone\nS1,North,store,North,UTC\n").expect("write");
+    std::fs::write(&file, "id,name,kind,region,timezone\nS1,North,store,North,UTC\nS2,South,store,South,UTC\n")
+        .expect("write");
     s.engine.import(ImportKind::Locations, &file, &Silent).await.expect("stores");
     let mut batch = Vec::new();
     let products = ["milk", "bread", "butter", "cheese", "soup", "chips"];
@@ -451,4 +454,58 @@ async fn a_list_pages_with_limit_and_cursor_until_next_cursor_is_null() {
     assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), 4, "{seen:?}");
     let (status, err) = s.get(&format!("/v1/profiles/{id}/timeline?cursor=nonsense")).await;
     assert_eq!((status, err["field"].as_str()), (400, Some("cursor")), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_carry_a_code_that_says_what_is_missing() {
+    let s = TestServer::start().await;
+    let id = shop(&s).await;
+    let admin = s.admin_key.clone();
+    let adjust = json!({"sku": "milk", "locationId": "S1", "mode": "set", "onHand": 1, "reason": "count"});
+    assert_eq!(s.call("POST", "/v1/inventory/adjustments", &admin, Some(&adjust)).await.0, 200);
+    let cases: Vec<(&str, String, Value, u16, &str)> = vec![
+        (
+            "POST",
+            "/v1/reservations".into(),
+            json!({"lines": [{"sku": "milk", "quantity": 5}], "store": "S1"}),
+            409,
+            "insufficient_stock",
+        ),
+        (
+            "POST",
+            "/v1/inventory/transfers".into(),
+            json!({"sku": "milk", "fromLocationId": "S1", "toLocationId": "S2", "quantity": 9}),
+            409,
+            "insufficient_stock",
+        ),
+        ("POST", format!("/v1/loyalty/{id}/redeem"), json!({"points": 1_000_000}), 409, "insufficient_points"),
+        (
+            "POST",
+            format!("/v1/loyalty/{id}/adjust"),
+            json!({"points": -1_000_000, "reason": "test"}),
+            409,
+            "insufficient_points",
+        ),
+        ("GET", "/v1/prices?sku=gift&channel=web".into(), Value::Null, 409, "no_price"),
+        ("POST", "/v1/prices/gift/reprice".into(), Value::Null, 409, "no_price"),
+        (
+            "PUT",
+            "/v1/promotions/p".into(),
+            json!({"id": "p", "name": "P", "discount": {"type": "percentage", "percent": 5},
+            "skus": ["milk"], "startsAt": "next tuesday"}),
+            400,
+            "invalid_field",
+        ),
+    ];
+    for (method, path, body, status, code) in cases {
+        let body = (!body.is_null()).then_some(&body);
+        let (got, problem) = s.call(method, &path, &admin, body).await;
+        assert_eq!((got, problem["code"].as_str()), (status, Some(code)), "{method} {path}: {problem}");
+        assert_eq!(problem["type"], format!("/docs/errors#{code}"), "{problem}");
+    }
+    // Every code is on the error page the `type` links to.
+    let page = s.http.get(s.url("/docs/errors")).send().await.expect("page").text().await.expect("text");
+    for code in ["insufficient_stock", "insufficient_points", "no_price", "not_ready"] {
+        assert!(page.contains(&format!("id=\"{code}\"")), "{code} missing from /docs/errors");
+    }
 }
