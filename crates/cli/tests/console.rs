@@ -264,7 +264,7 @@ async fn the_console_charts_models_and_why_suggestions_were_made() {
             .json()
             .await
             .expect("json");
-        if models.as_array().is_some_and(|m| !m.is_empty()) {
+        if models["items"].as_array().is_some_and(|m| !m.is_empty()) {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "no model after 120 s");
