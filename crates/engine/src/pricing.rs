@@ -101,11 +101,13 @@ pub struct ListPriceInput {
     pub currency: String,
     /// The list price, in cents.
     pub cents: i64,
-    /// From when it holds (unix ms; default now).
-    #[serde(default)]
+    /// From when it holds (default now).
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub valid_from: Option<i64>,
-    /// Until when (unix ms, exclusive).
-    #[serde(default)]
+    /// Until when (exclusive).
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub valid_to: Option<i64>,
     /// Why (kept with the decision).
     #[serde(default)]
@@ -384,7 +386,7 @@ impl Engine {
         let product = product_of(&mut conn, sku).await?;
         let current =
             list_price(&mut conn, sku, "", now).await?.map(|l| l.0).or(product.catalog_cents).ok_or_else(|| {
-                EngineError::NotReady(format!("{sku} has no list price yet; set one with PUT /v1/prices/{sku}"))
+                EngineError::NoPrice(format!("{sku} has no list price yet; set one with PUT /v1/prices/{sku}"))
             })?;
         let cover = stock_cover_days(&mut conn, sku, now).await?;
         let market =
@@ -511,7 +513,7 @@ impl Engine {
                 None => match product.catalog_cents {
                     Some(c) => (c, product.currency.clone(), "catalog".to_string()),
                     None => {
-                        return Err(EngineError::NotReady(format!(
+                        return Err(EngineError::NoPrice(format!(
                             "{sku} has no price yet; set one with PUT /v1/prices/{sku}"
                         )))
                     }

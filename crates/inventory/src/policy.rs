@@ -54,8 +54,23 @@ pub struct ChannelPolicy {
     pub channel: String,
     /// none, track_only, reserve_on_cart or reserve_on_order.
     pub policy: Policy,
-    /// How long a cart hold lasts (ms), for reserve_on_cart.
+    /// How long a cart hold lasts, for reserve_on_cart (whole seconds in the API).
+    #[serde(rename = "cartTtlSeconds", with = "ms_as_seconds")]
+    #[schema(value_type = i64)]
     pub cart_ttl_ms: i64,
+}
+
+/// A duration kept in milliseconds and shown in whole seconds, as the API takes it.
+mod ms_as_seconds {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(ms / 1000)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        i64::deserialize(d)?.checked_mul(1000).ok_or_else(|| serde::de::Error::custom("too long a time to live"))
+    }
 }
 
 /// Cart holds last this long unless set otherwise.

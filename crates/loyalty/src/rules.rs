@@ -24,9 +24,13 @@ pub struct Rule {
     pub points_per_unit: Option<f64>,
     /// Multiplies matching lines' points (a bonus rule).
     pub multiplier: Option<f64>,
-    /// From when it applies (unix ms).
+    /// From when it applies.
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub starts_at: Option<i64>,
-    /// Until when it applies (unix ms, exclusive).
+    /// Until when it applies (exclusive).
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub ends_at: Option<i64>,
 }
 
