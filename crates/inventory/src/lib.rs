@@ -26,6 +26,10 @@ pub use stock::{
 };
 pub use transfer::{finish_transfer, transfer, Transfer, TransferState};
 
+/// Units that can be promised, as SQL over `inventory_stock`: on hand, less what is reserved,
+/// kept as safety stock or damaged. The one definition every query uses.
+pub const AVAILABLE: &str = "(on_hand - reserved - safety_stock - damaged)";
+
 /// The most units one SKU may count at one location (on hand, safety stock, damaged, incoming).
 pub const MAX_ON_HAND: i64 = 1_000_000_000;
 /// The most units one reservation line, transfer line or bundle component may carry.
