@@ -2,7 +2,6 @@
 //! log, profiles and catalog, and runs the background projection. It is the only API the server
 //! and the CLI call.
 
-pub mod demo;
 mod error;
 pub mod import;
 mod inventory;
