@@ -186,6 +186,17 @@ pub async fn get_product(db: &Db, id: &str) -> Result<Option<Product>, DbError> 
     Ok(row.as_ref().map(product_from_row))
 }
 
+/// The products among `ids` that exist, read on the caller's connection (inside its
+/// transaction when it holds one), e.g. what pricing needs of each product it prices.
+pub async fn products_in(conn: &mut sqlx::AnyConnection, ids: &[String]) -> Result<Vec<Product>, DbError> {
+    let sql = format!("{PRODUCT_SELECT} WHERE id IN {}", tailor_store::placeholders(1, ids.len()));
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id.clone());
+    }
+    Ok(q.fetch_all(&mut *conn).await?.iter().map(product_from_row).collect())
+}
+
 /// Every product, in id order (for training models over the whole catalog).
 pub async fn all_products(db: &Db) -> Result<Vec<Product>, DbError> {
     let rows = sqlx::query(&format!("{PRODUCT_SELECT} ORDER BY id")).fetch_all(db.reader()).await?;

@@ -29,8 +29,6 @@ pub use error::EngineError;
 pub use inventory::StockEvent;
 pub use keys::{Access, ApiKey, NewKey, Principal, Scope};
 pub use loyalty::{LoyaltyAccount, LoyaltyEventPage, Redemption};
-pub use price_experiments::{Arm, Experiment, ExperimentInput};
-pub use pricing::{ListPriceInput, MarketInput, PriceDecision, PriceQuote};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};
 pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
@@ -44,10 +42,14 @@ pub use tailor_loyalty::{
     Rule as LoyaltyRule, Tier as LoyaltyTier, Trigger as RewardTrigger,
 };
 pub use tailor_pricing::book::{Applied, Discount, Promotion};
+pub use tailor_pricing::decision::{ListPriceInput, PriceDecision};
 pub use tailor_pricing::experiment::Objective;
 pub use tailor_pricing::guardrails::Guardrails;
+pub use tailor_pricing::live::{Arm, Experiment, ExperimentInput};
 pub use tailor_pricing::markdown::{MarkdownPlan, MarkdownRequest};
 pub use tailor_pricing::offers::Offer;
+pub use tailor_pricing::quote::PriceQuote;
+pub use tailor_pricing::reprice::MarketInput;
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]
@@ -80,8 +82,7 @@ fn migrations() -> Vec<Migration> {
         recs::MIGRATIONS,
         tailor_inventory::MIGRATIONS,
         tailor_loyalty::MIGRATIONS,
-        pricing::MIGRATIONS,
-        price_experiments::MIGRATIONS,
+        tailor_pricing::MIGRATIONS,
     ]
     .concat()
 }
@@ -96,7 +97,7 @@ struct Inner {
     /// What other engines see of stock.
     stock: Arc<inventory::StockView>,
     /// Promotions in memory.
-    prices: pricing::PriceState,
+    prices: tailor_pricing::store::PromotionCache,
     /// Each background job's last success (unix ms), for the readiness view.
     jobs: std::sync::Mutex<std::collections::BTreeMap<&'static str, i64>>,
 }
@@ -132,7 +133,7 @@ impl Engine {
                 db,
                 shutdown,
                 recs: recs::RecsState::default(),
-                prices: pricing::PriceState::default(),
+                prices: Default::default(),
                 jobs: Default::default(),
             }),
         };

@@ -64,3 +64,13 @@ pub const MIGRATIONS: &[Migration] = &[
         "CREATE TABLE price_experiments (sku TEXT PRIMARY KEY, body TEXT NOT NULL, status TEXT NOT NULL, updated_at BIGINT NOT NULL)",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    /// Databases record these ids as applied; renaming one would apply its DDL twice.
+    #[test]
+    fn migration_ids_are_those_already_applied() {
+        let ids: Vec<&str> = super::MIGRATIONS.iter().map(|m| m.id).collect();
+        assert_eq!(ids, ["pricing/001_price_book", "pricing/003_offer_consent", "pricing/002_experiments"]);
+    }
+}
