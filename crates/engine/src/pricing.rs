@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::AnyConnection;
-use tailor_catalog::Product;
+use tailor_catalog::ProductPrice;
 use tailor_core::money::format_cents;
 use tailor_core::time::now_millis;
 use tailor_core::{FieldError, Purpose};
@@ -171,8 +171,8 @@ impl Engine {
             Some(u) => self.personal_offers(&mut conn, u, now).await?,
             None => (Vec::new(), None),
         };
-        let products: HashMap<String, Product> =
-            tailor_catalog::products_in(&mut conn, skus).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        let products: HashMap<String, ProductPrice> =
+            tailor_catalog::product_prices(&mut conn, skus).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
         let lists = store::list_prices(&mut conn, skus, zone, now).await?;
         let rails = store::guardrails_for(&mut conn, skus).await?;
         drop(conn);
@@ -243,8 +243,8 @@ impl Engine {
 
 /// A product as pricing needs it (currency, category, catalog price), read on `conn`; an
 /// unknown SKU is an input error naming `sku`.
-async fn product_of(conn: &mut AnyConnection, sku: &str) -> Result<Product, EngineError> {
-    tailor_catalog::products_in(conn, &[sku.to_string()])
+async fn product_of(conn: &mut AnyConnection, sku: &str) -> Result<ProductPrice, EngineError> {
+    tailor_catalog::product_prices(conn, &[sku.to_string()])
         .await?
         .pop()
         .ok_or_else(|| EngineError::Invalid(FieldError::unknown("sku", format!("no product with SKU '{sku}'"))))
