@@ -8,6 +8,10 @@ if [ -z "${TAILOR_TEST_POSTGRES_URL:-}" ]; then
   eval "$(scripts/services.sh)"
 fi
 export TAILOR_TEST_POSTGRES_URL
+if ! psql "$TAILOR_TEST_POSTGRES_URL" -qtAc 'SELECT 1' >/dev/null 2>&1; then
+  echo "test: PostgreSQL is not reachable at ${TAILOR_TEST_POSTGRES_URL%%@*}@…: start it with scripts/services.sh" >&2
+  exit 1
+fi
 scripts/browser.sh
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked

@@ -131,7 +131,7 @@ async fn intake(n: usize, batch: usize, clients: usize, dir: Option<PathBuf>, wi
     let key = engine.create_key(Scope::Write, "bench").await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(tailor_server::serve(engine.clone(), listener));
+    let server = tokio::spawn(tailor_server::serve_router(listener, tailor_server::app(engine.clone())));
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
     let bodies = Arc::new(bodies);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -37,6 +37,41 @@ struct StorageArgs {
     database: Option<String>,
 }
 
+/// How the HTTP server listens: the operations address and the limits file.
+#[derive(Args, Clone)]
+struct HttpArgs {
+    /// Address for /metrics (no key) and /healthz, e.g. 127.0.0.1:9090; keep it private.
+    /// Without it, /metrics on the public address needs the admin key.
+    #[arg(long, env = "TAILOR__OPS_LISTEN")]
+    ops_listen: Option<SocketAddr>,
+    /// A JSON file of connection and rate limits (see `ServerLimits`); unnamed fields keep their defaults.
+    #[arg(long, env = "TAILOR__LIMITS")]
+    limits: Option<PathBuf>,
+}
+
+impl HttpArgs {
+    /// Binds the operations address and reads the limits file.
+    async fn prepare(&self) -> Result<(Option<tokio::net::TcpListener>, tailor_server::ServerLimits)> {
+        let limits = match &self.limits {
+            None => tailor_server::ServerLimits::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+                let limits: tailor_server::ServerLimits = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not a valid limits file", path.display()))?;
+                limits.validate().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                limits
+            }
+        };
+        let ops = match self.ops_listen {
+            None => None,
+            Some(addr) => {
+                Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?)
+            }
+        };
+        Ok((ops, limits))
+    }
+}
+
 impl StorageArgs {
     fn storage(&self) -> Storage {
         match &self.database {
@@ -68,6 +103,8 @@ enum Command {
         /// Retrain the recommendation model every this many hours when new orders came in (0: never).
         #[arg(long, env = "TAILOR__RETRAIN_HOURS", default_value_t = 24.0)]
         retrain_hours: f64,
+        #[command(flatten)]
+        http: HttpArgs,
     },
     /// Train the recommendation model on every order, the catalog and the stores; the server
     /// picks the new version up at its next start (POST /v1/models/train swaps it live).
@@ -86,6 +123,8 @@ enum Command {
         /// The shared folder holding data/completejourney.
         #[arg(long, default_value = "../shared")]
         shared: PathBuf,
+        #[command(flatten)]
+        http: HttpArgs,
     },
     /// Import products, locations, customers or orders from CSV or Parquet.
     Import {
@@ -210,10 +249,10 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logs();
     match cli.command {
-        Command::Serve { storage, listen, retrain_hours } => {
+        Command::Serve { storage, listen, retrain_hours, http } => {
             let every = (retrain_hours > 0.0).then(|| std::time::Duration::from_secs_f64(retrain_hours * 3600.0));
             let engine = storage.open_with(true, every).await?;
-            serve(engine, listen, None).await
+            serve(engine, listen, None, &http).await
         }
         Command::Train { storage } => {
             let engine = storage.open(false).await?;
@@ -228,7 +267,7 @@ async fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Demo { data_dir, listen, shared } => demo(data_dir, listen, shared).await,
+        Command::Demo { data_dir, listen, shared, http } => demo(data_dir, listen, shared, &http).await,
         Command::Import { kind, file, storage, rejects } => {
             let engine = storage.open(false).await?;
             let kind = match kind {
@@ -331,19 +370,21 @@ async fn train(engine: &Engine) -> Result<tailor_engine::TrainSummary> {
     Ok(summary?)
 }
 
-async fn serve(engine: Engine, listen: SocketAddr, banner: Option<String>) -> Result<()> {
+async fn serve(engine: Engine, listen: SocketAddr, banner: Option<String>, http: &HttpArgs) -> Result<()> {
+    let (ops, limits) = http.prepare().await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     println!("Tailor listening on http://{addr}");
     if let Some(b) = banner {
         println!("{b}");
     }
-    tailor_server::serve(engine.clone(), listener).await?;
+    tailor_server::serve_with(engine.clone(), listener, ops, limits).await?;
     engine.close().await;
     Ok(())
 }
 
-async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf) -> Result<()> {
+async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf, http: &HttpArgs) -> Result<()> {
+    let (ops, limits) = http.prepare().await?;
     let engine = Engine::open(EngineConfig {
         storage: Storage::Embedded(data_dir.clone()),
         background: true,
@@ -355,7 +396,7 @@ async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf) -> Result<
     let source = engine.create_key(Scope::Source, "demo shop server").await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(tailor_server::serve(engine.clone(), listener));
+    let server = tokio::spawn(tailor_server::serve_with(engine.clone(), listener, ops, limits));
     println!("Tailor demo listening on http://{addr}");
     println!("  console:   http://{addr}/console#key={admin}");
     println!("  API docs:  http://{addr}/docs");

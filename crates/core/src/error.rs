@@ -27,9 +27,35 @@ pub enum ErrorCode {
     NotReady,
     /// Something failed on our side.
     Internal,
+    /// The route exists but not with this HTTP method.
+    MethodNotAllowed,
+    /// The body's `Content-Encoding` (or media type) is not one the route accepts.
+    UnsupportedMediaType,
+    /// Too many requests from this address or with this key; retry after `Retry-After` seconds.
+    RateLimited,
+    /// The server holds as many connections as it may; retry shortly.
+    Overloaded,
 }
 
 impl ErrorCode {
+    /// Every code, in the order the error documentation lists them.
+    pub const ALL: [ErrorCode; 14] = [
+        Self::MalformedJson,
+        Self::InvalidField,
+        Self::MissingIdentity,
+        Self::PayloadTooLarge,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::Conflict,
+        Self::NotReady,
+        Self::Internal,
+        Self::MethodNotAllowed,
+        Self::UnsupportedMediaType,
+        Self::RateLimited,
+        Self::Overloaded,
+    ];
+
     /// The snake_case name used in URLs and bodies.
     pub fn name(self) -> &'static str {
         match self {
@@ -43,6 +69,10 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::NotReady => "not_ready",
             Self::Internal => "internal",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited => "rate_limited",
+            Self::Overloaded => "overloaded",
         }
     }
 
@@ -57,6 +87,10 @@ impl ErrorCode {
             Self::Conflict => 409,
             Self::NotReady => 503,
             Self::Internal => 500,
+            Self::MethodNotAllowed => 405,
+            Self::UnsupportedMediaType => 415,
+            Self::RateLimited => 429,
+            Self::Overloaded => 503,
         }
     }
 
@@ -78,6 +112,10 @@ impl ErrorCode {
             Self::Conflict => "Conflict",
             Self::NotReady => "Not ready",
             Self::Internal => "Internal error",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::RateLimited => "Too many requests",
+            Self::Overloaded => "Overloaded",
         }
     }
 }

@@ -384,19 +384,20 @@ impl Engine {
 }
 
 /// Releases expired reservations now and then every [`EXPIRY_EVERY`] until shutdown.
-pub(crate) fn spawn_expiry(engine: Engine) {
-    tokio::spawn(async move {
-        let mut shutdown = engine.shutdown_signal();
-        loop {
-            match engine.expire_reservations(now_millis()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(released = n, "expired reservations released"),
-                Err(e) => tracing::warn!(error = %e, "releasing expired reservations failed"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(EXPIRY_EVERY) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    });
+pub(crate) fn expiry_job() -> crate::supervisor::Job {
+    crate::supervisor::Job {
+        name: "reservation_expiry",
+        first_after: std::time::Duration::ZERO,
+        every: EXPIRY_EVERY,
+        wake: None,
+        round: std::sync::Arc::new(|engine: Engine| {
+            Box::pin(async move {
+                let n = engine.expire_reservations(now_millis()).await?;
+                if n > 0 {
+                    tracing::info!(released = n, "expired reservations released");
+                }
+                Ok(())
+            })
+        }),
+    }
 }

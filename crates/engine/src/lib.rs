@@ -12,6 +12,7 @@ mod price_experiments;
 mod pricing;
 mod projector;
 mod recs;
+mod supervisor;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use profiles::{MergeView, ProfileView, TimelineEntry};
 pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
 };
+pub use supervisor::JobStatus;
 pub use tailor_inventory::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,
     ReservationState, ReserveRequest, StockLevel, Transfer, TransferState, DEFAULT_CART_TTL_MS,
@@ -98,8 +100,8 @@ struct Inner {
     stock: Arc<inventory::StockView>,
     /// Promotions in memory.
     prices: tailor_pricing::store::PromotionCache,
-    /// Each background job's last success (unix ms), for the readiness view.
-    jobs: std::sync::Mutex<std::collections::BTreeMap<&'static str, i64>>,
+    /// The background jobs.
+    jobs: supervisor::Supervisor,
 }
 
 /// A handle to a running Tailor: cheap to clone, shared by every request.
@@ -137,14 +139,14 @@ impl Engine {
                 jobs: Default::default(),
             }),
         };
-        engine.load_recs_state().await?;
+        engine.load_recs_state(config.background).await?;
         if config.background {
-            projector::spawn(engine.clone());
-            inventory::spawn_expiry(engine.clone());
-            loyalty::spawn_sweep(engine.clone());
-            price_experiments::spawn_steps(engine.clone());
-            if let Some(every) = config.retrain_every {
-                recs::spawn_retraining(engine.clone(), every);
+            for job in
+                [projector::job(&engine), inventory::expiry_job(), loyalty::sweep_job(), price_experiments::steps_job()]
+                    .into_iter()
+                    .chain(config.retrain_every.map(recs::retraining_job))
+            {
+                engine.inner.jobs.start(&engine, job);
             }
         }
         Ok(engine)
@@ -160,9 +162,10 @@ impl Engine {
         &self.inner.log
     }
 
-    /// Stops background work and closes the database.
+    /// Stops background work (rounds in flight finish, for up to 5 s) and closes the database.
     pub async fn close(&self) {
         let _ = self.inner.shutdown.send(true);
+        self.inner.jobs.stop(std::time::Duration::from_secs(5)).await;
         self.inner.db.close().await;
     }
 
@@ -184,26 +187,20 @@ impl Engine {
         Ok(n)
     }
 
-    /// Notes that a background job finished a round.
-    pub(crate) fn job_succeeded(&self, job: &'static str) {
-        if let Ok(mut jobs) = self.inner.jobs.lock() {
-            jobs.insert(job, now_millis());
-        }
-    }
-
     /// What an operator needs to know to trust the engine: projection lag, dead letters waiting
     /// for a replay, and each background job's last success.
     pub async fn readiness(&self) -> Result<Readiness, EngineError> {
         let head = self.inner.log.head().await?;
         let cursor = self.inner.log.cursor(projector::CURSOR).await?;
-        let jobs = self.inner.jobs.lock().map(|j| j.clone()).unwrap_or_default();
+        let jobs = self.inner.jobs.status();
         let lag = head - cursor;
-        let status = if lag > READY_LAG { "degraded" } else { "ok" };
+        let failing = jobs.values().any(|j| j.failing_for >= 3);
+        let status = if lag > READY_LAG || failing { "degraded" } else { "ok" };
         Ok(Readiness {
             status,
             projection_lag: lag,
             dead_letters: self.inner.log.dead_letter_count().await?,
-            jobs: jobs.into_iter().map(|(k, v)| (k.to_string(), tailor_core::time::format_millis(v))).collect(),
+            jobs: jobs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         })
     }
 
@@ -320,23 +317,47 @@ impl Engine {
         Ok(())
     }
 
-    /// Everything held about the person `id` belongs to.
+    /// Everything held about the person `id` belongs to: profiles, events, orders and merges,
+    /// their loyalty ledger, personal offers and cart holds.
     pub async fn export(&self, id: &str) -> Result<Value, EngineError> {
         self.sync().await?;
         let mut conn = self.inner.db.reader().acquire().await?;
-        profiles::export(&mut conn, id).await?.ok_or_else(|| EngineError::not_found("profile", id))
+        let mut out = profiles::export(&mut conn, id).await?.ok_or_else(|| EngineError::not_found("profile", id))?;
+        let (ids, _) = profiles::person(&mut conn, id).await?.unwrap_or_default();
+        let entries = tailor_loyalty::history(&mut conn, &ids, 100_000).await?;
+        let offers = tailor_pricing::store::offers_of(&mut conn, &ids).await?;
+        let holds = tailor_inventory::cart_holds(&mut conn, &ids).await?;
+        out["loyalty"] = serde_json::json!({ "entries": entries });
+        out["offers"] = offers.iter().filter_map(|o| serde_json::to_value(o).ok()).collect();
+        out["cartHolds"] =
+            holds.into_iter().map(|(sku, r)| serde_json::json!({"sku": sku, "reservationId": r})).collect();
+        Ok(out)
     }
 
-    /// Erases the person `id` belongs to. Pending events are projected first, so none of theirs
-    /// recreates the profile afterwards. Returns how many profiles were erased.
+    /// Erases the person `id` belongs to: every profile of theirs (found by any identifier they
+    /// used), their events, consent, carts and cart holds, loyalty ledger, personal offers and
+    /// model vectors; orders stay as anonymous aggregates. Pending events are projected first,
+    /// so none of theirs recreates the profile afterwards. Returns how many profiles were erased.
     pub async fn erase(&self, id: &str) -> Result<usize, EngineError> {
         self.sync().await?;
+        let now = now_millis();
         let mut tx = self.inner.db.writer().begin().await?;
-        let n =
-            profiles::erase(&mut tx, id, now_millis()).await?.ok_or_else(|| EngineError::not_found("profile", id))?;
+        let ids = profiles::erase(&mut tx, id, now).await?.ok_or_else(|| EngineError::not_found("profile", id))?;
+        tailor_loyalty::forget(&mut tx, &ids).await?;
+        let moved = tailor_inventory::forget_customers(&mut tx, &ids, now).await?;
+        tailor_pricing::store::forget_offers(&mut tx, &ids).await?;
         tx.commit().await?;
-        tracing::info!(profiles = n, "erased a person on request");
-        Ok(n)
+        self.stock_moved(moved).await;
+        self.forget_in_models(&ids).await?;
+        if self.inner.db.backend() == tailor_store::Backend::Sqlite {
+            // Old page images of the erased rows live in the write-ahead log until a checkpoint;
+            // secure_delete has zeroed them in the database file itself.
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(self.inner.db.writer()).await {
+                tracing::warn!(error = %e, "checkpoint after an erasure failed; the next one will carry it");
+            }
+        }
+        tracing::info!(profiles = ids.len(), "erased a person on request");
+        Ok(ids.len())
     }
 
     /// One product.
@@ -370,7 +391,8 @@ impl Engine {
 /// Beyond this many events behind the log, readiness reports `degraded`.
 const READY_LAG: i64 = 10_000;
 
-/// The engine's readiness: `ok`, or `degraded` while the projection lags far behind.
+/// The engine's readiness: `ok`, or `degraded` while the projection lags far behind or a
+/// background job has failed three rounds in a row.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Readiness {
@@ -380,8 +402,8 @@ pub struct Readiness {
     pub projection_lag: i64,
     /// Events the projection could not apply, waiting for a replay.
     pub dead_letters: i64,
-    /// Each background job's last success (RFC 3339).
-    pub jobs: std::collections::BTreeMap<String, String>,
+    /// Each background job: its last success, failures in a row and the last error.
+    pub jobs: std::collections::BTreeMap<String, JobStatus>,
 }
 
 /// An event the projection could not apply, as the admin API lists it.

@@ -273,20 +273,20 @@ impl Engine {
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Sweeps every account at start and then hourly until the engine closes.
-pub(crate) fn spawn_sweep(engine: Engine) {
-    tokio::spawn(async move {
-        let mut shutdown = engine.shutdown_signal();
-        loop {
-            match engine.sweep_loyalty(now_millis()).await {
-                Ok(n) => tracing::debug!(accounts = n, "loyalty accounts swept"),
-                Err(e) => tracing::warn!(error = %e, "loyalty sweep failed; retrying next hour"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(SWEEP_EVERY) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    });
+pub(crate) fn sweep_job() -> crate::supervisor::Job {
+    crate::supervisor::Job {
+        name: "loyalty_sweep",
+        first_after: std::time::Duration::ZERO,
+        every: SWEEP_EVERY,
+        wake: None,
+        round: std::sync::Arc::new(|engine: Engine| {
+            Box::pin(async move {
+                let n = engine.sweep_loyalty(now_millis()).await?;
+                tracing::debug!(accounts = n, "loyalty accounts swept");
+                Ok(())
+            })
+        }),
+    }
 }
 
 /// Matures, settles and expires an account's points and re-evaluates its tier.

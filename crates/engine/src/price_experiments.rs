@@ -127,17 +127,14 @@ impl Engine {
 
 /// Moves running experiments on every 15 minutes until the engine closes (periods last hours,
 /// so the first check can wait a quarter of an hour after start).
-pub(crate) fn spawn_steps(engine: Engine) {
-    tokio::spawn(async move {
-        let mut shutdown = engine.shutdown_signal();
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(STEP_EVERY) => {}
-                _ = shutdown.changed() => return,
-            }
-            if let Err(e) = engine.step_price_experiments(now_millis()).await {
-                tracing::warn!(error = %e, "stepping price experiments failed; retrying");
-            }
-        }
-    });
+pub(crate) fn steps_job() -> crate::supervisor::Job {
+    crate::supervisor::Job {
+        name: "price_experiments",
+        first_after: STEP_EVERY,
+        every: STEP_EVERY,
+        wake: None,
+        round: std::sync::Arc::new(|engine: Engine| {
+            Box::pin(async move { engine.step_price_experiments(now_millis()).await.map(|_| ()) })
+        }),
+    }
 }

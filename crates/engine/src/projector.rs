@@ -59,6 +59,32 @@ pub(crate) async fn apply_event(
     if !e.trusted {
         return Ok(Vec::new());
     }
+    let completed;
+    let commerce = match commerce {
+        // A cancellation or refund that does not repeat the order's store, or a cancellation that
+        // names only the order, is read with what the order recorded: the units go back where
+        // they were sold.
+        Some(Commerce::OrderCancelled(o) | Commerce::OrderRefunded(o))
+            if o.store_id.is_none()
+                || (o.lines.is_empty() && matches!(commerce, Some(Commerce::OrderCancelled(_)))) =>
+        {
+            match tailor_profiles::recorded_order(conn, &o.order_id).await? {
+                Some(recorded) => {
+                    let cancelled = matches!(commerce, Some(Commerce::OrderCancelled(_)));
+                    let order = tailor_core::commerce::Order {
+                        store_id: o.store_id.clone().or(recorded.store_id),
+                        lines: if cancelled && o.lines.is_empty() { recorded.lines } else { o.lines.clone() },
+                        ..o.clone()
+                    };
+                    completed =
+                        if cancelled { Commerce::OrderCancelled(order) } else { Commerce::OrderRefunded(order) };
+                    Some(&completed)
+                }
+                None => commerce,
+            }
+        }
+        other => other,
+    };
     if let Some(p) = &profile {
         crate::loyalty::project(conn, &body, commerce, p, &e.channel, program, e.ts).await?;
     }
@@ -168,27 +194,14 @@ pub(crate) async fn catch_up(engine: &Engine) -> Result<u64, EngineError> {
     }
 }
 
-/// Runs the projection until the engine closes: wakes on every append in this process and
-/// polls for appends from other nodes.
-pub(crate) fn spawn(engine: Engine) {
-    tokio::spawn(async move {
-        let wake = engine.log().appended();
-        let mut shutdown = engine.shutdown_signal();
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            if let Err(e) = catch_up(&engine).await {
-                tracing::error!(error = %e, "projection failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            engine.job_succeeded("projector");
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    });
+/// The projection as a supervised job: wakes on every append in this process and polls for
+/// appends from other nodes.
+pub(crate) fn job(engine: &Engine) -> crate::supervisor::Job {
+    crate::supervisor::Job {
+        name: "projector",
+        first_after: Duration::ZERO,
+        every: Duration::from_millis(250),
+        wake: Some(engine.log().appended()),
+        round: std::sync::Arc::new(|engine: Engine| Box::pin(async move { catch_up(&engine).await.map(|_| ()) })),
+    }
 }

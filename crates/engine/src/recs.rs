@@ -189,8 +189,9 @@ pub struct RecsResponse {
     pub store_source: Option<&'static str>,
     /// The weather used, when the store reported one.
     pub weather: Option<String>,
-    /// The model version that answered.
-    pub model_version: i64,
+    /// The model version that answered; null when no model could serve and the non-personal
+    /// fallback (recent best sellers) answered.
+    pub model_version: Option<i64>,
     /// The products.
     pub items: Vec<RecommendedItem>,
 }
@@ -219,8 +220,11 @@ impl Engine {
         &self.inner.recs
     }
 
-    /// Loads the newest stored model, availability and rules (at start).
-    pub(crate) async fn load_recs_state(&self) -> Result<(), EngineError> {
+    /// Loads the newest stored model, availability and rules (at start). A model stored in
+    /// another format is not served; with `background`, a new one is trained from the data in
+    /// the background and swapped in, so no operator has to. Until then the non-personal
+    /// fallback answers.
+    pub(crate) async fn load_recs_state(&self, background: bool) -> Result<(), EngineError> {
         self.reload_unavailable().await?;
         if let Some(row) = sqlx::query("SELECT body FROM merchandising WHERE id = 'default'")
             .fetch_optional(self.db().reader())
@@ -237,7 +241,20 @@ impl Engine {
             let bytes: Vec<u8> = row.get(1);
             match tokio::task::spawn_blocking(move || Model::from_bytes(&bytes)).await {
                 Ok(Ok(model)) => self.swap_model(model, version),
-                Ok(Err(e)) => tracing::warn!(version, error = %e, "stored model unreadable; train again"),
+                Ok(Err(e)) => {
+                    tracing::warn!(version, error = %e, "the stored model cannot be served; the fallback answers until a new one is trained");
+                    if background {
+                        let engine = self.clone();
+                        tokio::spawn(async move {
+                            match engine.train_model(Arc::new(|_| {})).await {
+                                Ok(s) => {
+                                    tracing::info!(version = s.version, "retrained the model in the current format")
+                                }
+                                Err(e) => tracing::warn!(error = %e, "retraining the model failed"),
+                            }
+                        });
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "loading the model failed"),
             }
         }
@@ -261,6 +278,57 @@ impl Engine {
         let serving = Arc::new(Serving { model, version });
         *self.recs().serving.write().unwrap_or_else(|e| e.into_inner()) = Some(serving);
         tracing::info!(version, "serving recommendation model");
+    }
+
+    /// Forgets erased customers in the serving model at once and in every stored artifact, so
+    /// no model holds their vectors; training waits meanwhile, so none is stored with them.
+    pub(crate) async fn forget_in_models(&self, ids: &[String]) -> Result<(), EngineError> {
+        let _no_training = self.recs().training.lock().await;
+        self.recs().history.forget(ids);
+        if let Some(s) = self.serving().filter(|s| ids.iter().any(|id| s.model.user_index.contains_key(id))) {
+            let (mut model, version, ids) = (s.model.clone(), s.version, ids.to_vec());
+            let model = tokio::task::spawn_blocking(move || {
+                model.forget_users(&ids);
+                model
+            })
+            .await
+            .map_err(|e| EngineError::Conflict(format!("forgetting in the model failed: {e}")))?;
+            self.swap_model(model, version);
+        }
+        let versions: Vec<i64> = sqlx::query("SELECT version FROM models")
+            .fetch_all(self.db().reader())
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for version in versions {
+            let bytes: Vec<u8> = sqlx::query("SELECT artifact FROM models WHERE version = $1")
+                .bind(version)
+                .fetch_one(self.db().reader())
+                .await?
+                .get(0);
+            let ids = ids.to_vec();
+            let rewritten = tokio::task::spawn_blocking(move || match Model::from_bytes(&bytes) {
+                Ok(mut model) => Ok((model.forget_users(&ids) > 0).then(|| model.to_bytes().ok()).flatten()),
+                Err(e) => Err(e),
+            })
+            .await
+            .map_err(|e| EngineError::Conflict(format!("forgetting in a stored model failed: {e}")))?;
+            // An artifact this version cannot read may hold the person and can never be served
+            // again: it goes.
+            let Ok(rewritten) = rewritten else {
+                sqlx::query("DELETE FROM models WHERE version = $1").bind(version).execute(self.db().writer()).await?;
+                continue;
+            };
+            if let Some(bytes) = rewritten {
+                sqlx::query("UPDATE models SET artifact = $1 WHERE version = $2")
+                    .bind(bytes)
+                    .bind(version)
+                    .execute(self.db().writer())
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     fn serving(&self) -> Option<Arc<Serving>> {
@@ -496,6 +564,50 @@ impl Engine {
         Ok((data, (attributes, store_region)))
     }
 
+    /// The answer while no model can serve (none trained yet, or one of an older format being
+    /// retrained): recent best sellers from the orders, the same for everyone.
+    async fn best_sellers(&self, req: &RecsRequest) -> Result<RecsResponse, EngineError> {
+        let since = now_millis() - 30 * 86_400_000;
+        let mut rows = Vec::new();
+        for from in [since, i64::MIN] {
+            rows = sqlx::query(
+                "SELECT l.product_id, COUNT(*) FROM order_lines l JOIN orders o ON o.order_id = l.order_id \
+                 WHERE o.ts >= $1 GROUP BY l.product_id ORDER BY COUNT(*) DESC, l.product_id LIMIT $2",
+            )
+            .bind(from)
+            .bind(req.k as i64)
+            .fetch_all(self.db().reader())
+            .await?;
+            if !rows.is_empty() {
+                break;
+            }
+        }
+        let mut items = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.get(0);
+            let product = tailor_catalog::get_product(self.db(), &id).await?;
+            items.push(RecommendedItem {
+                title: product.as_ref().map(|p| p.title.clone()).unwrap_or_default(),
+                category: product.as_ref().and_then(|p| p.category.clone()),
+                brand: product.as_ref().and_then(|p| p.brand.clone()),
+                product_id: id,
+                score: None,
+                reasons: vec![ReasonView { code: "popular", text: "A best seller lately".into(), product_id: None }],
+            });
+        }
+        Ok(RecsResponse {
+            context: req.context.clone(),
+            profile_id: None,
+            personalized: false,
+            consent: ConsentUse { purpose: "personalization", granted: false, source: None },
+            store: req.store.clone(),
+            store_source: req.store.as_ref().map(|_| "request"),
+            weather: None,
+            model_version: None,
+            items,
+        })
+    }
+
     /// Recommendations for one shopper and context.
     pub async fn recommend(&self, req: &RecsRequest) -> Result<RecsResponse, EngineError> {
         let names = Surface::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ");
@@ -508,11 +620,9 @@ impl Engine {
         if surface == Surface::Item && req.item.is_none() {
             return Err(EngineError::Invalid(FieldError::invalid("item", "the item context needs ?item=PRODUCT_ID")));
         }
-        let serving = self.serving().ok_or_else(|| {
-            EngineError::NotReady(
-                "no recommendation model yet: run `tailor train` (or POST /v1/models/train) once orders are in".into(),
-            )
-        })?;
+        let Some(serving) = self.serving() else {
+            return self.best_sellers(req).await;
+        };
         let model = &serving.model;
         let anchor = match &req.item {
             Some(id) => {
@@ -677,7 +787,7 @@ impl Engine {
             store,
             store_source,
             weather: weather.map(|w| w.name().to_string()),
-            model_version: serving.version,
+            model_version: Some(serving.version),
             items,
         })
     }
@@ -760,32 +870,27 @@ fn period(days: f32) -> String {
 }
 
 /// Retrains every `every` when orders arrived since the serving model was trained.
-pub(crate) fn spawn_retraining(engine: Engine, every: std::time::Duration) {
-    tokio::spawn(async move {
-        let mut shutdown = engine.shutdown_signal();
-        let mut trained_orders = -1i64;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = shutdown.changed() => return,
-            }
-            let orders = match sqlx::query("SELECT COUNT(*) FROM orders").fetch_one(engine.db().reader()).await {
-                Ok(r) => r.get::<i64, _>(0),
-                Err(e) => {
-                    tracing::warn!(error = %e, "scheduled training skipped");
-                    continue;
+pub(crate) fn retraining_job(every: std::time::Duration) -> crate::supervisor::Job {
+    // The order count the last model saw: no new orders, no new model.
+    let trained_orders = Arc::new(std::sync::atomic::AtomicI64::new(-1));
+    crate::supervisor::Job {
+        name: "retraining",
+        first_after: every,
+        every,
+        wake: None,
+        round: Arc::new(move |engine: Engine| {
+            let trained_orders = trained_orders.clone();
+            Box::pin(async move {
+                let orders: i64 =
+                    sqlx::query("SELECT COUNT(*) FROM orders").fetch_one(engine.db().reader()).await?.get(0);
+                if orders == 0 || orders == trained_orders.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Ok(());
                 }
-            };
-            if orders == trained_orders || orders == 0 {
-                continue;
-            }
-            match engine.train_model(Arc::new(|_| {})).await {
-                Ok(s) => {
-                    trained_orders = orders;
-                    tracing::info!(version = s.version, seconds = s.seconds, "scheduled training done");
-                }
-                Err(e) => tracing::warn!(error = %e, "scheduled training failed"),
-            }
-        }
-    });
+                let s = engine.train_model(Arc::new(|_| {})).await?;
+                trained_orders.store(orders, std::sync::atomic::Ordering::SeqCst);
+                tracing::info!(version = s.version, seconds = s.seconds, "scheduled training done");
+                Ok(())
+            })
+        }),
+    }
 }

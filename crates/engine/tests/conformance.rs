@@ -194,17 +194,31 @@ async fn erasure_leaves_no_personal_data(t: &TestEngine) {
     let mut events = journey("erase.me@example.com", "LC-ERASE-77", "+14155550177", "anon-erase-77", "er");
     events.push(json!({"type": "identify", "userId": "user-erase-77", "anonymousId": "anon-erase-77", "messageId": "er-7",
         "traits": {"firstName": "Zebulon", "lastName": "Quixotic", "address": {"street": "12 Erasure Lane"}, "phone": "+14155550177"}}));
+    // The same person under their e-mail as a userId: once through alias, once on its own (a
+    // second profile that only the shared value links to them).
+    events.push(
+        json!({"type": "alias", "previousId": "anon-erase-77", "userId": "erase.me@example.com", "messageId": "er-8"}),
+    );
+    events.push(
+        json!({"type": "track", "event": "Product Viewed", "userId": "Erase.Me@Example.com", "messageId": "er-9",
+        "properties": {"product_id": "sock-2"}}),
+    );
     events.extend(journey("keep@example.com", "LC-KEEP", "+14155550111", "anon-keep", "kp"));
     ingest(engine, events).await;
     let id = lookup(engine, IdentifierKind::Email, "erase.me@example.com").await.expect("profile");
+    let second = lookup(engine, IdentifierKind::UserId, "Erase.Me@Example.com").await.expect("second profile");
+    engine.train_model(std::sync::Arc::new(|_: &str| {})).await.expect("a model that holds their vector");
     let export = engine.export(&id).await.expect("export");
-    assert!(export["events"].as_array().map(Vec::len).unwrap_or(0) >= 7);
+    assert!(export["events"].as_array().map(Vec::len).unwrap_or(0) >= 8, "{export}");
     assert_eq!(export["orders"][0]["lines"].as_array().map(Vec::len), Some(2));
+    assert!(export["loyalty"]["entries"].as_array().is_some_and(|e| !e.is_empty()), "points are exported");
+    assert!(export["profiles"].to_string().contains(&second), "the linked profile is exported too");
     let orders_before = engine.stats().await.expect("stats")["orders"].clone();
 
-    assert_eq!(engine.erase(&id).await.expect("erase"), 1);
-    for secret in [
+    assert!(engine.erase(&id).await.expect("erase") >= 2, "both profiles of the person are erased");
+    let secrets = [
         "erase.me@example.com",
+        "Erase.Me@Example.com",
         "LC-ERASE-77",
         "+14155550177",
         "anon-erase-77",
@@ -212,10 +226,40 @@ async fn erasure_leaves_no_personal_data(t: &TestEngine) {
         "Zebulon",
         "Quixotic",
         "Erasure Lane",
-    ] {
-        for table in engine.db().table_names().await.expect("tables") {
-            for row in engine.db().dump_table(&table).await.expect("dump") {
+        id.as_str(),
+        second.as_str(),
+    ];
+    let tables = engine.db().table_names().await.expect("tables");
+    for table in &tables {
+        for row in engine.db().dump_table(table).await.expect("dump") {
+            for secret in secrets {
                 assert!(!row.contains(secret), "{secret} is still in {table}: {row}");
+            }
+        }
+    }
+    // Model artifacts are binary: look for the ids' bytes.
+    let artifacts: Vec<Vec<u8>> = {
+        use tailor_store::Row;
+        sqlx::query("SELECT artifact FROM models")
+            .fetch_all(engine.db().reader())
+            .await
+            .expect("models")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    assert!(!artifacts.is_empty());
+    for bytes in &artifacts {
+        for secret in [id.as_str(), second.as_str()] {
+            assert!(!contains(bytes, secret.as_bytes()), "a stored model still holds {secret}");
+        }
+    }
+    // The embedded file itself, after the erasure's checkpoint: secure_delete zeroed the pages.
+    if let tailor_engine::Storage::Embedded(dir) = &t.storage {
+        for name in ["tailor.db", "tailor.db-wal"] {
+            let Ok(bytes) = std::fs::read(dir.join(name)) else { continue };
+            for secret in secrets {
+                assert!(!contains(&bytes, secret.as_bytes()), "{secret} is still in the bytes of {name}");
             }
         }
     }
@@ -225,6 +269,10 @@ async fn erasure_leaves_no_personal_data(t: &TestEngine) {
     // Anonymous aggregates stay; other customers are untouched.
     assert_eq!(engine.stats().await.expect("stats")["orders"], orders_before);
     assert!(lookup(engine, IdentifierKind::Email, "keep@example.com").await.is_some());
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 async fn consent_comes_from_traits_context_and_api(t: &TestEngine) {

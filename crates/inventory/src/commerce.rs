@@ -177,3 +177,48 @@ async fn cart_hold(conn: &mut AnyConnection, profile: &str, sku: &str) -> Result
         .await?
         .map(|r| sqlx::Row::get(&r, 0)))
 }
+
+/// The erased customers' cart holds: released (the units go back on sale) and forgotten. Run in
+/// the erasure's transaction; returns the (SKU, location) pairs whose stock changed.
+pub async fn forget_customers(
+    conn: &mut AnyConnection,
+    profiles: &[String],
+    now: i64,
+) -> Result<Vec<(String, String)>, InventoryError> {
+    let mut moved = Vec::new();
+    for profile in profiles {
+        let holds: Vec<String> = sqlx::query("SELECT reservation_id FROM inventory_cart_holds WHERE profile_id = $1")
+            .bind(profile.clone())
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| sqlx::Row::get(r, 0))
+            .collect();
+        for id in holds {
+            if let Some(r) = end_in(conn, &id, ReservationState::Released, None, now).await? {
+                moved.extend(r.lines.into_iter().map(|l| (l.sku, l.location_id)));
+            }
+        }
+        sqlx::query("DELETE FROM inventory_cart_holds WHERE profile_id = $1")
+            .bind(profile.clone())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(moved)
+}
+
+/// The erased customer's cart holds, for an export: (SKU, reservation id).
+pub async fn cart_holds(
+    conn: &mut AnyConnection,
+    profiles: &[String],
+) -> Result<Vec<(String, String)>, InventoryError> {
+    let mut out = Vec::new();
+    for profile in profiles {
+        let rows = sqlx::query("SELECT sku, reservation_id FROM inventory_cart_holds WHERE profile_id = $1")
+            .bind(profile.clone())
+            .fetch_all(&mut *conn)
+            .await?;
+        out.extend(rows.iter().map(|r| (sqlx::Row::get(r, 0), sqlx::Row::get(r, 1))));
+    }
+    Ok(out)
+}

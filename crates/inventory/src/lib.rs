@@ -12,7 +12,7 @@ mod reservation;
 mod stock;
 mod transfer;
 
-pub use commerce::{apply_order_event, tracks_stock};
+pub use commerce::{apply_order_event, cart_holds, forget_customers, tracks_stock};
 pub use error::InventoryError;
 pub use migrations::MIGRATIONS;
 pub use policy::{policies, policy_of, set_policy, ChannelPolicy, Policy, DEFAULT_CART_TTL_MS};

@@ -383,3 +383,22 @@ pub async fn adjust(
     record(conn, owner, Bucket::Active, points, "adjust", None, None, None, Some(reason), now).await?;
     Ok(())
 }
+
+/// Forgets the erased customers `profiles`: their ledger entries, tier status and loyalty
+/// events are deleted (their points can no longer be spent by anyone). Run in the erasure's
+/// transaction.
+pub async fn forget(conn: &mut AnyConnection, profiles: &[String]) -> Result<(), LoyaltyError> {
+    if profiles.is_empty() {
+        return Ok(());
+    }
+    let inn = placeholders(1, profiles.len());
+    for table in ["loyalty_entries", "loyalty_status", "loyalty_events"] {
+        let sql = format!("DELETE FROM {table} WHERE profile_id IN {inn}");
+        let mut q = sqlx::query(&sql);
+        for p in profiles {
+            q = q.bind(p.clone());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

@@ -48,7 +48,9 @@ pub async fn apply_order_event(
                 let standing = evaluate(conn, members, root, tiers, at).await?;
                 points = crate::rules::scale(points, standing.multiplier)?;
             }
-            if points > 0 {
+            // An order earning no points is recorded too: its spend counts toward tiers and its
+            // refunds find it, like every other order.
+            if points >= 0 {
                 let available = at.saturating_add(policy.return_window_ms);
                 record(
                     conn,
@@ -63,9 +65,11 @@ pub async fn apply_order_event(
                     at,
                 )
                 .await?;
-                let details =
-                    serde_json::json!({"points": points, "orderId": order.order_id, "availableAt": available});
-                emit(conn, root, LoyaltyEventKind::PointsEarned, details, at).await?;
+                if points > 0 {
+                    let details =
+                        serde_json::json!({"points": points, "orderId": order.order_id, "availableAt": available});
+                    emit(conn, root, LoyaltyEventKind::PointsEarned, details, at).await?;
+                }
                 if !tiers.is_empty() {
                     evaluate(conn, members, root, tiers, at).await?;
                 }

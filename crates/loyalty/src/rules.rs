@@ -78,6 +78,9 @@ pub fn scale(points: i64, multiplier: f64) -> Result<i64, LoyaltyError> {
 }
 
 fn within_max(points: f64) -> Result<i64, LoyaltyError> {
+    // Sums of cents/100 carry float noise (2.9999999999999996 for 3.00): round to a millionth
+    // of a point before flooring, so equal amounts always earn equal points.
+    let points = (points * 1e6).round() / 1e6;
     if !points.is_finite() || points.abs() > crate::MAX_POINTS as f64 {
         return Err(LoyaltyError::Invalid(FieldError::invalid(
             "points",

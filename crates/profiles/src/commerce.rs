@@ -124,3 +124,43 @@ async fn order_completed(
     q.execute(&mut *conn).await?;
     Ok(())
 }
+
+/// The order as recorded when it completed: its store and its lines (quantities in stock
+/// units, unit prices), for projections that need what an event about it does not repeat
+/// (a cancellation that names only the order). `None` for an unknown order.
+pub async fn recorded_order(conn: &mut AnyConnection, order_id: &str) -> Result<Option<Order>, ProfileError> {
+    use sqlx::Row;
+    let Some(head) = sqlx::query("SELECT store_id, total_cents, currency FROM orders WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let lines = sqlx::query(
+        "SELECT product_id, category, quantity, price_cents FROM order_lines WHERE order_id = $1 ORDER BY line_no",
+    )
+    .bind(order_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        let (quantity, price): (i64, i64) = (r.get(2), r.get(3));
+        tailor_core::commerce::Line {
+            product_id: r.get(0),
+            category: r.get(1),
+            quantity: tailor_core::commerce::Quantity::each(quantity),
+            unit_price_cents: price,
+            amount_cents: price.saturating_mul(quantity),
+        }
+    })
+    .collect();
+    Ok(Some(Order {
+        order_id: order_id.to_string(),
+        store_id: head.get(0),
+        reservation_id: None,
+        currency: head.get(2),
+        amount_cents: Some(head.get(1)),
+        lines,
+    }))
+}

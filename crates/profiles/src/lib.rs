@@ -17,10 +17,11 @@ mod sales;
 mod signals;
 mod view;
 
+pub use commerce::recorded_order;
 pub use consent::{has_consent, orders_and_cart, set_consent, ConsentSource};
 pub use graph::{group_of, root_of, unmerge, ProfileError};
 pub use migrations::MIGRATIONS;
-pub use privacy::{erase, export};
+pub use privacy::{erase, export, person};
 pub use project::project_event;
 pub use sales::units_sold;
 pub use signals::{signals, HistoryCache, Signals};

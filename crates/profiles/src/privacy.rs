@@ -15,6 +15,50 @@ fn bind_group<'q>(sql: &'q str, group: &[String]) -> sqlx::query::Query<'q, sqlx
     q
 }
 
+/// Every profile of the person `id` belongs to: its merge group, and the groups of profiles
+/// holding one of the same identifier values under another kind (an e-mail address that also
+/// arrived as a `userId`, an id that came through `alias`). Their identifier values, lower
+/// case. `None` if there is no such profile.
+pub async fn person(conn: &mut AnyConnection, id: &str) -> Result<Option<(Vec<String>, Vec<String>)>, ProfileError> {
+    let Some(root) = root_of(conn, id).await? else {
+        return Ok(None);
+    };
+    let mut people = group_of(conn, &root).await?;
+    let mut values: Vec<String> = Vec::new();
+    for _ in 0..8 {
+        let sql = format!(
+            "SELECT DISTINCT LOWER(value) FROM identities WHERE profile_id IN {}",
+            placeholders(1, people.len())
+        );
+        values = bind_group(&sql, &people).fetch_all(&mut *conn).await?.iter().map(|r| r.get(0)).collect();
+        if values.is_empty() {
+            break;
+        }
+        let sql = format!(
+            "SELECT DISTINCT profile_id FROM identities WHERE LOWER(value) IN {}",
+            placeholders(1, values.len())
+        );
+        let holders: Vec<String> =
+            bind_group(&sql, &values).fetch_all(&mut *conn).await?.iter().map(|r| r.get(0)).collect();
+        let holders: Vec<String> = holders.into_iter().filter(|h| !people.contains(h)).collect();
+        let mut grew = false;
+        for h in holders {
+            if let Some(r) = root_of(conn, &h).await? {
+                for p in group_of(conn, &r).await? {
+                    if !people.contains(&p) {
+                        people.push(p);
+                        grew = true;
+                    }
+                }
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    Ok(Some((people, values)))
+}
+
 /// Everything held about the person `id` belongs to: the unified profile (derived features
 /// included), every profile of the merge group with its own traits, all events, orders with
 /// their lines, and the merge history. `None` if there is no such profile.
@@ -22,7 +66,9 @@ pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>,
     let Some(profile) = profile_view(conn, id).await? else {
         return Ok(None);
     };
-    let group = group_of(conn, &profile.id).await?;
+    let Some((group, _)) = person(conn, &profile.id).await? else {
+        return Ok(None);
+    };
     let inn = placeholders(1, group.len());
 
     let profiles_sql = format!("SELECT id, created_at, traits, merged_into FROM profiles WHERE id IN {inn}");
@@ -93,27 +139,33 @@ pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>,
     })))
 }
 
-/// Erases the person `id` belongs to (the whole merge group): profiles, identifiers, traits,
-/// consent records, carts and merge records are deleted; events keep only their type, name,
-/// channel and time, and orders keep their amounts and lines without a customer, so anonymous
-/// aggregates stay. Returns how many profiles were erased, `None` if there is no such profile.
-pub async fn erase(conn: &mut AnyConnection, id: &str, now: i64) -> Result<Option<usize>, ProfileError> {
-    let Some(root) = root_of(conn, id).await? else {
+/// Erases the person `id` belongs to (every profile of [`person`]): profiles, identifiers,
+/// traits, consent records, carts and merge records are deleted; events (those attributed to
+/// them and those still naming one of their identifiers, such as events no projection could
+/// apply) keep only their type, name, channel and time, and orders keep their amounts and lines
+/// without a customer, so anonymous aggregates stay. Returns the erased profile ids, for the
+/// other engines to forget them too; `None` if there is no such profile.
+pub async fn erase(conn: &mut AnyConnection, id: &str, now: i64) -> Result<Option<Vec<String>>, ProfileError> {
+    let Some((group, values)) = person(conn, id).await? else {
         return Ok(None);
     };
-    let group = group_of(conn, &root).await?;
     let inn = placeholders(1, group.len());
     let n = group.len();
-    let events = bind_group(
-        &format!(
-            "UPDATE events SET body = '{{\"erased\":true}}', user_id = NULL, anonymous_id = NULL, profile_id = NULL \
-             WHERE profile_id IN {inn}"
-        ),
-        &group,
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let scrub = "SET body = '{\"erased\":true}', user_id = NULL, anonymous_id = NULL, profile_id = NULL";
+    let mut events = bind_group(&format!("UPDATE events {scrub} WHERE profile_id IN {inn}"), &group)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if !values.is_empty() {
+        let vin = placeholders(1, values.len());
+        events += bind_group(
+            &format!("UPDATE events {scrub} WHERE LOWER(user_id) IN {vin} OR LOWER(anonymous_id) IN {vin}"),
+            &values,
+        )
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
     for sql in [
         format!("UPDATE orders SET profile_id = NULL WHERE profile_id IN {inn}"),
         format!("DELETE FROM identities WHERE profile_id IN {inn}"),
@@ -134,5 +186,5 @@ pub async fn erase(conn: &mut AnyConnection, id: &str, now: i64) -> Result<Optio
         .bind(events as i64)
         .execute(&mut *conn)
         .await?;
-    Ok(Some(n))
+    Ok(Some(group))
 }

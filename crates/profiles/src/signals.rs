@@ -141,6 +141,11 @@ impl HistoryCache {
         Ok(history)
     }
 
+    /// Drops what is cached of erased customers.
+    pub fn forget(&self, ids: &[String]) {
+        self.lock().retain(|members, _| !members.iter().any(|m| ids.contains(m)));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Groups> {
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -19,7 +19,7 @@ pub mod situation;
 pub mod topk;
 
 pub use data::{Dataset, Interaction};
-pub use model::{Model, ModelConfig, TrainingSet, Weights};
+pub use model::{artifact_format, ArtifactError, Model, ModelConfig, TrainingSet, Weights, FORMAT_VERSION};
 pub use recommend::{
     Action, Answer, Boost, BoostTarget, Query, Reason, Recommendation, Rules, Shopper, Source, Surface,
 };

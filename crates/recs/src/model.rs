@@ -132,6 +132,35 @@ impl Default for ModelConfig {
     }
 }
 
+/// The layout version of stored model artifacts. Bump it whenever [`Model`] changes shape: a
+/// server that finds another version serves without the model and retrains in the background.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The first bytes of every artifact since format 2 (format 1 had no header).
+const ARTIFACT_MAGIC: &[u8; 4] = b"TLRM";
+
+/// The format version of an artifact: 1 for the headerless artifacts of the first format.
+pub fn artifact_format(bytes: &[u8]) -> u32 {
+    match bytes.get(..8) {
+        Some(head) if &head[..4] == ARTIFACT_MAGIC => u32::from_le_bytes([head[4], head[5], head[6], head[7]]),
+        _ => 1,
+    }
+}
+
+/// Why a stored artifact cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// It was written in another format version (an older or newer Tailor).
+    #[error("the model artifact has format {found}, this version reads format {FORMAT_VERSION}: it will be retrained")]
+    Format {
+        /// The artifact's format version.
+        found: u32,
+    },
+    /// The bytes do not decode.
+    #[error("cannot decode the model: {0}")]
+    Corrupt(String),
+}
+
 /// Items ranked by a score in 0–1, best first.
 pub type Ranked = Vec<(u32, f32)>;
 
@@ -432,18 +461,58 @@ impl Model {
 
     /// The artifact's bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
-        postcard::to_stdvec(self).map_err(|e| format!("cannot encode the model: {e}"))
+        let mut out = Vec::with_capacity(1 << 20);
+        out.extend_from_slice(ARTIFACT_MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        postcard::to_io(self, &mut out).map_err(|e| format!("cannot encode the model: {e}"))?;
+        Ok(out)
     }
 
-    /// A model from its artifact's bytes.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
-        postcard::from_bytes(bytes).map_err(|e| format!("cannot decode the model (trained by another version?): {e}"))
+    /// Forgets erased customers: their ids leave the model and their learned vectors are
+    /// zeroed, so neither the serving model nor its artifact holds them. Returns how many it
+    /// held. Item-side statistics (popularity, neighbours) are anonymous aggregates and stay.
+    pub fn forget_users(&mut self, ids: &[String]) -> usize {
+        let mut n = 0;
+        let k = self.als.k;
+        for id in ids {
+            let Some(u) = self.user_index.remove(id) else { continue };
+            n += 1;
+            if let Some(name) = self.users.get_mut(u as usize) {
+                name.clear();
+            }
+            let from = u as usize * k;
+            if let Some(row) = self.als.user_factors.get_mut(from..from + k) {
+                row.iter_mut().for_each(|x| *x = 0.0);
+            }
+        }
+        n
+    }
+
+    /// A model from its artifact's bytes; an artifact of another format version is an
+    /// [`ArtifactError::Format`], which callers answer by retraining, not by failing.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, ArtifactError> {
+        let found = artifact_format(bytes);
+        if found != FORMAT_VERSION {
+            return Err(ArtifactError::Format { found });
+        }
+        postcard::from_bytes(&bytes[8..]).map_err(|e| ArtifactError::Corrupt(e.to_string()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn artifacts_name_their_format_and_the_first_format_is_recognized() {
+        assert_eq!(artifact_format(b"\x01\x02\x03"), 1);
+        assert_eq!(artifact_format(b"TLRM\x02\x00\x00\x00rest"), 2);
+        assert!(matches!(
+            Model::from_bytes(b"\x05\x01\x02\x03\x04\x05\x06\x07"),
+            Err(ArtifactError::Format { found: 1 })
+        ));
+        assert!(matches!(Model::from_bytes(b"TLRM\x02\x00\x00\x00"), Err(ArtifactError::Corrupt(_))));
+    }
 
     #[test]
     fn catching_on_follows_the_time_of_the_question() {

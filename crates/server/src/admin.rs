@@ -2,7 +2,7 @@
 //! projection (list and replay).
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 
 use crate::auth::AdminKey;
 use crate::error::parse_body;
+use crate::extract::{Path, Query};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {

@@ -1,6 +1,9 @@
 //! RFC 9457 problem+json errors with a stable `type`, a human `detail` and the offending field.
 
-use axum::http::{header, StatusCode};
+use axum::body::{to_bytes, Body};
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use tailor_core::{ErrorCode, FieldError};
@@ -42,9 +45,9 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::Invalid(f) => f.into(),
-            EngineError::NotFound(m) => Self::new(ErrorCode::NotFound, m),
-            EngineError::Conflict(m) => Self::new(ErrorCode::Conflict, m),
-            EngineError::NotReady(m) => Self::new(ErrorCode::NotReady, m),
+            EngineError::NotFound(m) => Self::new(ErrorCode::NotFound, without_storage_text(m)),
+            EngineError::Conflict(m) => Self::new(ErrorCode::Conflict, without_storage_text(m)),
+            EngineError::NotReady(m) => Self::new(ErrorCode::NotReady, without_storage_text(m)),
             EngineError::Db(_) | EngineError::Io(_) => {
                 tracing::error!(error = %e, "internal error");
                 Self::new(
@@ -56,13 +59,49 @@ impl From<EngineError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+/// Text that only a database driver writes. A message carrying one is logged and replaced: no
+/// table, column, constraint or SQL reaches a client.
+const STORAGE_MARKERS: [&str; 10] = [
+    "database error",
+    "error returned from database",
+    "constraint failed",
+    "violates",
+    "sql variables",
+    "sqlite",
+    "sqlx",
+    "pool timed out",
+    "deadlock detected",
+    "syntax error",
+];
+
+fn without_storage_text(message: String) -> String {
+    let lower = message.to_ascii_lowercase();
+    if STORAGE_MARKERS.iter().any(|m| lower.contains(m)) {
+        tracing::warn!(error = %message, "a storage error was kept from the client");
+        // What came before the driver's text is ours (e.g. "the reservation was not stored").
+        let ours =
+            message.split(": ").next().filter(|p| !STORAGE_MARKERS.iter().any(|m| p.to_ascii_lowercase().contains(m)));
+        return match ours {
+            Some(p) if p.len() < message.len() => {
+                format!("{p}: the change conflicts with the stored data; it was logged")
+            }
+            _ => "the change conflicts with the stored data; it was logged".into(),
+        };
+    }
+    message
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The problem+json body.
+    fn body(self) -> Value {
         let mut body = json!({
             "type": self.code.type_uri(),
             "title": self.code.title(),
-            "status": status.as_u16(),
+            "status": self.status().as_u16(),
             "detail": self.detail,
             "code": self.code.name(),
         });
@@ -72,7 +111,14 @@ impl IntoResponse for ApiError {
         if let Some(errors) = self.errors {
             body["errors"] = errors;
         }
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        (status, [(header::CONTENT_TYPE, "application/problem+json")], self.body().to_string()).into_response()
     }
 }
 
@@ -149,4 +195,139 @@ fn parse_shaped<T: serde::de::DeserializeOwned>(
                 }),
             }
         })
+}
+
+/// Whether `path` is a Segment intake route (whose errors also carry `message`, which Segment's
+/// libraries log).
+pub(crate) fn is_intake(path: &str) -> bool {
+    matches!(path, "/v1/track" | "/v1/identify" | "/v1/page" | "/v1/screen" | "/v1/group" | "/v1/alias" | "/v1/batch")
+}
+
+/// The response for `error` on `path`: problem+json, with `message` on intake routes.
+pub(crate) fn respond(error: ApiError, path: &str) -> Response {
+    if !is_intake(path) {
+        return error.into_response();
+    }
+    let status = error.status();
+    let body = with_message(error.body());
+    (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+}
+
+fn with_message(mut v: Value) -> Value {
+    if let Some(detail) = v.get("detail").cloned() {
+        v["message"] = detail;
+    }
+    v
+}
+
+fn problem_response(mut parts: axum::http::response::Parts, v: Value) -> Response {
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(v.to_string()))
+}
+
+/// The answer to a path no route matches.
+pub(crate) async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("no route {method} {}: the API is listed at /docs and /openapi.json", uri.path()),
+    )
+}
+
+/// Makes every 4xx and 5xx answer problem+json: the framework's own answers (405, a body over the
+/// limit, ...) are rewritten with a code, and a 5xx never carries its original text. On intake
+/// routes every problem also carries `message`.
+pub(crate) async fn problem_json(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/problem+json"));
+    let intake = is_intake(&path);
+    if is_problem && !intake {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let problem = if is_problem {
+        serde_json::from_slice(&text).unwrap_or_else(|_| json!({}))
+    } else {
+        let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let text = String::from_utf8_lossy(&text).trim().to_string();
+        framework_problem(status, &method, &path, &text, allow.as_deref())
+    };
+    problem_response(parts, if intake { with_message(problem) } else { problem })
+}
+
+fn framework_problem(status: StatusCode, method: &Method, path: &str, text: &str, allow: Option<&str>) -> Value {
+    let (code, detail, field) = match status.as_u16() {
+        404 => (ErrorCode::NotFound, format!("no route {method} {path}: the API is listed at /docs"), None),
+        405 => (
+            ErrorCode::MethodNotAllowed,
+            match allow {
+                Some(allow) => format!("{method} is not allowed on {path}; allowed: {allow}"),
+                None => format!("{method} is not allowed on {path}: the Allow header lists the methods it takes"),
+            },
+            None,
+        ),
+        413 => (ErrorCode::PayloadTooLarge, format!("the body is too large: {text}"), Some("body")),
+        415 => (ErrorCode::UnsupportedMediaType, text.to_string(), Some("Content-Type")),
+        429 => (ErrorCode::RateLimited, text.to_string(), None),
+        401 => (ErrorCode::Unauthorized, text.to_string(), None),
+        403 => (ErrorCode::Forbidden, text.to_string(), None),
+        409 => (ErrorCode::Conflict, without_storage_text(text.to_string()), None),
+        503 => (ErrorCode::NotReady, "the service is not ready; retry shortly".to_string(), None),
+        400..=499 => (ErrorCode::InvalidField, text.to_string(), Some("body")),
+        _ => {
+            tracing::error!(status = status.as_u16(), text, "an internal error without a problem body");
+            (
+                ErrorCode::Internal,
+                "an internal error occurred; it was logged — retry, and report it if it persists".into(),
+                None,
+            )
+        }
+    };
+    let detail = if detail.is_empty() { code.title().to_string() } else { detail };
+    let mut v = json!({
+        "type": code.type_uri(),
+        "title": code.title(),
+        "status": status.as_u16(),
+        "detail": detail,
+        "code": code.name(),
+    });
+    if let Some(f) = field {
+        v["field"] = Value::String(f.into());
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_text_never_reaches_a_client() {
+        let e = ApiError::from(EngineError::Conflict(
+            "the reservation was not stored: database error: error returned from database: (code: 275) CHECK constraint failed: quantity > 0".into(),
+        ));
+        assert_eq!(
+            e.detail,
+            "the reservation was not stored: the change conflicts with the stored data; it was logged"
+        );
+        let e = ApiError::from(EngineError::Conflict("reservation 'r1' is released, not held".into()));
+        assert_eq!(e.detail, "reservation 'r1' is released, not held");
+    }
+
+    #[test]
+    fn trailing_data_after_the_json_value_is_refused() {
+        let e = parse_body::<Value>(b"{\"a\": 1} x", &[]).expect_err("trailing");
+        assert_eq!(e.code, ErrorCode::MalformedJson);
+        assert!(parse_body::<Value>(b"{\"a\": 1}  \n", &[]).is_ok());
+    }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{AdminKey, ReadKey, ReserveKey, StockKey};
 use crate::error::{idempotency_key, parse_body};
+use crate::extract::{Path, Query};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {

@@ -1,18 +1,26 @@
 //! The HTTP API and web console of Tailor: thin axum handlers over the [`Engine`], API-key auth,
-//! RFC 9457 problem+json errors, OpenAPI 3.1 with browsable docs, `/healthz` and `/metrics`.
+//! RFC 9457 problem+json errors, OpenAPI 3.1 with browsable docs, `/healthz` and `/metrics`,
+//! served by our own accept loop with connection caps, timeouts and rate limits
+//! ([`ServerLimits`]).
 
 mod admin;
 mod auth;
 mod console;
+mod encoding;
 mod error;
+mod extract;
 mod intake;
 mod inventory;
+mod limits;
+mod listener;
 mod loyalty;
 mod ops;
 mod pricing;
 mod profiles;
+mod ratelimit;
 mod recommendations;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -25,6 +33,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 use auth::SecuritySchemes;
 pub use error::ApiError;
+pub use limits::{Bucket, RateLimits, ServerLimits};
+
+/// The largest request body any route reads (after decompression); intake's own limits are lower.
+pub(crate) const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -65,9 +77,12 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// The whole application: API, docs and console.
+fn state(engine: Engine) -> AppState {
+    AppState { engine, metrics: metrics_handle() }
+}
+
+/// The whole application: API, docs and console. Every error it answers is problem+json.
 pub fn app(engine: Engine) -> Router {
-    let state = AppState { engine, metrics: metrics_handle() };
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(intake::routes())
         .merge(profiles::routes())
@@ -80,23 +95,80 @@ pub fn app(engine: Engine) -> Router {
         .split_for_parts();
     let openapi = Arc::new(openapi);
     api.merge(console::routes(openapi))
+        .fallback(error::no_route)
+        .layer(axum::middleware::from_fn(encoding::decode))
         .layer(axum::middleware::from_fn(ops::track_metrics))
-        .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(error::problem_json))
+        .with_state(state(engine))
+}
+
+/// The operations application, for a private listen address: `/metrics` without a key and
+/// `/healthz`.
+pub fn ops_app(engine: Engine) -> Router {
+    ops::operations_routes()
+        .fallback(error::no_route)
+        .layer(axum::middleware::from_fn(error::problem_json))
+        .with_state(state(engine))
 }
 
 pub use axum::Router;
 
-/// Serves an already built router (tests build it with [`app`]).
+/// Serves an already built router (tests and benchmarks build it with [`app`]) with the default
+/// connection caps and timeouts but no request rate limit, until the task is dropped.
 pub async fn serve_router(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
-    axum::serve(listener, app).await
+    serve_router_with(listener, app, ServerLimits::without_rate_limits(), std::future::pending()).await
 }
 
-/// Serves the application on `listener` until Ctrl-C or SIGTERM.
+/// Serves a router under `limits` (connection caps, timeouts, rate limits) until `shutdown`
+/// completes, then stops accepting and lets in-flight requests finish within the grace period.
+pub async fn serve_router_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    limits.validate().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let app = ratelimit::layer(app, &limits);
+    listener::run(listener, app, limits, shutdown).await
+}
+
+/// Serves the application on `listener` with the default [`ServerLimits`] until Ctrl-C or
+/// SIGTERM.
 pub async fn serve(engine: Engine, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    serve_with(engine, listener, None, ServerLimits::default()).await
+}
+
+/// Serves the application on `listener` under `limits` until Ctrl-C or SIGTERM, and, when `ops`
+/// is given, `/metrics` and `/healthz` on it (without a key, no rate limit: keep it private).
+/// Without `ops`, `/metrics` on the public listener needs the admin key.
+pub async fn serve_with(
+    engine: Engine,
+    listener: tokio::net::TcpListener,
+    ops: Option<tokio::net::TcpListener>,
+    limits: ServerLimits,
+) -> std::io::Result<()> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
-    tracing::info!(?addr, "serving");
-    axum::serve(listener, app(engine)).with_graceful_shutdown(shutdown_signal()).await
+    let ops_addr: Option<SocketAddr> = ops.as_ref().and_then(|l| l.local_addr().ok());
+    tracing::info!(?addr, ?ops_addr, ?limits, "serving");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let public = serve_router_with(listener, app(engine.clone()), limits.clone(), until_stopped(stopped.clone()));
+    match ops {
+        None => public.await,
+        Some(ops) => {
+            let ops_limits = ServerLimits { max_connections: 256, rate: RateLimits::off(), ..limits };
+            let operations = serve_router_with(ops, ops_app(engine), ops_limits, until_stopped(stopped));
+            let (public, operations) = tokio::join!(public, operations);
+            public.and(operations)
+        }
+    }
 }
 
 async fn shutdown_signal() {

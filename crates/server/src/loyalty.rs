@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::Value;
@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{AdminKey, LoyaltyKey, ReadKey, RedeemKey};
 use crate::error::{idempotency_key, parse_body, parse_list};
+use crate::extract::{Path, Query};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {

@@ -11,7 +11,7 @@ use tailor_engine::Readiness;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::ReadKey;
+use crate::auth::{AdminKey, ReadKey};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -26,10 +26,24 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiEr
     Ok(Json(state.engine.readiness().await?))
 }
 
-/// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format")))]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus metrics. On the public listener they need the admin key; the operations listener
+/// (`--ops-listen`) serves them without one.
+#[utoipa::path(get, path = "/metrics", tag = "ops", security(("bearer" = [])),
+    responses((status = 200, description = "Prometheus text format"), (status = 401, description = "No admin key")))]
+async fn metrics(State(state): State<AppState>, _key: AdminKey) -> impl IntoResponse {
+    open_metrics(State(state)).await
+}
+
+async fn open_metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+/// The routes of the operations listener, meant for a private network: `/metrics` without a
+/// key, and `/healthz`.
+pub(crate) fn operations_routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(open_metrics))
+        .route("/healthz", axum::routing::get(healthz))
 }
 
 /// Counts of events, profiles, merges, products, locations and orders, and the projection lag.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{AdminKey, ReadKey};
 use crate::error::parse_body;
+use crate::extract::{Path, Query};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {

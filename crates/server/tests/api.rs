@@ -293,7 +293,21 @@ async fn docs_health_metrics_and_console_are_served_locally() {
     }
     assert_eq!(read_status(s.http.get(s.url("/healthz"))).await.0, 200);
     s.send("/v1/track", &json!({"userId": "u", "event": "E"})).await;
-    let metrics = s.http.get(s.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert_eq!(
+        read_status(s.http.get(s.url("/metrics"))).await.0,
+        401,
+        "metrics need the admin key on the public port"
+    );
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .bearer_auth(&s.admin_key)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
     assert!(metrics.contains("tailor_http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"/v1/track\""));
 }

@@ -77,7 +77,7 @@ impl Db {
                         |conn, _| {
                             Box::pin(async move {
                                 conn.execute(
-                                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; \
                                      PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON; \
                                      PRAGMA cache_size=-32000; PRAGMA mmap_size=4294967296",
                                 )

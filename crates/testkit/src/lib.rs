@@ -51,9 +51,14 @@ impl TestEngine {
                 let dir = tempfile::tempdir().expect("temp dir");
                 (Storage::Embedded(dir.path().to_path_buf()), Some(dir))
             }
-            TestBackend::Postgres => match fresh_postgres_database().await.expect("create a test database") {
+            TestBackend::Postgres => match fresh_postgres_database().await.unwrap_or_else(|e| {
+                panic!(
+                    "{POSTGRES_ENV} is set but PostgreSQL cannot be reached ({e}): start it with scripts/services.sh"
+                )
+            }) {
                 Some(url) => (Storage::Url(url), None),
                 None => {
+                    assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tests: set {POSTGRES_ENV}");
                     eprintln!("skipping the PostgreSQL run: set {POSTGRES_ENV} to run it");
                     return None;
                 }
@@ -93,8 +98,14 @@ impl Drop for TestServer {
 }
 
 impl TestServer {
-    /// Starts a server on an embedded store.
+    /// Starts a server on an embedded store, with the default connection limits and no request
+    /// rate limit (tests of other things send many requests, and bad keys, from one address).
     pub async fn start() -> TestServer {
+        Self::start_with(tailor_server::ServerLimits::without_rate_limits()).await
+    }
+
+    /// Starts a server on an embedded store under `limits`.
+    pub async fn start_with(limits: tailor_server::ServerLimits) -> TestServer {
         let owner = TestEngine::new(TestBackend::Sqlite).await.expect("sqlite engine");
         let engine = owner.engine.clone();
         let write_key = engine.create_key(Scope::Write, "test").await.expect("key");
@@ -105,7 +116,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let app = tailor_server::app(engine.clone());
         let task = tokio::spawn(async move {
-            let _ = axum_serve(listener, app).await;
+            let _ = tailor_server::serve_router_with(listener, app, limits, std::future::pending()).await;
         });
         TestServer {
             engine,
@@ -180,10 +191,6 @@ async fn read(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();
     let text = res.text().await.unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-async fn axum_serve(listener: tokio::net::TcpListener, app: tailor_server::Router) -> std::io::Result<()> {
-    tailor_server::serve_router(listener, app).await
 }
 
 /// Runs each listed `async fn name(t: &TestEngine)` as two tests, `sqlite::name` and

@@ -17,7 +17,7 @@ pub use experiments::{experiment_of, running_experiments, save_experiment};
 pub use guardrails::{guardrails_for, guardrails_of, set_guardrails};
 pub use market::{recent_market, record_market};
 pub use migrations::MIGRATIONS;
-pub use offers::{issue_offers, lock_offers, offers_issued, Issued};
+pub use offers::{forget_offers, issue_offers, lock_offers, offers_issued, offers_of, Issued, IssuedOffer};
 pub use promotions::{delete_promotion, promotions, put_promotion, PromotionCache};
 
 /// A stored JSON body read back; a row that no longer parses is skipped by list readers.

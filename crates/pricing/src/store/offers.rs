@@ -2,8 +2,10 @@
 //! under which consent purpose, so an offer is shown again while valid and the per-customer cap
 //! holds across quotes and nodes.
 
+use serde::Serialize;
 use sqlx::{AnyConnection, Row};
-use tailor_store::lock_key;
+use tailor_core::time::format_millis;
+use tailor_store::{lock_key, placeholders};
 
 use crate::offers::{Offer, OfferPolicy};
 use crate::PricingError;
@@ -83,5 +85,63 @@ pub async fn issue_offers(
         .execute(&mut *conn)
         .await?;
     }
+    Ok(())
+}
+
+/// A personal offer as issued to a customer, for their data export.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedOffer {
+    /// lapsing or cart_abandoned.
+    pub kind: String,
+    /// Why it was offered, in words.
+    pub reason: String,
+    /// Percent off.
+    pub percent_off: f64,
+    /// The most it takes off, in cents.
+    pub max_discount_cents: i64,
+    /// Until when it holds (RFC 3339).
+    pub valid_until: String,
+    /// When it was issued (RFC 3339).
+    pub issued_at: String,
+    /// The consent purpose it relied on.
+    pub consent_purpose: String,
+}
+
+/// Every offer issued to `profiles` (a person's profiles), oldest first per profile.
+pub async fn offers_of(conn: &mut AnyConnection, profiles: &[String]) -> Result<Vec<IssuedOffer>, PricingError> {
+    let mut out = Vec::new();
+    for p in profiles {
+        let rows = sqlx::query(
+            "SELECT kind, reason, percent_off, max_discount_cents, valid_until, at, purpose FROM price_offers \
+             WHERE profile_id = $1 ORDER BY at",
+        )
+        .bind(p.clone())
+        .fetch_all(&mut *conn)
+        .await?;
+        out.extend(rows.iter().map(|r| IssuedOffer {
+            kind: r.get(0),
+            reason: r.get(1),
+            percent_off: r.get(2),
+            max_discount_cents: r.get(3),
+            valid_until: format_millis(r.get(4)),
+            issued_at: format_millis(r.get(5)),
+            consent_purpose: r.get(6),
+        }));
+    }
+    Ok(out)
+}
+
+/// Deletes every offer issued to `profiles` (an erased person's), in the caller's transaction.
+pub async fn forget_offers(conn: &mut AnyConnection, profiles: &[String]) -> Result<(), PricingError> {
+    if profiles.is_empty() {
+        return Ok(());
+    }
+    let sql = format!("DELETE FROM price_offers WHERE profile_id IN {}", placeholders(1, profiles.len()));
+    let mut q = sqlx::query(&sql);
+    for p in profiles {
+        q = q.bind(p.clone());
+    }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
