@@ -56,7 +56,7 @@ pub async fn inventory(reservations: usize, clients: usize, skus: usize, dir: Op
                 };
                 match engine.reserve(&req, None, b"").await {
                     Ok(_) => ok += 1,
-                    Err(EngineError::Conflict(_)) => refused += 1,
+                    Err(EngineError::InsufficientStock(_) | EngineError::Conflict(_)) => refused += 1,
                     Err(e) => return Err(e),
                 }
                 bar.inc(1);

@@ -49,7 +49,8 @@ async fn the_console_finds_a_customer_and_shows_every_channel() {
             .expect("keys");
         String::from_utf8(out.stdout).expect("utf8").trim().to_string()
     };
-    let (admin, write) = (key("admin"), key("write"));
+    // The orders are sales, so they come from a server-side source key (a browser key's are behaviour only).
+    let (admin, source) = (key("admin"), key("source"));
     let (mut server, base) = serve(dir.path());
 
     let http = reqwest::Client::new();
@@ -64,7 +65,7 @@ async fn the_console_finds_a_customer_and_shows_every_channel() {
          "properties": {"order_id": "o-9", "store_id": "S3", "total": 18.5, "products": [{"product_id": "p1", "price": 18.5, "category": "Rainwear"}]}}
     ]});
     let res =
-        http.post(format!("{base}/v1/batch")).basic_auth(&write, Some("")).json(&events).send().await.expect("batch");
+        http.post(format!("{base}/v1/batch")).basic_auth(&source, Some("")).json(&events).send().await.expect("batch");
     assert_eq!(res.status().as_u16(), 200);
     let shot = dir.path().join("console.png");
     let out = Command::new("node")
@@ -220,7 +221,8 @@ async fn the_console_charts_models_and_why_suggestions_were_made() {
             .expect("keys");
         String::from_utf8(out.stdout).expect("utf8").trim().to_string()
     };
-    let (admin, write) = (key("admin"), key("write"));
+    // The orders are sales, so they come from a server-side source key (a browser key's are behaviour only).
+    let (admin, source) = (key("admin"), key("source"));
     let (mut server, base) = serve(dir.path());
     let http = reqwest::Client::new();
     // Two taste groups of twelve shoppers; each buys four of their group's five products, weekly.
@@ -244,7 +246,7 @@ async fn the_console_charts_models_and_why_suggestions_were_made() {
     }
     let res = http
         .post(format!("{base}/v1/batch"))
-        .basic_auth(&write, Some(""))
+        .basic_auth(&source, Some(""))
         .json(&json!({"batch": batch}))
         .send()
         .await
@@ -264,7 +266,7 @@ async fn the_console_charts_models_and_why_suggestions_were_made() {
             .json()
             .await
             .expect("json");
-        if models.as_array().is_some_and(|m| !m.is_empty()) {
+        if models["items"].as_array().is_some_and(|m| !m.is_empty()) {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "no model after 120 s");

@@ -108,5 +108,5 @@ async fn every_acknowledged_event_survives_sigkill() {
     assert_eq!(missing, 0, "{missing} acknowledged events were lost");
     // The projection resumes where it stopped and reaches the head of the log.
     engine.sync().await.expect("projection resumes");
-    assert_eq!(engine.stats().await.expect("stats")["projection_lag"], 0);
+    assert_eq!(engine.stats().await.expect("stats").projection_lag, 0);
 }

@@ -60,7 +60,7 @@ async fn csv_imports_report_rejects_and_are_idempotent() {
         assert!(rejected.contains(needle), "{needle} missing from {rejected}");
     }
     let e = engine(&data).await;
-    assert_eq!(e.stats().await.expect("stats")["products"], 2);
+    assert_eq!(e.stats().await.expect("stats").products, 2);
     let umbrella = e.product("p5").await.expect("p5");
     assert_eq!(
         (umbrella.available, umbrella.currency.as_str(), umbrella.price.as_deref()),

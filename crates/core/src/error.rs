@@ -23,7 +23,7 @@ pub enum ErrorCode {
     NotFound,
     /// The request conflicts with the current state (e.g. an unmerge of a merge already undone).
     Conflict,
-    /// A needed resource is not ready yet (e.g. no recommendation model has been trained).
+    /// The service is starting or stopping, or no recommendation model exists yet: retry later.
     NotReady,
     /// Something failed on our side.
     Internal,
@@ -35,11 +35,17 @@ pub enum ErrorCode {
     RateLimited,
     /// The server holds as many connections as it may; retry shortly.
     Overloaded,
+    /// Not enough stock is available for a reservation, a transfer or a sale.
+    InsufficientStock,
+    /// Not enough active points for a redemption or a removal.
+    InsufficientPoints,
+    /// The product has no price yet (neither in the price book nor in the catalog).
+    NoPrice,
 }
 
 impl ErrorCode {
     /// Every code, in the order the error documentation lists them.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 17] = [
         Self::MalformedJson,
         Self::InvalidField,
         Self::MissingIdentity,
@@ -54,6 +60,9 @@ impl ErrorCode {
         Self::UnsupportedMediaType,
         Self::RateLimited,
         Self::Overloaded,
+        Self::InsufficientStock,
+        Self::InsufficientPoints,
+        Self::NoPrice,
     ];
 
     /// The snake_case name used in URLs and bodies.
@@ -73,6 +82,9 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
             Self::Overloaded => "overloaded",
+            Self::InsufficientStock => "insufficient_stock",
+            Self::InsufficientPoints => "insufficient_points",
+            Self::NoPrice => "no_price",
         }
     }
 
@@ -84,7 +96,7 @@ impl ErrorCode {
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
-            Self::Conflict => 409,
+            Self::Conflict | Self::InsufficientStock | Self::InsufficientPoints | Self::NoPrice => 409,
             Self::NotReady => 503,
             Self::Internal => 500,
             Self::MethodNotAllowed => 405,
@@ -116,6 +128,9 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::RateLimited => "Too many requests",
             Self::Overloaded => "Overloaded",
+            Self::InsufficientStock => "Insufficient stock",
+            Self::InsufficientPoints => "Insufficient points",
+            Self::NoPrice => "No price",
         }
     }
 }

@@ -16,9 +16,19 @@ pub enum EngineError {
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
-    /// Something needed is not ready yet; the message says what to do.
+    /// The service is not ready: it is starting or stopping, or no recommendation model exists
+    /// yet. Retrying later helps; the message says what to do.
     #[error("{0}")]
     NotReady(String),
+    /// Not enough available stock for a reservation or a transfer.
+    #[error("{0}")]
+    InsufficientStock(String),
+    /// Not enough active points for a redemption or a removal.
+    #[error("{0}")]
+    InsufficientPoints(String),
+    /// The product has no price yet; the message says how to set one.
+    #[error("{0}")]
+    NoPrice(String),
     /// Storage failed.
     #[error(transparent)]
     Db(#[from] DbError),

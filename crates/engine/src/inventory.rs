@@ -24,7 +24,8 @@ impl From<InventoryError> for EngineError {
     fn from(e: InventoryError) -> Self {
         match e {
             InventoryError::Invalid(f) => EngineError::Invalid(f),
-            InventoryError::Insufficient(m) | InventoryError::Conflict(m) => EngineError::Conflict(m),
+            InventoryError::Insufficient(m) => EngineError::InsufficientStock(m),
+            InventoryError::Conflict(m) => EngineError::Conflict(m),
             InventoryError::NotFound(m) => EngineError::NotFound(m),
             InventoryError::Db(d) => EngineError::Db(d),
         }
@@ -53,7 +54,9 @@ pub struct StockEvent {
     pub location_id: String,
     /// Units available now.
     pub available: i64,
-    /// When (unix ms).
+    /// When.
+    #[serde(with = "tailor_core::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
 }
 

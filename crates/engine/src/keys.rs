@@ -144,8 +144,10 @@ pub struct ApiKey {
     /// The source its events come from.
     pub source: String,
     /// When it was created (RFC 3339).
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: String,
     /// When it was revoked (RFC 3339), if it was.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<String>,
 }
 

@@ -263,7 +263,12 @@ impl Engine {
     }
 
     /// A page of the customer's cross-channel timeline, newest first.
-    pub async fn timeline(&self, id: &str, before: Option<i64>, limit: i64) -> Result<Vec<TimelineEntry>, EngineError> {
+    pub async fn timeline(
+        &self,
+        id: &str,
+        before: Option<(i64, i64)>,
+        limit: i64,
+    ) -> Result<Vec<TimelineEntry>, EngineError> {
         let mut conn = self.inner.db.reader().acquire().await?;
         profiles::timeline(&mut conn, id, before, limit).await?.ok_or_else(|| EngineError::not_found("profile", id))
     }
@@ -367,25 +372,44 @@ impl Engine {
 
     /// Counts for the console and health: events, profiles, products, locations, orders and
     /// how far the projection lags.
-    pub async fn stats(&self) -> Result<Value, EngineError> {
+    pub async fn stats(&self) -> Result<Stats, EngineError> {
         use tailor_store::Row;
-        let mut out = serde_json::Map::new();
-        for (name, sql) in [
-            ("events", "SELECT COUNT(*) FROM events"),
-            ("profiles", "SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL"),
-            ("merges", "SELECT COUNT(*) FROM merges WHERE undone_at IS NULL"),
-            ("products", "SELECT COUNT(*) FROM products"),
-            ("locations", "SELECT COUNT(*) FROM locations"),
-            ("orders", "SELECT COUNT(*) FROM orders"),
-        ] {
-            let row = sqlx::query(sql).fetch_one(self.inner.db.reader()).await?;
-            out.insert(name.into(), Value::from(row.get::<i64, _>(0)));
+        let mut counts = [0_i64; 6];
+        for (n, sql) in counts.iter_mut().zip([
+            "SELECT COUNT(*) FROM events",
+            "SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL",
+            "SELECT COUNT(*) FROM merges WHERE undone_at IS NULL",
+            "SELECT COUNT(*) FROM products",
+            "SELECT COUNT(*) FROM locations",
+            "SELECT COUNT(*) FROM orders",
+        ]) {
+            *n = sqlx::query(sql).fetch_one(self.inner.db.reader()).await?.get::<i64, _>(0);
         }
         let head = self.inner.log.head().await?;
         let cursor = self.inner.log.cursor(projector::CURSOR).await?;
-        out.insert("projection_lag".into(), Value::from(head - cursor));
-        Ok(Value::Object(out))
+        let [events, profiles, merges, products, locations, orders] = counts;
+        Ok(Stats { events, profiles, merges, products, locations, orders, projection_lag: head - cursor })
     }
+}
+
+/// Counts of what the engine holds, and how far the projection lags.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Events logged.
+    pub events: i64,
+    /// Customers (profiles not merged into another).
+    pub profiles: i64,
+    /// Merges in force.
+    pub merges: i64,
+    /// Products in the catalog.
+    pub products: i64,
+    /// Stores and warehouses.
+    pub locations: i64,
+    /// Orders.
+    pub orders: i64,
+    /// Events logged but not yet projected.
+    pub projection_lag: i64,
 }
 
 /// Beyond this many events behind the log, readiness reports `degraded`.
@@ -419,8 +443,10 @@ pub struct DeadLetterView {
     /// The offending field, when the failure names one.
     pub field: Option<String>,
     /// When it failed (RFC 3339).
+    #[schema(value_type = String, format = DateTime)]
     pub failed_at: String,
     /// When a replay applied it (RFC 3339), if one did.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub replayed_at: Option<String>,
     /// The source that sent it.
     pub source: String,

@@ -16,7 +16,7 @@ impl From<LoyaltyError> for EngineError {
     fn from(e: LoyaltyError) -> Self {
         match e {
             LoyaltyError::Invalid(f) => EngineError::Invalid(f),
-            LoyaltyError::Insufficient(m) => EngineError::Conflict(m),
+            LoyaltyError::Insufficient(m) => EngineError::InsufficientPoints(m),
             LoyaltyError::Db(d) => EngineError::Db(d),
         }
     }
@@ -34,7 +34,9 @@ pub struct LoyaltyAccount {
     pub expiring_soon: i64,
     /// The tier held, if any.
     pub tier: Option<String>,
-    /// The held tier is lost at this time unless the customer qualifies again (unix ms).
+    /// The held tier is lost at this time unless the customer qualifies again.
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub tier_grace_until: Option<i64>,
     /// Points and spend of the last year, net of reversals: what tiers count.
     pub qualifying: loyalty::Qualifying,

@@ -33,7 +33,7 @@ impl From<PricingError> for EngineError {
         match e {
             PricingError::Invalid(f) => EngineError::Invalid(f),
             PricingError::Conflict(m) => EngineError::Conflict(m),
-            PricingError::NotReady(m) => EngineError::NotReady(m),
+            PricingError::NoPrice(m) => EngineError::NoPrice(m),
             PricingError::Stored(m) => EngineError::Io(m),
             PricingError::Db(d) => EngineError::Db(d),
         }
@@ -112,7 +112,7 @@ impl Engine {
         let product = product_of(&mut conn, sku).await?;
         let listed = store::list_price(&mut conn, sku, "", now).await?.map(|b| b.cents);
         let current = listed.or(product.price_cents).ok_or_else(|| {
-            EngineError::NotReady(format!("{sku} has no list price yet; set one with PUT /v1/prices/{sku}"))
+            EngineError::NoPrice(format!("{sku} has no list price yet; set one with PUT /v1/prices/{sku}"))
         })?;
         let cover = stock_cover(&mut conn, sku, now).await?;
         let market = store::recent_market(&mut conn, sku, now - MARKET_WINDOW_DAYS * DAY_MS).await?;
@@ -193,7 +193,7 @@ impl Engine {
             };
             let list = ListPrice::in_force(lists.get(sku.as_str()), product.price_cents, &product.currency)
                 .ok_or_else(|| {
-                    EngineError::NotReady(format!("{sku} has no price yet; set one with PUT /v1/prices/{sku}"))
+                    EngineError::NoPrice(format!("{sku} has no price yet; set one with PUT /v1/prices/{sku}"))
                 })?;
             let category = product.category.as_deref();
             quotes.push(quote(&ctx, QuoteItem { sku, category, list: &list, guardrails: rails.get(sku) }));

@@ -134,6 +134,7 @@ pub struct RecsRequest {
 
 /// Why a product is recommended, for people and for programs.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ReasonView {
     /// Stable code, e.g. `because_you_bought`, `due_again`, `popular_at_store`, `in_stock`.
     pub code: &'static str,
@@ -146,6 +147,7 @@ pub struct ReasonView {
 
 /// One recommended product.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct RecommendedItem {
     /// Product id.
     pub product_id: String,
@@ -163,6 +165,7 @@ pub struct RecommendedItem {
 
 /// Which consent the answer used.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ConsentUse {
     /// Always `personalization`.
     pub purpose: &'static str,
@@ -174,6 +177,7 @@ pub struct ConsentUse {
 
 /// The answer.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct RecsResponse {
     /// The context asked for.
     pub context: String,
@@ -198,6 +202,7 @@ pub struct RecsResponse {
 
 /// What one training did.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct TrainSummary {
     /// The new version.
     pub version: i64,
@@ -210,8 +215,11 @@ pub struct TrainSummary {
     /// Seconds it took.
     pub seconds: f64,
     /// Validation NDCG@10 of repeat lists and discovery lists.
+    #[serde(alias = "validation_ndcg")]
     pub validation_ndcg: Option<(f64, f64)>,
-    /// When it was trained (ms).
+    /// When it was trained.
+    #[serde(alias = "trained_at", with = "tailor_core::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub trained_at: i64,
 }
 

@@ -69,7 +69,7 @@ async fn the_last_units_are_reserved_exactly_once(t: &TestEngine) {
     for t in tasks {
         match t.await.expect("task") {
             Ok(r) => won.push(r),
-            Err(EngineError::Conflict(_)) => {}
+            Err(EngineError::InsufficientStock(_) | EngineError::Conflict(_)) => {}
             Err(e) => panic!("unexpected error: {e}"),
         }
     }
@@ -79,7 +79,7 @@ async fn the_last_units_are_reserved_exactly_once(t: &TestEngine) {
     assert_eq!(level(engine, "A", "L1").await, (7, 0));
     assert_eq!(level(engine, "A", "L2").await, (5, 0));
     // Reserving more than any one store holds splits; with nothing left it fails cleanly.
-    assert!(matches!(engine.reserve(&one("A", 1), None, b"").await, Err(EngineError::Conflict(_))));
+    assert!(matches!(engine.reserve(&one("A", 1), None, b"").await, Err(EngineError::InsufficientStock(_))));
 }
 
 async fn bundles_sharing_a_component_never_oversell_it(t: &TestEngine) {
@@ -257,7 +257,7 @@ async fn transfers_move_stock_between_locations(t: &TestEngine) {
     assert_eq!((at_l2.on_hand, at_l2.incoming, at_l2.incoming_at), (0, 4, Some(eta)));
     let promised = engine.stock_availability(&["A".into()], Some(&["L2".into()]), None).await.expect("availability");
     assert_eq!((promised[0].available, promised[0].ships_by), (0, Some(eta)), "promised from the expected date");
-    assert!(matches!(engine.transfer_stock("A", "L1", "L2", 7, None).await, Err(EngineError::Conflict(_))));
+    assert!(matches!(engine.transfer_stock("A", "L1", "L2", 7, None).await, Err(EngineError::InsufficientStock(_))));
     assert_eq!(field(engine.transfer_stock("A", "L1", "L1", 1, None).await), "toLocationId");
     assert_eq!(field(engine.transfer_stock("A", "L1", "L2", 0, None).await), "quantity");
     engine.finish_transfer(&sent.id, TransferState::Received).await.expect("receive");

@@ -105,7 +105,7 @@ async fn concurrent_redemptions_never_overspend(t: &TestEngine) {
     for t in tasks {
         match t.await.expect("task") {
             Ok(r) => spent += r.points,
-            Err(EngineError::Conflict(_)) => {}
+            Err(EngineError::InsufficientPoints(_)) => {}
             Err(err) => panic!("unexpected: {err}"),
         }
     }
@@ -173,11 +173,11 @@ async fn any_sequence_keeps_the_ledger_consistent(t: &TestEngine) {
                     send(e, vec![refund(&user, &o, rng.gen_range(1..120) as f64, step)]).await;
                 }
                 2 => match e.redeem_points(&id, rng.gen_range(1..150), None, b"").await {
-                    Ok(_) | Err(EngineError::Conflict(_)) => {}
+                    Ok(_) | Err(EngineError::InsufficientPoints(_)) => {}
                     Err(err) => panic!("redeem: {err}"),
                 },
                 3 => match e.adjust_points(&id, rng.gen_range(-50..80), "test").await {
-                    Ok(_) | Err(EngineError::Conflict(_)) | Err(EngineError::Invalid(_)) => {}
+                    Ok(_) | Err(EngineError::InsufficientPoints(_)) | Err(EngineError::Invalid(_)) => {}
                     Err(err) => panic!("adjust: {err}"),
                 },
                 _ => {
@@ -229,7 +229,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing(t: &TestEngine) {
     send(e, vec![order("u5", "o5", 30.0, now_millis() - 40 * DAY)]).await;
     let u5 = profile(e, "u5").await;
     let before = balance(e, &u5).await;
-    assert!(matches!(e.redeem_points(&u5, 31, None, b"").await, Err(EngineError::Conflict(_))));
+    assert!(matches!(e.redeem_points(&u5, 31, None, b"").await, Err(EngineError::InsufficientPoints(_))));
     let field = |r: Result<tailor_engine::Redemption, EngineError>| match r {
         Err(EngineError::Invalid(f)) => f.field,
         other => panic!("expected a field error, got {:?}", other.map(|r| r.points)),

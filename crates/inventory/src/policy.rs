@@ -54,8 +54,23 @@ pub struct ChannelPolicy {
     pub channel: String,
     /// none, track_only, reserve_on_cart or reserve_on_order.
     pub policy: Policy,
-    /// How long a cart hold lasts (ms), for reserve_on_cart.
+    /// How long a cart hold lasts, for reserve_on_cart (whole seconds in the API).
+    #[serde(rename = "cartTtlSeconds", with = "ms_as_seconds")]
+    #[schema(value_type = i64)]
     pub cart_ttl_ms: i64,
+}
+
+/// A duration kept in milliseconds and shown in whole seconds, as the API takes it.
+mod ms_as_seconds {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(ms / 1000)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        i64::deserialize(d)?.checked_mul(1000).ok_or_else(|| serde::de::Error::custom("too long a time to live"))
+    }
 }
 
 /// Cart holds last this long unless set otherwise.
@@ -83,8 +98,11 @@ pub async fn policy_of(conn: &mut AnyConnection, channel: &str) -> Result<Channe
 
 /// Sets a channel's policy.
 pub async fn set_policy(db: &Db, p: &ChannelPolicy, now: i64) -> Result<(), InventoryError> {
-    if p.channel.trim().is_empty() {
-        return Err(InventoryError::Invalid(FieldError::invalid("channel", "name the channel")));
+    if tailor_core::Channel::parse(&p.channel).map(|c| c.as_str()) != Some(p.channel.as_str()) {
+        return Err(InventoryError::Invalid(FieldError::invalid(
+            "channel",
+            "must be one of web, app, store, support, email, server",
+        )));
     }
     if p.cart_ttl_ms < 1000 {
         return Err(InventoryError::Invalid(FieldError::invalid("cartTtlSeconds", "at least 1 second")));

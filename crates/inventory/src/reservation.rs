@@ -69,7 +69,9 @@ pub struct Reservation {
     pub channel: String,
     /// The order that confirmed it.
     pub order_id: Option<String>,
-    /// When it lapses unless confirmed (unix ms).
+    /// When it lapses unless confirmed.
+    #[serde(with = "tailor_core::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: i64,
     /// What is held where.
     pub lines: Vec<ReservationLine>,

@@ -27,7 +27,9 @@ pub struct StockLevel {
     pub damaged: i64,
     /// Units on their way.
     pub incoming: i64,
-    /// When the incoming units are expected (unix ms).
+    /// When the incoming units are expected.
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub incoming_at: Option<i64>,
     /// on hand − reserved − safety stock − damaged.
     pub available: i64,
@@ -61,7 +63,9 @@ pub struct Adjustment {
     pub damaged: Option<i64>,
     /// Incoming units.
     pub incoming: Option<i64>,
-    /// When the incoming units are expected (unix ms).
+    /// When the incoming units are expected.
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub incoming_at: Option<i64>,
     /// Why (a count, a delivery, breakage…); kept with the change.
     pub reason: String,
@@ -353,7 +357,9 @@ pub struct LocationAvailability {
     pub available: i64,
     /// Whether a shopper can pick it up there today.
     pub pickup_today: bool,
-    /// When it can ship from there (unix ms): now when in stock, else when incoming stock lands.
+    /// When it can ship from there: now when in stock, else when incoming stock lands.
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub ships_by: Option<i64>,
     /// Distance from `near` in km, when asked with coordinates.
     pub distance_km: Option<f64>,

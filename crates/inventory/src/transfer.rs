@@ -56,7 +56,9 @@ pub struct Transfer {
     pub quantity: i64,
     /// in_transit, received or cancelled.
     pub state: TransferState,
-    /// When they are expected (unix ms).
+    /// When they are expected.
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expected_at: Option<i64>,
 }
 

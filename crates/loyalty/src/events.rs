@@ -48,10 +48,13 @@ pub struct LoyaltyEvent {
     pub profile_id: String,
     /// What happened.
     pub kind: String,
-    /// Its details (points, tier names, dates).
+    /// Its details (points, tier names, and times such as `availableAt`, `expireBy` and
+    /// `graceUntil` as RFC 3339 strings).
     #[schema(value_type = Object)]
     pub details: Value,
-    /// When (unix ms).
+    /// When.
+    #[serde(with = "tailor_core::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
 }
 
@@ -84,6 +87,16 @@ pub async fn lock_feed(conn: &mut AnyConnection) -> Result<(), LoyaltyError> {
     Ok(())
 }
 
+/// The details' times, stored as epoch milliseconds, as the API writes times: RFC 3339 strings.
+fn times_as_text(mut details: Value) -> Value {
+    for key in ["availableAt", "expireBy", "graceUntil"] {
+        if let Some(ms) = details.get(key).and_then(Value::as_i64) {
+            details[key] = Value::String(tailor_core::time::format_millis(ms));
+        }
+    }
+    details
+}
+
 /// Up to `limit` events after position `after`, oldest first.
 pub async fn events_after(conn: &mut AnyConnection, after: i64, limit: i64) -> Result<Vec<LoyaltyEvent>, LoyaltyError> {
     let rows = sqlx::query(
@@ -99,7 +112,7 @@ pub async fn events_after(conn: &mut AnyConnection, after: i64, limit: i64) -> R
             seq: r.get(0),
             profile_id: r.get(1),
             kind: r.get(2),
-            details: serde_json::from_str(&r.get::<String, _>(3)).unwrap_or(Value::Null),
+            details: times_as_text(serde_json::from_str(&r.get::<String, _>(3)).unwrap_or(Value::Null)),
             at: r.get(4),
         })
         .collect())

@@ -80,7 +80,9 @@ pub struct Entry {
     pub order_id: Option<String>,
     /// Why (adjustments).
     pub reason: Option<String>,
-    /// When (unix ms).
+    /// When.
+    #[serde(with = "tailor_core::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
 }
 

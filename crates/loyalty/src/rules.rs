@@ -24,9 +24,13 @@ pub struct Rule {
     pub points_per_unit: Option<f64>,
     /// Multiplies matching lines' points (a bonus rule).
     pub multiplier: Option<f64>,
-    /// From when it applies (unix ms).
+    /// From when it applies.
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub starts_at: Option<i64>,
-    /// Until when it applies (unix ms, exclusive).
+    /// Until when it applies (exclusive).
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub ends_at: Option<i64>,
 }
 
@@ -48,6 +52,12 @@ impl Rule {
         };
         if self.name.trim().is_empty() {
             return bad("name", "give the rule a name");
+        }
+        // A misspelt channel would make a rule that never matches: refuse it.
+        if let Some(c) = &self.channel {
+            if tailor_core::Channel::parse(c).map(|ch| ch.as_str()) != Some(c.as_str()) {
+                return bad("channel", "must be one of web, app, store, support, email, server");
+            }
         }
         match (self.points_per_unit, self.multiplier) {
             (Some(r), None) if r.is_finite() && (0.0..=MAX_RATE).contains(&r) => {}

@@ -54,11 +54,13 @@ pub struct Promotion {
     /// Whether it combines with other stackable promotions.
     #[serde(default)]
     pub stackable: bool,
-    /// From when (unix ms).
-    #[serde(default)]
+    /// From when.
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub starts_at: Option<i64>,
-    /// Until when (unix ms, exclusive).
-    #[serde(default)]
+    /// Until when (exclusive).
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub ends_at: Option<i64>,
 }
 

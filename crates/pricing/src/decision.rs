@@ -17,11 +17,13 @@ pub struct ListPriceInput {
     pub currency: String,
     /// The list price, in cents.
     pub cents: i64,
-    /// From when it holds (unix ms; default now).
-    #[serde(default)]
+    /// From when it holds (default now).
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub valid_from: Option<i64>,
-    /// Until when (unix ms, exclusive).
-    #[serde(default)]
+    /// Until when (exclusive).
+    #[serde(default, with = "tailor_core::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub valid_to: Option<i64>,
     /// Why (kept with the decision).
     #[serde(default)]

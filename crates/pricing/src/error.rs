@@ -13,10 +13,9 @@ pub enum PricingError {
     /// The request conflicts with the current state (e.g. an experiment already running).
     #[error("{0}")]
     Conflict(String),
-    /// Something the request needs is not there yet (e.g. a product without a price); the
-    /// message says what to do.
+    /// The product has no price yet; the message says how to set one.
     #[error("{0}")]
-    NotReady(String),
+    NoPrice(String),
     /// A stored value could not be read back (a row written by an incompatible version).
     #[error("{0}")]
     Stored(String),

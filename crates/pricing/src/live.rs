@@ -66,7 +66,9 @@ pub struct Experiment {
     pub arms: Vec<Arm>,
     /// The price on the shelf now (an index into `arms`).
     pub current: usize,
-    /// Since when (unix ms).
+    /// Since when.
+    #[serde(with = "tailor_core::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub current_since: i64,
     /// Hours a price holds.
     pub period_hours: u32,
@@ -80,7 +82,9 @@ pub struct Experiment {
     pub elasticity: Option<(f64, f64)>,
     /// Set when it stopped: (period, winning arm).
     pub stopped: Option<(u32, usize)>,
-    /// When it started (unix ms).
+    /// When it started.
+    #[serde(with = "tailor_core::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub started_at: i64,
     /// Why it paused, when it did.
     #[serde(default)]

@@ -61,7 +61,8 @@ pub async fn person(conn: &mut AnyConnection, id: &str) -> Result<Option<(Vec<St
 
 /// Everything held about the person `id` belongs to: the unified profile (derived features
 /// included), every profile of the merge group with its own traits, all events, orders with
-/// their lines, and the merge history. `None` if there is no such profile.
+/// their lines, and the merge history, in the API's convention (camelCase, RFC 3339 times; the
+/// events as they were sent). `None` if there is no such profile.
 pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>, ProfileError> {
     let Some(profile) = profile_view(conn, id).await? else {
         return Ok(None);
@@ -79,9 +80,9 @@ pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>,
         .map(|r| {
             json!({
                 "id": r.get::<String, _>(0),
-                "created_at": format_millis(r.get(1)),
+                "createdAt": format_millis(r.get(1)),
                 "traits": serde_json::from_str::<Value>(&r.get::<String, _>(2)).unwrap_or(Value::Null),
-                "merged_into": r.get::<Option<String>, _>(3),
+                "mergedInto": r.get::<Option<String>, _>(3),
             })
         })
         .collect();
@@ -110,7 +111,7 @@ pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>,
         .iter()
         .map(|l| {
             json!({
-                "product_id": l.get::<String, _>(0),
+                "productId": l.get::<String, _>(0),
                 "category": l.get::<Option<String>, _>(1),
                 "quantity": l.get::<i64, _>(2),
                 "price": tailor_core::money::format_cents(l.get(3)),
@@ -118,9 +119,9 @@ pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>,
         })
         .collect();
         orders.push(json!({
-            "order_id": order_id,
+            "orderId": order_id,
             "channel": r.get::<String, _>(1),
-            "store_id": r.get::<Option<String>, _>(2),
+            "storeId": r.get::<Option<String>, _>(2),
             "total": tailor_core::money::format_cents(r.get(3)),
             "refunded": tailor_core::money::format_cents(r.get(4)),
             "currency": r.get::<String, _>(5),
@@ -130,7 +131,7 @@ pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>,
     }
     let merges = merges(conn, &profile.id).await?.unwrap_or_default();
     Ok(Some(json!({
-        "exported_at": format_millis(tailor_core::time::now_millis()),
+        "exportedAt": format_millis(tailor_core::time::now_millis()),
         "profile": profile,
         "profiles": profiles,
         "events": events,

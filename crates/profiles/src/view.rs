@@ -12,12 +12,14 @@ use crate::graph::{group_of, owner, placeholders, root_of, ProfileError};
 
 /// One identifier held by a profile.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct IdentifierView {
     /// Kind, e.g. `email`.
     pub kind: String,
     /// Normalized value.
     pub value: String,
     /// When it was first seen.
+    #[schema(value_type = String, format = DateTime)]
     pub first_seen: String,
     /// The profile of the group that holds it.
     pub profile_id: String,
@@ -25,6 +27,7 @@ pub struct IdentifierView {
 
 /// How many events came through one channel.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ChannelCount {
     /// Channel name.
     pub channel: String,
@@ -34,10 +37,13 @@ pub struct ChannelCount {
 
 /// Features computed from the whole group's events and orders.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Features {
     /// First event time.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub first_seen: Option<String>,
     /// Last event time.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_seen: Option<String>,
     /// Events per channel, most used first.
     pub channels: Vec<ChannelCount>,
@@ -57,12 +63,14 @@ pub struct Features {
 
 /// The current consent for one purpose.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ConsentView {
     /// Purpose name.
     pub purpose: String,
     /// Granted (true) or withdrawn/refused (false).
     pub granted: bool,
     /// When it was decided.
+    #[schema(value_type = String, format = DateTime)]
     pub at: String,
     /// Where the decision came from.
     pub source: String,
@@ -70,6 +78,7 @@ pub struct ConsentView {
 
 /// One item in the current cart.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct CartLine {
     /// Product id.
     pub product_id: String,
@@ -81,10 +90,12 @@ pub struct CartLine {
 
 /// The unified profile of one customer.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ProfileView {
     /// The profile id (the root of the merge group).
     pub id: String,
     /// When the oldest profile of the group was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: String,
     /// Traits, merged over the group (the root's own traits win).
     #[schema(value_type = Object)]
@@ -103,10 +114,12 @@ pub struct ProfileView {
 
 /// One event on a customer's timeline.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct TimelineEntry {
     /// Position in the event log.
     pub seq: i64,
     /// When it happened.
+    #[schema(value_type = String, format = DateTime)]
     pub timestamp: String,
     /// Call type.
     pub kind: String,
@@ -123,6 +136,7 @@ pub struct TimelineEntry {
 
 /// A merge and its provenance.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct MergeView {
     /// Merge id, for unmerge.
     pub id: String,
@@ -137,8 +151,10 @@ pub struct MergeView {
     /// The identifier value that linked them.
     pub cause_value: String,
     /// When.
+    #[schema(value_type = String, format = DateTime)]
     pub at: String,
     /// When it was undone, if it was.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub undone_at: Option<String>,
 }
 
@@ -317,11 +333,12 @@ pub async fn lookup(conn: &mut AnyConnection, id: &Identifier) -> Result<Option<
     }
 }
 
-/// The group's events, newest first, before log position `before` (exclusive).
+/// The group's events, newest first (by time, then log position), after `before` in that order:
+/// the `(time in ms, seq)` of the last entry of the previous page, exclusive.
 pub async fn timeline(
     conn: &mut AnyConnection,
     id: &str,
-    before: Option<i64>,
+    before: Option<(i64, i64)>,
     limit: i64,
 ) -> Result<Option<Vec<TimelineEntry>>, ProfileError> {
     let Some(root) = root_of(conn, id).await? else {
@@ -329,11 +346,12 @@ pub async fn timeline(
     };
     let group = group_of(conn, &root).await?;
     let sql = format!(
-        "SELECT seq, ts, kind, name, channel, profile_id, body FROM events WHERE profile_id IN {} AND seq < $1 \
-         ORDER BY ts DESC, seq DESC LIMIT $2",
-        placeholders(3, group.len())
+        "SELECT seq, ts, kind, name, channel, profile_id, body FROM events WHERE profile_id IN {} \
+         AND (ts < $1 OR (ts = $1 AND seq < $2)) ORDER BY ts DESC, seq DESC LIMIT $3",
+        placeholders(4, group.len())
     );
-    let q = sqlx::query(&sql).bind(before.unwrap_or(i64::MAX)).bind(limit);
+    let (ts, seq) = before.unwrap_or((i64::MAX, i64::MAX));
+    let q = sqlx::query(&sql).bind(ts).bind(seq).bind(limit);
     let rows = bind_all(q, &group).fetch_all(conn).await?;
     Ok(Some(
         rows.iter()

@@ -1,6 +1,8 @@
 //! Administration: API keys (list, create, revoke, rotate) and the dead letters of the event
 //! projection (list and replay).
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,6 +15,7 @@ use utoipa_axum::routes;
 use crate::auth::AdminKey;
 use crate::error::parse_body;
 use crate::extract::{Path, Query};
+use crate::page::{cursor_of, Page, PageParams, PageQuery};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -25,9 +28,15 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Every API key, newest first (never their secrets).
-#[utoipa::path(get, path = "/v1/keys", tag = "ops", security(("bearer" = [])), responses((status = 200, body = [ApiKey])))]
-async fn list_keys(State(state): State<AppState>, _key: AdminKey) -> Result<Json<Vec<ApiKey>>, ApiError> {
-    Ok(Json(state.engine.keys().await?))
+#[utoipa::path(get, path = "/v1/keys", tag = "ops", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = Page<ApiKey>), (status = 400, description = "Bad limit or cursor")))]
+async fn list_keys(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Page<ApiKey>>, ApiError> {
+    let page = PageQuery::from_query(&q)?;
+    Ok(Json(page.slice(state.engine.keys().await?)?))
 }
 
 /// A key to create.
@@ -80,39 +89,34 @@ async fn rotate_key(
     Ok((StatusCode::CREATED, Json(state.engine.rotate_key(&id).await?)))
 }
 
-/// Paging of dead letters.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-struct DeadLetterQuery {
-    /// Only dead letters after this log position (`nextCursor` of the previous page).
-    cursor: Option<i64>,
-    /// At most this many (1..=1000, default 100).
-    limit: Option<i64>,
-    /// Include those already replayed.
-    replayed: Option<bool>,
-}
-
-/// A page of dead letters.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct DeadLetterPage {
-    /// Oldest first.
-    items: Vec<DeadLetterView>,
-    /// The cursor of the next page, when there may be one.
-    next_cursor: Option<i64>,
-}
-
-/// Events the projection could not apply, with the reason, oldest first.
-#[utoipa::path(get, path = "/v1/dead-letters", tag = "ops", security(("bearer" = [])), params(DeadLetterQuery),
-    responses((status = 200, body = DeadLetterPage)))]
+/// Events the projection could not apply, with the reason, oldest first; `replayed=true`
+/// includes those already replayed.
+#[utoipa::path(get, path = "/v1/dead-letters", tag = "ops", security(("bearer" = [])),
+    params(PageParams, ("replayed" = Option<bool>, Query, description = "Include those already replayed")),
+    responses((status = 200, body = Page<DeadLetterView>), (status = 400, description = "Bad limit, cursor or replayed")))]
 async fn dead_letters(
     State(state): State<AppState>,
     _key: AdminKey,
-    Query(q): Query<DeadLetterQuery>,
-) -> Result<Json<DeadLetterPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    let items = state.engine.dead_letters(q.cursor.unwrap_or(0), limit, q.replayed.unwrap_or(false)).await?;
-    let next_cursor = (items.len() as i64 == limit).then(|| items.last().map(|d| d.seq)).flatten();
-    Ok(Json(DeadLetterPage { items, next_cursor }))
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Page<DeadLetterView>>, ApiError> {
+    let page = PageQuery::from_query(&q)?;
+    let replayed = match q.get("replayed").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::field("replayed", "replayed is true or false")),
+    };
+    let after = page.position('s')?.unwrap_or(0);
+    let limit = page.limit as i64;
+    let items = state.engine.dead_letters(after, limit, replayed).await?;
+    // A full page is the last one only when nothing follows it.
+    let more = match items.last() {
+        Some(last) if items.len() as i64 == limit => {
+            !state.engine.dead_letters(last.seq, 1, replayed).await?.is_empty()
+        }
+        _ => false,
+    };
+    let next_cursor = if more { items.last().map(|d| cursor_of('s', d.seq)) } else { None };
+    Ok(Json(Page { items, next_cursor }))
 }
 
 /// Applies a dead letter again, after its cause was fixed; 409 with the reason when it still

@@ -16,7 +16,7 @@ const CONSOLE_JS: &str = include_str!("assets/console.js");
 const DOCS_HTML: &str = include_str!("assets/docs.html");
 const STYLE_CSS: &str = include_str!("assets/style.css");
 
-const ERROR_CODES: [ErrorCode; 14] = ErrorCode::ALL;
+const ERROR_CODES: [ErrorCode; 17] = ErrorCode::ALL;
 
 fn errors_page() -> String {
     let rows: String = ERROR_CODES

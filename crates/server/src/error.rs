@@ -48,6 +48,9 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound(m) => Self::new(ErrorCode::NotFound, without_storage_text(m)),
             EngineError::Conflict(m) => Self::new(ErrorCode::Conflict, without_storage_text(m)),
             EngineError::NotReady(m) => Self::new(ErrorCode::NotReady, without_storage_text(m)),
+            EngineError::InsufficientStock(m) => Self::new(ErrorCode::InsufficientStock, without_storage_text(m)),
+            EngineError::InsufficientPoints(m) => Self::new(ErrorCode::InsufficientPoints, without_storage_text(m)),
+            EngineError::NoPrice(m) => Self::new(ErrorCode::NoPrice, without_storage_text(m)),
             EngineError::Db(_) | EngineError::Io(_) => {
                 tracing::error!(error = %e, "internal error");
                 Self::new(

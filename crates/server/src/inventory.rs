@@ -41,6 +41,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// How each channel uses stock (channels not listed hold it at checkout: reserve_on_order).
+/// At most one per channel, so a plain array (docs/api.md).
 #[utoipa::path(get, path = "/v1/inventory/policies", tag = "inventory", security(("bearer" = [])),
     responses((status = 200, body = [ChannelPolicy])))]
 async fn get_policies(State(state): State<AppState>, _key: ReadKey) -> Result<Json<Vec<ChannelPolicy>>, ApiError> {
@@ -199,6 +200,16 @@ fn text(v: &Value, field: &str, required: bool) -> Result<Option<String>, ApiErr
     }
 }
 
+/// A time at `field`: an RFC 3339 string, or epoch milliseconds (deprecated).
+fn time(v: &Value, field: &str) -> Result<Option<i64>, ApiError> {
+    match v.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(t) => tailor_core::time::parse_api_time(t)
+            .map(Some)
+            .ok_or_else(|| ApiError::field(field, format!("{field} is {} (got {t})", tailor_core::time::TIME_HINT))),
+    }
+}
+
 /// A whole number (of units, seconds…) at `field`, named by `path` in errors.
 fn whole(v: &Value, field: &str, path: &str) -> Result<Option<i64>, ApiError> {
     match v.get(field) {
@@ -217,18 +228,25 @@ fn unknown_fields(v: &Value, known: &[&str]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Availability of the SKUs asked for: all of it, so no cursor (docs/api.md).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct AvailabilityList {
+    /// Per SKU and location.
+    items: Vec<LocationAvailability>,
+}
+
 /// What can be promised per SKU and location: `?sku=A,B` (up to 200) and either `store=S1,S2`
 /// or `near=lat,lon` (sorted by distance). Bundles count by their scarcest component.
 #[utoipa::path(get, path = "/v1/availability", tag = "inventory", security(("bearer" = [])),
     params(("sku" = String, Query, description = "SKUs, comma-separated"),
         ("store" = Option<String>, Query, description = "Locations, comma-separated"),
         ("near" = Option<String>, Query, description = "lat,lon")),
-    responses((status = 200, body = [LocationAvailability]), (status = 400, description = "Invalid field")))]
+    responses((status = 200, body = AvailabilityList), (status = 400, description = "Invalid field")))]
 async fn get_availability(
     State(state): State<AppState>,
     _key: StockKey,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AvailabilityList>, ApiError> {
     let list = |k: &str| -> Vec<String> {
         q.get(k)
             .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
@@ -250,7 +268,7 @@ async fn get_availability(
         }
     };
     let rows = state.engine.stock_availability(&skus, (!stores.is_empty()).then_some(stores.as_slice()), near).await?;
-    Ok(Json(json!({ "items": rows })))
+    Ok(Json(AvailabilityList { items: rows }))
 }
 
 /// Marks a product available or not at a store or warehouse (the retailer's flag, used where
@@ -293,7 +311,7 @@ async fn adjust(
         safety_stock: whole(&v, "safetyStock", "safetyStock")?,
         damaged: whole(&v, "damaged", "damaged")?,
         incoming: whole(&v, "incoming", "incoming")?,
-        incoming_at: whole(&v, "incomingAt", "incomingAt")?,
+        incoming_at: time(&v, "incomingAt")?,
         reason: text(&v, "reason", true)?.unwrap_or_default(),
     };
     Ok(Json(state.engine.adjust_stock(&a, key.as_deref(), &body).await?))
@@ -455,8 +473,9 @@ struct TransferBody {
     to_location_id: String,
     /// Whole units.
     quantity: i64,
-    /// When they are expected (unix ms).
-    expected_at: Option<i64>,
+    /// When they are expected.
+    #[schema(format = DateTime)]
+    expected_at: Option<String>,
 }
 
 /// Sends units between locations: off the source's shelf now, incoming at the destination
@@ -475,7 +494,7 @@ async fn send_transfer(
     let from = text(&v, "fromLocationId", true)?.unwrap_or_default();
     let to = text(&v, "toLocationId", true)?.unwrap_or_default();
     let q = whole(&v, "quantity", "quantity")?.ok_or_else(|| ApiError::field("quantity", "a quantity is needed"))?;
-    let expected = whole(&v, "expectedAt", "expectedAt")?;
+    let expected = time(&v, "expectedAt")?;
     let t = state.engine.transfer_stock(&sku, &from, &to, q, expected).await?;
     Ok((StatusCode::CREATED, Json(t)))
 }

@@ -15,6 +15,7 @@ mod limits;
 mod listener;
 mod loyalty;
 mod ops;
+mod page;
 mod pricing;
 mod profiles;
 mod ratelimit;

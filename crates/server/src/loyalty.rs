@@ -7,13 +7,14 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::Value;
-use tailor_engine::{LoyaltyAccount, LoyaltyEventPage, LoyaltyRule, LoyaltyTier, Redemption, Reward};
+use tailor_engine::{LoyaltyAccount, LoyaltyEvent, LoyaltyRule, LoyaltyTier, Redemption, Reward};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{AdminKey, LoyaltyKey, ReadKey, RedeemKey};
 use crate::error::{idempotency_key, parse_body, parse_list};
 use crate::extract::{Path, Query};
+use crate::page::{cursor_of, Page, PageParams, PageQuery};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -179,20 +180,18 @@ async fn put_rewards(
 }
 
 /// The loyalty event feed, for journeys: `points_earned`, `reward_granted`,
-/// `points_expiring_soon`, `points_expired`, `tier_at_risk` and `tier_changed`, oldest first
-/// after the cursor `after`; pass the answer's `next` to read on.
+/// `points_expiring_soon`, `points_expired`, `tier_at_risk` and `tier_changed`, oldest first.
+/// A feed never ends: `nextCursor` is always given (the position after this page, or the cursor
+/// sent when nothing is new); keep it and ask again later. Empty `items` means caught up.
 #[utoipa::path(get, path = "/v1/loyalty/events", tag = "loyalty", security(("bearer" = [])),
-    params(("after" = Option<i64>, Query, description = "Cursor: events after this position (default 0)"),
-        ("limit" = Option<i64>, Query, description = "At most this many (1–1000, default 100)")),
-    responses((status = 200, body = LoyaltyEventPage), (status = 400, description = "Invalid field")))]
+    params(PageParams),
+    responses((status = 200, body = Page<LoyaltyEvent>), (status = 400, description = "Bad limit or cursor")))]
 async fn events(
     State(state): State<AppState>,
     _key: ReadKey,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<LoyaltyEventPage>, ApiError> {
-    let number = |name: &str, default: i64| match q.get(name) {
-        None => Ok(default),
-        Some(v) => v.parse::<i64>().map_err(|_| ApiError::field(name, format!("{name} is a whole number, e.g. 100"))),
-    };
-    Ok(Json(state.engine.loyalty_events(number("after", 0)?, number("limit", 100)?).await?))
+) -> Result<Json<Page<LoyaltyEvent>>, ApiError> {
+    let page = PageQuery::from_query(&q)?;
+    let read = state.engine.loyalty_events(page.position('s')?.unwrap_or(0), page.limit as i64).await?;
+    Ok(Json(Page { items: read.events, next_cursor: Some(cursor_of('s', read.next)) }))
 }

@@ -6,8 +6,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::Value;
-use tailor_engine::Readiness;
+use tailor_engine::{Readiness, Stats};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -47,8 +46,8 @@ pub(crate) fn operations_routes() -> axum::Router<AppState> {
 }
 
 /// Counts of events, profiles, merges, products, locations and orders, and the projection lag.
-#[utoipa::path(get, path = "/v1/stats", tag = "ops", security(("bearer" = [])), responses((status = 200, description = "Counts")))]
-async fn stats(State(state): State<AppState>, _key: ReadKey) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/stats", tag = "ops", security(("bearer" = [])), responses((status = 200, body = Stats)))]
+async fn stats(State(state): State<AppState>, _key: ReadKey) -> Result<Json<Stats>, ApiError> {
     Ok(Json(state.engine.stats().await?))
 }
 

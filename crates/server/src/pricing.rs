@@ -7,7 +7,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
 use tailor_core::Channel;
 use tailor_engine::{
     Experiment, ExperimentInput, Guardrails, ListPriceInput, MarkdownPlan, MarkdownRequest, MarketInput, PriceDecision,
@@ -19,6 +18,7 @@ use utoipa_axum::routes;
 use crate::auth::{AdminKey, ReadKey};
 use crate::error::parse_body;
 use crate::extract::{Path, Query};
+use crate::page::{Page, PageParams, PageQuery};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -36,6 +36,13 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(step_experiment))
 }
 
+/// The prices of the SKUs asked for: all of them, so no cursor (docs/api.md).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct PriceList {
+    /// One quote per SKU, in the order asked.
+    items: Vec<PriceQuote>,
+}
+
 /// Prices to pay: `?sku=A,B` (up to 200) `&channel=web` `[&user=ID]` `[&zone=Z]`
 /// `[&quantity=N]`. The list price is the same on every channel; a promotion applies on a
 /// channel only when it declares it. With `user`, personal offers (behaviour only, with the
@@ -46,12 +53,13 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         ("user" = Option<String>, Query, description = "A profile id, for personal offers"),
         ("zone" = Option<String>, Query, description = "Price zone (default list when absent)"),
         ("quantity" = Option<u32>, Query, description = "Units (multi-buy promotions), default 1")),
-    responses((status = 200, body = Object, description = "{\"prices\": [PriceQuote]}"), (status = 400, description = "Invalid field"), (status = 404, description = "Unknown SKU or customer")))]
+    responses((status = 200, body = PriceList), (status = 400, description = "Invalid field"), (status = 404, description = "Unknown SKU or customer"),
+        (status = 409, description = "A product has no price yet (no_price)")))]
 async fn quote(
     State(state): State<AppState>,
     _key: ReadKey,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PriceList>, ApiError> {
     let skus: Vec<String> = q
         .get("sku")
         .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
@@ -67,7 +75,7 @@ async fn quote(
     let zone = q.get("zone").map(String::as_str).unwrap_or("");
     let quotes: Vec<PriceQuote> =
         state.engine.quote_prices(&skus, channel, zone, q.get("user").map(String::as_str), quantity).await?;
-    Ok(Json(json!({ "prices": quotes })))
+    Ok(Json(PriceList { items: quotes }))
 }
 
 /// Sets a list price in the price book (per zone, with validity dates). It passes the
@@ -88,13 +96,18 @@ async fn put_list_price(
 /// The product's price decisions, newest first: proposed, set, each guardrail that clamped it,
 /// and why.
 #[utoipa::path(get, path = "/v1/prices/{sku}/history", tag = "pricing", security(("bearer" = [])),
-    params(("sku" = String, Path, description = "The product")), responses((status = 200, body = [PriceDecision])))]
+    params(("sku" = String, Path, description = "The product"), PageParams),
+    responses((status = 200, body = Page<PriceDecision>), (status = 400, description = "Bad limit or cursor")))]
 async fn history(
     State(state): State<AppState>,
     _key: ReadKey,
     Path(sku): Path<String>,
-) -> Result<Json<Vec<PriceDecision>>, ApiError> {
-    Ok(Json(state.engine.price_history(&sku, 100).await?))
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Page<PriceDecision>>, ApiError> {
+    let page = PageQuery::from_query(&q)?;
+    // The history is read up to the end of the page asked and one more; the cursor is an offset.
+    let upto = page.position('o')?.unwrap_or(0).saturating_add(page.probe() as i64);
+    Ok(Json(page.slice(state.engine.price_history(&sku, upto).await?)?))
 }
 
 /// Reprices the product's default list from market conditions (stock cover, competitor prices,
@@ -140,16 +153,21 @@ async fn put_guardrails(
     Ok(Json(g))
 }
 
-/// The promotions.
-#[utoipa::path(get, path = "/v1/promotions", tag = "pricing", security(("bearer" = [])),
-    responses((status = 200, body = [Promotion])))]
-async fn list_promotions(State(state): State<AppState>, _key: ReadKey) -> Result<Json<Vec<Promotion>>, ApiError> {
-    Ok(Json(state.engine.promotions().await?.as_ref().clone()))
+/// The promotions, by id.
+#[utoipa::path(get, path = "/v1/promotions", tag = "pricing", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = Page<Promotion>), (status = 400, description = "Bad limit or cursor")))]
+async fn list_promotions(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Page<Promotion>>, ApiError> {
+    let page = PageQuery::from_query(&q)?;
+    Ok(Json(page.slice(state.engine.promotions().await?.as_ref().clone())?))
 }
 
 /// Creates or replaces a promotion: a `discount` (`percentage`, `amount` or `multi_buy`) on
 /// `skus` or `categories`, optionally only on some `channels` (a declared channel promotion),
-/// between `startsAt` and `endsAt`, with `priority` and `stackable`.
+/// between `startsAt` and `endsAt` (RFC 3339), with `priority` and `stackable`.
 #[utoipa::path(put, path = "/v1/promotions/{id}", tag = "pricing", security(("bearer" = [])),
     request_body = Promotion, params(("id" = String, Path, description = "The promotion's id")),
     responses((status = 200, body = Promotion), (status = 400, description = "Invalid field")))]

@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{AdminKey, ReadKey};
 use crate::extract::{Path, Query};
+use crate::page::{cursor_of_pair, Page, PageParams, PageQuery};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -76,42 +77,36 @@ async fn erase(State(state): State<AppState>, _key: AdminKey, Path(id): Path<Str
     Ok(Json(json!({"erased": true, "profiles": n})))
 }
 
-/// Paging of the timeline.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-struct TimelineQuery {
-    /// At most this many entries (1..=500, default 100).
-    limit: Option<i64>,
-    /// Only entries before this log position (for the next page).
-    before: Option<i64>,
-}
-
-/// The cross-channel timeline, newest first.
+/// The cross-channel timeline, newest first (by event time, then log position).
 #[utoipa::path(get, path = "/v1/profiles/{id}/timeline", tag = "profiles", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Profile id"), TimelineQuery),
-    responses((status = 200, body = Vec<TimelineEntry>), (status = 404, description = "No such profile")))]
+    params(("id" = String, Path, description = "Profile id"), PageParams),
+    responses((status = 200, body = Page<TimelineEntry>), (status = 400, description = "Bad limit or cursor"), (status = 404, description = "No such profile")))]
 async fn timeline(
     State(state): State<AppState>,
     _key: ReadKey,
     Path(id): Path<String>,
-    Query(q): Query<TimelineQuery>,
-) -> Result<Json<Vec<TimelineEntry>>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 500"));
-    }
-    Ok(Json(state.engine.timeline(&id, q.before, limit).await?))
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Page<TimelineEntry>>, ApiError> {
+    let page = PageQuery::from_query(&q)?;
+    let entries = state.engine.timeline(&id, page.pair('t')?, page.probe() as i64).await?;
+    Ok(Json(page.cut(entries, |e| {
+        cursor_of_pair('t', tailor_core::time::parse_rfc3339(&e.timestamp).unwrap_or(i64::MIN), e.seq)
+    })))
 }
 
-/// Every merge of the customer's profiles, with the event and identifier that caused it.
+/// Every merge of the customer's profiles, newest first, with the event and identifier that
+/// caused it.
 #[utoipa::path(get, path = "/v1/profiles/{id}/merges", tag = "profiles", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Profile id")),
-    responses((status = 200, body = Vec<MergeView>), (status = 404, description = "No such profile")))]
+    params(("id" = String, Path, description = "Profile id"), PageParams),
+    responses((status = 200, body = Page<MergeView>), (status = 400, description = "Bad limit or cursor"), (status = 404, description = "No such profile")))]
 async fn merges(
     State(state): State<AppState>,
     _key: ReadKey,
     Path(id): Path<String>,
-) -> Result<Json<Vec<MergeView>>, ApiError> {
-    Ok(Json(state.engine.merges(&id).await?))
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Page<MergeView>>, ApiError> {
+    let page = PageQuery::from_query(&q)?;
+    Ok(Json(page.slice(state.engine.merges(&id).await?)?))
 }
 
 /// Which merge to undo.

@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use tailor_engine::{Merchandising, RecsRequest, RecsResponse, TrainSummary, MAX_K};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,6 +16,7 @@ use utoipa_axum::routes;
 use crate::auth::{AdminKey, ReadKey};
 use crate::error::parse_body;
 use crate::extract::Query;
+use crate::page::{Page, PageParams, PageQuery};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -131,22 +131,37 @@ async fn weather(State(state): State<AppState>, _key: AdminKey, body: Bytes) -> 
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The answer to a training request.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TrainingStarted {
+    /// Always `training`.
+    status: &'static str,
+    /// The model version served until the new one is ready, if any.
+    serving: Option<i64>,
+}
+
 /// Starts training a new model version in the background; it is served when ready.
 #[utoipa::path(post, path = "/v1/models/train", tag = "recommendations", security(("bearer" = [])),
-    responses((status = 202, description = "Training started")))]
-async fn train(State(state): State<AppState>, _key: AdminKey) -> (StatusCode, Json<Value>) {
+    responses((status = 202, body = TrainingStarted, description = "Training started")))]
+async fn train(State(state): State<AppState>, _key: AdminKey) -> (StatusCode, Json<TrainingStarted>) {
     let engine = state.engine.clone();
     tokio::spawn(async move {
         if let Err(e) = engine.train_model(Arc::new(|_| {})).await {
             tracing::warn!(error = %e, "training failed");
         }
     });
-    (StatusCode::ACCEPTED, Json(json!({"status": "training", "serving": state.engine.model_version()})))
+    (StatusCode::ACCEPTED, Json(TrainingStarted { status: "training", serving: state.engine.model_version() }))
 }
 
 /// The stored model versions, newest first; the newest is served.
-#[utoipa::path(get, path = "/v1/models", tag = "recommendations", security(("bearer" = [])),
-    responses((status = 200, body = [TrainSummary])))]
-async fn models(State(state): State<AppState>, _key: ReadKey) -> Result<Json<Vec<TrainSummary>>, ApiError> {
-    Ok(Json(state.engine.models().await?))
+#[utoipa::path(get, path = "/v1/models", tag = "recommendations", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = Page<TrainSummary>), (status = 400, description = "Bad limit or cursor")))]
+async fn models(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Page<TrainSummary>>, ApiError> {
+    let page = PageQuery::from_query(&q)?;
+    Ok(Json(page.slice(state.engine.models().await?)?))
 }

@@ -30,7 +30,7 @@ async fn a_track_then_an_identify_are_visible_by_email_within_a_second() {
     let id = profile["id"].as_str().expect("id").to_string();
     let (status, timeline) = s.get(&format!("/v1/profiles/{id}/timeline")).await;
     assert_eq!(status, 200);
-    assert_eq!(timeline.as_array().map(Vec::len), Some(2));
+    assert_eq!(timeline["items"].as_array().map(Vec::len), Some(2));
     let (status, by_anon) = s.get("/v1/profiles/lookup?anonymousId=anon-42").await;
     assert_eq!((status, by_anon["id"].as_str()), (200, Some(id.as_str())));
 }
@@ -323,12 +323,12 @@ async fn merges_can_be_listed_and_undone_over_http() {
     let id = p["id"].as_str().expect("id").to_string();
     let (status, merges) = s.get(&format!("/v1/profiles/{id}/merges")).await;
     assert_eq!(status, 200);
-    assert_eq!(merges.as_array().map(Vec::len), Some(1));
-    let merge_id = merges[0]["id"].as_str().expect("merge id");
+    assert_eq!(merges["items"].as_array().map(Vec::len), Some(1));
+    let merge_id = merges["items"][0]["id"].as_str().expect("merge id");
     let (status, undone) =
         s.call("POST", &format!("/v1/profiles/{id}/unmerge"), &s.admin_key, Some(&json!({"mergeId": merge_id}))).await;
     assert_eq!(status, 200, "{undone}");
-    assert!(undone["undone_at"].is_string());
+    assert!(undone["undoneAt"].is_string());
     let (status, again) =
         s.call("POST", &format!("/v1/profiles/{id}/unmerge"), &s.admin_key, Some(&json!({"mergeId": merge_id}))).await;
     assert_eq!(status, 409, "{again}");

@@ -92,13 +92,13 @@ async fn a_browser_key_records_behaviour_but_never_mints_points() {
     let (_, timeline) = s.get(&format!("/v1/profiles/{id}/timeline")).await;
     assert!(timeline.to_string().contains("Order Completed"), "the client's order is on the timeline: {timeline}");
     let (_, profile) = s.get(&format!("/v1/profiles/{id}")).await;
-    assert_eq!(profile["features"]["order_count"], 0, "not a sale: {profile}");
+    assert_eq!(profile["features"]["orderCount"], 0, "not a sale: {profile}");
     // The shop's server reports the same order with its source key: now it is a sale.
     assert_eq!(s.send_trusted("/v1/track", &order("web-1")).await.0, 200);
     s.engine.sync().await.expect("project");
     assert_eq!(account(&s, &id).await["balance"]["pending"], 25_000);
     let (_, profile) = s.get(&format!("/v1/profiles/{id}")).await;
-    assert_eq!(profile["features"]["order_count"], 1, "a sale: {profile}");
+    assert_eq!(profile["features"]["orderCount"], 1, "a sale: {profile}");
     // Finding 10: a messageId is unique per source, so the server's copy was not dropped as a
     // duplicate of the browser's; a repeat from the same source is.
     assert_eq!(s.engine.log().count().await.expect("count"), 2);
@@ -243,7 +243,11 @@ async fn keys_carry_only_the_power_their_integration_needs_and_revocation_is_imm
     assert_eq!(s.call("GET", &format!("/v1/profiles/{id}"), &pos, None).await.0, 403);
     // Keys are listed without secrets; a revoked key is refused on the very next request.
     let (_, keys) = s.call("GET", "/v1/keys", &s.admin_key, None).await;
-    assert!(keys.as_array().expect("keys").iter().any(|k| k["id"] == checkout_id.as_str() && k["scope"] == "checkout"));
+    assert!(keys["items"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .any(|k| k["id"] == checkout_id.as_str() && k["scope"] == "checkout"));
     assert!(!keys.to_string().contains(&checkout), "no secret is listed");
     assert_eq!(s.call("POST", &format!("/v1/keys/{checkout_id}/revoke"), &s.admin_key, None).await.0, 200);
     assert_eq!(s.call("POST", "/v1/reservations", &checkout, Some(&hold)).await.0, 401);
@@ -284,6 +288,13 @@ async fn bodies_that_cannot_be_meant_are_refused_and_change_nothing() {
     assert_eq!((status, body["field"].as_str()), (400, Some("body")), "{body}");
     let (_, g) = s.get("/v1/pricing/guardrails/*").await;
     assert_eq!(g["unitCostCents"], 40, "the guardrails are as they were: {g}");
+    // A misspelt channel would make a rule or policy that never applies: a typed name.
+    let rule = json!([{"name": "web bonus", "channel": "wbe", "pointsPerUnit": 2}]);
+    let (status, body) = s.call("PUT", "/v1/loyalty/rules", &s.admin_key, Some(&rule)).await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("rules[0].channel")), "{body}");
+    let policy = json!({"policy": "reserve_on_cart"});
+    let (status, body) = s.call("PUT", "/v1/inventory/policies/wbe", &s.admin_key, Some(&policy)).await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("channel")), "{body}");
     // An order's count must be whole unless its unit says it is weighed.
     let weighed = json!({"userId": "w", "event": "Order Completed", "properties": {"order_id": "w1",
         "products": [{"product_id": "A", "quantity": 2.5}]}});

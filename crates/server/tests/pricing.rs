@@ -28,7 +28,7 @@ async fn profile(s: &TestServer, user: &str) -> String {
 async fn quote(s: &TestServer, query: &str) -> Value {
     let (status, body) = s.get(&format!("/v1/prices?{query}")).await;
     assert_eq!(status, 200, "{body}");
-    body["prices"][0].clone()
+    body["items"][0].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,7 +58,7 @@ async fn one_list_price_on_every_channel_unless_a_channel_promotion_is_declared(
     assert!(on_web["explanation"].to_string().contains("web only"), "{on_web}");
     // The bulk form.
     let (_, both) = s.get("/v1/prices?sku=MILK,SOUP&channel=app").await;
-    assert_eq!(both["prices"].as_array().map(Vec::len), Some(2), "{both}");
+    assert_eq!(both["items"].as_array().map(Vec::len), Some(2), "{both}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,7 +92,7 @@ async fn every_proposed_price_passes_the_guardrails_and_each_clamp_is_recorded()
     assert!(d["reason"].as_str().unwrap_or("").contains("MegaMart"), "{d}");
     assert!(d["cents"].as_i64().expect("cents") >= 132, "never below cost × 1.1: {d}");
     let (_, history) = s.get("/v1/prices/SOUP/history").await;
-    assert_eq!(history.as_array().map(Vec::len), Some(2), "{history}");
+    assert_eq!(history["items"].as_array().map(Vec::len), Some(2), "{history}");
 
     // Bad input changes nothing.
     let cases: Vec<(&str, &str, Value, u16, &str)> = vec![

@@ -85,7 +85,7 @@ fn ids(answer: &Value) -> Vec<String> {
         .as_array()
         .expect("items")
         .iter()
-        .map(|i| i["product_id"].as_str().unwrap_or("").to_string())
+        .map(|i| i["productId"].as_str().unwrap_or("").to_string())
         .collect()
 }
 
@@ -165,10 +165,10 @@ async fn a_product_nobody_bought_is_recommended_through_content() {
     store_with_history(&s).await;
     let (status, answer) = s.get("/v1/recommendations?context=item&item=milk&k=10").await;
     assert_eq!(status, 200, "{answer}");
-    let goat = answer["items"].as_array().expect("items").iter().find(|i| i["product_id"] == "goat-milk");
+    let goat = answer["items"].as_array().expect("items").iter().find(|i| i["productId"] == "goat-milk");
     let goat = goat.unwrap_or_else(|| panic!("goat milk missing: {answer}"));
     assert_eq!(goat["reasons"][0]["code"], "similar");
-    assert_eq!(goat["reasons"][0]["product_id"], "milk");
+    assert_eq!(goat["reasons"][0]["productId"], "milk");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,7 +185,7 @@ async fn a_customer_without_personalization_consent_gets_non_personal_results_ma
     // The same list a stranger gets at that store.
     let (_, stranger) = s.get("/v1/recommendations?user=nobody-knows-me&store=S2&k=8").await;
     assert_eq!(ids(&refused), ids(&stranger));
-    assert_eq!(stranger["profile_id"], Value::Null);
+    assert_eq!(stranger["profileId"], Value::Null);
     // A customer who agreed gets their own items.
     let (_, agreed) = s.get("/v1/recommendations?user=c38&store=S2&k=8").await;
     assert_eq!(agreed["personalized"], true);
@@ -216,7 +216,7 @@ async fn a_view_changes_the_next_answer_within_a_second() {
         .flat_map(|i| i["reasons"].as_array().expect("reasons"))
         .filter(|r| r["code"] == "because_you_viewed")
         .collect();
-    assert!(!viewed.is_empty() && viewed.iter().all(|r| r["product_id"] == "miso-soup"), "{after}");
+    assert!(!viewed.is_empty() && viewed.iter().all(|r| r["productId"] == "miso-soup"), "{after}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,7 +259,7 @@ async fn rain_at_a_store_lifts_soups_there() {
         .as_array()
         .expect("items")
         .iter()
-        .find(|i| category_of(i["product_id"].as_str().unwrap_or("")) == "SOUP");
+        .find(|i| category_of(i["productId"].as_str().unwrap_or("")) == "SOUP");
     let soup = soup.unwrap_or_else(|| panic!("no soup in the rain: {answer}"));
     assert!(soup["reasons"].as_array().expect("reasons").iter().any(|r| r["code"] == "weather"), "{soup}");
     let (status, bad) = s
@@ -323,10 +323,10 @@ async fn retraining_swaps_the_model_without_a_failed_request() {
     let summary = training.await.expect("join").expect("train");
     assert_eq!(summary.version, first + 1);
     let (_, body) = s.get("/v1/recommendations?user=c3&k=5").await;
-    assert_eq!(body["model_version"], first + 1);
+    assert_eq!(body["modelVersion"], first + 1);
     assert!(answered > 0);
     let (_, models) = s.get("/v1/models").await;
-    assert_eq!(models.as_array().map(Vec::len), Some(2));
+    assert_eq!(models["items"].as_array().map(Vec::len), Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

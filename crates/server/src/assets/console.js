@@ -31,7 +31,7 @@
   async function loadStats() {
     try {
       const s = await api("/v1/stats");
-      const labels = { profiles: "customers", events: "events", orders: "orders", products: "products", locations: "stores", merges: "merges", projection_lag: "events to project" };
+      const labels = { profiles: "customers", events: "events", orders: "orders", products: "products", locations: "stores", merges: "merges", projectionLag: "events to project" };
       $("stats").replaceChildren(...Object.entries(labels).map(([k, label]) => el("div", { class: "stat" }, el("b", {}, (s[k] ?? 0).toLocaleString()), el("span", {}, label))));
       needKey(false);
     } catch (e) { if (e.status === 401 || e.status === 403) needKey(true); else say(e.message, true); }
@@ -40,7 +40,7 @@
   function chip(channel) { return el("span", { class: "chip " + channel }, channel); }
 
   async function show(profileId) {
-    const [p, timeline, merges] = await Promise.all([
+    const [p, { items: timeline }, { items: merges }] = await Promise.all([
       api("/v1/profiles/" + encodeURIComponent(profileId)),
       api("/v1/profiles/" + encodeURIComponent(profileId) + "/timeline?limit=50"),
       api("/v1/profiles/" + encodeURIComponent(profileId) + "/merges"),
@@ -48,10 +48,10 @@
     const t = p.traits || {};
     const name = [t.firstName || t.first_name, t.lastName || t.last_name].filter(Boolean).join(" ") || t.email || "Customer";
     $("p-name").textContent = name;
-    $("p-id").textContent = "profile " + p.id + (p.merged_profiles.length ? " · " + p.merged_profiles.length + " merged" : "");
+    $("p-id").textContent = "profile " + p.id + (p.mergedProfiles.length ? " · " + p.mergedProfiles.length + " merged" : "");
     const f = p.features;
-    const facts = [["orders", f.order_count], ["spend", f.spend + " " + f.currency], ["preferred store", f.preferred_store || "—"],
-      ["first seen", (f.first_seen || "—").slice(0, 10)], ["last seen", (f.last_seen || "—").slice(0, 10)], ["top categories", f.top_categories.slice(0, 3).join(", ") || "—"]];
+    const facts = [["orders", f.orderCount], ["spend", f.spend + " " + f.currency], ["preferred store", f.preferredStore || "—"],
+      ["first seen", (f.firstSeen || "—").slice(0, 10)], ["last seen", (f.lastSeen || "—").slice(0, 10)], ["top categories", f.topCategories.slice(0, 3).join(", ") || "—"]];
     $("p-features").replaceChildren(...facts.map(([k, v]) => el("div", { class: "stat" }, el("b", {}, v), el("span", {}, k))));
     const max = Math.max(1, ...f.channels.map((c) => c.events));
     $("p-channels").replaceChildren(...f.channels.map((c) => el("div", { style: "margin:6px 0" }, chip(c.channel), " " + c.events,
@@ -59,8 +59,8 @@
     rows($("p-identifiers"), ["kind", "value"], p.identifiers.map((i) => [i.kind, i.value]));
     rows($("p-consent"), ["purpose", "status", "source"], p.consent.map((c) => [c.purpose, c.granted ? "granted" : "refused", c.source]));
     rows($("p-timeline"), ["when", "channel", "event"], timeline.map((e) => [e.timestamp.replace("T", " ").slice(0, 16), chip(e.channel), e.name || e.kind]));
-    rows($("p-merges"), ["when", "linked by", "absorbed", ""], merges.map((m) => [m.at.slice(0, 10), m.cause_kind, m.absorbed.slice(0, 8) + "…",
-      m.undone_at ? "undone" : el("button", { onclick: () => unmerge(p.id, m.id) }, "Unmerge")]));
+    rows($("p-merges"), ["when", "linked by", "absorbed", ""], merges.map((m) => [m.at.slice(0, 10), m.causeKind, m.absorbed.slice(0, 8) + "…",
+      m.undoneAt ? "undone" : el("button", { onclick: () => unmerge(p.id, m.id) }, "Unmerge")]));
     $("profile").hidden = false;
     showLoyalty(p.id);
     showSuggestions(p.id);
@@ -88,14 +88,15 @@
     $("p-suggestions-note").textContent = "";
     try {
       const r = await api("/v1/recommendations?" + new URLSearchParams({ user: profileId, context: "associate", k: "5" }));
-      rows($("p-suggestions"), ["product", "why"], r.items.map((i) => [i.title || i.product_id, i.reasons.map((x) => x.text).join(" · ")]));
+      rows($("p-suggestions"), ["product", "why"], r.items.map((i) => [i.title || i.productId, i.reasons.map((x) => x.text).join(" · ")]));
       // The mix of reasons behind the list, as bars: which sources the suggestions came from.
       const mix = {};
       r.items.forEach((i) => new Set(i.reasons.map((x) => x.code)).forEach((c) => { mix[c] = (mix[c] || 0) + 1; }));
       const top = Object.entries(mix).sort((a, b) => b[1] - a[1]);
       rows($("p-suggestions-mix"), ["reason", "items", ""], top.map(([c, n]) => [c.replace(/_/g, " "), n,
         el("div", { style: "width:160px" }, el("div", { class: "bar", style: "width:" + Math.round((100 * n) / Math.max(1, r.items.length)) + "%" }))]));
-      if (!r.personalized) $("p-suggestions-note").textContent = "Not personalized: " + (r.consent && r.consent.granted === false ? "no consent" : "no history");
+      if (r.modelVersion == null) $("p-suggestions-note").textContent = "Best sellers for everyone: no model is trained yet — run `tailor train` or POST /v1/models/train.";
+      else if (!r.personalized) $("p-suggestions-note").textContent = "Not personalized: " + (r.consent && r.consent.granted === false ? "no consent" : "no history");
     } catch (e) { rows($("p-suggestions"), ["product", "why"], []); $("p-suggestions-note").textContent = e.message; }
   }
 
@@ -163,10 +164,10 @@
     if (!sku) return;
     try {
       const channels = ["web", "app", "store", "support"];
-      const quotes = await Promise.all(channels.map((c) => api("/v1/prices?" + new URLSearchParams({ sku, channel: c })).then((r) => r.prices[0])));
+      const quotes = await Promise.all(channels.map((c) => api("/v1/prices?" + new URLSearchParams({ sku, channel: c })).then((r) => r.items[0])));
       rows($("price-channels"), ["channel", "list", "to pay", "promotions"], quotes.map((q) =>
         [chip(q.channel), money(q.listCents), money(q.priceCents), q.promotions.map((p) => p.name + (p.channelOnly ? " (" + q.channel + " only)" : "")).join(", ")]));
-      const decisions = await api("/v1/prices/" + encodeURIComponent(sku) + "/history");
+      const { items: decisions } = await api("/v1/prices/" + encodeURIComponent(sku) + "/history");
       $("price-chart").replaceChildren(priceChart(decisions));
       rows($("price-decisions"), ["price", "proposed", "held by", "why"], decisions.slice(0, 5).map((d) =>
         [money(d.cents), money(d.proposedCents), d.clamps.map((c) => c.rule.replace(/_/g, " ")).join(", "), d.reason]));
@@ -192,9 +193,9 @@
   // Models: validation NDCG of each stored version (repeat lists and discovery), newest served.
   async function loadModels() {
     try {
-      const versions = await api("/v1/models");
-      const withMetrics = versions.filter((v) => v.validation_ndcg || v.validationNdcg).slice(0, 12).reverse();
-      const ndcg = (v) => v.validation_ndcg || v.validationNdcg;
+      const { items: versions } = await api("/v1/models?limit=12");
+      const withMetrics = versions.filter((v) => v.validationNdcg).slice(0, 12).reverse();
+      const ndcg = (v) => v.validationNdcg;
       const max = Math.max(0.01, ...withMetrics.flatMap((v) => ndcg(v)));
       const legend = el("p", { class: "muted" }, "validation NDCG@10: ", el("span", { class: "chip", style: "background:var(--accent);color:#fff" }, "repeat lists"),
         el("span", { class: "chip", style: "background:#f59e0b" }, "discovery"));
@@ -203,7 +204,7 @@
         el("div", { class: "bar", title: "repeats NDCG@10 " + ndcg(v)[0].toFixed(3), style: "width:" + Math.round((100 * ndcg(v)[0]) / max) + "%" }),
         el("div", { class: "bar discovery", title: "discovery NDCG@10 " + ndcg(v)[1].toFixed(3), style: "width:" + Math.round((100 * ndcg(v)[1]) / max) + "%" }))));
       rows($("model-versions"), ["version", "trained", "customers", "products", "repeats NDCG@10", "discovery NDCG@10"], versions.slice(0, 5).map((v) =>
-        ["v" + v.version + (v === versions[0] ? " (serving)" : ""), new Date(v.trained_at || v.trainedAt).toLocaleString(), v.customers, v.products,
+        ["v" + v.version + (v === versions[0] ? " (serving)" : ""), new Date(v.trainedAt).toLocaleString(), v.customers, v.products,
           ndcg(v) ? ndcg(v)[0].toFixed(3) : "-", ndcg(v) ? ndcg(v)[1].toFixed(3) : "-"]));
       $("models-note").textContent = versions.length ? "" : "No model yet: run `tailor train` or POST /v1/models/train.";
     } catch (e) { $("models-note").textContent = e.message; }
