@@ -33,7 +33,6 @@ impl From<PricingError> for EngineError {
         match e {
             PricingError::Invalid(f) => EngineError::Invalid(f),
             PricingError::Conflict(m) => EngineError::Conflict(m),
-            PricingError::NoPrice(m) => EngineError::NoPrice(m),
             PricingError::Stored(m) => EngineError::Io(m),
             PricingError::Db(d) => EngineError::Db(d),
         }

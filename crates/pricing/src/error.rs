@@ -13,9 +13,6 @@ pub enum PricingError {
     /// The request conflicts with the current state (e.g. an experiment already running).
     #[error("{0}")]
     Conflict(String),
-    /// The product has no price yet; the message says how to set one.
-    #[error("{0}")]
-    NoPrice(String),
     /// A stored value could not be read back (a row written by an incompatible version).
     #[error("{0}")]
     Stored(String),

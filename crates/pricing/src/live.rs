@@ -416,4 +416,17 @@ mod tests {
             Some("the list price was changed outside the experiment (299 cents, not 300); start a new one")
         );
     }
+
+    #[test]
+    fn experiments_stored_with_epoch_milliseconds_still_read() {
+        let mut e = Experiment::new("CHIPS", &input(&[300, 400]), 300, None, 1_772_355_600_000);
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["startedAt"], "2026-03-01T09:00:00.000Z");
+        let mut old = json.clone();
+        old["startedAt"] = 1_772_355_600_000i64.into();
+        old["currentSince"] = 1_772_355_600_000i64.into();
+        assert_eq!(serde_json::from_value::<Experiment>(old).unwrap(), e);
+        e.stop();
+        assert_eq!(serde_json::from_value::<Experiment>(serde_json::to_value(&e).unwrap()).unwrap(), e);
+    }
 }
