@@ -21,8 +21,8 @@ pub use reservation::{
     ReservationState, ReserveRequest,
 };
 pub use stock::{
-    adjust, availability, available_of, out_of_stock, set_bundle, set_levels, stock_level, AdjustMode, Adjustment,
-    LevelRow, LocationAvailability, StockLevel, STOCK_COLUMNS,
+    adjust, availability, available_of, out_of_stock, set_bundle, set_levels, stock_level, units_on_hand, AdjustMode,
+    Adjustment, LevelRow, LocationAvailability, StockLevel, STOCK_COLUMNS,
 };
 pub use transfer::{finish_transfer, transfer, Transfer, TransferState};
 

@@ -464,6 +464,17 @@ pub async fn available_of(
     Ok(out)
 }
 
+/// Units of `sku` on hand across every location less those reserved or damaged (safety stock
+/// counts: it can still be sold), e.g. for pricing's stock cover; `None` when no location
+/// tracks its stock.
+pub async fn units_on_hand(conn: &mut AnyConnection, sku: &str) -> Result<Option<i64>, InventoryError> {
+    Ok(sqlx::query("SELECT CAST(SUM(on_hand - reserved - damaged) AS BIGINT) FROM inventory_stock WHERE sku = $1")
+        .bind(sku.to_string())
+        .fetch_one(&mut *conn)
+        .await?
+        .get(0))
+}
+
 /// Every stocked (location, SKU) pair with nothing available.
 pub async fn out_of_stock(db: &Db) -> Result<Vec<(String, String)>, InventoryError> {
     Ok(sqlx::query(&format!("SELECT location_id, sku FROM inventory_stock WHERE {} <= 0", crate::AVAILABLE))
