@@ -207,10 +207,7 @@ pub async fn product_prices(conn: &mut sqlx::AnyConnection, ids: &[String]) -> R
         "SELECT id, category, price_cents, currency FROM products WHERE id IN {}",
         tailor_store::placeholders(1, ids.len())
     );
-    let mut q = sqlx::query(&sql);
-    for id in ids {
-        q = q.bind(id.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), ids);
     let rows = q.fetch_all(&mut *conn).await?;
     Ok(rows
         .iter()

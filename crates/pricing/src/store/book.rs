@@ -42,10 +42,7 @@ pub async fn list_prices(
          AND (valid_to IS NULL OR valid_to > $2) ORDER BY sku, zone DESC, valid_from DESC",
         placeholders(3, skus.len())
     );
-    let mut q = sqlx::query(&sql).bind(zone.to_string()).bind(at);
-    for s in skus {
-        q = q.bind(s.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql).bind(zone.to_string()).bind(at), skus);
     let mut out = HashMap::new();
     for r in q.fetch_all(&mut *conn).await? {
         out.entry(r.get::<String, _>(0)).or_insert_with(|| BookPrice {

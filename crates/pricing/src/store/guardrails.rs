@@ -11,10 +11,7 @@ use crate::PricingError;
 pub async fn guardrails_for(conn: &mut AnyConnection, skus: &[String]) -> Result<GuardrailSet, PricingError> {
     let sql =
         format!("SELECT sku, body FROM price_guardrails WHERE sku = $1 OR sku IN {}", placeholders(2, skus.len()));
-    let mut q = sqlx::query(&sql).bind(DEFAULTS);
-    for s in skus {
-        q = q.bind(s.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql).bind(DEFAULTS), skus);
     let rows = q.fetch_all(&mut *conn).await?;
     Ok(GuardrailSet::from_rows(
         rows.iter().filter_map(|r| Some((r.get::<String, _>(0), super::parse(&r.get::<String, _>(1))?))),

@@ -138,10 +138,7 @@ pub async fn forget_offers(conn: &mut AnyConnection, profiles: &[String]) -> Res
         return Ok(());
     }
     let sql = format!("DELETE FROM price_offers WHERE profile_id IN {}", placeholders(1, profiles.len()));
-    let mut q = sqlx::query(&sql);
-    for p in profiles {
-        q = q.bind(p.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), profiles);
     q.execute(&mut *conn).await?;
     Ok(())
 }
