@@ -109,6 +109,69 @@ fn opt_time(obj: &Map<String, Value>, key: &str) -> Result<Option<Millis>, Field
     }
 }
 
+/// The event's name for its kind (`event` of a track, `name` of a page or screen), checking the
+/// fields each kind needs.
+fn name_of(kind: EventKind, obj: &Map<String, Value>, has_user_id: bool) -> Result<Option<String>, FieldError> {
+    Ok(match kind {
+        EventKind::Track => Some(opt_string(obj, "event")?.ok_or_else(|| {
+            FieldError::invalid("event", "a track call needs the event name, e.g. \"Product Viewed\"")
+        })?),
+        EventKind::Page | EventKind::Screen => opt_string(obj, "name")?,
+        EventKind::Alias => {
+            if !has_user_id {
+                return Err(FieldError::invalid("userId", "an alias call needs the new userId"));
+            }
+            opt_string(obj, "previousId")?
+                .ok_or_else(|| FieldError::invalid("previousId", "an alias call needs the previousId"))?;
+            None
+        }
+        EventKind::Group => {
+            opt_string(obj, "groupId")?
+                .ok_or_else(|| FieldError::invalid("groupId", "a group call needs a groupId"))?;
+            None
+        }
+        EventKind::Identify => None,
+    })
+}
+
+/// When it happened: `timestamp`, else `originalTimestamp`, else now; never far in the future
+/// or before 1970.
+fn timestamp_of(obj: &Map<String, Value>, now: Millis) -> Result<Millis, FieldError> {
+    let timestamp = match opt_time(obj, "timestamp")? {
+        Some(t) => t,
+        None => opt_time(obj, "originalTimestamp")?.unwrap_or(now),
+    };
+    opt_time(obj, "sentAt")?;
+    if timestamp > now + MAX_FUTURE_SKEW_MS {
+        return Err(FieldError::invalid(
+            "timestamp",
+            "lies more than 24 hours in the future: check the sender's clock",
+        ));
+    }
+    if timestamp < 0 {
+        return Err(FieldError::invalid("timestamp", "must not be before 1970"));
+    }
+    Ok(timestamp)
+}
+
+/// Identifier traits (e-mail, phone, loyalty card, POS id) must normalize, wherever they stand.
+fn check_trait_identifiers(raw: &Value) -> Result<(), FieldError> {
+    for (pointer, path) in TRAIT_PLACES {
+        for (kind, names) in TRAIT_IDENTIFIERS {
+            for name in names {
+                match raw.pointer(pointer).and_then(|t| t.get(*name)) {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(s)) => {
+                        Identifier::parse(kind, s, &format!("{path}.{name}"))?;
+                    }
+                    Some(_) => return Err(FieldError::invalid(format!("{path}.{name}"), "must be a string")),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where identifier traits may stand in an event, with the JSON path used in errors.
 const TRAIT_PLACES: [(&str, &str); 2] = [("/traits", "traits"), ("/context/traits", "context.traits")];
 
@@ -182,40 +245,8 @@ impl Event {
                 }
             }
         }
-        let name = match kind {
-            EventKind::Track => Some(opt_string(&obj, "event")?.ok_or_else(|| {
-                FieldError::invalid("event", "a track call needs the event name, e.g. \"Product Viewed\"")
-            })?),
-            EventKind::Page | EventKind::Screen => opt_string(&obj, "name")?,
-            EventKind::Alias => {
-                if user_id.is_none() {
-                    return Err(FieldError::invalid("userId", "an alias call needs the new userId"));
-                }
-                opt_string(&obj, "previousId")?
-                    .ok_or_else(|| FieldError::invalid("previousId", "an alias call needs the previousId"))?;
-                None
-            }
-            EventKind::Group => {
-                opt_string(&obj, "groupId")?
-                    .ok_or_else(|| FieldError::invalid("groupId", "a group call needs a groupId"))?;
-                None
-            }
-            EventKind::Identify => None,
-        };
-        let timestamp = match opt_time(&obj, "timestamp")? {
-            Some(t) => t,
-            None => opt_time(&obj, "originalTimestamp")?.unwrap_or(now),
-        };
-        opt_time(&obj, "sentAt")?;
-        if timestamp > now + MAX_FUTURE_SKEW_MS {
-            return Err(FieldError::invalid(
-                "timestamp",
-                "lies more than 24 hours in the future: check the sender's clock",
-            ));
-        }
-        if timestamp < 0 {
-            return Err(FieldError::invalid("timestamp", "must not be before 1970"));
-        }
+        let name = name_of(kind, &obj, user_id.is_some())?;
+        let timestamp = timestamp_of(&obj, now)?;
         let message_id = match opt_string(&obj, "messageId")? {
             Some(m) => m,
             None => format!("tailor-{}", uuid::Uuid::new_v4()),
@@ -225,19 +256,7 @@ impl Event {
         obj.insert("timestamp".into(), Value::String(time::format_millis(timestamp)));
         obj.insert("receivedAt".into(), Value::String(time::format_millis(now)));
         let raw = Value::Object(obj);
-        for (pointer, path) in TRAIT_PLACES {
-            for (kind, names) in TRAIT_IDENTIFIERS {
-                for name in names {
-                    match raw.pointer(pointer).and_then(|t| t.get(*name)) {
-                        None | Some(Value::Null) => {}
-                        Some(Value::String(s)) => {
-                            Identifier::parse(kind, s, &format!("{path}.{name}"))?;
-                        }
-                        Some(_) => return Err(FieldError::invalid(format!("{path}.{name}"), "must be a string")),
-                    }
-                }
-            }
-        }
+        check_trait_identifiers(&raw)?;
         // Orders, refunds and carts are checked here, so the projections never meet one that
         // cannot be meant (an amount beyond range, a fractional count).
         crate::Commerce::from_event(&raw)?;

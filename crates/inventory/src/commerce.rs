@@ -9,7 +9,8 @@ use tailor_core::commerce::{CartChange, Commerce};
 
 use crate::error::InventoryError;
 use crate::policy::{policy_of, ChannelPolicy, Policy};
-use crate::reservation::{end_in, reserve_in, Allocation, ReservationState, ReserveRequest};
+use crate::reservation::{reserve_in, Allocation, ReservationState, ReserveRequest};
+use crate::settle::end_in;
 
 /// Moves stock for one commerce event of `profile` on `channel`, by the channel's policy;
 /// returns the (SKU, location) pairs it changed.

@@ -9,6 +9,7 @@ mod error;
 mod migrations;
 mod policy;
 mod reservation;
+mod settle;
 mod stock;
 mod transfer;
 
@@ -17,9 +18,9 @@ pub use error::InventoryError;
 pub use migrations::MIGRATIONS;
 pub use policy::{policies, policy_of, set_policy, ChannelPolicy, Policy, DEFAULT_CART_TTL_MS};
 pub use reservation::{
-    confirm, end_in, expire_due, release, reservation, reserve, reserve_in, Allocation, Reservation, ReservationLine,
-    ReservationState, ReserveRequest,
+    reservation, reserve, reserve_in, Allocation, Reservation, ReservationLine, ReservationState, ReserveRequest,
 };
+pub use settle::{confirm, end_in, expire_due, release};
 pub use stock::{
     adjust, availability, available_of, out_of_stock, set_bundle, set_levels, stock_level, units_on_hand, AdjustMode,
     Adjustment, LevelRow, LocationAvailability, StockLevel, STOCK_COLUMNS,
