@@ -15,6 +15,7 @@ pub mod knn;
 pub mod learn;
 pub mod merchandising;
 pub mod model;
+pub mod pool;
 pub mod recommend;
 pub mod replenish;
 pub mod serve;

@@ -338,6 +338,9 @@ fn repeat_rates(data: &Dataset) -> Vec<f32> {
 
 impl Model {
     /// Trains every source with fixed default weights (see [`crate::learn`] to learn them).
+    ///
+    /// Longer than most functions on purpose: one short step per source, each feeding the
+    /// `Model` literal at the end, so the whole recipe reads top to bottom in one place.
     pub fn train(set: &TrainingSet<'_>, cfg: &ModelConfig, progress: &dyn Fn(&str)) -> Model {
         let data = set.data;
         let n = data.items.len();
