@@ -90,3 +90,17 @@ pub async fn upsert_locations(db: &Db, locations: &[Location], now: i64) -> Resu
     tx.commit().await?;
     Ok(())
 }
+
+/// Whether a location with this id was imported.
+pub async fn location_exists(db: &Db, id: &str) -> Result<bool, DbError> {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT COUNT(*) FROM locations WHERE id = $1").bind(id).fetch_one(db.reader()).await?;
+    Ok(row.get::<i64, _>(0) > 0)
+}
+
+/// The region of every location that names one, by location id.
+pub async fn regions(db: &Db) -> Result<std::collections::HashMap<String, String>, DbError> {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT id, region FROM locations WHERE region IS NOT NULL").fetch_all(db.reader()).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

@@ -54,6 +54,15 @@ impl From<ProfileError> for EngineError {
     }
 }
 
+impl From<tailor_recs_store::RecsStoreError> for EngineError {
+    fn from(e: tailor_recs_store::RecsStoreError) -> Self {
+        match e {
+            tailor_recs_store::RecsStoreError::Db(d) => Self::Db(d),
+            other => Self::Io(other.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for EngineError {
     fn from(e: sqlx::Error) -> Self {
         Self::Db(DbError::Sqlx(e))

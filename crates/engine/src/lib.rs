@@ -80,7 +80,7 @@ fn migrations() -> Vec<Migration> {
         profiles::MIGRATIONS,
         tailor_catalog::MIGRATIONS,
         keys::MIGRATIONS,
-        recs::MIGRATIONS,
+        tailor_recs_store::MIGRATIONS,
         tailor_inventory::MIGRATIONS,
         tailor_loyalty::MIGRATIONS,
         tailor_pricing::MIGRATIONS,

@@ -13,6 +13,7 @@ mod graph;
 mod migrations;
 mod privacy;
 mod project;
+mod purchases;
 mod sales;
 mod signals;
 mod view;
@@ -23,6 +24,7 @@ pub use graph::{group_of, root_of, unmerge, ProfileError};
 pub use migrations::MIGRATIONS;
 pub use privacy::{erase, export, person};
 pub use project::project_event;
+pub use purchases::{best_sellers, order_count, purchases_by_customer, PurchaseLine};
 pub use sales::units_sold;
 pub use signals::{signals, HistoryCache, Signals};
 pub use view::{

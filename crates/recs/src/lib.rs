@@ -10,15 +10,24 @@ pub mod content;
 pub mod data;
 pub mod ease;
 pub mod eval;
+pub mod explain;
 pub mod knn;
 pub mod learn;
+pub mod merchandising;
 pub mod model;
+pub mod pool;
 pub mod recommend;
 pub mod replenish;
+pub mod serve;
 pub mod situation;
 pub mod topk;
 
+#[cfg(test)]
+mod testing;
+
 pub use data::{Dataset, Interaction};
+pub use explain::{ReasonView, RecommendedItem};
+pub use merchandising::{BoostRule, Merchandising};
 pub use model::{artifact_format, ArtifactError, Model, ModelConfig, TrainingSet, Weights, FORMAT_VERSION};
 pub use recommend::{
     Action, Answer, Boost, BoostTarget, Query, Reason, Recommendation, Rules, Shopper, Source, Surface,

@@ -338,6 +338,9 @@ fn repeat_rates(data: &Dataset) -> Vec<f32> {
 
 impl Model {
     /// Trains every source with fixed default weights (see [`crate::learn`] to learn them).
+    ///
+    /// Longer than most functions on purpose: one short step per source, each feeding the
+    /// `Model` literal at the end, so the whole recipe reads top to bottom in one place.
     pub fn train(set: &TrainingSet<'_>, cfg: &ModelConfig, progress: &dyn Fn(&str)) -> Model {
         let data = set.data;
         let n = data.items.len();
@@ -488,6 +491,14 @@ impl Model {
         n
     }
 
+    /// A stored artifact with erased customers forgotten: `Ok(Some(bytes))` to store in its
+    /// place, `Ok(None)` when it holds none of them (or cannot be written again), and an error
+    /// when it cannot be read at all, so it may hold them and can never be served: it goes.
+    pub fn forget_in_artifact(bytes: &[u8], ids: &[String]) -> Result<Option<Vec<u8>>, ArtifactError> {
+        let mut model = Model::from_bytes(bytes)?;
+        Ok((model.forget_users(ids) > 0).then(|| model.to_bytes().ok()).flatten())
+    }
+
     /// A model from its artifact's bytes; an artifact of another format version is an
     /// [`ArtifactError::Format`], which callers answer by retraining, not by failing.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, ArtifactError> {
@@ -512,6 +523,18 @@ mod tests {
             Err(ArtifactError::Format { found: 1 })
         ));
         assert!(matches!(Model::from_bytes(b"TLRM\x02\x00\x00\x00"), Err(ArtifactError::Corrupt(_))));
+    }
+
+    #[test]
+    fn forgetting_in_an_artifact_rewrites_only_one_that_holds_the_person() {
+        let bytes = crate::testing::small_model().to_bytes().expect("bytes");
+        let ids = vec!["c1".to_string()];
+        let rewritten = Model::forget_in_artifact(&bytes, &ids).expect("readable").expect("it held c1");
+        let model = Model::from_bytes(&rewritten).expect("model");
+        assert!(!model.user_index.contains_key("c1") && !model.users.contains(&"c1".to_string()));
+        assert!(model.user_index.contains_key("c2"));
+        assert_eq!(Model::forget_in_artifact(&rewritten, &ids).expect("readable"), None, "nothing left to forget");
+        assert!(Model::forget_in_artifact(&bytes[8..], &ids).is_err(), "an old format cannot be read, so it goes");
     }
 
     #[test]

@@ -1,0 +1,205 @@
+//! Answering a request: who is shopping and what they did (profiles), where they buy and what
+//! is available there, the weather and the rules, handed to the pure ranker of
+//! `tailor_recs::serve`; while no model serves, recent best sellers answer.
+
+use serde::Serialize;
+use tailor_core::time::now_millis;
+use tailor_core::{Identifier, IdentifierKind};
+use tailor_profiles::Signals;
+use tailor_recs::serve::{self, Ask, Observed, SESSION_MILLIS};
+use tailor_recs::RecommendedItem;
+
+use crate::{Engine, EngineError};
+
+/// A request for recommendations.
+#[derive(Debug, Clone, Default)]
+pub struct RecsRequest {
+    /// A profile id or a userId.
+    pub user: Option<String>,
+    /// An anonymousId (a visitor not identified yet).
+    pub anonymous_id: Option<String>,
+    /// Where the list is shown: home, item, cart, associate, email.
+    pub context: String,
+    /// The product in view (item context) or one more cart product.
+    pub item: Option<String>,
+    /// The store the shopper buys at (else their preferred store).
+    pub store: Option<String>,
+    /// How many items.
+    pub k: usize,
+    /// Cart products given by the caller (added to the customer's stored cart).
+    pub cart: Vec<String>,
+    /// Products not to show.
+    pub exclude: Vec<String>,
+    /// Only these categories.
+    pub categories: Vec<String>,
+    /// Leave out products the shopper already bought.
+    pub novel: bool,
+}
+
+/// Which consent the answer used.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentUse {
+    /// Always `personalization`.
+    pub purpose: &'static str,
+    /// Whether it was granted (no decision: not granted).
+    pub granted: bool,
+    /// Where the decision came from.
+    pub source: Option<String>,
+}
+
+/// The answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecsResponse {
+    /// The context asked for.
+    pub context: String,
+    /// The customer, when known.
+    pub profile_id: Option<String>,
+    /// Whether the shopper's own data was used.
+    pub personalized: bool,
+    /// The consent decision applied.
+    pub consent: ConsentUse,
+    /// The store used for availability and popularity, and where it came from.
+    pub store: Option<String>,
+    /// `request`, `preferred` (most orders) or null.
+    pub store_source: Option<&'static str>,
+    /// The weather used, when the store reported one.
+    pub weather: Option<String>,
+    /// The model version that answered; null when no model could serve and the non-personal
+    /// fallback (recent best sellers) answered.
+    pub model_version: Option<i64>,
+    /// The products.
+    pub items: Vec<RecommendedItem>,
+}
+
+/// The best sellers of this window (ms) answer first; when it holds no orders, those of all time.
+const BEST_SELLER_MILLIS: i64 = 30 * 86_400_000;
+
+impl Engine {
+    /// Recommendations for one shopper and context.
+    pub async fn recommend(&self, req: &RecsRequest) -> Result<RecsResponse, EngineError> {
+        let surface = serve::surface_of(&req.context, req.k, req.item.as_deref()).map_err(EngineError::Invalid)?;
+        let Some(serving) = self.serving() else {
+            return self.best_sellers(req).await;
+        };
+        let model = &serving.model;
+        if let Some(id) = req.item.as_ref().filter(|id| !model.item_index.contains_key(*id)) {
+            if tailor_catalog::get_product(self.db(), id).await?.is_none() {
+                let unknown = tailor_core::FieldError::unknown("item", format!("no product with id '{id}'"));
+                return Err(EngineError::Invalid(unknown));
+            }
+        }
+        if let Some(s) = &req.store {
+            self.known_store(s, "store").await?;
+        }
+        let root = self.shopper_of(req).await?;
+        let now = now_millis();
+        let signals = match &root {
+            Some(r) => Some(self.signals_of(r, now).await?),
+            None => None,
+        };
+        let signals = signals.unwrap_or_default();
+        let personal = signals.personalization;
+        let (store, store_source) =
+            serve::choose_store(req.store.as_deref(), signals.preferred_store.as_deref(), personal);
+        let weather = match &store {
+            Some(s) => tailor_recs_store::weather_at(self.db(), s, now).await?,
+            None => None,
+        };
+        let observed = Observed {
+            members: &signals.members,
+            purchases: &signals.purchases,
+            session: &signals.session,
+            cart: &signals.cart,
+            personal,
+        };
+        let ask = Ask {
+            surface,
+            item: req.item.as_deref(),
+            cart: &req.cart,
+            exclude: &req.exclude,
+            categories: &req.categories,
+            store: store.as_deref(),
+            weather,
+            k: req.k,
+            novel: req.novel,
+            now_millis: now,
+        };
+        let merchandising = self.recs().merchandising.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let unavailable = self.inner.stock.unavailable.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let (here, everywhere) = (store.as_ref().and_then(|s| unavailable.get(s)), unavailable.get(""));
+        let available = |id: &str| ![everywhere, here].into_iter().flatten().any(|u| u.contains(id));
+        let served = serve::serve(model, &observed, &ask, &merchandising, &available).map_err(EngineError::Invalid)?;
+        Ok(RecsResponse {
+            context: surface.name().to_string(),
+            profile_id: root,
+            personalized: served.personalized,
+            consent: ConsentUse { purpose: "personalization", granted: personal, source: signals.consent_source },
+            store,
+            store_source,
+            weather: weather.map(|w| w.name().to_string()),
+            model_version: Some(serving.version),
+            items: served.items,
+        })
+    }
+
+    /// The customer shopping: the profile or userId given, else the visitor's anonymousId.
+    async fn shopper_of(&self, req: &RecsRequest) -> Result<Option<String>, EngineError> {
+        if let Some(u) = &req.user {
+            let mut conn = self.db().reader().acquire().await?;
+            if let Some(root) = tailor_profiles::root_of(&mut conn, u).await? {
+                return Ok(Some(root));
+            }
+            if let Ok(id) = Identifier::parse(IdentifierKind::UserId, u, "user") {
+                if let Some(root) = self.lookup(&id).await? {
+                    return Ok(Some(root));
+                }
+            }
+        }
+        match &req.anonymous_id {
+            Some(a) => {
+                let id =
+                    Identifier::parse(IdentifierKind::AnonymousId, a, "anonymousId").map_err(EngineError::Invalid)?;
+                self.lookup(&id).await
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The customer's consent, orders, session and cart as of `now`.
+    async fn signals_of(&self, root: &str, now: i64) -> Result<Signals, EngineError> {
+        let mut conn = self.db().reader().acquire().await?;
+        Ok(tailor_profiles::signals(&mut conn, root, now - SESSION_MILLIS, &self.recs().history).await?)
+    }
+
+    /// The answer while no model can serve (none trained yet, or one of an older format being
+    /// retrained): recent best sellers from the orders, the same for everyone.
+    async fn best_sellers(&self, req: &RecsRequest) -> Result<RecsResponse, EngineError> {
+        let mut ids = Vec::new();
+        for since in [now_millis() - BEST_SELLER_MILLIS, i64::MIN] {
+            let mut conn = self.db().reader().acquire().await?;
+            ids = tailor_profiles::best_sellers(&mut conn, since, req.k as i64).await?;
+            if !ids.is_empty() {
+                break;
+            }
+        }
+        let mut items = Vec::with_capacity(ids.len());
+        for id in ids {
+            let product = tailor_catalog::get_product(self.db(), &id).await?;
+            let (title, category, brand) = product.map(|p| (p.title, p.category, p.brand)).unwrap_or_default();
+            items.push(RecommendedItem::best_seller(id, title, category, brand));
+        }
+        Ok(RecsResponse {
+            context: req.context.clone(),
+            profile_id: None,
+            personalized: false,
+            consent: ConsentUse { purpose: "personalization", granted: false, source: None },
+            store: req.store.clone(),
+            store_source: req.store.as_ref().map(|_| "request"),
+            weather: None,
+            model_version: None,
+            items,
+        })
+    }
+}
