@@ -102,6 +102,7 @@ fn sample_event(i: usize) -> Value {
     })
 }
 
+/// Long on purpose: a benchmark script (set-up, baseline, measured run, report) read top to bottom.
 async fn intake(n: usize, batch: usize, clients: usize, dir: Option<PathBuf>, with_projection: bool) -> Result<()> {
     let tmp = tempfile::tempdir_in(dir.clone().unwrap_or_else(std::env::temp_dir))?;
     let root = tmp.path().to_path_buf();

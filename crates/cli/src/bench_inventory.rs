@@ -17,6 +17,7 @@ const LOCATIONS: usize = 10;
 const QUERIES: usize = 2000;
 
 /// Runs the benchmark.
+/// Long on purpose: a benchmark script (set-up, baseline, measured run, report) read top to bottom.
 pub async fn inventory(reservations: usize, clients: usize, skus: usize, dir: Option<PathBuf>) -> Result<()> {
     let tmp = tempfile::tempdir_in(dir.unwrap_or_else(std::env::temp_dir))?;
     let root = tmp.path().to_path_buf();

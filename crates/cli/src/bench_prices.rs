@@ -12,6 +12,7 @@ use tailor_store::Row;
 use crate::bench_serve::load;
 
 /// Runs the benchmark.
+/// Long on purpose: a benchmark script (set-up, baseline, measured run, report) read top to bottom.
 pub async fn prices(data_dir: PathBuf, rate: u32, seconds: u64) -> Result<()> {
     let engine = Engine::open(EngineConfig {
         storage: Storage::Embedded(data_dir.clone()),

@@ -93,6 +93,7 @@ pub(crate) async fn load(
     Ok(Latencies { sorted, errors, elapsed })
 }
 
+/// Long on purpose: a benchmark script (set-up, baseline, measured run, report) read top to bottom.
 pub async fn serve(data_dir: PathBuf, rate: u32, seconds: u64) -> Result<()> {
     let engine = Engine::open(EngineConfig {
         storage: Storage::Embedded(data_dir.clone()),

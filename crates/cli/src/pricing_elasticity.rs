@@ -178,6 +178,7 @@ struct Week {
 }
 
 /// Prints the report (and writes every estimate to `out` when given).
+/// Long on purpose: it reads the data, fits and reports in the order the report prints.
 pub fn run(shared: &Path, top: usize, out: Option<&Path>) -> Result<()> {
     let started = Instant::now();
     let data = shared.join("data").join("completejourney");
@@ -369,6 +370,7 @@ fn dist_line(label: &str, values: &[f64]) -> String {
     }
 }
 
+/// Long on purpose: one report printed top to bottom, section by section.
 fn print_report(x: &ReportInput<'_>) {
     let r = x.report;
     let pct = (r.level * 100.0).round();

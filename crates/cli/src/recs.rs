@@ -126,6 +126,7 @@ impl ModelArgs {
 }
 
 /// Trains on TRAIN, writes `user,item,rank` for every user of TEST, and prints the metrics.
+/// Long on purpose: the offline protocol step by step (read, split, train, rank, write), as the evaluation docs describe it.
 pub fn recommend_batch(
     train: &Path,
     test: &Path,

@@ -80,6 +80,7 @@ pub async fn tracks_stock(conn: &mut AnyConnection) -> Result<bool, InventoryErr
 /// hold: the old hold is released and a larger one made), Product Removed gives them back, and
 /// Order Completed sells every cart hold of the shopper. None when the event is not one of
 /// these (an order without cart holds moves stock as usual).
+/// Long on purpose: the three cart moves (add, remove, check out) share the hold bookkeeping and read best side by side.
 async fn cart_event(
     conn: &mut AnyConnection,
     commerce: &Commerce,

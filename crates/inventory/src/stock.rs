@@ -136,14 +136,9 @@ pub(crate) async fn store_answer(
     Ok(())
 }
 
-/// Applies an adjustment and returns the new level. With an idempotency key (key, body hash), a
-/// retry returns the first result without applying it twice.
-pub async fn adjust(
-    db: &Db,
-    a: &Adjustment,
-    idempotency: Option<(&str, &str)>,
-    now: i64,
-) -> Result<StockLevel, InventoryError> {
+/// Refuses an adjustment that cannot be meant: no reason, no value, a negative level, a value
+/// beyond [`crate::MAX_ON_HAND`].
+fn check_adjustment(a: &Adjustment) -> Result<(), InventoryError> {
     if a.reason.trim().is_empty() {
         return Err(InventoryError::Invalid(FieldError::invalid("reason", "say why the stock changes")));
     }
@@ -166,6 +161,19 @@ pub async fn adjust(
             )));
         }
     }
+    Ok(())
+}
+
+/// Applies an adjustment and returns the new level. With an idempotency key (key, body hash), a
+/// retry returns the first result without applying it twice.
+pub async fn adjust(
+    db: &Db,
+    a: &Adjustment,
+    idempotency: Option<(&str, &str)>,
+    now: i64,
+) -> Result<StockLevel, InventoryError> {
+    check_adjustment(a)?;
+    let values = [a.on_hand, a.safety_stock, a.damaged, a.incoming];
     let mut tx = db.writer().begin().await?;
     if let Some(answer) = stored_answer(&mut tx, idempotency).await? {
         tx.rollback().await?;

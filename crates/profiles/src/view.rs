@@ -169,6 +169,7 @@ fn bind_all<'q>(
 }
 
 /// The unified view of the customer `id` belongs to; `None` if there is no such profile.
+/// Long on purpose: one read of each part of the profile (identifiers, traits, features, consent, cart) in the order the view lists them.
 pub async fn profile_view(conn: &mut AnyConnection, id: &str) -> Result<Option<ProfileView>, ProfileError> {
     let Some(root) = root_of(conn, id).await? else {
         return Ok(None);

@@ -287,6 +287,7 @@ fn event(raw: Value) -> Result<Event, EngineError> {
 }
 
 /// Generates the web, app, support and shared-tablet events, seeded.
+/// Long on purpose: the demo's seeded journeys, one channel after the other, as data.
 fn omnichannel_events(households: &BTreeMap<String, Household>) -> Result<Vec<Event>, EngineError> {
     let mut rng = StdRng::seed_from_u64(SEED);
     let mut out = Vec::new();

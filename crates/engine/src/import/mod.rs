@@ -331,6 +331,7 @@ impl Engine {
 
     /// Imports order lines with their times moved by `shift_ms` (the demo brings old data up to
     /// today; a plain import keeps the file's times).
+    /// Long on purpose: one streaming pass (read, group lines into orders, reject rows, emit events) whose steps share the grouping state.
     pub(crate) async fn import_orders(
         &self,
         path: &Path,
