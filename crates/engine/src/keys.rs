@@ -161,6 +161,38 @@ pub struct NewKey {
     pub secret: String,
 }
 
+/// How long an answer about a key is kept in memory.
+pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Recent answers about presented keys (by hash), each kept for [`KEY_CACHE_TTL`].
+#[derive(Default)]
+pub(crate) struct KeyCache(
+    std::sync::Mutex<std::collections::HashMap<String, (Option<Principal>, std::time::Instant)>>,
+);
+
+impl KeyCache {
+    fn get(&self, hashed: &str) -> Option<Option<Principal>> {
+        let map = self.0.lock().ok()?;
+        map.get(hashed).filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL).map(|(p, _)| p.clone())
+    }
+
+    fn put(&self, hashed: String, principal: Option<Principal>) {
+        if let Ok(mut map) = self.0.lock() {
+            // A bound, not an eviction policy: guessed keys cannot grow it without limit.
+            if map.len() > 10_000 {
+                map.clear();
+            }
+            map.insert(hashed, (principal, std::time::Instant::now()));
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut map) = self.0.lock() {
+            map.clear();
+        }
+    }
+}
+
 fn hash(secret: &str) -> String {
     Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -227,13 +259,15 @@ impl Engine {
         Ok(rows.iter().map(key_from).collect())
     }
 
-    /// Revokes a key: from the next request on, on every node, it is refused.
+    /// Revokes a key: refused from the next request on this node, and within
+    /// [`KEY_CACHE_TTL`] on every other node.
     pub async fn revoke_key(&self, id: &str) -> Result<ApiKey, EngineError> {
         sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now_millis())
             .bind(id)
             .execute(self.db().writer())
             .await?;
+        self.inner.key_cache.clear();
         self.key(id).await
     }
 
@@ -248,17 +282,25 @@ impl Engine {
         Ok(new)
     }
 
-    /// Who a presented key is, `None` if it is unknown or revoked. Read on every request (an
-    /// indexed lookup), so a revocation holds at once on every node.
+    /// Who a presented key is, `None` if it is unknown or revoked. Answers are kept for at most
+    /// [`KEY_CACHE_TTL`]: a revocation holds at once on the node that made it and within that
+    /// time on every other node, while a busy checkout does not read the keys table on every
+    /// request.
     pub async fn authenticate(&self, secret: &str) -> Result<Option<Principal>, EngineError> {
+        let hashed = hash(secret);
+        if let Some(p) = self.inner.key_cache.get(&hashed) {
+            return Ok(p);
+        }
         let row = sqlx::query("SELECT id, scope, source FROM api_keys WHERE hash = $1 AND revoked_at IS NULL")
-            .bind(hash(secret))
+            .bind(hashed.clone())
             .fetch_optional(self.db().reader())
             .await?;
-        Ok(row.and_then(|r| {
+        let principal = row.and_then(|r| {
             let scope = Scope::parse(&r.get::<String, _>(1))?;
             let source = Source { name: r.get(2), trusted: scope.trusted() };
             Some(Principal { key_id: r.get(0), scope, source })
-        }))
+        });
+        self.inner.key_cache.put(hashed, principal.clone());
+        Ok(principal)
     }
 }

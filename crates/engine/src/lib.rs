@@ -101,6 +101,8 @@ struct Inner {
     prices: tailor_pricing::store::PromotionCache,
     /// The background jobs.
     jobs: supervisor::Supervisor,
+    /// Recent answers about API keys.
+    key_cache: keys::KeyCache,
 }
 
 /// A handle to a running Tailor: cheap to clone, shared by every request.
@@ -136,6 +138,7 @@ impl Engine {
                 recs: recs::RecsState::default(),
                 prices: Default::default(),
                 jobs: Default::default(),
+                key_cache: Default::default(),
             }),
         };
         engine.load_recs_state(config.background).await?;
