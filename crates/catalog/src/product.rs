@@ -186,6 +186,38 @@ pub async fn get_product(db: &Db, id: &str) -> Result<Option<Product>, DbError> 
     Ok(row.as_ref().map(product_from_row))
 }
 
+/// What pricing needs of a product: its category (promotions by category), its catalog price
+/// (the list price until the price book has one) and the currency it is sold in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductPrice {
+    /// The product id (SKU).
+    pub id: String,
+    /// Its category.
+    pub category: Option<String>,
+    /// Its catalog price in minor units, if known.
+    pub price_cents: Option<i64>,
+    /// ISO 4217 currency.
+    pub currency: String,
+}
+
+/// The category, catalog price and currency of each product among `ids` that exists, in one
+/// query on the caller's connection (inside its transaction when it holds one).
+pub async fn product_prices(conn: &mut sqlx::AnyConnection, ids: &[String]) -> Result<Vec<ProductPrice>, DbError> {
+    let sql = format!(
+        "SELECT id, category, price_cents, currency FROM products WHERE id IN {}",
+        tailor_store::placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id.clone());
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    Ok(rows
+        .iter()
+        .map(|r| ProductPrice { id: r.get(0), category: r.get(1), price_cents: r.get(2), currency: r.get(3) })
+        .collect())
+}
+
 /// Every product, in id order (for training models over the whole catalog).
 pub async fn all_products(db: &Db) -> Result<Vec<Product>, DbError> {
     let rows = sqlx::query(&format!("{PRODUCT_SELECT} ORDER BY id")).fetch_all(db.reader()).await?;

@@ -445,7 +445,7 @@ async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf, http: &Htt
     if let Some(profile) = engine.lookup(&card).await? {
         println!("Try: curl -H 'Authorization: Bearer {admin}' 'http://{addr}/v1/recommendations?user={profile}&context=home'");
     }
-    let (_, _, email, _) = tailor_engine::demo::contact("1");
+    let (_, _, email, _) = tailor_engine::import::demo::contact("1");
     println!("Try: curl -H 'Authorization: Bearer {admin}' 'http://{addr}/v1/profiles/lookup?loyaltyCard=1'");
     println!("     (household 1 shops in store; some households also browse the web as e.g. {email})");
     server.await??;

@@ -2,7 +2,6 @@
 //! log, profiles and catalog, and runs the background projection. It is the only API the server
 //! and the CLI call.
 
-pub mod demo;
 mod error;
 pub mod import;
 mod inventory;
@@ -30,8 +29,6 @@ pub use error::EngineError;
 pub use inventory::StockEvent;
 pub use keys::{Access, ApiKey, NewKey, Principal, Scope};
 pub use loyalty::{LoyaltyAccount, LoyaltyEventPage, Redemption};
-pub use price_experiments::{Arm, Experiment, ExperimentInput};
-pub use pricing::{ListPriceInput, MarketInput, PriceDecision, PriceQuote};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};
 pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
@@ -46,10 +43,14 @@ pub use tailor_loyalty::{
     Rule as LoyaltyRule, Tier as LoyaltyTier, Trigger as RewardTrigger,
 };
 pub use tailor_pricing::book::{Applied, Discount, Promotion};
+pub use tailor_pricing::decision::{ListPriceInput, PriceDecision};
 pub use tailor_pricing::experiment::Objective;
 pub use tailor_pricing::guardrails::Guardrails;
+pub use tailor_pricing::live::{Arm, Experiment, ExperimentInput};
 pub use tailor_pricing::markdown::{MarkdownPlan, MarkdownRequest};
 pub use tailor_pricing::offers::Offer;
+pub use tailor_pricing::quote::PriceQuote;
+pub use tailor_pricing::reprice::MarketInput;
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]
@@ -82,8 +83,7 @@ fn migrations() -> Vec<Migration> {
         recs::MIGRATIONS,
         tailor_inventory::MIGRATIONS,
         tailor_loyalty::MIGRATIONS,
-        pricing::MIGRATIONS,
-        price_experiments::MIGRATIONS,
+        tailor_pricing::MIGRATIONS,
     ]
     .concat()
 }
@@ -98,7 +98,7 @@ struct Inner {
     /// What other engines see of stock.
     stock: Arc<inventory::StockView>,
     /// Promotions in memory.
-    prices: pricing::PriceState,
+    prices: tailor_pricing::store::PromotionCache,
     /// The background jobs.
     jobs: supervisor::Supervisor,
 }
@@ -134,7 +134,7 @@ impl Engine {
                 db,
                 shutdown,
                 recs: recs::RecsState::default(),
-                prices: pricing::PriceState::default(),
+                prices: Default::default(),
                 jobs: Default::default(),
             }),
         };
@@ -329,10 +329,10 @@ impl Engine {
         let mut out = profiles::export(&mut conn, id).await?.ok_or_else(|| EngineError::not_found("profile", id))?;
         let (ids, _) = profiles::person(&mut conn, id).await?.unwrap_or_default();
         let entries = tailor_loyalty::history(&mut conn, &ids, 100_000).await?;
-        let offers = pricing::offers_of(&mut conn, &ids).await?;
+        let offers = tailor_pricing::store::offers_of(&mut conn, &ids).await?;
         let holds = tailor_inventory::cart_holds(&mut conn, &ids).await?;
         out["loyalty"] = serde_json::json!({ "entries": entries });
-        out["offers"] = Value::Array(offers);
+        out["offers"] = offers.iter().filter_map(|o| serde_json::to_value(o).ok()).collect();
         out["cartHolds"] =
             holds.into_iter().map(|(sku, r)| serde_json::json!({"sku": sku, "reservationId": r})).collect();
         Ok(out)
@@ -349,7 +349,7 @@ impl Engine {
         let ids = profiles::erase(&mut tx, id, now).await?.ok_or_else(|| EngineError::not_found("profile", id))?;
         tailor_loyalty::forget(&mut tx, &ids).await?;
         let moved = tailor_inventory::forget_customers(&mut tx, &ids, now).await?;
-        pricing::forget_offers(&mut tx, &ids).await?;
+        tailor_pricing::store::forget_offers(&mut tx, &ids).await?;
         tx.commit().await?;
         self.stock_moved(moved).await;
         self.forget_in_models(&ids).await?;

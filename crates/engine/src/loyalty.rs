@@ -227,19 +227,18 @@ impl Engine {
         // The key answers for this customer's redemption with this body only.
         let hash = format!("{:x}", Sha256::digest([id.as_bytes(), b"\x1fredeem\x1f", body].concat()));
         if let Some(key) = idempotency {
-            let row = sqlx::query("SELECT request_hash, response FROM loyalty_idempotency WHERE idem_key = $1")
-                .bind(key.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(r) = row {
-                if r.get::<String, _>(0) != hash {
+            use tailor_store::idempotency::{recorded, Recorded};
+            match recorded(&mut tx, "loyalty_idempotency", key, &hash).await? {
+                Recorded::Nothing => {}
+                Recorded::Answer(answer) => {
+                    return serde_json::from_str(&answer).map_err(|e| EngineError::Io(e.to_string()))
+                }
+                Recorded::OtherRequest => {
                     return Err(EngineError::Invalid(FieldError::invalid(
                         "Idempotency-Key",
                         "this key was used for another request (body or customer); use a new key for a new request",
-                    )));
+                    )))
                 }
-                let answer: String = r.get(1);
-                return serde_json::from_str(&answer).map_err(|e| EngineError::Io(e.to_string()));
             }
         }
         let (root, members) = account_of(&mut tx, id).await?;
@@ -249,13 +248,8 @@ impl Engine {
         let balance = loyalty::balance(&mut tx, &members).await?;
         let r = Redemption { points, discount_cents, balance };
         if let Some(key) = idempotency {
-            sqlx::query("INSERT INTO loyalty_idempotency (idem_key, request_hash, response, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(key.to_string())
-                .bind(hash)
-                .bind(serde_json::to_string(&r).unwrap_or_default())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            let answer = serde_json::to_string(&r).unwrap_or_default();
+            tailor_store::idempotency::record(&mut tx, "loyalty_idempotency", key, &hash, &answer, now).await?;
         }
         tx.commit().await?;
         Ok(r)

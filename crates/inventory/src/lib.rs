@@ -21,10 +21,14 @@ pub use reservation::{
     ReservationState, ReserveRequest,
 };
 pub use stock::{
-    adjust, availability, available_of, out_of_stock, set_bundle, set_levels, stock_level, AdjustMode, Adjustment,
-    LevelRow, LocationAvailability, StockLevel, STOCK_COLUMNS,
+    adjust, availability, available_of, out_of_stock, set_bundle, set_levels, stock_level, units_on_hand, AdjustMode,
+    Adjustment, LevelRow, LocationAvailability, StockLevel, STOCK_COLUMNS,
 };
 pub use transfer::{finish_transfer, transfer, Transfer, TransferState};
+
+/// Units that can be promised, as SQL over `inventory_stock`: on hand, less what is reserved,
+/// kept as safety stock or damaged. The one definition every query uses.
+pub const AVAILABLE: &str = "(on_hand - reserved - safety_stock - damaged)";
 
 /// The most units one SKU may count at one location (on hand, safety stock, damaged, incoming).
 pub const MAX_ON_HAND: i64 = 1_000_000_000;

@@ -98,8 +98,11 @@ pub async fn policy_of(conn: &mut AnyConnection, channel: &str) -> Result<Channe
 
 /// Sets a channel's policy.
 pub async fn set_policy(db: &Db, p: &ChannelPolicy, now: i64) -> Result<(), InventoryError> {
-    if p.channel.trim().is_empty() {
-        return Err(InventoryError::Invalid(FieldError::invalid("channel", "name the channel")));
+    if tailor_core::Channel::parse(&p.channel).map(|c| c.as_str()) != Some(p.channel.as_str()) {
+        return Err(InventoryError::Invalid(FieldError::invalid(
+            "channel",
+            "must be one of web, app, store, support, email, server",
+        )));
     }
     if p.cart_ttl_ms < 1000 {
         return Err(InventoryError::Invalid(FieldError::invalid("cartTtlSeconds", "at least 1 second")));

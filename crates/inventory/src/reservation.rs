@@ -301,7 +301,7 @@ async fn quick_take(
     now: i64,
 ) -> Result<Option<ReservationLine>, InventoryError> {
     let [(sku, q)] = req.lines.as_slice() else { return Ok(None) };
-    const AVAILABLE: &str = "on_hand - reserved - safety_stock - damaged";
+    use crate::AVAILABLE;
     let row = match &req.allocation {
         Allocation::MostStock => {
             sqlx::query(&format!(
@@ -411,10 +411,11 @@ async fn candidates(
 
 /// Holds `q` units if they are available right now; false when they are not (anymore).
 async fn take(conn: &mut AnyConnection, sku: &str, loc: &str, q: i64, now: i64) -> Result<bool, InventoryError> {
-    let done = sqlx::query(
+    let done = sqlx::query(&format!(
         "UPDATE inventory_stock SET reserved = reserved + $1, updated_at = $2 \
-         WHERE sku = $3 AND location_id = $4 AND on_hand - reserved - safety_stock - damaged >= $1",
-    )
+         WHERE sku = $3 AND location_id = $4 AND {} >= $1",
+        crate::AVAILABLE
+    ))
     .bind(q)
     .bind(now)
     .bind(sku.to_string())

@@ -105,27 +105,25 @@ pub(crate) async fn check_location(conn: &mut AnyConnection, field: &str, id: &s
     Ok(())
 }
 
-/// Runs `op` once per idempotency key: a repeat with the same body gets the first answer, a
-/// repeat with another body is refused. `key` is (key, hash of the body).
+/// The first answer to this idempotency key, if the request was answered before; a reused key
+/// with another body is refused. `key` is (key, hash of the body).
 pub(crate) async fn stored_answer(
     conn: &mut AnyConnection,
     key: Option<(&str, &str)>,
 ) -> Result<Option<String>, InventoryError> {
+    use tailor_store::idempotency::{recorded, Recorded};
     let Some((key, hash)) = key else { return Ok(None) };
-    let row = sqlx::query("SELECT request_hash, response FROM inventory_idempotency WHERE idem_key = $1")
-        .bind(key.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-    match row {
-        Some(r) if r.get::<String, _>(0) == hash => Ok(Some(r.get(1))),
-        Some(_) => Err(InventoryError::Invalid(FieldError::invalid(
+    match recorded(conn, "inventory_idempotency", key, hash).await? {
+        Recorded::Nothing => Ok(None),
+        Recorded::Answer(a) => Ok(Some(a)),
+        Recorded::OtherRequest => Err(InventoryError::Invalid(FieldError::invalid(
             "Idempotency-Key",
             "this key was used with a different body; use a new key for a new request",
         ))),
-        None => Ok(None),
     }
 }
 
+/// Records the answer to this idempotency key, in the change's transaction.
 pub(crate) async fn store_answer(
     conn: &mut AnyConnection,
     key: Option<(&str, &str)>,
@@ -133,15 +131,7 @@ pub(crate) async fn store_answer(
     now: i64,
 ) -> Result<(), InventoryError> {
     if let Some((key, hash)) = key {
-        sqlx::query(
-            "INSERT INTO inventory_idempotency (idem_key, request_hash, response, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(key.to_string())
-        .bind(hash.to_string())
-        .bind(answer.to_string())
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        tailor_store::idempotency::record(conn, "inventory_idempotency", key, hash, answer, now).await?;
     }
     Ok(())
 }
@@ -335,10 +325,7 @@ pub(crate) async fn bundles_of(
         "SELECT bundle_sku, component_sku, quantity FROM inventory_bundles WHERE bundle_sku IN ({}) ORDER BY component_sku",
         (1..=skus.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
     );
-    let mut q = sqlx::query(&sql);
-    for s in skus {
-        q = q.bind(s.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), skus);
     for r in q.fetch_all(&mut *conn).await? {
         out.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
     }
@@ -395,10 +382,7 @@ pub async fn availability(
          WHERE s.sku IN ({})",
         (1..=wanted.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
     );
-    let mut q = sqlx::query(&sql);
-    for s in &wanted {
-        q = q.bind(s.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), &wanted);
     let rows = q.fetch_all(&mut *conn).await?;
     let mut levels: HashMap<(String, String), StockLevel> = HashMap::new();
     let mut places: HashMap<String, (String, Option<f64>)> = HashMap::new();
@@ -464,7 +448,8 @@ pub async fn available_of(
     let mut out = Vec::with_capacity(pairs.len());
     for chunk in pairs.chunks(200) {
         let sql = format!(
-            "SELECT sku, location_id, on_hand - reserved - safety_stock - damaged FROM inventory_stock WHERE {}",
+            "SELECT sku, location_id, {} FROM inventory_stock WHERE {}",
+            crate::AVAILABLE,
             (0..chunk.len())
                 .map(|i| format!("(sku = ${} AND location_id = ${})", 2 * i + 1, 2 * i + 2))
                 .collect::<Vec<_>>()
@@ -479,16 +464,25 @@ pub async fn available_of(
     Ok(out)
 }
 
+/// Units of `sku` on hand across every location less those reserved or damaged (safety stock
+/// counts: it can still be sold), e.g. for pricing's stock cover; `None` when no location
+/// tracks its stock.
+pub async fn units_on_hand(conn: &mut AnyConnection, sku: &str) -> Result<Option<i64>, InventoryError> {
+    Ok(sqlx::query("SELECT CAST(SUM(on_hand - reserved - damaged) AS BIGINT) FROM inventory_stock WHERE sku = $1")
+        .bind(sku.to_string())
+        .fetch_one(&mut *conn)
+        .await?
+        .get(0))
+}
+
 /// Every stocked (location, SKU) pair with nothing available.
 pub async fn out_of_stock(db: &Db) -> Result<Vec<(String, String)>, InventoryError> {
-    Ok(sqlx::query(
-        "SELECT location_id, sku FROM inventory_stock WHERE on_hand - reserved - safety_stock - damaged <= 0",
-    )
-    .fetch_all(db.reader())
-    .await?
-    .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect())
+    Ok(sqlx::query(&format!("SELECT location_id, sku FROM inventory_stock WHERE {} <= 0", crate::AVAILABLE))
+        .fetch_all(db.reader())
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
 }
 
 /// Columns of a stock file: the SKU, the location, then the levels it may set.

@@ -81,10 +81,11 @@ pub async fn transfer(
     check_sku(&mut tx, "sku", sku).await?;
     check_location(&mut tx, "fromLocationId", from).await?;
     check_location(&mut tx, "toLocationId", to).await?;
-    let taken = sqlx::query(
+    let taken = sqlx::query(&format!(
         "UPDATE inventory_stock SET on_hand = on_hand - $1, updated_at = $2 \
-         WHERE sku = $3 AND location_id = $4 AND on_hand - reserved - safety_stock - damaged >= $1",
-    )
+         WHERE sku = $3 AND location_id = $4 AND {} >= $1",
+        crate::AVAILABLE
+    ))
     .bind(quantity)
     .bind(now)
     .bind(sku.to_string())

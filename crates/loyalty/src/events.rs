@@ -82,7 +82,10 @@ pub(crate) async fn emit(
 /// in the same transaction is free.
 pub async fn lock_feed(conn: &mut AnyConnection) -> Result<(), LoyaltyError> {
     if conn.backend_name() == "PostgreSQL" {
-        sqlx::query("SELECT pg_advisory_xact_lock(727303)").execute(&mut *conn).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(tailor_store::lock_key("loyalty_feed"))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

@@ -133,10 +133,7 @@ pub async fn balance(conn: &mut AnyConnection, members: &[String]) -> Result<Bal
         "SELECT bucket, CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM loyalty_entries WHERE profile_id IN {} GROUP BY bucket",
         placeholders(1, members.len())
     );
-    let mut q = sqlx::query(&sql);
-    for m in members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), members);
     let mut b = Balance::default();
     for r in q.fetch_all(&mut *conn).await? {
         let v: i64 = r.get(1);
@@ -158,10 +155,7 @@ pub async fn history(conn: &mut AnyConnection, members: &[String], limit: i64) -
          AND points <> 0 ORDER BY at DESC, id DESC LIMIT {limit}",
         placeholders(1, members.len())
     );
-    let mut q = sqlx::query(&sql);
-    for m in members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), members);
     Ok(q.fetch_all(&mut *conn)
         .await?
         .iter()
@@ -257,10 +251,7 @@ pub async fn mature(
          FROM loyalty_entries e WHERE e.kind = 'earn' AND e.available_at <= $1 AND e.profile_id IN {inn} \
          AND NOT EXISTS (SELECT 1 FROM loyalty_entries m WHERE m.ref_id = e.id AND m.kind = 'mature') ORDER BY e.available_at"
     );
-    let mut q = sqlx::query(&sql).bind(now);
-    for m in members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql).bind(now), members);
     let due: Vec<(String, i64, String, i64)> =
         q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
     // The earner keeps them (an unmerge gives each profile back what it earned), dated when
@@ -297,10 +288,7 @@ pub async fn expiring_by(
          FROM loyalty_entries WHERE bucket = 'active' AND profile_id IN {}",
         placeholders(2, members.len())
     );
-    let mut q = sqlx::query(&sql).bind(when - policy.expiry_ms);
-    for m in members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql).bind(when - policy.expiry_ms), members);
     let r = q.fetch_one(&mut *conn).await?;
     let (old_credits, debits): (i64, i64) = (r.get(0), r.get(1));
     Ok((old_credits - debits).max(0))
@@ -396,10 +384,7 @@ pub async fn forget(conn: &mut AnyConnection, profiles: &[String]) -> Result<(),
     let inn = placeholders(1, profiles.len());
     for table in ["loyalty_entries", "loyalty_status", "loyalty_events"] {
         let sql = format!("DELETE FROM {table} WHERE profile_id IN {inn}");
-        let mut q = sqlx::query(&sql);
-        for p in profiles {
-            q = q.bind(p.clone());
-        }
+        let q = tailor_store::bind_all(sqlx::query(&sql), profiles);
         q.execute(&mut *conn).await?;
     }
     Ok(())

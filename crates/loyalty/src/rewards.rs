@@ -149,10 +149,7 @@ pub async fn grant(
         placeholders(4, members.len())
     );
     let (start, end) = period(reward.limit(), now);
-    let mut q = sqlx::query(&sql).bind(reward.name.clone()).bind(start).bind(end);
-    for m in members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql).bind(reward.name.clone()).bind(start).bind(end), members);
     if q.fetch_one(&mut *conn).await?.get::<i64, _>(0) > 0 {
         return Ok(false);
     }

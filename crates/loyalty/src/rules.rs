@@ -53,6 +53,12 @@ impl Rule {
         if self.name.trim().is_empty() {
             return bad("name", "give the rule a name");
         }
+        // A misspelt channel would make a rule that never matches: refuse it.
+        if let Some(c) = &self.channel {
+            if tailor_core::Channel::parse(c).map(|ch| ch.as_str()) != Some(c.as_str()) {
+                return bad("channel", "must be one of web, app, store, support, email, server");
+            }
+        }
         match (self.points_per_unit, self.multiplier) {
             (Some(r), None) if r.is_finite() && (0.0..=MAX_RATE).contains(&r) => {}
             (None, Some(m)) if m.is_finite() && (0.0..=MAX_MULTIPLIER).contains(&m) => {}

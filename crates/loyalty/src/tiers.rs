@@ -107,10 +107,7 @@ pub async fn qualifying(conn: &mut AnyConnection, members: &[String], now: i64) 
          FROM loyalty_entries WHERE at > $1 AND (kind = 'earn' OR kind = 'reverse') AND profile_id IN {}",
         placeholders(2, members.len())
     );
-    let mut q = sqlx::query(&sql).bind(now - QUALIFYING_WINDOW_MS);
-    for m in members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql).bind(now - QUALIFYING_WINDOW_MS), members);
     let r = q.fetch_one(&mut *conn).await?;
     Ok(Qualifying { points: r.get(0), spend_cents: r.get(1) })
 }

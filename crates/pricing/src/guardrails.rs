@@ -8,6 +8,9 @@ use tailor_core::FieldError;
 /// No price goes above a billion currency units, whatever is configured or proposed.
 pub const MAX_CENTS: i64 = 100_000_000_000;
 
+/// Guardrails stored under this key apply to products without their own.
+pub const DEFAULTS: &str = "*";
+
 /// The limits for one product.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -33,6 +36,28 @@ pub struct Guardrails {
     /// Frozen: the price does not move.
     #[serde(default)]
     pub frozen: bool,
+}
+
+/// The guardrails of several products: each product's own, else the defaults (stored under
+/// [`DEFAULTS`]), else none (the default value, which only keeps prices at or above zero).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GuardrailSet {
+    own: std::collections::HashMap<String, Guardrails>,
+    fallback: Guardrails,
+}
+
+impl GuardrailSet {
+    /// The set made of stored `(sku, guardrails)` rows, the defaults among them under [`DEFAULTS`].
+    pub fn from_rows(rows: impl IntoIterator<Item = (String, Guardrails)>) -> GuardrailSet {
+        let mut own: std::collections::HashMap<String, Guardrails> = rows.into_iter().collect();
+        let fallback = own.remove(DEFAULTS).unwrap_or_default();
+        GuardrailSet { own, fallback }
+    }
+
+    /// The guardrails `sku` is priced under.
+    pub fn get(&self, sku: &str) -> &Guardrails {
+        self.own.get(sku).unwrap_or(&self.fallback)
+    }
 }
 
 /// Which rule moved or held a price.
@@ -181,6 +206,22 @@ impl Guardrails {
         }
         Guarded { cents: price, proposed, clamps }
     }
+
+    /// Keeps a price between the hard floor (cost and margin, or MAP) and the ceiling: the
+    /// bounds promotions stay within, whatever they take off.
+    pub fn bound(&self, cents: i64) -> i64 {
+        let floor = self.hard_floor().unwrap_or(0);
+        let ceiling = self.ceiling_cents.unwrap_or(i64::MAX);
+        cents.clamp(floor.min(ceiling), ceiling)
+    }
+
+    /// Whether `cents` is a price these guardrails would set as it is (with no price before
+    /// it): `None` when it is, else the first rule that would move it and where it would land.
+    /// Candidate prices (experiments, markdown ladders) are refused rather than silently moved.
+    pub fn refusal(&self, cents: i64) -> Option<(Rule, i64)> {
+        let guarded = self.apply(cents, None);
+        (guarded.cents != cents).then(|| (guarded.clamps.first().map_or(Rule::Floor, |c| c.rule), guarded.cents))
+    }
 }
 
 /// Rounds up to whole cents, ignoring float noise (100 × 1.1 is 110, not 111).
@@ -296,5 +337,32 @@ mod tests {
         assert_eq!(g.check().map_err(|e| e.field), Err("ceilingCents".to_string()));
         let g = Guardrails { map_cents: Some(-5), ..Default::default() };
         assert_eq!(g.check().map_err(|e| e.field), Err("mapCents".to_string()));
+    }
+
+    #[test]
+    fn promotions_stay_between_floor_and_ceiling_and_candidates_are_refused_by_rule() {
+        let g = Guardrails {
+            unit_cost_cents: Some(300),
+            map_cents: Some(350),
+            ceiling_cents: Some(900),
+            ..Default::default()
+        };
+        assert_eq!((g.bound(100), g.bound(500), g.bound(2_000)), (350, 500, 900));
+        assert_eq!(Guardrails::default().bound(-5), 0, "no guardrails: never below zero");
+        assert_eq!(g.refusal(500), None);
+        assert_eq!(g.refusal(200), Some((Rule::Map, 350)));
+        assert_eq!(g.refusal(1_000), Some((Rule::Ceiling, 900)));
+        let ending = Guardrails { ending_cents: Some(99), ..Default::default() };
+        assert_eq!(ending.refusal(450), Some((Rule::Ending, 499)));
+    }
+
+    #[test]
+    fn a_product_without_its_own_guardrails_gets_the_defaults() {
+        let own = Guardrails { ceiling_cents: Some(500), ..Default::default() };
+        let defaults = Guardrails { ending_cents: Some(99), ..Default::default() };
+        let set = GuardrailSet::from_rows([("A".to_string(), own.clone()), (DEFAULTS.to_string(), defaults.clone())]);
+        assert_eq!((set.get("A"), set.get("B")), (&own, &defaults));
+        assert_eq!(set.get(DEFAULTS), &defaults);
+        assert_eq!(GuardrailSet::from_rows([]).get("B"), &Guardrails::default());
     }
 }

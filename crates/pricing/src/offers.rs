@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 use tailor_core::FieldError;
 
-const DAY_MS: i64 = 86_400_000;
+use crate::DAY_MS;
 
 /// Something a customer did.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,6 +38,16 @@ pub enum Fact {
         /// Its value in cents.
         cents: i64,
     },
+}
+
+/// The facts a customer's orders (time, cents) and cart lines (last change, cents) make: each
+/// order, and the cart as one (its latest change, its total).
+pub fn facts_from(orders: &[(i64, i64)], cart: &[(i64, i64)]) -> Vec<Fact> {
+    let mut facts: Vec<Fact> = orders.iter().map(|&(at, cents)| Fact::Ordered { at, cents }).collect();
+    if let Some(at) = cart.iter().map(|c| c.0).max() {
+        facts.push(Fact::Cart { at, cents: cart.iter().map(|c| c.1).sum() });
+    }
+    facts
 }
 
 /// What the offer logic knows about a customer: behaviour only.
@@ -118,6 +128,11 @@ impl Default for OfferPolicy {
 }
 
 impl OfferPolicy {
+    /// The length of the per-customer cap's period, in milliseconds.
+    pub fn period_ms(&self) -> i64 {
+        i64::from(self.period_days) * DAY_MS
+    }
+
     /// Checks the policy; the error names the field.
     pub fn check(&self) -> Result<(), FieldError> {
         for (field, t) in [("lapsing", &self.lapsing), ("cartAbandoned", &self.cart_abandoned)] {
@@ -161,6 +176,18 @@ pub struct Offer {
     pub valid_days: u32,
     /// Why this customer gets it, in words.
     pub reason: String,
+}
+
+impl Offer {
+    /// Until when (unix ms) an offer issued at `now` holds.
+    pub fn valid_until(&self, now: i64) -> i64 {
+        now + i64::from(self.valid_days) * DAY_MS
+    }
+
+    /// Whole days (rounded up) left at `now` of an offer valid until `valid_until`.
+    pub fn days_left(valid_until: i64, now: i64) -> u32 {
+        ((valid_until - now) as f64 / DAY_MS as f64).ceil() as u32
+    }
 }
 
 /// The offers `behavior` earns under `policy`, given what the customer was already offered in
@@ -237,5 +264,17 @@ mod tests {
         assert_eq!((offers[0].kind.as_str(), offers[0].max_discount_cents), ("cart_abandoned", 300));
         let fresh = [Fact::Cart { at: NOW - 600_000, cents: 6_000 }];
         assert!(offers_for(&Behavior::from_facts(&fresh, NOW), &OfferPolicy::default(), 0).is_empty());
+    }
+
+    #[test]
+    fn orders_and_cart_lines_become_facts_and_validity_counts_whole_days() {
+        let facts = facts_from(&[(10, 500)], &[(20, 300), (30, 200)]);
+        assert_eq!(facts, vec![Fact::Ordered { at: 10, cents: 500 }, Fact::Cart { at: 30, cents: 500 }]);
+        assert_eq!(facts_from(&[], &[]), vec![]);
+        let offer = &offers_for(&Behavior::from_facts(&weekly_shopper(30), NOW), &OfferPolicy::default(), 0)[0];
+        assert_eq!(offer.valid_until(NOW), NOW + 14 * DAY_MS);
+        assert_eq!(Offer::days_left(NOW + 14 * DAY_MS - 1, NOW), 14);
+        assert_eq!(Offer::days_left(NOW + DAY_MS + 1, NOW), 2);
+        assert_eq!(OfferPolicy::default().period_ms(), 30 * DAY_MS);
     }
 }

@@ -46,10 +46,10 @@ pub(crate) async fn apply(
                 "UPDATE carts SET quantity = quantity - $1, updated_at = $2 WHERE product_id = $3 AND profile_id IN {}",
                 placeholders(4, group.len())
             );
-            let mut q = sqlx::query(&sql).bind(line.quantity.stock_units()).bind(ts).bind(line.product_id.clone());
-            for g in &group {
-                q = q.bind(g.clone());
-            }
+            let q = tailor_store::bind_all(
+                sqlx::query(&sql).bind(line.quantity.stock_units()).bind(ts).bind(line.product_id.clone()),
+                &group,
+            );
             q.execute(&mut *conn).await?;
             sqlx::query("DELETE FROM carts WHERE quantity <= 0").execute(&mut *conn).await?;
         }
@@ -117,10 +117,7 @@ async fn order_completed(
     }
     let group = group_of(conn, profile).await?;
     let sql = format!("DELETE FROM carts WHERE profile_id IN {}", placeholders(1, group.len()));
-    let mut q = sqlx::query(&sql);
-    for g in &group {
-        q = q.bind(g.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), &group);
     q.execute(&mut *conn).await?;
     Ok(())
 }

@@ -61,10 +61,7 @@ pub async fn has_consent(conn: &mut AnyConnection, members: &[String], purpose: 
         "SELECT granted FROM consents WHERE profile_id IN {} AND purpose = $1 ORDER BY at DESC LIMIT 1",
         crate::graph::placeholders(2, members.len())
     );
-    let mut q = sqlx::query(&sql).bind(purpose.as_str());
-    for m in members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql).bind(purpose.as_str()), members);
     Ok(q.fetch_optional(&mut *conn).await?.is_some_and(|r| r.get::<i64, _>(0) != 0))
 }
 
@@ -77,16 +74,10 @@ pub async fn orders_and_cart(
     use sqlx::Row;
     let inn = crate::graph::placeholders(1, members.len());
     let sql = format!("SELECT ts, total_cents - refunded_cents FROM orders WHERE profile_id IN {inn}");
-    let mut q = sqlx::query(&sql);
-    for m in members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), members);
     let orders = q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get(0), r.get(1))).collect();
     let sql = format!("SELECT updated_at, quantity * price_cents FROM carts WHERE profile_id IN {inn}");
-    let mut q = sqlx::query(&sql);
-    for m in members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), members);
     let cart = q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get(0), r.get(1))).collect();
     Ok((orders, cart))
 }

@@ -76,10 +76,7 @@ async fn kind_counts(conn: &mut AnyConnection, group: &[String]) -> Result<HashM
         "SELECT kind, COUNT(*) FROM identities WHERE profile_id IN {} GROUP BY kind",
         placeholders(1, group.len())
     );
-    let mut q = sqlx::query(&sql);
-    for id in group {
-        q = q.bind(id.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), group);
     let rows = q.fetch_all(conn).await?;
     Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1) as usize)).collect())
 }

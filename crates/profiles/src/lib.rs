@@ -13,6 +13,7 @@ mod graph;
 mod migrations;
 mod privacy;
 mod project;
+mod sales;
 mod signals;
 mod view;
 
@@ -22,6 +23,7 @@ pub use graph::{group_of, root_of, unmerge, ProfileError};
 pub use migrations::MIGRATIONS;
 pub use privacy::{erase, export, person};
 pub use project::project_event;
+pub use sales::units_sold;
 pub use signals::{signals, HistoryCache, Signals};
 pub use view::{
     lookup, merges, profile_view, timeline, with_trait, CartLine, ChannelCount, ConsentView, Features, IdentifierView,

@@ -7,14 +7,6 @@ use tailor_core::time::format_millis;
 use crate::graph::{group_of, placeholders, root_of, ProfileError};
 use crate::view::{merges, profile_view};
 
-fn bind_group<'q>(sql: &'q str, group: &[String]) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    let mut q = sqlx::query(sql);
-    for g in group {
-        q = q.bind(g.clone());
-    }
-    q
-}
-
 /// Every profile of the person `id` belongs to: its merge group, and the groups of profiles
 /// holding one of the same identifier values under another kind (an e-mail address that also
 /// arrived as a `userId`, an id that came through `alias`). Their identifier values, lower
@@ -30,7 +22,12 @@ pub async fn person(conn: &mut AnyConnection, id: &str) -> Result<Option<(Vec<St
             "SELECT DISTINCT LOWER(value) FROM identities WHERE profile_id IN {}",
             placeholders(1, people.len())
         );
-        values = bind_group(&sql, &people).fetch_all(&mut *conn).await?.iter().map(|r| r.get(0)).collect();
+        values = tailor_store::bind_all(sqlx::query(&sql), &people)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         if values.is_empty() {
             break;
         }
@@ -38,8 +35,12 @@ pub async fn person(conn: &mut AnyConnection, id: &str) -> Result<Option<(Vec<St
             "SELECT DISTINCT profile_id FROM identities WHERE LOWER(value) IN {}",
             placeholders(1, values.len())
         );
-        let holders: Vec<String> =
-            bind_group(&sql, &values).fetch_all(&mut *conn).await?.iter().map(|r| r.get(0)).collect();
+        let holders: Vec<String> = tailor_store::bind_all(sqlx::query(&sql), &values)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         let holders: Vec<String> = holders.into_iter().filter(|h| !people.contains(h)).collect();
         let mut grew = false;
         for h in holders {
@@ -73,7 +74,7 @@ pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>,
     let inn = placeholders(1, group.len());
 
     let profiles_sql = format!("SELECT id, created_at, traits, merged_into FROM profiles WHERE id IN {inn}");
-    let profiles: Vec<Value> = bind_group(&profiles_sql, &group)
+    let profiles: Vec<Value> = tailor_store::bind_all(sqlx::query(&profiles_sql), &group)
         .fetch_all(&mut *conn)
         .await?
         .iter()
@@ -88,7 +89,7 @@ pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>,
         .collect();
 
     let events_sql = format!("SELECT seq, body FROM events WHERE profile_id IN {inn} ORDER BY ts, seq");
-    let events: Vec<Value> = bind_group(&events_sql, &group)
+    let events: Vec<Value> = tailor_store::bind_all(sqlx::query(&events_sql), &group)
         .fetch_all(&mut *conn)
         .await?
         .iter()
@@ -98,7 +99,7 @@ pub async fn export(conn: &mut AnyConnection, id: &str) -> Result<Option<Value>,
     let orders_sql = format!(
         "SELECT order_id, channel, store_id, total_cents, refunded_cents, currency, ts FROM orders WHERE profile_id IN {inn} ORDER BY ts"
     );
-    let order_rows = bind_group(&orders_sql, &group).fetch_all(&mut *conn).await?;
+    let order_rows = tailor_store::bind_all(sqlx::query(&orders_sql), &group).fetch_all(&mut *conn).await?;
     let mut orders = Vec::with_capacity(order_rows.len());
     for r in order_rows {
         let order_id: String = r.get(0);
@@ -153,19 +154,15 @@ pub async fn erase(conn: &mut AnyConnection, id: &str, now: i64) -> Result<Optio
     let inn = placeholders(1, group.len());
     let n = group.len();
     let scrub = "SET body = '{\"erased\":true}', user_id = NULL, anonymous_id = NULL, profile_id = NULL";
-    let mut events = bind_group(&format!("UPDATE events {scrub} WHERE profile_id IN {inn}"), &group)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let mut events =
+        tailor_store::bind_all(sqlx::query(&format!("UPDATE events {scrub} WHERE profile_id IN {inn}")), &group)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
     if !values.is_empty() {
         let vin = placeholders(1, values.len());
-        events += bind_group(
-            &format!("UPDATE events {scrub} WHERE LOWER(user_id) IN {vin} OR LOWER(anonymous_id) IN {vin}"),
-            &values,
-        )
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        let sql = format!("UPDATE events {scrub} WHERE LOWER(user_id) IN {vin} OR LOWER(anonymous_id) IN {vin}");
+        events += tailor_store::bind_all(sqlx::query(&sql), &values).execute(&mut *conn).await?.rows_affected();
     }
     for sql in [
         format!("UPDATE orders SET profile_id = NULL WHERE profile_id IN {inn}"),
@@ -176,7 +173,7 @@ pub async fn erase(conn: &mut AnyConnection, id: &str, now: i64) -> Result<Optio
         format!("DELETE FROM merges WHERE survivor IN {inn} OR absorbed IN {inn}"),
         format!("DELETE FROM profiles WHERE id IN {inn}"),
     ] {
-        bind_group(&sql, &group).execute(&mut *conn).await?;
+        tailor_store::bind_all(sqlx::query(&sql), &group).execute(&mut *conn).await?;
     }
     // Profiles outside the group that were once merged into it and unmerged keep their own data;
     // merge records naming the erased ids are gone with the statements above.

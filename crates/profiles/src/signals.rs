@@ -57,10 +57,7 @@ pub async fn signals(
         "SELECT granted, source FROM consents WHERE profile_id IN {inn} AND purpose = 'personalization' \
          ORDER BY at DESC LIMIT 1"
     );
-    let mut q = sqlx::query(&sql);
-    for m in &members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), &members);
     if let Some(r) = q.fetch_optional(&mut *conn).await? {
         s.personalization = r.get::<i64, _>(0) != 0;
         s.consent_source = Some(r.get(1));
@@ -75,10 +72,7 @@ pub async fn signals(
          AND name IN ('Product Viewed', 'Product Added') AND ts >= ${} ORDER BY ts DESC LIMIT {SESSION_EVENTS}",
         members.len() + 1
     );
-    let mut q = sqlx::query(&sql);
-    for m in &members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), &members);
     for r in q.bind(session_since).fetch_all(&mut *conn).await? {
         let (name, body, ts): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
         let Ok(body) = serde_json::from_str::<Value>(&body) else { continue };
@@ -88,10 +82,7 @@ pub async fn signals(
     }
 
     let sql = format!("SELECT product_id FROM carts WHERE profile_id IN {inn} AND quantity > 0 ORDER BY product_id");
-    let mut q = sqlx::query(&sql);
-    for m in &members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), &members);
     s.cart = q.fetch_all(&mut *conn).await?.iter().map(|r| r.get(0)).collect();
     Ok(s)
 }
@@ -123,10 +114,7 @@ impl HistoryCache {
         let inn = placeholders(1, members.len());
         // The count is read first: an order landing in between makes the next read reload.
         let sql = format!("SELECT COUNT(*) FROM orders WHERE profile_id IN {inn}");
-        let mut q = sqlx::query(&sql);
-        for m in members {
-            q = q.bind(m.clone());
-        }
+        let q = tailor_store::bind_all(sqlx::query(&sql), members);
         let count: i64 = q.fetch_one(&mut *conn).await?.get(0);
         let cached = self.lock().get(members).filter(|(c, _)| *c == count).map(|(_, h)| h.clone());
         if let Some(h) = cached {
@@ -157,10 +145,7 @@ async fn read_history(conn: &mut AnyConnection, members: &[String]) -> Result<Hi
         "SELECT store_id, COUNT(*) AS n FROM orders WHERE profile_id IN {inn} AND store_id IS NOT NULL \
          GROUP BY store_id ORDER BY n DESC, store_id LIMIT 1"
     );
-    let mut q = sqlx::query(&sql);
-    for m in members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), members);
     let preferred_store = q.fetch_optional(&mut *conn).await?.map(|r| r.get(0));
 
     // One row holding every line: a household has hundreds, and rows cost far more than bytes.
@@ -174,10 +159,7 @@ async fn read_history(conn: &mut AnyConnection, members: &[String]) -> Result<Hi
             format!("group_concat(CAST(t.ts AS TEXT) || ${} || t.product_id, ${})", n + 1, n + 2)
         }
     );
-    let mut q = sqlx::query(&sql);
-    for m in members {
-        q = q.bind(m.clone());
-    }
+    let q = tailor_store::bind_all(sqlx::query(&sql), members);
     let lines: Option<String> = q.bind(FIELD).bind(RECORD).fetch_one(&mut *conn).await?.get(0);
     let mut purchases: Vec<(String, i64)> = lines
         .iter()

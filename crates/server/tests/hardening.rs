@@ -276,6 +276,13 @@ async fn bodies_that_cannot_be_meant_are_refused_and_change_nothing(s: TestServe
     assert_eq!((status, body["field"].as_str()), (400, Some("body")), "{body}");
     let (_, g) = s.get("/v1/pricing/guardrails/*").await;
     assert_eq!(g["unitCostCents"], 40, "the guardrails are as they were: {g}");
+    // A misspelt channel would make a rule or policy that never applies: a typed name.
+    let rule = json!([{"name": "web bonus", "channel": "wbe", "pointsPerUnit": 2}]);
+    let (status, body) = s.call("PUT", "/v1/loyalty/rules", &s.admin_key, Some(&rule)).await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("rules[0].channel")), "{body}");
+    let policy = json!({"policy": "reserve_on_cart"});
+    let (status, body) = s.call("PUT", "/v1/inventory/policies/wbe", &s.admin_key, Some(&policy)).await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("channel")), "{body}");
     // An order's count must be whole unless its unit says it is weighed.
     let weighed = json!({"userId": "w", "event": "Order Completed", "properties": {"order_id": "w1",
         "products": [{"product_id": "A", "quantity": 2.5}]}});

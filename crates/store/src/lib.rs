@@ -9,7 +9,9 @@ mod db;
 mod migrate;
 mod sql;
 
+pub mod idempotency;
+
 pub use db::{Backend, Db, DbError};
 pub use migrate::Migration;
-pub use sql::{lock_key, placeholders, values_placeholders};
+pub use sql::{bind_all, lock_key, placeholders, values_placeholders, AnyQuery};
 pub use sqlx::{any::AnyRow, Row};

@@ -29,7 +29,7 @@ impl Db {
     pub async fn migrate(&self, migrations: &[Migration]) -> Result<(), DbError> {
         let mut conn = self.writer().acquire().await?;
         if self.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_lock(727300)").execute(&mut *conn).await?;
+            sqlx::query("SELECT pg_advisory_lock($1)").bind(crate::lock_key("migrations")).execute(&mut *conn).await?;
         }
         let result = async {
             sqlx::query(
@@ -66,7 +66,10 @@ impl Db {
         }
         .await;
         if self.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_unlock(727300)").execute(&mut *conn).await?;
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(crate::lock_key("migrations"))
+                .execute(&mut *conn)
+                .await?;
         }
         result
     }

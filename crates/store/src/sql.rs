@@ -5,6 +5,17 @@ pub fn placeholders(from: usize, n: usize) -> String {
     format!("({})", (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "))
 }
 
+/// A query on either backend, as `sqlx::query` builds it.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds every value in order: the values of an `IN` list made by [`placeholders`].
+pub fn bind_all<'q, S: AsRef<str>>(mut q: AnyQuery<'q>, values: &[S]) -> AnyQuery<'q> {
+    for v in values {
+        q = q.bind(v.as_ref().to_string());
+    }
+    q
+}
+
 /// `($1,$2,$3),($4,$5,$6)` for `rows` rows of `width` bound values: a multi-row `VALUES` list.
 pub fn values_placeholders(rows: usize, width: usize) -> String {
     let mut out = String::with_capacity(rows * width * 4);

@@ -159,7 +159,10 @@ impl EventLog {
         }
         let mut tx = self.db.writer().begin().await?;
         if self.db.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(727301)").execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(tailor_store::lock_key("event_log"))
+                .execute(&mut *tx)
+                .await?;
         }
         let mut inserted = 0;
         for chunk in events.chunks(ROWS_PER_INSERT) {

@@ -154,10 +154,10 @@ impl Engine {
         .bind(until - 56 * 86_400_000)
         .execute(self.db().writer())
         .await?;
-        let row = sqlx::query(
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN on_hand - reserved - safety_stock - damaged <= 0 THEN 1 ELSE 0 END), 0) \
-             FROM inventory_stock",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {} <= 0 THEN 1 ELSE 0 END), 0) FROM inventory_stock",
+            tailor_inventory::AVAILABLE
+        ))
         .fetch_one(self.db().reader())
         .await?;
         self.reload_unavailable().await?;

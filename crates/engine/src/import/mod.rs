@@ -3,6 +3,9 @@
 //! they resolve to profiles like any other event. Every import is idempotent on re-run and
 //! reports each rejected row with its reason.
 
+/// The demo: The Complete Journey loaded through the same imports.
+pub mod demo;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
