@@ -185,6 +185,12 @@ fn parse_shaped<T: serde::de::DeserializeOwned>(
             ApiError::field(&field, format!("invalid body: {msg}"))
         })
         .and_then(|v| {
+            // A NUL can only arrive escaped; no backend stores it as text (see tailor_core::text).
+            if body.windows(6).any(|w| w == b"\\u0000") {
+                if let Ok(value) = serde_json::from_slice::<Value>(body) {
+                    tailor_core::text::check_value(&value)?;
+                }
+            }
             // Trailing data after the value is not JSON a client meant to send.
             let mut rest = serde_json::Deserializer::from_slice(body).into_iter::<serde::de::IgnoredAny>();
             rest.next();
