@@ -361,7 +361,7 @@ fn interesting_string() -> BoxedStrategy<String> {
         1 => ".{0,8}",
         3 => prop::sample::select(ODD_STRINGS).prop_map(str::to_string),
         1 => (1usize..5_000, prop::sample::select(&["a", "é", "🛒", "\u{0}"][..])).prop_map(|(n, c)| c.repeat(n)),
-        1 => (30_000usize..600_000).prop_map(|n| "x".repeat(n)),
+        1 => (30_000usize..70_000).prop_map(|n| "x".repeat(n)),
     ]
     .boxed()
 }
@@ -786,11 +786,16 @@ fn typed(doc: &Value, schema: &Value, t: &str, depth: u32, name: &str) -> BoxedS
         "array" => {
             let items = schema.get("items").cloned().unwrap_or(json!({}));
             let item = from_schema(doc, &items, depth + 1, name);
-            prop_oneof![
-                8 => prop::collection::vec(item.clone(), 0..4).prop_map(Value::Array),
-                1 => prop::collection::vec(item, 0..64).prop_map(Value::Array),
-            ]
-            .boxed()
+            // Long lists only at the top: nested ones multiply (64 lists of 64 of ...).
+            if depth <= 1 {
+                prop_oneof![
+                    8 => prop::collection::vec(item.clone(), 0..4).prop_map(Value::Array),
+                    1 => prop::collection::vec(item, 0..64).prop_map(Value::Array),
+                ]
+                .boxed()
+            } else {
+                prop::collection::vec(item, 0..3).prop_map(Value::Array).boxed()
+            }
         }
         "object" => {
             let required: Vec<&str> = schema
@@ -860,6 +865,9 @@ fn payload(json: BoxedStrategy<Value>) -> BoxedStrategy<Payload> {
         2 => (json, prop::sample::select(&[" x", "{}", "]", "\u{0}", " {\"a\":1}", "\n\n garbage"][..]))
             .prop_map(|(v, t)| Payload::Trailing(v.to_string(), t)),
         1 => prop::collection::vec(any::<u8>(), 0..200).prop_map(Payload::Bytes),
+        // Over intake's limits (32 KB, 500 KB) and the general one (4 MB).
+        1 => prop::sample::select(&[33_000usize, 600_000, 4_300_000][..])
+            .prop_map(|n| Payload::Json(format!("{{\"pad\":\"{}\"}}", "x".repeat(n)))),
         1 => prop::sample::select(ODD_BODIES)
         .prop_map(|b| Payload::Bytes(b.to_vec())),
         1 => deep,
@@ -1186,7 +1194,8 @@ impl Harness {
         let result = self.check_one(&call).await;
         match result {
             Err(TestCaseError::Fail(why)) if std::env::var_os("TAILOR_FUZZ_KEEP_GOING").is_some() => {
-                eprintln!("FAILURE: {why}\n  request: {call:?}");
+                let shown: String = format!("{call:?}").chars().take(2_000).collect();
+                eprintln!("FAILURE: {why}\n  request: {shown}");
                 Ok(())
             }
             other => other,
@@ -1380,8 +1389,12 @@ fn fuzz(backend: TestBackend) {
             ..Config::default()
         };
         let mut runner = TestRunner::new(config);
+        let round_started = Instant::now();
         let result = runner.run(&strategy, |call| rt.block_on(h.check(call)));
         ran += u64::from(round);
+        if round_started.elapsed() > Duration::from_secs(20) {
+            eprintln!("slow round: {round} cases took {:.1?}", round_started.elapsed());
+        }
         if let Err(e) = result {
             match e {
                 TestError::Fail(why, call) => panic!("after {ran} cases: {why}\nshrunk request: {call:#?}"),
