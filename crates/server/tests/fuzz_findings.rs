@@ -135,7 +135,26 @@ async fn a_sale_confirmed_after_a_lower_count_leaves_none_on_hand(s: TestServer)
     assert_eq!(stock["items"][0]["available"], 0, "{stock}");
 }
 
+/// A batch refused for a NUL under a 30,000-byte key: the problem named the key's path, grew
+/// past what the error middleware read back to add `message`, and reached the client as `{}`.
+/// A field or detail is now at most 1,000 characters, and a problem is never cut.
+async fn a_problem_naming_a_huge_key_keeps_its_code(s: TestServer) {
+    let key = "x".repeat(30_000);
+    let event = json!({"type": "identify", "userId": "u1", "traits": {"address": {key: "a\u{0}"}}});
+    let (status, problem) = s.send("/v1/batch", &json!({"batch": [event]})).await;
+    assert_eq!((status, problem["code"].as_str()), (400, Some("invalid_field")), "{problem}");
+    assert_eq!(problem["message"], problem["detail"]);
+    let field = problem["errors"][0]["field"].as_str().expect("the refused event's field");
+    assert!(field.starts_with("batch[0].traits.address.xxx") && field.chars().count() <= 1_001, "{field}");
+    assert!(problem.to_string().len() < 10_000, "a short answer");
+    let huge = json!({"lines": [{"sku": "P1", "quantity": {"pad": "9".repeat(200_000)}}]});
+    let (status, problem) = s.call("POST", "/v1/reservations", &s.admin_key, Some(&huge)).await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(problem["detail"].as_str().is_some_and(|d| d.chars().count() <= 1_001), "{problem}");
+}
+
 tailor_testkit::http_both_backends!(
+    a_problem_naming_a_huge_key_keeps_its_code,
     a_nul_anywhere_is_refused_naming_where,
     ids_that_key_a_row_are_bounded,
     market_reports_are_bounded_and_any_order_of_them_stores,
