@@ -91,7 +91,8 @@ async fn sigterm_under_load_finishes_requests_in_flight_and_loses_no_acknowledge
     assert!(status.success());
     c.write_all(&body).await.expect("body");
     let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut answer))
+    // A bound against hanging, not a measure of speed (as every wait below).
+    tokio::time::timeout(Duration::from_secs(60), c.read_to_end(&mut answer))
         .await
         .expect("the request in flight is answered")
         .expect("read");
@@ -103,7 +104,9 @@ async fn sigterm_under_load_finishes_requests_in_flight_and_loses_no_acknowledge
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
         }
-        assert!(signalled.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
+        // The exit is the event waited for; how soon it comes is the shutdown grace's setting,
+        // not something a loaded test machine can measure.
+        assert!(signalled.elapsed() < Duration::from_secs(60), "still running 60 s after SIGTERM");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(exited.success(), "a clean exit: {exited:?}");

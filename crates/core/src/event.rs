@@ -213,6 +213,8 @@ impl Event {
         now: Millis,
         segment_identity: bool,
     ) -> Result<Event, FieldError> {
+        // Every string of the event reaches the log and the projections as text.
+        crate::text::check_value(&raw)?;
         let Value::Object(mut obj) = raw else {
             return Err(FieldError::invalid("", "an event must be a JSON object"));
         };

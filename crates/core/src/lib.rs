@@ -8,6 +8,7 @@ pub mod error;
 pub mod event;
 pub mod identifier;
 pub mod money;
+pub mod text;
 pub mod time;
 
 pub use channel::Channel;

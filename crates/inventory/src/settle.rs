@@ -36,8 +36,12 @@ pub(crate) async fn give_back(
     sold: bool,
     now: i64,
 ) -> Result<(), InventoryError> {
+    // A count taken after the hold may have found fewer units than it holds: the sale still went
+    // through, and on hand stops at none (it cannot go below, by the table's CHECK).
     let sql = if sold {
-        "UPDATE inventory_stock SET reserved = reserved - $1, on_hand = on_hand - $1, updated_at = $2 WHERE sku = $3 AND location_id = $4"
+        "UPDATE inventory_stock SET reserved = reserved - $1, \
+         on_hand = CASE WHEN on_hand >= $1 THEN on_hand - $1 ELSE 0 END, updated_at = $2 \
+         WHERE sku = $3 AND location_id = $4"
     } else {
         "UPDATE inventory_stock SET reserved = reserved - $1, updated_at = $2 WHERE sku = $3 AND location_id = $4"
     };

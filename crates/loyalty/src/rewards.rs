@@ -82,6 +82,9 @@ impl Reward {
         if self.name.trim().is_empty() {
             return bad("name", "give the reward a name");
         }
+        if self.name.len() > tailor_core::text::MAX_ID_BYTES {
+            return bad("name", "must be at most 256 bytes");
+        }
         if !(1..=crate::MAX_POINTS).contains(&self.points) {
             return bad("points", "must be a whole number from 1 to 1000000000");
         }

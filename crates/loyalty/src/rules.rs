@@ -53,6 +53,9 @@ impl Rule {
         if self.name.trim().is_empty() {
             return bad("name", "give the rule a name");
         }
+        if self.name.len() > tailor_core::text::MAX_ID_BYTES {
+            return bad("name", "must be at most 256 bytes");
+        }
         // A misspelt channel would make a rule that never matches: refuse it.
         if let Some(c) = &self.channel {
             if tailor_core::Channel::parse(c).map(|ch| ch.as_str()) != Some(c.as_str()) {

@@ -65,6 +65,9 @@ fn check(tiers: &[Tier]) -> Result<(), LoyaltyError> {
         if t.name.trim().is_empty() {
             return bad("name", "give the tier a name");
         }
+        if t.name.len() > tailor_core::text::MAX_ID_BYTES {
+            return bad("name", "must be at most 256 bytes");
+        }
         if t.min_points.is_none() && t.min_spend_cents.is_none() {
             return bad("minPoints", "give minPoints, minSpendCents or both");
         }

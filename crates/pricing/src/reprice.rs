@@ -3,6 +3,7 @@
 //! price and says which condition moved it; the guardrails then decide what is set.
 
 use serde::{Deserialize, Serialize};
+use tailor_core::commerce::MAX_PRICE_CENTS;
 use tailor_core::money::format_cents;
 use tailor_core::FieldError;
 
@@ -23,6 +24,9 @@ const DEMAND_STEP: f64 = 1.05;
 /// How much overstock lowers the price (0.9: 10%).
 const OVERSTOCK_STEP: f64 = 0.9;
 
+/// The highest demand index accepted (100 times normal): a feed's typo, not a market.
+pub const MAX_DEMAND_INDEX: f64 = 100.0;
+
 /// Market conditions for a product: a competitor's price or a demand signal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -40,17 +44,25 @@ pub struct MarketInput {
 }
 
 impl MarketInput {
-    /// Checks the input carries exactly one of a price above 0 or a demand index of 0 or more;
-    /// the error names the field.
+    /// Checks the input carries exactly one of a price above 0 (at most
+    /// [`MAX_PRICE_CENTS`](tailor_core::commerce::MAX_PRICE_CENTS), as every price) or a demand
+    /// index from 0 to [`MAX_DEMAND_INDEX`]; the error names the field.
     pub fn check(&self) -> Result<(), FieldError> {
         if self.source.trim().is_empty() {
             return Err(FieldError::invalid("source", "a competitor's name, or 'demand'"));
         }
+        tailor_core::text::check_id("sku", &self.sku)?;
+        tailor_core::text::check_id("source", &self.source)?;
         match (self.cents, self.demand_index) {
-            (Some(c), None) if c > 0 => Ok(()),
-            (None, Some(d)) if d.is_finite() && d >= 0.0 => Ok(()),
-            (Some(_), None) => Err(FieldError::invalid("cents", "a price above 0")),
-            (None, Some(_)) => Err(FieldError::invalid("demandIndex", "0 or more; 1.0 is normal")),
+            (Some(c), None) if c > 0 && c <= MAX_PRICE_CENTS => Ok(()),
+            (None, Some(d)) if d.is_finite() && (0.0..=MAX_DEMAND_INDEX).contains(&d) => Ok(()),
+            (Some(_), None) => Err(FieldError::invalid(
+                "cents",
+                format!("a price above 0 and at most {}", format_cents(MAX_PRICE_CENTS)),
+            )),
+            (None, Some(_)) => {
+                Err(FieldError::invalid("demandIndex", format!("from 0 to {MAX_DEMAND_INDEX}; 1.0 is normal")))
+            }
             _ => Err(FieldError::invalid("cents", "give cents (a competitor's price) or demandIndex")),
         }
     }
@@ -115,7 +127,8 @@ pub fn reprice(current: i64, cover: Option<f64>, market: &[MarketSignal]) -> Rep
     let scarce = cover.is_some_and(|d| d < SCARCE_DAYS);
     let overstocked = cover.is_some_and(|d| d > OVERSTOCK_DAYS);
     if let Some((name, c)) = competitor {
-        if c * 2 < current {
+        // Checked: a row stored before prices had a bound may hold any i64.
+        if c.checked_mul(2).is_some_and(|twice| twice < current) {
             // Likely a bad feed row (a unit or pack-size mix-up): not followed.
             reasons.push(format!(
                 "{name}'s {} is below half the list price and was not followed; check the feed",
@@ -177,6 +190,18 @@ mod tests {
         let r = reprice(1000, Some(3.0), &market);
         assert_eq!(r.cents, 1000, "scarce: never lowered");
         assert!(r.reasons[0].starts_with("scarce: 3.0 days"));
+    }
+
+    #[test]
+    fn market_inputs_are_bounded_and_any_stored_price_reprices_without_overflow() {
+        let m = MarketInput { sku: "A".into(), source: "rival".into(), cents: Some(i64::MAX), demand_index: None };
+        assert_eq!(m.check().unwrap_err().field, "cents");
+        assert!(MarketInput { cents: Some(MAX_PRICE_CENTS), ..m.clone() }.check().is_ok());
+        let d = MarketInput { cents: None, demand_index: Some(1e308), ..m };
+        assert_eq!(d.check().unwrap_err().field, "demandIndex");
+        // The fuzzer's finding: a competitor at i64::MAX overflowed `c * 2` and panicked.
+        let r = reprice(1000, Some(30.0), &[competitor("typo", i64::MAX)]);
+        assert_eq!(r.cents, 1000);
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub async fn set_weather(
     )
     .bind(store)
     .bind(weather.name())
-    .bind(temperature_c)
+    .bind(tailor_store::Float(temperature_c))
     .bind(now)
     .execute(db.writer())
     .await?;

@@ -105,11 +105,12 @@ impl ApiError {
             "type": self.code.type_uri(),
             "title": self.code.title(),
             "status": self.status().as_u16(),
-            "detail": self.detail,
+            "detail": clip(self.detail),
             "code": self.code.name(),
         });
         if let Some(f) = self.field {
-            body["field"] = Value::String(f);
+            // A path can hold a key the client sent, of any length.
+            body["field"] = Value::String(clip(f));
         }
         if let Some(errors) = self.errors {
             body["errors"] = errors;
@@ -123,6 +124,20 @@ impl IntoResponse for ApiError {
         let status = self.status();
         (status, [(header::CONTENT_TYPE, "application/problem+json")], self.body().to_string()).into_response()
     }
+}
+
+/// The longest `detail` or `field` an error carries. Details may quote what was sent ("got ..."),
+/// a field's path may hold a key that was sent, and a client that sent half a megabyte gets a
+/// short answer, not its body back.
+pub(crate) const MAX_DETAIL_CHARS: usize = 1_000;
+
+/// `text` cut to [`MAX_DETAIL_CHARS`] characters (marked with an ellipsis when cut).
+pub(crate) fn clip(mut text: String) -> String {
+    if let Some((at, _)) = text.char_indices().nth(MAX_DETAIL_CHARS) {
+        text.truncate(at);
+        text.push('…');
+    }
+    text
 }
 
 /// The `Idempotency-Key` header, when sent: printable, at most 255 characters.
@@ -185,6 +200,12 @@ fn parse_shaped<T: serde::de::DeserializeOwned>(
             ApiError::field(&field, format!("invalid body: {msg}"))
         })
         .and_then(|v| {
+            // A NUL can only arrive escaped; no backend stores it as text (see tailor_core::text).
+            if body.windows(6).any(|w| w == b"\\u0000") {
+                if let Ok(value) = serde_json::from_slice::<Value>(body) {
+                    tailor_core::text::check_value(&value)?;
+                }
+            }
             // Trailing data after the value is not JSON a client meant to send.
             let mut rest = serde_json::Deserializer::from_slice(body).into_iter::<serde::de::IgnoredAny>();
             rest.next();
@@ -257,12 +278,16 @@ pub(crate) async fn problem_json(req: Request, next: Next) -> Response {
         return response;
     }
     let (parts, body) = response.into_parts();
-    let text = to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    // Read whole: a problem cut short here would reach the client as `{}`, without its code.
+    let text = to_bytes(body, crate::BODY_LIMIT).await.unwrap_or_default();
+    let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).map(str::to_string);
     let problem = if is_problem {
-        serde_json::from_slice(&text).unwrap_or_else(|_| json!({}))
+        serde_json::from_slice::<Value>(&text)
+            .ok()
+            .filter(|v| v.get("code").is_some_and(Value::is_string))
+            .unwrap_or_else(|| framework_problem(status, &method, &path, "", allow.as_deref()))
     } else {
-        let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let text = String::from_utf8_lossy(&text).trim().to_string();
+        let text = clip(String::from_utf8_lossy(&text).trim().to_string());
         framework_problem(status, &method, &path, &text, allow.as_deref())
     };
     problem_response(parts, if intake { with_message(problem) } else { problem })
@@ -325,6 +350,15 @@ mod tests {
         );
         let e = ApiError::from(EngineError::Conflict("reservation 'r1' is released, not held".into()));
         assert_eq!(e.detail, "reservation 'r1' is released, not held");
+    }
+
+    #[test]
+    fn a_detail_quoting_a_huge_value_is_clipped() {
+        let e = ApiError::field("quantity", format!("must be a whole number (got {})", "9".repeat(600_000)));
+        let detail = e.body()["detail"].as_str().map(str::to_string).unwrap_or_default();
+        assert_eq!(detail.chars().count(), MAX_DETAIL_CHARS + 1);
+        assert!(detail.ends_with('…'));
+        assert_eq!(clip("short".into()), "short");
     }
 
     #[test]

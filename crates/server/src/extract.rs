@@ -20,6 +20,13 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // Every path parameter is an id: one no backend can key (a NUL, thousands of bytes) is
+        // refused naming it (see tailor_core::text).
+        if let Ok(raw) = axum::extract::RawPathParams::from_request_parts(parts, state).await {
+            for (key, value) in raw.iter() {
+                tailor_core::text::check_id(key, value)?;
+            }
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
             Err(rejection) => Err(path_rejection(rejection)),
@@ -65,6 +72,10 @@ where
 }
 
 pub(crate) fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        tailor_core::text::check(&key, &value)?;
+        tailor_core::text::check(&key, &key)?;
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

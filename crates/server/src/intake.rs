@@ -205,8 +205,8 @@ async fn batch(
                 rejected.push(RejectedEvent {
                     index,
                     code: e.code.name().into(),
-                    field: e.field.trim_end_matches('.').to_string(),
-                    detail: e.message,
+                    field: crate::error::clip(e.field.trim_end_matches('.').to_string()),
+                    detail: crate::error::clip(e.message),
                 });
             }
         }

@@ -277,6 +277,8 @@ async fn get_availability(
     request_body = Availability, responses((status = 204), (status = 400, description = "Invalid field")))]
 async fn put_availability(State(state): State<AppState>, _key: AdminKey, body: Bytes) -> Result<StatusCode, ApiError> {
     let a: Availability = parse_body(&body, &["productId", "locationId", "available"])?;
+    tailor_core::text::check_id("productId", &a.product_id)?;
+    tailor_core::text::check_id("locationId", &a.location_id)?;
     state.engine.set_availability(&a).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -90,6 +90,7 @@ async fn put_list_price(
     body: Bytes,
 ) -> Result<Json<PriceDecision>, ApiError> {
     let input: ListPriceInput = parse_body(&body, &["zone", "currency", "cents", "validFrom", "validTo", "reason"])?;
+    tailor_core::text::check_id("zone", &input.zone)?;
     Ok(Json(state.engine.propose_list_price(&sku, &input).await?))
 }
 

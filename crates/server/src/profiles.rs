@@ -130,7 +130,7 @@ async fn unmerge(
     let req: UnmergeRequest = if body.iter().all(u8::is_ascii_whitespace) {
         UnmergeRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::field("mergeId", format!("invalid body: {e}")))?
+        crate::error::parse_body(&body, &["mergeId"])?
     };
     Ok(Json(state.engine.unmerge(&id, req.merge_id.as_deref()).await?))
 }
@@ -169,10 +169,7 @@ async fn set_consent(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let req: ConsentRequest = serde_json::from_slice(&body).map_err(|e| {
-        let field = ["purpose", "granted", "source"].iter().find(|f| e.to_string().contains(*f)).copied().unwrap_or("");
-        ApiError::field(field, format!("invalid consent: {e}"))
-    })?;
+    let req: ConsentRequest = crate::error::parse_body(&body, &["purpose", "granted", "source"])?;
     let purpose = Purpose::parse(&req.purpose).ok_or_else(|| {
         ApiError::field(
             "purpose",

@@ -1,6 +1,9 @@
 //! Connection handling over real sockets: slowloris, per-address and overall connection caps,
 //! header, idle and body timeouts, graceful shutdown. Clients bind to 127.0.0.1 or 127.0.0.2
 //! (Linux routes all of 127.0.0.0/8 to loopback) to act as two addresses.
+//!
+//! SQLite only: these test the accept loop (sockets, timeouts, caps), which is the same whatever
+//! stores the data; the HTTP suite that touches storage runs on both backends.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -187,7 +190,8 @@ async fn connections_over_the_per_address_cap_are_refused_at_once_while_other_ad
     assert!(get(&mut other, "/healthz").await.expect("served").0.contains("200"));
     // A place freed is a place again.
     drop(held.pop());
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // Wait for the event (the server saw the close), bounded only against a hang.
+    let deadline = Instant::now() + tailor_testkit::EVENT_WAIT;
     loop {
         let mut c = connect_from(ATTACKER, s.addr).await.expect("connect");
         // Until the server has seen the close, the new connection is refused with a 503.
@@ -195,7 +199,7 @@ async fn connections_over_the_per_address_cap_are_refused_at_once_while_other_ad
             break;
         }
         assert!(Instant::now() < deadline, "the freed place was not given back");
-        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -253,10 +257,9 @@ async fn a_stalled_request_body_closes_the_connection() {
         "POST /v1/track HTTP/1.1\r\nhost: t\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"userId\":",
         s.write_key
     );
-    let start = Instant::now();
     c.write_all(head.as_bytes()).await.expect("write");
+    // The body timeout is 1 s; 10 s only bounds the wait for the close.
     assert!(closed_by_server(&mut c, Duration::from_secs(10)).await.is_some(), "the stalled body was cut off");
-    assert!(start.elapsed() < Duration::from_secs(10));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,15 +290,15 @@ async fn shutdown_stops_accepting_and_finishes_the_request_in_flight() {
     let n = c.read(&mut buf).await.expect("100 Continue");
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 100"));
     stop.send(()).expect("stop");
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + tailor_testkit::EVENT_WAIT;
     while connect_from(ATTACKER, addr).await.is_ok() {
         assert!(Instant::now() < deadline, "still accepting after the shutdown signal");
-        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     c.write_all(body).await.expect("body");
     let (status, answer) = read_response(&mut c).await.expect("answered");
     assert!(status.contains("200"), "{status} {answer}");
-    tokio::time::timeout(Duration::from_secs(10), server).await.expect("drained").expect("join").expect("serve");
+    tokio::time::timeout(tailor_testkit::EVENT_WAIT, server).await.expect("drained").expect("join").expect("serve");
     assert_eq!(t.engine.log().count().await.expect("count"), 1, "the in-flight event was committed");
 }
 

@@ -206,6 +206,7 @@ fn the_checker_finds_what_breaks_the_convention() {
     assert!(!names_a_time("toLocationId") && !names_a_time("attributes") && !names_a_time("status"));
 }
 
+// The document only: no storage involved, so SQLite alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_schema_of_the_openapi_document_follows_the_convention() {
     let s = TestServer::start().await;
@@ -350,9 +351,7 @@ async fn shop(s: &TestServer) -> String {
     profile["id"].as_str().expect("id").to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_answers_match_their_schema_and_the_convention() {
-    let s = TestServer::start().await;
+async fn real_answers_match_their_schema_and_the_convention(s: TestServer) {
     let id = shop(&s).await;
     let admin = s.admin_key.clone();
     let (_, doc) = s.get("/openapi.json").await;
@@ -428,9 +427,7 @@ async fn real_answers_match_their_schema_and_the_convention() {
     assert!(profile["features"].get("orderCount").is_some(), "{profile}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_list_pages_with_limit_and_cursor_until_next_cursor_is_null() {
-    let s = TestServer::start().await;
+async fn a_list_pages_with_limit_and_cursor_until_next_cursor_is_null(s: TestServer) {
     let id = shop(&s).await;
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -456,9 +453,7 @@ async fn a_list_pages_with_limit_and_cursor_until_next_cursor_is_null() {
     assert_eq!((status, err["field"].as_str()), (400, Some("cursor")), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refusals_carry_a_code_that_says_what_is_missing() {
-    let s = TestServer::start().await;
+async fn refusals_carry_a_code_that_says_what_is_missing(s: TestServer) {
     let id = shop(&s).await;
     let admin = s.admin_key.clone();
     let adjust = json!({"sku": "milk", "locationId": "S1", "mode": "set", "onHand": 1, "reason": "count"});
@@ -509,3 +504,9 @@ async fn refusals_carry_a_code_that_says_what_is_missing() {
         assert!(page.contains(&format!("id=\"{code}\"")), "{code} missing from /docs/errors");
     }
 }
+
+tailor_testkit::http_both_backends!(
+    real_answers_match_their_schema_and_the_convention,
+    a_list_pages_with_limit_and_cursor_until_next_cursor_is_null,
+    refusals_carry_a_code_that_says_what_is_missing,
+);

@@ -27,9 +27,7 @@ async fn problem(res: reqwest::Response, status: u16, code: &str, field: Option<
     body
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn routing_and_extractor_errors_are_problem_json_naming_the_field() {
-    let s = TestServer::start().await;
+async fn routing_and_extractor_errors_are_problem_json_naming_the_field(s: TestServer) {
     let read = |path: &str| s.http.get(s.url(path)).bearer_auth(&s.read_key);
     // Unmatched routes were an empty 404.
     let body = problem(read("/v1/nothing-here").send().await.expect("send"), 404, "not_found", None).await;
@@ -64,9 +62,7 @@ async fn routing_and_extractor_errors_are_problem_json_naming_the_field() {
     problem(res, 413, "payload_too_large", Some("body")).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trailing_data_after_json_is_refused_everywhere() {
-    let s = TestServer::start().await;
+async fn trailing_data_after_json_is_refused_everywhere(s: TestServer) {
     let send = |method: reqwest::Method, path: &str, key: &str, body: &str| {
         s.http
             .request(method, s.url(path))
@@ -111,9 +107,7 @@ async fn post_encoded(s: &TestServer, path: &str, encoding: &str, body: Vec<u8>)
         .expect("send")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn intake_takes_gzip_and_deflate_and_refuses_other_encodings_with_415() {
-    let s = TestServer::start().await;
+async fn intake_takes_gzip_and_deflate_and_refuses_other_encodings_with_415(s: TestServer) {
     let batch = serde_json::to_vec(&json!({"batch": [
         {"type": "track", "userId": "u1", "event": "Product Viewed", "messageId": "gz-1"},
         {"type": "identify", "userId": "u1", "traits": {"email": "gz@example.com"}, "messageId": "gz-2"}
@@ -154,9 +148,7 @@ async fn intake_takes_gzip_and_deflate_and_refuses_other_encodings_with_415() {
     assert_eq!(s.engine.log().count().await.expect("count"), 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn size_limits_apply_after_decompression_and_a_bomb_is_stopped_early() {
-    let s = TestServer::start().await;
+async fn size_limits_apply_after_decompression_and_a_bomb_is_stopped_early(s: TestServer) {
     // One event of 40 KB of properties compresses to almost nothing, yet is over 32 KB.
     let big = serde_json::to_vec(&json!({"userId": "u", "event": "E", "properties": {"pad": "a".repeat(40 * 1024)}}))
         .expect("json");
@@ -177,3 +169,10 @@ async fn size_limits_apply_after_decompression_and_a_bomb_is_stopped_early() {
     problem(post_encoded(&s, "/v1/batch", "gzip", bomb).await, 413, "payload_too_large", Some("body")).await;
     assert_eq!(s.engine.log().count().await.expect("count"), 0);
 }
+
+tailor_testkit::http_both_backends!(
+    routing_and_extractor_errors_are_problem_json_naming_the_field,
+    trailing_data_after_json_is_refused_everywhere,
+    intake_takes_gzip_and_deflate_and_refuses_other_encodings_with_415,
+    size_limits_apply_after_decompression_and_a_bomb_is_stopped_early,
+);

@@ -17,9 +17,7 @@ async fn account(s: &TestServer, id: &str) -> Value {
     body
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_poison_event_becomes_a_dead_letter_and_the_projection_moves_on() {
-    let s = TestServer::start().await;
+async fn a_poison_event_becomes_a_dead_letter_and_the_projection_moves_on(s: TestServer) {
     // Finding 1: an amount no order can have is refused at the door, naming the field.
     let (status, body) = s
         .send(
@@ -72,9 +70,7 @@ async fn a_poison_event_becomes_a_dead_letter_and_the_projection_moves_on() {
     assert_eq!(page["items"].as_array().map(Vec::len), Some(0), "{page}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_browser_key_records_behaviour_but_never_mints_points() {
-    let s = TestServer::start().await;
+async fn a_browser_key_records_behaviour_but_never_mints_points(s: TestServer) {
     // Finding 2: a client-side order is behaviour: on the timeline, no points, no sale.
     let order = |id: &str| {
         json!({"userId": "shopper-1", "event": "Order Completed", "messageId": id,
@@ -106,9 +102,7 @@ async fn a_browser_key_records_behaviour_but_never_mints_points() {
     assert_eq!(s.engine.log().count().await.expect("count"), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn overflowing_points_are_refused_before_anything_is_written() {
-    let s = TestServer::start().await;
+async fn overflowing_points_are_refused_before_anything_is_written(s: TestServer) {
     let when = (chrono::Utc::now() - chrono::Duration::days(40)).to_rfc3339();
     s.send_trusted(
         "/v1/track",
@@ -164,9 +158,7 @@ async fn stocked(s: &TestServer) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stock_quantities_cannot_wrap_or_reach_the_database_unchecked() {
-    let s = TestServer::start().await;
+async fn stock_quantities_cannot_wrap_or_reach_the_database_unchecked(s: TestServer) {
     stocked(&s).await;
     let put_bundle = |components: Value| {
         let s = &s;
@@ -208,9 +200,7 @@ async fn stock_quantities_cannot_wrap_or_reach_the_database_unchecked() {
     assert_eq!(avail["items"][0]["available"], 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_carry_only_the_power_their_integration_needs_and_revocation_is_immediate() {
-    let s = TestServer::start().await;
+async fn keys_carry_only_the_power_their_integration_needs_and_revocation_is_immediate(s: TestServer) {
     stocked(&s).await;
     let new_key = |scope: &str| {
         let s = &s;
@@ -261,9 +251,7 @@ async fn keys_carry_only_the_power_their_integration_needs_and_revocation_is_imm
     assert_eq!(s.call("GET", &path, new_pos, None).await.0, 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bodies_that_cannot_be_meant_are_refused_and_change_nothing() {
-    let s = TestServer::start().await;
+async fn bodies_that_cannot_be_meant_are_refused_and_change_nothing(s: TestServer) {
     let put = |body: &'static str| {
         let s = &s;
         async move {
@@ -304,3 +292,12 @@ async fn bodies_that_cannot_be_meant_are_refused_and_change_nothing() {
         "products": [{"product_id": "A", "quantity": 2.5, "unit": "kg", "price": 3}]}});
     assert_eq!(s.send_trusted("/v1/track", &weighed).await.0, 200);
 }
+
+tailor_testkit::http_both_backends!(
+    a_poison_event_becomes_a_dead_letter_and_the_projection_moves_on,
+    a_browser_key_records_behaviour_but_never_mints_points,
+    overflowing_points_are_refused_before_anything_is_written,
+    stock_quantities_cannot_wrap_or_reach_the_database_unchecked,
+    keys_carry_only_the_power_their_integration_needs_and_revocation_is_immediate,
+    bodies_that_cannot_be_meant_are_refused_and_change_nothing,
+);

@@ -5,8 +5,7 @@ use serde_json::{json, Value};
 use tailor_engine::import::{ImportKind, Silent};
 use tailor_testkit::TestServer;
 
-async fn stocked() -> TestServer {
-    let s = TestServer::start().await;
+async fn stocked(s: TestServer) -> TestServer {
     let dir = tempfile::tempdir().expect("dir");
     let mut products = String::from("id,title,price\n");
     for i in 0..20 {
@@ -44,9 +43,8 @@ async fn available(s: &TestServer, sku: &str, store: &str) -> i64 {
     body["items"][0]["available"].as_i64().expect("available")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reservations_hold_stock_and_availability_answers_for_many_skus() {
-    let s = stocked().await;
+async fn reservations_hold_stock_and_availability_answers_for_many_skus(s: TestServer) {
+    let s = stocked(s).await;
     let skus: Vec<String> = (0..20).map(|i| format!("P{i}")).collect();
     let (status, body) = s.get(&format!("/v1/availability?sku={}&near=52.5,13.4", skus.join(","))).await;
     assert_eq!(status, 200, "{body}");
@@ -87,9 +85,8 @@ async fn reservations_hold_stock_and_availability_answers_for_many_skus() {
     assert_eq!((total, split["lines"].as_array().map(Vec::len)), (4, Some(2)), "{split}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_is_named_and_changes_nothing() {
-    let s = stocked().await;
+async fn bad_input_is_named_and_changes_nothing(s: TestServer) {
+    let s = stocked(s).await;
     let cases: Vec<(&str, Value, u16, &str)> = vec![
         ("/v1/reservations", json!({"lines": [{"sku": "P5", "quantity": 1.5}]}), 400, "lines[0].quantity"),
         ("/v1/reservations", json!({"lines": [{"sku": "P5", "quantity": -2}]}), 400, "lines[0].quantity"),
@@ -177,9 +174,8 @@ async fn bad_input_is_named_and_changes_nothing() {
     assert_eq!(available(&s, "P5", "S1").await, 2, "nothing changed");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_live_feed_tells_when_a_sku_runs_out() {
-    let s = stocked().await;
+async fn the_live_feed_tells_when_a_sku_runs_out(s: TestServer) {
+    let s = stocked(s).await;
     let mut feed = s.http.get(s.url("/v1/inventory/events")).bearer_auth(&s.read_key).send().await.expect("feed");
     assert_eq!(feed.status(), 200);
     let (status, body) = s
@@ -200,7 +196,7 @@ async fn the_live_feed_tells_when_a_sku_runs_out() {
             }
         }
     };
-    tokio::time::timeout(std::time::Duration::from_secs(10), read).await.expect("an event within 10 s");
+    tokio::time::timeout(tailor_testkit::EVENT_WAIT, read).await.expect("the out-of-stock event never came");
     assert!(
         seen.contains("event: out_of_stock")
             && seen.contains("\"sku\":\"P7\"")
@@ -209,9 +205,8 @@ async fn the_live_feed_tells_when_a_sku_runs_out() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_releases_a_hold_when_its_time_runs_out() {
-    let s = stocked().await;
+async fn the_server_releases_a_hold_when_its_time_runs_out(s: TestServer) {
+    let s = stocked(s).await;
     let (status, held) = s
         .call(
             "POST",
@@ -223,14 +218,15 @@ async fn the_server_releases_a_hold_when_its_time_runs_out() {
     assert_eq!(status, 201, "{held}");
     assert_eq!(available(&s, "P9", "S1").await, 5);
     let id = held["id"].as_str().expect("id");
-    // The background job runs every second; give it a generous bound, polling.
-    let started = std::time::Instant::now();
-    let mut state = String::new();
-    while state != "expired" && started.elapsed() < std::time::Duration::from_secs(10) {
-        let (_, r) = s.get(&format!("/v1/reservations/{id}")).await;
-        state = r["state"].as_str().unwrap_or("").to_string();
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(state, "expired", "still {state} after {:?}", started.elapsed());
+    // The background job runs every second: wait for the expiry it makes.
+    let (_, r) = s.get_until(&format!("/v1/reservations/{id}"), |_, r| r["state"] == "expired").await;
+    assert_eq!(r["state"], "expired", "the hold never expired: {r}");
     assert_eq!(available(&s, "P9", "S1").await, 9);
 }
+
+tailor_testkit::http_both_backends!(
+    reservations_hold_stock_and_availability_answers_for_many_skus,
+    bad_input_is_named_and_changes_nothing,
+    the_live_feed_tells_when_a_sku_runs_out,
+    the_server_releases_a_hold_when_its_time_runs_out,
+);

@@ -4,9 +4,7 @@
 use serde_json::{json, Value};
 use tailor_testkit::TestServer;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redemption_and_bad_input_over_http() {
-    let s = TestServer::start().await;
+async fn redemption_and_bad_input_over_http(s: TestServer) {
     // Bought 40 days ago: past the 30-day return window, so the points are active.
     let when = (chrono::Utc::now() - chrono::Duration::days(40)).to_rfc3339();
     let (status, body) = s
@@ -88,3 +86,5 @@ async fn redemption_and_bad_input_over_http() {
     let (_, kept) = s.get("/v1/loyalty/rewards").await;
     assert_eq!(kept, saved, "a wrong set changes nothing");
 }
+
+tailor_testkit::http_both_backends!(redemption_and_bad_input_over_http,);

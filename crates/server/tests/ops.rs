@@ -1,5 +1,7 @@
 //! The operations listener: `/metrics` is served there without a key and needs the admin key on
 //! the public port; `/healthz` stays public on both; the API is not on the operations port.
+//!
+//! SQLite only: this tests which listener serves what, not storage.
 
 use serde_json::json;
 use tailor_server::ServerLimits;

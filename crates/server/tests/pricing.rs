@@ -7,8 +7,7 @@ use serde_json::{json, Value};
 use tailor_engine::import::{ImportKind, Silent};
 use tailor_testkit::TestServer;
 
-async fn priced() -> TestServer {
-    let s = TestServer::start().await;
+async fn priced(s: TestServer) -> TestServer {
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("products.csv");
     std::fs::write(
@@ -31,9 +30,8 @@ async fn quote(s: &TestServer, query: &str) -> Value {
     body["items"][0].clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_list_price_on_every_channel_unless_a_channel_promotion_is_declared() {
-    let s = priced().await;
+async fn one_list_price_on_every_channel_unless_a_channel_promotion_is_declared(s: TestServer) {
+    let s = priced(s).await;
     let promo = json!({"id": "dairy10", "name": "10% off dairy", "discount": {"type": "percentage", "percent": 10},
         "categories": ["DAIRY"]});
     let (status, body) = s.call("PUT", "/v1/promotions/dairy10", &s.admin_key, Some(&promo)).await;
@@ -61,9 +59,8 @@ async fn one_list_price_on_every_channel_unless_a_channel_promotion_is_declared(
     assert_eq!(both["items"].as_array().map(Vec::len), Some(2), "{both}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_proposed_price_passes_the_guardrails_and_each_clamp_is_recorded() {
-    let s = priced().await;
+async fn every_proposed_price_passes_the_guardrails_and_each_clamp_is_recorded(s: TestServer) {
+    let s = priced(s).await;
     let rails =
         json!({"unitCostCents": 120, "minMargin": 0.1, "ceilingCents": 300, "maxDailyChange": 0.1, "endingCents": 99});
     let (status, body) = s.call("PUT", "/v1/pricing/guardrails/SOUP", &s.admin_key, Some(&rails)).await;
@@ -142,9 +139,8 @@ async fn every_proposed_price_passes_the_guardrails_and_each_clamp_is_recorded()
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn personal_offers_see_behaviour_never_demographics_and_need_consent() {
-    let s = priced().await;
+async fn personal_offers_see_behaviour_never_demographics_and_need_consent(s: TestServer) {
+    let s = priced(s).await;
     let day = 86_400_000i64;
     let now = chrono::Utc::now().timestamp_millis();
     let iso = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).expect("time").to_rfc3339();
@@ -197,9 +193,8 @@ async fn personal_offers_see_behaviour_never_demographics_and_need_consent() {
     assert_eq!((status, problem["field"].as_str()), (404, Some("user")), "{problem}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn limits_hold_across_repeated_changes_promotions_and_concurrent_quotes() {
-    let s = priced().await;
+async fn limits_hold_across_repeated_changes_promotions_and_concurrent_quotes(s: TestServer) {
+    let s = priced(s).await;
     let rails = json!({"unitCostCents": 130, "minMargin": 0.1, "maxDailyChange": 0.1});
     let (status, _) = s.call("PUT", "/v1/pricing/guardrails/MILK", &s.admin_key, Some(&rails)).await;
     assert_eq!(status, 200);
@@ -252,3 +247,10 @@ async fn limits_hold_across_repeated_changes_promotions_and_concurrent_quotes() 
     let after = quote(&s, &format!("sku=SOUP&channel=app&user={user}")).await;
     assert_eq!(after["offers"].as_array().map(Vec::len), Some(1), "issued once: {after}");
 }
+
+tailor_testkit::http_both_backends!(
+    one_list_price_on_every_channel_unless_a_channel_promotion_is_declared,
+    every_proposed_price_passes_the_guardrails_and_each_clamp_is_recorded,
+    personal_offers_see_behaviour_never_demographics_and_need_consent,
+    limits_hold_across_repeated_changes_promotions_and_concurrent_quotes,
+);

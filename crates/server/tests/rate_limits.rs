@@ -1,5 +1,7 @@
 //! Request rate limits over real sockets: failed authentications, per address, per key. Clients
 //! bind to 127.0.0.1 or 127.0.0.2 to act as two addresses.
+//!
+//! SQLite only: the limits live in the server's memory, in front of any storage.
 
 use std::net::IpAddr;
 

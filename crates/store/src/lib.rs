@@ -13,5 +13,5 @@ pub mod idempotency;
 
 pub use db::{Backend, Db, DbError};
 pub use migrate::Migration;
-pub use sql::{bind_all, lock_key, placeholders, values_placeholders, AnyQuery};
+pub use sql::{bind_all, lock_key, placeholders, values_placeholders, AnyQuery, Float};
 pub use sqlx::{any::AnyRow, Row};

@@ -16,6 +16,35 @@ pub fn bind_all<'q, S: AsRef<str>>(mut q: AnyQuery<'q>, values: &[S]) -> AnyQuer
     q
 }
 
+/// An optional `DOUBLE PRECISION` value to bind: `.bind(Float(x))`, never `.bind(x)` with an
+/// `Option<f64>`. sqlx 0.8's `Any` driver turns a NULL `f64` into a PostgreSQL `float4` NULL (its
+/// Real and Double NULL mappings are swapped); the connection caches the statement with that
+/// parameter type and refuses every later value of the same statement ("incorrect binary data
+/// format in bind parameter"), so a report without a temperature broke the next one with it. A
+/// NULL bound through `Float` is a `float8` NULL; `tests/float.rs` pins the driver's behaviour,
+/// so an sqlx that fixes the mapping shows up there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Float(pub Option<f64>);
+
+impl sqlx::Type<sqlx::Any> for Float {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <f64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Any> for Float {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self.0 {
+            Some(v) => <f64 as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&v, buf),
+            // A NULL of the `f32` kind is what sqlx 0.8 converts into an `f64` NULL (see above).
+            None => <Option<f32> as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&None, buf),
+        }
+    }
+}
+
 /// `($1,$2,$3),($4,$5,$6)` for `rows` rows of `width` bound values: a multi-row `VALUES` list.
 pub fn values_placeholders(rows: usize, width: usize) -> String {
     let mut out = String::with_capacity(rows * width * 4);

@@ -15,7 +15,7 @@ pub async fn record_market(conn: &mut AnyConnection, m: &MarketInput, now: i64) 
     .bind(m.sku.clone())
     .bind(m.source.clone())
     .bind(m.cents)
-    .bind(m.demand_index)
+    .bind(tailor_store::Float(m.demand_index))
     .bind(now)
     .execute(&mut *conn)
     .await?;
