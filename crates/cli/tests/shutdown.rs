@@ -104,9 +104,10 @@ async fn sigterm_under_load_finishes_requests_in_flight_and_loses_no_acknowledge
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
         }
-        // The exit is the event waited for; how soon it comes is the shutdown grace's setting,
-        // not something a loaded test machine can measure.
-        assert!(signalled.elapsed() < Duration::from_secs(60), "still running 60 s after SIGTERM");
+        // The promise: out within 10 s. The grace for requests in flight is 8 s and
+        // nothing here runs that long, so passing the bound means the shutdown waited on
+        // something it should not (a job, a connection), not that the machine was slow.
+        assert!(signalled.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(exited.success(), "a clean exit: {exited:?}");
