@@ -244,6 +244,16 @@ impl Commerce {
 
 const PRODUCT_ID_KEYS: [&str; 4] = ["product_id", "productId", "sku", "id"];
 
+/// The product an event's properties (or a line) name, under any key Segment SDKs use; `None`
+/// when none is there. For events that are not commerce events, such as Product Viewed.
+pub fn product_id(v: &Value) -> Option<String> {
+    PRODUCT_ID_KEYS.iter().find_map(|k| match v.get(*k) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
 /// A text or numeric identifier under the first of `keys` present; errors name `path.key`.
 fn ident(v: &Value, keys: &[&str], path: &str) -> Result<Option<String>, FieldError> {
     for key in keys {

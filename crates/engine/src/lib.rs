@@ -225,8 +225,9 @@ impl Engine {
     pub async fn replay_dead_letter(&self, seq: i64) -> Result<DeadLetterView, EngineError> {
         let mut tx = self.inner.db.writer().begin().await?;
         projector::lock(self, &mut tx).await?;
-        let event = projector::read_after(&mut tx, seq - 1, 1).await?.into_iter().find(|e| e.seq == seq);
-        let pending = self.inner.log.dead_letters(seq - 1, 1, false).await?.into_iter().find(|d| d.seq == seq);
+        let event = projector::read_after(&mut tx, seq.saturating_sub(1), 1).await?.into_iter().find(|e| e.seq == seq);
+        let pending =
+            self.inner.log.dead_letters(seq.saturating_sub(1), 1, false).await?.into_iter().find(|d| d.seq == seq);
         let (Some(event), Some(_)) = (event, pending) else {
             return Err(EngineError::not_found("dead letter", &seq.to_string()));
         };
@@ -242,7 +243,8 @@ impl Engine {
         tailor_stream::mark_replayed(&mut tx, seq, projector::CURSOR, now_millis()).await?;
         tx.commit().await?;
         self.stock_moved(moved).await;
-        let done = self.inner.log.dead_letters(seq - 1, 1, true).await?.into_iter().find(|d| d.seq == seq);
+        let done =
+            self.inner.log.dead_letters(seq.saturating_sub(1), 1, true).await?.into_iter().find(|d| d.seq == seq);
         done.map(DeadLetterView::from).ok_or_else(|| EngineError::not_found("dead letter", &seq.to_string()))
     }
 
@@ -428,7 +430,7 @@ pub struct Readiness {
     pub projection_lag: i64,
     /// Events the projection could not apply, waiting for a replay.
     pub dead_letters: i64,
-    /// Each background job: its last success, failures in a row and the last error.
+    /// Each background job: its last success and failures (the reasons are in the log).
     pub jobs: std::collections::BTreeMap<String, JobStatus>,
 }
 

@@ -42,10 +42,9 @@ pub(crate) struct Job {
 pub struct JobStatus {
     /// The end of its last successful round (RFC 3339), if any.
     pub last_success: Option<String>,
-    /// Rounds that failed in a row (0 when the last one succeeded).
+    /// Rounds that failed in a row (0 when the last one succeeded). Why they failed is in the
+    /// log, not here: `/healthz` is public and error text can name internals.
     pub failing_for: u32,
-    /// Why the last failed round failed.
-    pub last_error: Option<String>,
     /// Rounds that failed since the engine started.
     pub failures: u64,
 }
@@ -105,7 +104,6 @@ impl Supervisor {
                         let backoff = Duration::from_secs(1u64 << entry.failing_for.min(9)).min(MAX_BACKOFF);
                         tracing::warn!(job = job.name, error = %why, retry_in = ?backoff, "a background job failed");
                         metrics::counter!("tailor_job_failures_total", "job" => job.name).increment(1);
-                        entry.last_error = Some(why);
                         wait = backoff;
                     }
                 }

@@ -1,18 +1,9 @@
 //! Segment e-commerce v2 projections: the current cart per customer and their orders.
 
-use serde_json::Value;
 use sqlx::AnyConnection;
 use tailor_core::commerce::{CartChange, Commerce, Order, MAX_QUANTITY};
 
 use crate::graph::{group_of, placeholders, ProfileError};
-
-pub(crate) fn product_id(p: &Value) -> Option<String> {
-    ["product_id", "productId", "sku", "id"].iter().find_map(|k| match p.get(*k) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    })
-}
 
 /// Applies a commerce event (parsed once, by the projector); other events only appear on the
 /// timeline.

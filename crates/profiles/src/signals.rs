@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
-use crate::commerce::product_id;
 use crate::graph::{group_of, placeholders, ProfileError};
+use tailor_core::commerce::product_id;
 
 /// A customer's live signals, over their whole merge group.
 #[derive(Debug, Clone, Default)]

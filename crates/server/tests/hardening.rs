@@ -56,6 +56,9 @@ async fn a_poison_event_becomes_a_dead_letter_and_the_projection_moves_on(s: Tes
     assert_eq!((letter["field"].as_str(), letter["source"].as_str()), (Some("points"), Some("test server")), "{page}");
     assert_eq!(letter["event"]["properties"]["order_id"], "big-1");
     let seq = letter["seq"].as_i64().expect("seq");
+    assert!(!health.to_string().contains("rror"), "the public health view carries no error text: {health}");
+    let (status, _) = s.call("POST", "/v1/dead-letters/-9223372036854775808/replay", &s.admin_key, None).await;
+    assert_eq!(status, 404, "the smallest position is no dead letter, not an overflow");
     // Replaying before the cause is fixed changes nothing.
     let (status, body) = s.call("POST", &format!("/v1/dead-letters/{seq}/replay"), &s.admin_key, None).await;
     assert_eq!(status, 409, "{body}");
@@ -211,6 +214,19 @@ async fn keys_carry_only_the_power_their_integration_needs_and_revocation_is_imm
             (key["key"]["id"].as_str().expect("id").to_string(), key["secret"].as_str().expect("secret").to_string())
         }
     };
+    for (body, field) in [
+        (json!({"scope": "root", "name": "x"}), "scope"),
+        (json!({"scope": "read", "name": ""}), "name"),
+        (json!({"scope": "read", "name": "x".repeat(101)}), "name"),
+        (json!({"scope": "read", "name": "x", "source": ""}), "source"),
+        (json!({"scope": "read", "name": "x", "owner": "me"}), "owner"),
+    ] {
+        let (status, answer) = s.call("POST", "/v1/keys", &s.admin_key, Some(&body)).await;
+        assert_eq!((status, answer["field"].as_str()), (400, Some(field)), "{body}: {answer}");
+    }
+    // Only an admin key makes keys: a key shipped in a browser cannot mint one.
+    let (status, _) = s.call("POST", "/v1/keys", &s.write_key, Some(&json!({"scope": "admin", "name": "x"}))).await;
+    assert_eq!(status, 403);
     let (checkout_id, checkout) = new_key("checkout").await;
     let (pos_id, pos) = new_key("pos").await;
     // A checkout holds stock and reads availability, and can do nothing else.
