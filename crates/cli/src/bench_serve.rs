@@ -141,6 +141,7 @@ pub async fn serve(data_dir: PathBuf, rate: u32, seconds: u64) -> Result<()> {
             boosts: vec![BoostRule { product_id: None, category: None, brand: Some("Private".into()), factor: 1.2 }],
             pins: vec![popular[0].0.clone()],
             exclude: vec![popular[1].0.clone()],
+            non_merchandise: None,
         })
         .await?;
     let out_of_stock: Vec<Availability> = (0..1000)

@@ -10,6 +10,7 @@ mod pricing_elasticity;
 mod pricing_simulate;
 mod progress;
 mod recs;
+mod recs_cart;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -148,13 +149,18 @@ enum Command {
         /// Train CSV (user,item,timestamp,...), optionally .gz.
         #[arg(long)]
         train: PathBuf,
-        /// Test CSV, optionally .gz.
+        /// Test CSV, optionally .gz (the novel and repeats protocols).
+        #[arg(long, required_unless_present = "cases")]
+        test: Option<PathBuf>,
+        /// Carts to complete, case,user,cart,hidden as cart.py writes them (the cart protocol):
+        /// writes case,item,rank.
         #[arg(long)]
-        test: PathBuf,
+        cases: Option<PathBuf>,
         /// Items per user.
         #[arg(long, default_value_t = 20)]
         k: usize,
-        /// novel: already-bought items removed; repeats: they may appear.
+        /// novel: already-bought items removed; repeats: they may appear; cart: complete the
+        /// baskets of --cases.
         #[arg(long, value_enum, default_value = "novel")]
         protocol: recs::ProtocolArg,
         /// Where to write user,item,rank.
@@ -166,14 +172,17 @@ enum Command {
     /// Score a recommendations file: HR@10, NDCG@10, Recall@20, Coverage@10 as score.py defines them.
     Eval {
         /// Train CSV.
-        #[arg(long)]
-        train: PathBuf,
+        #[arg(long, required_unless_present = "cases")]
+        train: Option<PathBuf>,
         /// Test CSV.
-        #[arg(long)]
-        test: PathBuf,
-        /// user,item,rank CSV.
+        #[arg(long, required_unless_present = "cases")]
+        test: Option<PathBuf>,
+        /// user,item,rank CSV (case,item,rank with --cases).
         #[arg(long)]
         recs: PathBuf,
+        /// Score carts instead (cart.py's protocol): the case,user,cart,hidden file.
+        #[arg(long, conflicts_with_all = ["train", "test", "repeats"])]
+        cases: Option<PathBuf>,
         /// Repeat-aware protocol.
         #[arg(long)]
         repeats: bool,
@@ -306,10 +315,18 @@ async fn main() -> Result<()> {
         Command::Keys { command } => keys(command).await,
         Command::Bench { command } => bench::run(command).await,
         Command::Pricing { command } => pricing::run(command),
-        Command::RecommendBatch { train, test, k, protocol, out, model } => {
-            recs::recommend_batch(&train, &test, k, protocol, &out, model)
-        }
-        Command::Eval { train, test, recs: file, repeats } => recs::eval(&train, &test, &file, repeats),
+        Command::RecommendBatch { train, test, cases, k, protocol, out, model } => match (protocol, test, cases) {
+            (recs::ProtocolArg::Cart, _, Some(cases)) => recs_cart::recommend_carts(&train, &cases, k, &out, model),
+            (recs::ProtocolArg::Cart, _, None) => bail!("--protocol cart needs --cases CASES.csv"),
+            (_, Some(test), None) => recs::recommend_batch(&train, &test, k, protocol, &out, model),
+            (_, _, Some(_)) => bail!("--cases goes with --protocol cart"),
+            (_, None, None) => bail!("--test is required with --protocol novel or repeats"),
+        },
+        Command::Eval { train, test, recs: file, repeats, cases } => match (cases, train, test) {
+            (Some(cases), _, _) => recs_cart::eval_carts(&cases, &file),
+            (None, Some(train), Some(test)) => recs::eval(&train, &test, &file, repeats),
+            _ => bail!("eval needs --train and --test, or --cases"),
+        },
     }
 }
 

@@ -24,25 +24,27 @@ pub enum ProtocolArg {
     Novel,
     /// Every test item counts, repeat purchases included.
     Repeats,
+    /// Complete the basket: one hidden item per cart of a cases file (cart.py's protocol).
+    Cart,
 }
 
 impl From<ProtocolArg> for Protocol {
     fn from(p: ProtocolArg) -> Self {
         match p {
-            ProtocolArg::Novel => Protocol::Novel,
+            ProtocolArg::Novel | ProtocolArg::Cart => Protocol::Novel,
             ProtocolArg::Repeats => Protocol::Repeats,
         }
     }
 }
 
-fn load(train: &Path, test: &Path) -> Result<(Dataset, Dataset)> {
+pub(crate) fn load(train: &Path, test: &Path) -> Result<(Dataset, Dataset)> {
     let train = Dataset::read_csv(train).map_err(|e| anyhow!(e))?;
     let mut test_set = train.clone_empty();
     test_set.extend_from_csv(test, true, false).map_err(|e| anyhow!(e))?;
     Ok((train, test_set))
 }
 
-fn print_metrics(label: &str, m: &Metrics) {
+pub(crate) fn print_metrics(label: &str, m: &Metrics) {
     println!(
         "{label:<12} HR@10 {:.4}  NDCG@10 {:.4}  Recall@20 {:.4}  Coverage@10 {:.4}  ({} users scored)",
         m.hr10, m.ndcg10, m.recall20, m.coverage10, m.scored_users
@@ -108,7 +110,7 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    fn config(&self) -> ModelConfig {
+    pub(crate) fn config(&self) -> ModelConfig {
         let mut c = ModelConfig::default();
         c.als.factors = self.factors;
         c.als.iterations = self.iterations;
@@ -182,27 +184,7 @@ pub fn recommend_batch(
         report_speed(started, lists.len());
         lists
     } else {
-        let attributes = match &model.products {
-            Some(path) => read_attributes(path, &train)?,
-            None => vec![None; train.items.len()],
-        };
-        let set = TrainingSet { data: &train, attributes, store_region: HashMap::new() };
-        let trained = match &model.weights {
-            Some(json) => {
-                let mut value = serde_json::to_value(tailor_recs::Weights::zero())?;
-                let given: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_str(json).context("--weights takes a JSON object of source weights")?;
-                for (name, w) in given {
-                    anyhow::ensure!(value.get(&name).is_some(), "--weights: unknown source {name:?}");
-                    value[&name] = w;
-                }
-                let weights: tailor_recs::Weights = serde_json::from_value(value).context("--weights")?;
-                let mut m = tailor_recs::Model::train(&set, &cfg, &say);
-                (m.weights, m.novel_weights) = (weights, weights);
-                m
-            }
-            None => train_with_learned_weights(&set, &cfg, &say),
-        };
+        let trained = train_hybrid(&train, &model, &say)?;
         bar.finish_and_clear();
         println!("trained in {:.1} s", started.elapsed().as_secs_f64());
         if let Some((repeats, novel)) = &trained.validation {
@@ -241,8 +223,35 @@ pub fn recommend_batch(
     Ok(())
 }
 
+/// The hybrid model on `train`: every source, with the blend weights `--weights` fixes or, by
+/// default, learned on a validation split of `train` (per surface: home lists and carts).
+pub(crate) fn train_hybrid(train: &Dataset, model: &ModelArgs, say: &dyn Fn(&str)) -> Result<tailor_recs::Model> {
+    let cfg = model.config();
+    let attributes = match &model.products {
+        Some(path) => read_attributes(path, train)?,
+        None => vec![None; train.items.len()],
+    };
+    let set = TrainingSet { data: train, attributes, store_region: HashMap::new() };
+    Ok(match &model.weights {
+        Some(json) => {
+            let mut value = serde_json::to_value(tailor_recs::Weights::zero())?;
+            let given: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(json).context("--weights takes a JSON object of source weights")?;
+            for (name, w) in given {
+                anyhow::ensure!(value.get(&name).is_some(), "--weights: unknown source {name:?}");
+                value[&name] = w;
+            }
+            let weights: tailor_recs::Weights = serde_json::from_value(value).context("--weights")?;
+            let mut m = tailor_recs::Model::train(&set, &cfg, say);
+            (m.weights, m.novel_weights) = (weights, weights);
+            m
+        }
+        None => train_with_learned_weights(&set, &cfg, say),
+    })
+}
+
 /// Catalog attributes for every item of `data` (None for items the file does not list).
-fn read_attributes(path: &Path, data: &Dataset) -> Result<Vec<Option<ItemAttributes>>> {
+pub(crate) fn read_attributes(path: &Path, data: &Dataset) -> Result<Vec<Option<ItemAttributes>>> {
     let table = tailor_catalog::Table::open(path).map_err(|e| anyhow!(e))?;
     let cols = tailor_catalog::ColumnMap::new(&table, tailor_catalog::PRODUCT_COLUMNS);
     let mut out = vec![None; data.items.len()];
@@ -263,7 +272,7 @@ fn read_attributes(path: &Path, data: &Dataset) -> Result<Vec<Option<ItemAttribu
     Ok(out)
 }
 
-fn report_speed(started: Instant, users: usize) {
+pub(crate) fn report_speed(started: Instant, users: usize) {
     println!(
         "recommended for {users} users in {:.2} ms/user",
         started.elapsed().as_secs_f64() * 1000.0 / users.max(1) as f64

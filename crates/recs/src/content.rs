@@ -66,6 +66,9 @@ pub struct Content {
     pub brands: Vec<String>,
     /// Lower-case searchable text per item (title and categories), for context keywords.
     pub text: Vec<String>,
+    /// Lower-case classification per item (department, category, sub-category; no title), to
+    /// tell what is not merchandise (see [`crate::nonmerch`]).
+    pub kind: Vec<String>,
 }
 
 /// Value → dense index, growing as new values appear.
@@ -145,6 +148,7 @@ impl Content {
         let mut category = Vec::with_capacity(n);
         let mut brand = Vec::with_capacity(n);
         let mut text = Vec::with_capacity(n);
+        let mut kind = Vec::with_capacity(n);
         for a in attributes {
             let a = a.clone().unwrap_or_default();
             let cat = a.category.as_deref().or(a.subcategory.as_deref());
@@ -157,8 +161,10 @@ impl Content {
                 .join(" ")
                 .to_lowercase();
             text.push(t);
+            let k = [a.department.as_deref(), a.category.as_deref(), a.subcategory.as_deref()];
+            kind.push(k.into_iter().flatten().collect::<Vec<_>>().join(" | ").to_lowercase());
         }
-        Content { neighbours, category, categories, brand, brands, text }
+        Content { neighbours, category, categories, brand, brands, text, kind }
     }
 
     /// The category name of an item, if known.

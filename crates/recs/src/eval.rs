@@ -87,3 +87,41 @@ pub fn evaluate(train: &Dataset, test: &Dataset, lists: &[Vec<u32>], protocol: P
     m.coverage10 = covered.len() as f64 / vocab.len().max(1) as f64;
     m
 }
+
+/// HR@10 and NDCG@10 of completed carts as `shared/bench/recs/cart.py score` computes them:
+/// `cases[c]` is a cart and its hidden item, `lists[c]` the items ranked for it (best first);
+/// cart items in a list are skipped and the first 10 others count; a hit is the hidden item
+/// among them. `scored_users` is the number of cases.
+pub fn evaluate_carts<T: PartialEq>(cases: &[(Vec<T>, T)], lists: &[Vec<T>]) -> Metrics {
+    let mut m = Metrics { scored_users: cases.len(), ..Metrics::default() };
+    for (c, (cart, hidden)) in cases.iter().enumerate() {
+        let list = lists.get(c).map(Vec::as_slice).unwrap_or(&[]);
+        let mut top = list.iter().filter(|i| !cart.contains(i)).take(10);
+        if let Some(rank) = top.position(|i| i == hidden) {
+            m.hr10 += 1.0;
+            m.ndcg10 += 1.0 / ((rank + 2) as f64).log2();
+        }
+    }
+    let n = cases.len().max(1) as f64;
+    m.hr10 /= n;
+    m.ndcg10 /= n;
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carts_are_scored_past_their_own_items_like_cart_py() {
+        let cases = vec![(vec![1, 2], 3), (vec![1], 9), (vec![5], 7)];
+        // Case 0: cart items first do not count, so 3 is at rank 1 (NDCG 1). Case 1: a miss.
+        // Case 2: 7 at rank 11 of the non-cart items is a miss.
+        let lists = vec![vec![1, 2, 3], vec![4, 5], (8..18).chain([7]).collect()];
+        let m = evaluate_carts(&cases, &lists);
+        assert_eq!(m.scored_users, 3);
+        assert!((m.hr10 - 1.0 / 3.0).abs() < 1e-9 && (m.ndcg10 - 1.0 / 3.0).abs() < 1e-9, "{m:?}");
+        let second = evaluate_carts(&[(vec![], 2)], &[vec![1, 2]]);
+        assert!((second.ndcg10 - 1.0 / 3f64.log2()).abs() < 1e-9);
+    }
+}

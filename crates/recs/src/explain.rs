@@ -166,6 +166,7 @@ mod tests {
             utc_offset_secs: 0,
             weather: Some(Weather::Rain),
             novel: false,
+            kind: None,
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod als;
 pub mod ann;
+pub mod cart;
 pub mod content;
 pub mod data;
 pub mod ease;
@@ -15,6 +16,7 @@ pub mod knn;
 pub mod learn;
 pub mod merchandising;
 pub mod model;
+pub mod nonmerch;
 pub mod pool;
 pub mod recommend;
 pub mod replenish;
@@ -30,5 +32,5 @@ pub use explain::{ReasonView, RecommendedItem};
 pub use merchandising::{BoostRule, Merchandising};
 pub use model::{artifact_format, ArtifactError, Model, ModelConfig, TrainingSet, Weights, FORMAT_VERSION};
 pub use recommend::{
-    Action, Answer, Boost, BoostTarget, Query, Reason, Recommendation, Rules, Shopper, Source, Surface,
+    Action, Answer, Boost, BoostTarget, ItemKind, Query, Reason, Recommendation, Rules, Shopper, Source, Surface,
 };

@@ -26,6 +26,12 @@ pub struct Merchandising {
     /// Products never recommended.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// What is not merchandise (fuel, coupons, bags, deposits…), as parts of a product's
+    /// department, category or sub-category, matched without regard to case; such products are
+    /// never recommended. Absent: the defaults of [`crate::nonmerch::DEFAULT_PATTERNS`]; an
+    /// empty list turns the filter off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_merchandise: Option<Vec<String>>,
 }
 
 /// One boost: exactly one of `productId`, `category`, `brand`, and a factor.
@@ -70,6 +76,19 @@ impl Merchandising {
                     format!("boosts[{i}].factor"),
                     "a factor is a number ≥ 0 (above 1 lifts, below 1 buries)",
                 ));
+            }
+        }
+        if let Some(patterns) = &self.non_merchandise {
+            if patterns.len() > crate::nonmerch::MAX_PATTERNS {
+                let most = crate::nonmerch::MAX_PATTERNS;
+                return Err(FieldError::invalid("nonMerchandise", format!("at most {most} patterns")));
+            }
+            for (i, p) in patterns.iter().enumerate() {
+                let chars = p.trim().chars().count();
+                if chars == 0 || chars > crate::nonmerch::MAX_PATTERN_CHARS {
+                    let most = crate::nonmerch::MAX_PATTERN_CHARS;
+                    return Err(FieldError::invalid(format!("nonMerchandise[{i}]"), format!("1 to {most} characters")));
+                }
             }
         }
         for (name, v) in [("maxPerCategory", self.max_per_category), ("maxPerBrand", self.max_per_brand)] {
@@ -127,6 +146,7 @@ impl Merchandising {
             max_per_brand: self.max_per_brand,
             boosts,
             pins,
+            non_merchandise: crate::nonmerch::patterns(self.non_merchandise.as_deref()),
             available,
         })
     }
@@ -162,6 +182,10 @@ mod tests {
         let nan = Merchandising { boosts: vec![boost(None, None, Some("x"), f32::NAN)], ..Default::default() };
         assert_eq!(field(nan), Some("boosts[0].factor".into()));
         assert_eq!(field(Merchandising { max_per_brand: Some(0), ..Default::default() }), Some("maxPerBrand".into()));
+        let blank = Merchandising { non_merchandise: Some(vec!["fuel".into(), " ".into()]), ..Default::default() };
+        assert_eq!(field(blank), Some("nonMerchandise[1]".into()));
+        let many = Merchandising { non_merchandise: Some(vec!["x".into(); 101]), ..Default::default() };
+        assert_eq!(field(many), Some("nonMerchandise".into()));
         assert_eq!(
             field(Merchandising { max_per_category: Some(0), ..Default::default() }),
             Some("maxPerCategory".into())
@@ -184,6 +208,7 @@ mod tests {
             ],
             pins: vec!["jam".into(), "not-in-model".into()],
             exclude: vec!["bread".into()],
+            non_merchandise: None,
         };
         let always = |_: u32| true;
         let filters = Filters { surface: Surface::Home, exclude: &["eggs".to_string()], categories: &[] };

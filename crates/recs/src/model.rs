@@ -134,7 +134,7 @@ impl Default for ModelConfig {
 
 /// The layout version of stored model artifacts. Bump it whenever [`Model`] changes shape: a
 /// server that finds another version serves without the model and retrains in the background.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The first bytes of every artifact since format 2 (format 1 had no header).
 const ARTIFACT_MAGIC: &[u8; 4] = b"TLRM";
@@ -229,6 +229,12 @@ pub struct Model {
     pub weights: Weights,
     /// Blend weights for discovery (items they never bought).
     pub novel_weights: Weights,
+    /// Items bought in the same baskets, for the cart surface.
+    pub cooccurrence: crate::cart::Cooccurrence,
+    /// Blend weights of the cart surface's features.
+    pub cart_weights: crate::cart::CartWeights,
+    /// Validation metrics of the cart weights (HR@10 in `hr10`, NDCG@10 in `ndcg10`), when learned.
+    pub cart_validation: Option<Metrics>,
     /// Validation metrics of the learned weights (repeats, novel), when learned.
     pub validation: Option<(Metrics, Metrics)>,
     /// Time of the newest interaction (unix seconds): "now" for the data.
@@ -363,6 +369,8 @@ impl Model {
         let knn = ItemKnn::train(&counts, n, cfg.knn_k, None);
         progress("basket weights");
         let ease = Ease::train(&counts, n, &cfg.ease);
+        progress("baskets");
+        let cooccurrence = crate::cart::Cooccurrence::count(data);
         progress("content neighbours");
         let content = Content::build(&set.attributes, cfg.content_k);
         progress("popularity");
@@ -457,6 +465,9 @@ impl Model {
             situations,
             weights: Weights::default(),
             novel_weights: Weights { repeat: 0.0, ..Weights::default() },
+            cooccurrence,
+            cart_weights: crate::cart::CartWeights::default(),
+            cart_validation: None,
             validation: None,
             data_until: now,
         }
@@ -522,7 +533,7 @@ mod tests {
             Model::from_bytes(b"\x05\x01\x02\x03\x04\x05\x06\x07"),
             Err(ArtifactError::Format { found: 1 })
         ));
-        assert!(matches!(Model::from_bytes(b"TLRM\x02\x00\x00\x00"), Err(ArtifactError::Corrupt(_))));
+        assert!(matches!(Model::from_bytes(b"TLRM\x03\x00\x00\x00"), Err(ArtifactError::Corrupt(_))));
     }
 
     #[test]

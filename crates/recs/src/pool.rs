@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::model::{Model, Ranked, Weights};
-use crate::recommend::{Action, Query, Shopper, Source, Surface, SOURCES};
+use crate::recommend::{Action, ItemKind, Query, Shopper, Source, Surface, SOURCES};
 use crate::replenish::{habits, Habit};
 use crate::situation::Moment;
 use crate::topk::top_k;
@@ -29,7 +29,7 @@ const CATEGORIES: usize = 12;
 const PER_CATEGORY: usize = 30;
 
 impl Pool {
-    fn add(&mut self, source: Source, item: u32, score: f32, because: Option<u32>) {
+    pub(crate) fn add(&mut self, source: Source, item: u32, score: f32, because: Option<u32>) {
         let slot = source as usize;
         let i = *self.index.entry(item).or_insert_with(|| {
             self.items.push(item);
@@ -109,6 +109,12 @@ impl Model {
             Surface::Home => base,
             Surface::Email => Weights { session: 0.0, moment: 0.0, weather: 0.0, ..base },
             Surface::Associate => Weights { repeat: base.repeat * 1.5, session: 0.0, ..base },
+            Surface::Item if q.kind == Some(ItemKind::Similar) => {
+                Weights { content: 1.0, together: 0.2, popularity: 0.02, ..Weights::zero() }
+            }
+            Surface::Item if q.kind == Some(ItemKind::GoesWith) => {
+                Weights { together: 1.0, als: 0.1 * base.als, popularity: 0.02, ..Weights::zero() }
+            }
             Surface::Item => Weights {
                 als: 0.2 * base.als,
                 knn: 0.0,

@@ -47,6 +47,33 @@ impl Surface {
     }
 }
 
+/// What an item page asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ItemKind {
+    /// Substitutes: the same need (same category, alike by content, bought instead of it).
+    Similar,
+    /// Complements: other kinds of things bought with it.
+    GoesWith,
+}
+
+impl ItemKind {
+    /// All kinds.
+    pub const ALL: [ItemKind; 2] = [ItemKind::Similar, ItemKind::GoesWith];
+
+    /// The API name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ItemKind::Similar => "similar",
+            ItemKind::GoesWith => "goes_with",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Option<ItemKind> {
+        ItemKind::ALL.into_iter().find(|x| x.name() == s)
+    }
+}
+
 /// A candidate source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Source {
@@ -171,6 +198,8 @@ pub struct Query {
     pub weather: Option<Weather>,
     /// Leave out items the shopper already bought (discovery).
     pub novel: bool,
+    /// On an item page: substitutes or complements only (None: both).
+    pub kind: Option<ItemKind>,
 }
 
 /// A merchandiser's boost: scores of matching items are multiplied by `factor`.
@@ -207,6 +236,9 @@ pub struct Rules<'a> {
     pub boosts: Vec<Boost>,
     /// Items placed first, in order (when available).
     pub pins: Vec<u32>,
+    /// Lower-case patterns of what is not merchandise (see [`crate::nonmerch`]); matching
+    /// items are left out unless pinned.
+    pub non_merchandise: Vec<String>,
     /// Whether an item can be bought where the shopper buys.
     pub available: &'a (dyn Fn(u32) -> bool + Sync),
 }
@@ -220,6 +252,7 @@ impl Default for Rules<'_> {
             max_per_brand: None,
             boosts: Vec::new(),
             pins: Vec::new(),
+            non_merchandise: crate::nonmerch::patterns(None),
             available: &|_| true,
         }
     }
@@ -319,33 +352,46 @@ impl Model {
 
     /// [`Model::recommend`] with explicit blend weights (for tuning them).
     pub fn recommend_weighted(&self, shopper: &Shopper, q: &Query, rules: &Rules<'_>, weights: &Weights) -> Answer {
-        let pool = self.pool(shopper, q);
-        let w = *weights;
+        let mut in_view: HashSet<u32> = q.anchors.iter().copied().collect();
+        let (pool, w) = if q.surface == Surface::Cart {
+            // The cart has its own candidates and learned blend (see crate::cart).
+            in_view.extend(shopper.cart.iter().copied());
+            let cart: Vec<u32> = q.anchors.iter().chain(&shopper.cart).copied().collect();
+            self.cart_pool(shopper, &cart, q.now)
+        } else {
+            (self.pool(shopper, q), *weights)
+        };
         let bought: HashSet<u32> =
             if q.novel { shopper.purchases.iter().map(|p| p.0).collect() } else { HashSet::new() };
-        let mut in_view: HashSet<u32> = q.anchors.iter().copied().collect();
-        let cart_categories: HashSet<u32> = if q.surface == Surface::Cart {
-            in_view.extend(shopper.cart.iter().copied());
-            in_view.iter().filter_map(|i| self.content.category.get(*i as usize).copied()).collect()
-        } else {
-            HashSet::new()
-        };
         let (category, brand) = (|i: u32| self.category_of(i), |i: u32| self.brand_of(i));
-        let allowed = |i: u32| {
-            !rules.exclude.contains(&i)
+        let kind = |i: u32| self.content.kind.get(i as usize).map_or("", String::as_str);
+        let merchandise = |i: u32| !crate::nonmerch::matches(kind(i), &rules.non_merchandise);
+        // Substitutes share the anchor's category; complements are other kinds of things.
+        let anchor_categories: HashSet<u32> =
+            q.anchors.iter().map(|a| self.category_of(*a)).filter(|c| *c != NONE).collect();
+        let fits_kind = |i: u32| match (q.surface, q.kind) {
+            (Surface::Item, Some(kind)) if !anchor_categories.is_empty() => {
+                anchor_categories.contains(&self.category_of(i)) == (kind == ItemKind::Similar)
+            }
+            _ => true,
+        };
+        let allowed_pin = |i: u32| {
+            fits_kind(i)
+                && !rules.exclude.contains(&i)
                 && !bought.contains(&i)
                 && !in_view.contains(&i)
                 && rules.categories.as_ref().is_none_or(|c| c.contains(&category(i)))
                 && (rules.available)(i)
         };
-        let ranked = self.ranked(&pool, &w, &cart_categories, &rules.boosts);
+        let allowed = |i: u32| allowed_pin(i) && merchandise(i);
+        let ranked = self.ranked(&pool, &w, &rules.boosts);
 
         let mut out: Vec<Recommendation> = Vec::with_capacity(q.k);
         let mut taken: HashSet<u32> = HashSet::new();
         let mut diversity = Diversity::new(rules);
         let mut diverse = |i: u32| diversity.admit(category(i), brand(i));
         for &pin in &rules.pins {
-            if out.len() < q.k && (pin as usize) < self.items.len() && allowed(pin) && taken.insert(pin) {
+            if out.len() < q.k && (pin as usize) < self.items.len() && allowed_pin(pin) && taken.insert(pin) {
                 diverse(pin);
                 out.push(Recommendation { item: pin, score: f32::INFINITY, reasons: vec![Reason::Pinned] });
             }
@@ -397,14 +443,8 @@ impl Model {
     }
 
     /// The pool's candidates (index, score, boosted) by blended score under `w`, best first
-    /// (ties by item): items of a category already in the cart count less, boosts multiply.
-    fn ranked(
-        &self,
-        pool: &Pool,
-        w: &Weights,
-        cart_categories: &HashSet<u32>,
-        boosts: &[Boost],
-    ) -> Vec<(usize, f32, bool)> {
+    /// (ties by item); boosts multiply.
+    fn ranked(&self, pool: &Pool, w: &Weights, boosts: &[Boost]) -> Vec<(usize, f32, bool)> {
         let boost = |i: u32| {
             boosts
                 .iter()
@@ -419,11 +459,7 @@ impl Model {
         let mut ranked: Vec<(usize, f32, bool)> = (0..pool.items.len())
             .filter_map(|c| {
                 let item = pool.items[c];
-                let mut s = pool.score(c, w);
-                if cart_categories.contains(&self.category_of(item)) && self.category_of(item) != NONE {
-                    // Completing a basket means other kinds of things, not a second of the same.
-                    s *= 0.3;
-                }
+                let s = pool.score(c, w);
                 let b = boost(item);
                 (s > 0.0).then_some((c, s * b, b != 1.0))
             })

@@ -7,7 +7,7 @@ use tailor_core::FieldError;
 use crate::explain::{explain_answer, RecommendedItem};
 use crate::merchandising::{Filters, Merchandising};
 use crate::model::Model;
-use crate::recommend::{Action, Query, Shopper, Surface};
+use crate::recommend::{Action, ItemKind, Query, Rules, Shopper, Surface};
 use crate::situation::Weather;
 
 /// The most items one request may ask for.
@@ -28,6 +28,19 @@ pub fn surface_of(context: &str, k: usize, item: Option<&str>) -> Result<Surface
         return Err(FieldError::invalid("item", "the item context needs ?item=PRODUCT_ID"));
     }
     Ok(surface)
+}
+
+/// What an item page asks for: `similar` (substitutes), `goes_with` (complements) or, when
+/// not given, both; only the item context takes it.
+pub fn item_kind(kind: Option<&str>, surface: Surface) -> Result<Option<ItemKind>, FieldError> {
+    let Some(kind) = kind else { return Ok(None) };
+    let names = ItemKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(" or ");
+    let parsed =
+        ItemKind::parse(kind).ok_or_else(|| FieldError::invalid("kind", format!("unknown kind; use {names}")))?;
+    if surface != Surface::Item {
+        return Err(FieldError::invalid("kind", "kind applies to context=item"));
+    }
+    Ok(Some(parsed))
 }
 
 /// The store a list is for and why: the one the request names, else (with consent) the store
@@ -104,6 +117,8 @@ pub struct Ask<'a> {
     pub k: usize,
     /// Leave out products the shopper already bought.
     pub novel: bool,
+    /// On an item page: substitutes or complements only.
+    pub kind: Option<ItemKind>,
     /// Now, in unix milliseconds.
     pub now_millis: i64,
 }
@@ -121,6 +136,7 @@ impl Ask<'_> {
             utc_offset_secs: 0,
             weather: self.weather,
             novel: self.novel,
+            kind: self.kind,
         }
     }
 }
@@ -152,6 +168,37 @@ pub fn serve(
     Ok(Served { items: explain_answer(model, &answer, &query), personalized: answer.personalized })
 }
 
+/// The in-stock product that best replaces `product` (the same need: its category, alike by
+/// content), for a cart or an answer that holds a product sold out where the shopper buys.
+/// `available` says what can be bought there; None when the model does not know the product
+/// or nothing like it is available. The abandoned-cart loop and the assistant call this.
+pub fn substitute(
+    model: &Model,
+    product: &str,
+    available: &(dyn Fn(&str) -> bool + Sync),
+    now_millis: i64,
+) -> Option<RecommendedItem> {
+    let anchor = *model.item_index.get(product)?;
+    let available = |i: u32| available(&model.items[i as usize]);
+    let rules = Rules { available: &available, ..Rules::default() };
+    let query = Query {
+        surface: Surface::Item,
+        anchors: vec![anchor],
+        store: None,
+        k: 1,
+        now: now_millis / 1000,
+        utc_offset_secs: 0,
+        weather: None,
+        novel: false,
+        kind: Some(ItemKind::Similar),
+    };
+    let answer = model.recommend(&Shopper::default(), &query, &rules);
+    // The popularity fill is no substitute: only a real neighbour of the product is.
+    let found = answer.items.into_iter().filter(|r| !r.reasons.contains(&crate::recommend::Reason::Fill));
+    let answer = crate::recommend::Answer { items: found.collect(), ..answer };
+    explain_answer(model, &answer, &query).into_iter().next()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +215,7 @@ mod tests {
             weather: None,
             k: 4,
             novel: false,
+            kind: None,
             now_millis: NOW * 1000,
         }
     }
@@ -186,6 +234,46 @@ mod tests {
         assert_eq!(surface_of("home", MAX_K, None).ok(), Some(Surface::Home));
         assert_eq!(field("item", 5, None), Some("item".into()));
         assert_eq!(surface_of("item", 5, Some("milk")).ok(), Some(Surface::Item));
+    }
+
+    #[test]
+    fn a_kind_is_similar_or_goes_with_and_only_on_an_item_page() {
+        assert_eq!(item_kind(None, Surface::Home), Ok(None));
+        assert_eq!(item_kind(Some("similar"), Surface::Item), Ok(Some(ItemKind::Similar)));
+        assert_eq!(item_kind(Some("goes_with"), Surface::Item), Ok(Some(ItemKind::GoesWith)));
+        assert_eq!(item_kind(Some("alike"), Surface::Item).err().map(|e| e.field), Some("kind".into()));
+        assert_eq!(item_kind(Some("similar"), Surface::Cart).err().map(|e| e.field), Some("kind".into()));
+    }
+
+    #[test]
+    fn substitutes_share_the_need_and_complements_do_not() {
+        let model = small_model();
+        let on_page = |kind| {
+            let a = Ask { item: Some("milk"), kind: Some(kind), ..ask(Surface::Item) };
+            let served = serve(&model, &Observed::default(), &a, &Merchandising::default(), &|_| true).expect("served");
+            served.items.iter().map(|i| i.category.clone().unwrap_or_default()).collect::<Vec<_>>()
+        };
+        let similar = on_page(ItemKind::Similar);
+        assert!(!similar.is_empty() && similar.iter().all(|c| c == "DAIRY"), "{similar:?}");
+        let goes_with = on_page(ItemKind::GoesWith);
+        assert!(!goes_with.is_empty() && goes_with.iter().all(|c| c != "DAIRY"), "{goes_with:?}");
+    }
+
+    #[test]
+    fn a_sold_out_product_is_replaced_by_an_available_one_of_the_same_need() {
+        let model = small_model();
+        let everywhere = substitute(&model, "milk", &|_| true, NOW * 1000).expect("a substitute");
+        assert_eq!(everywhere.category.as_deref(), Some("DAIRY"));
+        assert_ne!(everywhere.product_id, "milk");
+        let first = everywhere.product_id.clone();
+        let other = substitute(&model, "milk", &|p| p != first, NOW * 1000).expect("another");
+        assert!(other.product_id != first && other.category.as_deref() == Some("DAIRY"), "{other:?}");
+        assert_eq!(substitute(&model, "no-such-product", &|_| true, NOW * 1000), None);
+        assert_eq!(
+            substitute(&model, "milk", &|p| !["eggs", "goat-milk"].contains(&p), NOW * 1000),
+            None,
+            "no dairy left"
+        );
     }
 
     #[test]

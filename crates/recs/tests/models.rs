@@ -124,6 +124,7 @@ fn a_large_catalog_gets_an_index_and_still_recommends_the_group_item() {
             utc_offset_secs: 0,
             weather: None,
             novel: true,
+            kind: None,
         };
         let answer = model.recommend_weighted(&shopper, &query, &Rules::default(), &weights);
         let group = if u < 10 { "a" } else { "b" };

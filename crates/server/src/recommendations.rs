@@ -28,8 +28,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(models))
 }
 
-const PARAMS: [&str; 10] =
-    ["user", "anonymousId", "context", "item", "store", "k", "exclude", "category", "novel", "cart"];
+const PARAMS: [&str; 11] =
+    ["user", "anonymousId", "context", "item", "kind", "store", "k", "exclude", "category", "novel", "cart"];
 
 fn list(v: Option<&String>) -> Vec<String> {
     v.map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default()
@@ -44,6 +44,7 @@ fn list(v: Option<&String>) -> Vec<String> {
         ("anonymousId" = Option<String>, Query, description = "A visitor's anonymousId"),
         ("context" = Option<String>, Query, description = "home (default), item, cart, associate, email"),
         ("item" = Option<String>, Query, description = "The product in view (required for context=item)"),
+        ("kind" = Option<String>, Query, description = "context=item only: similar (substitutes) or goes_with (complements); default both"),
         ("store" = Option<String>, Query, description = "The store the shopper buys at (default: their preferred store)"),
         ("k" = Option<usize>, Query, description = "How many, 1–100 (default 10)"),
         ("exclude" = Option<String>, Query, description = "Comma-separated product ids not to show"),
@@ -85,6 +86,7 @@ async fn recommendations(
         exclude: list(q.get("exclude")),
         categories: list(q.get("category")),
         novel,
+        kind: q.get("kind").cloned(),
     };
     Ok(Json(state.engine.recommend(&req).await?))
 }
@@ -105,7 +107,7 @@ async fn put_rules(
     body: Bytes,
 ) -> Result<Json<Merchandising>, ApiError> {
     let m: Merchandising =
-        parse_body(&body, &["maxPerCategory", "maxPerBrand", "boosts", "pins", "exclude", "factor"])?;
+        parse_body(&body, &["maxPerCategory", "maxPerBrand", "boosts", "pins", "exclude", "nonMerchandise", "factor"])?;
     state.engine.set_merchandising(m.clone()).await?;
     Ok(Json(m))
 }

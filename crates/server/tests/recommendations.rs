@@ -261,6 +261,8 @@ async fn bad_input_gets_problem_json_and_unknown_users_get_popular_items(s: Test
         ("store=S9", 404, "store"),
         ("category=TOYS", 404, "category"),
         ("novel=maybe", 400, "novel"),
+        ("context=item&item=milk&kind=alike", 400, "kind"),
+        ("kind=similar", 400, "kind"),
         ("colour=red", 400, "colour"),
     ] {
         let res = s
@@ -362,6 +364,81 @@ async fn a_product_that_runs_out_at_a_store_leaves_its_recommendations(s: TestSe
     assert!(ids(&back).contains(&first), "{back}");
 }
 
+/// The store of [`store_with_history`] where every order also holds fuel and a coupon line,
+/// as in the Complete Journey demo, so they are the best sellers.
+async fn store_with_fuel_in_every_basket(s: &TestServer) {
+    store_with_history(s).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("products.csv");
+    std::fs::write(
+        &file,
+        "id,title,brand,department,category,subcategory,price,available\n\
+         gas,Regular Unleaded,Kiosk,KIOSK-GAS,COUPON/MISC ITEMS,GASOLINE-REG UNLEADED,3.10,true\n\
+         store-coupon,Store Coupon,,MISC SALES TRAN,COUPON/MISC ITEMS,COUPON,0,true\n",
+    )
+    .expect("write");
+    s.engine.import(ImportKind::Products, &file, &Silent).await.expect("products");
+    let mut batch = Vec::new();
+    for c in 0..40 {
+        for o in 0..3 {
+            let lines: Vec<Value> = ["gas", "store-coupon", if c < 20 { "milk" } else { "broth" }]
+                .iter()
+                .map(|p| json!({"product_id": p, "quantity": 1, "price": 2.5}))
+                .collect();
+            batch.push(json!({"type": "track", "event": "Order Completed", "userId": format!("c{c}"),
+                "messageId": format!("fuel-{c}-{o}"), "timestamp": format!("2026-03-{:02}T10:00:00Z", 1 + o * 7 + c % 5),
+                "context": {"channel": "store"},
+                "properties": {"order_id": format!("fuel-{c}-{o}"), "store_id": if c < 20 { "S1" } else { "S2" }, "total": 10.0, "products": lines}}));
+        }
+    }
+    for chunk in batch.chunks(100) {
+        let (status, body) = s.send_trusted("/v1/batch", &json!({"batch": chunk})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    s.engine.sync().await.expect("project");
+    s.engine.train_model(Arc::new(|_| {})).await.expect("train");
+}
+
+async fn fuel_and_coupons_never_appear_unless_the_retailer_says_so(s: TestServer) {
+    store_with_fuel_in_every_basket(&s).await;
+    let fuel = ["gas".to_string(), "store-coupon".to_string()];
+    // A visitor's popular and trending lists, a store's, a customer's and a cart's.
+    for path in [
+        "/v1/recommendations?k=20",
+        "/v1/recommendations?store=S1&k=20",
+        "/v1/recommendations?user=c1&k=20",
+        "/v1/recommendations?user=c1&context=cart&cart=milk&k=20",
+        "/v1/recommendations?context=item&item=milk&k=20",
+    ] {
+        let (status, answer) = s.get(path).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+        assert!(!ids(&answer).is_empty(), "{path}: {answer}");
+        assert!(!ids(&answer).iter().any(|i| fuel.contains(i)), "{path}: {answer}");
+    }
+    // The retailer turns the filter off: the best seller is back.
+    let (status, body) =
+        s.call("PUT", "/v1/recommendations/rules", &s.admin_key, Some(&json!({"nonMerchandise": []}))).await;
+    assert_eq!(status, 200, "{body}");
+    let back = once(&s, "/v1/recommendations?k=20", |a| ids(a).contains(&fuel[0])).await;
+    assert!(ids(&back).contains(&fuel[0]), "{back}");
+    let (status, bad) =
+        s.call("PUT", "/v1/recommendations/rules", &s.admin_key, Some(&json!({"nonMerchandise": ["fuel", ""]}))).await;
+    assert_eq!((status, bad["field"].as_str()), (400, Some("nonMerchandise[1]")), "{bad}");
+}
+
+async fn an_item_page_shows_substitutes_or_complements(s: TestServer) {
+    store_with_history(&s).await;
+    let categories =
+        |answer: &Value| -> Vec<String> { ids(answer).iter().map(|p| category_of(p).to_string()).collect() };
+    let (status, similar) = s.get("/v1/recommendations?context=item&item=milk&kind=similar&k=5").await;
+    assert_eq!(status, 200, "{similar}");
+    assert!(!ids(&similar).is_empty() && categories(&similar).iter().all(|c| c == "DAIRY"), "{similar}");
+    let (status, goes_with) = s.get("/v1/recommendations?context=item&item=milk&kind=goes_with&k=5").await;
+    assert_eq!(status, 200, "{goes_with}");
+    assert!(!ids(&goes_with).is_empty() && categories(&goes_with).iter().all(|c| c != "DAIRY"), "{goes_with}");
+    assert!(codes(&goes_with).contains(&"bought_together".to_string()), "{goes_with}");
+}
+
 tailor_testkit::http_both_backends!(
     a_product_marked_unavailable_at_a_store_disappears_for_its_shoppers,
     a_new_visitor_with_two_views_in_a_category_gets_that_category,
@@ -374,4 +451,6 @@ tailor_testkit::http_both_backends!(
     retraining_swaps_the_model_without_a_failed_request,
     a_new_order_changes_the_next_answer,
     a_product_that_runs_out_at_a_store_leaves_its_recommendations,
+    fuel_and_coupons_never_appear_unless_the_retailer_says_so,
+    an_item_page_shows_substitutes_or_complements,
 );

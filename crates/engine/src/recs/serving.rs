@@ -34,6 +34,8 @@ pub struct RecsRequest {
     pub categories: Vec<String>,
     /// Leave out products the shopper already bought.
     pub novel: bool,
+    /// On an item page: `similar` (substitutes) or `goes_with` (complements); None: both.
+    pub kind: Option<String>,
 }
 
 /// Which consent the answer used.
@@ -80,6 +82,7 @@ impl Engine {
     /// Recommendations for one shopper and context.
     pub async fn recommend(&self, req: &RecsRequest) -> Result<RecsResponse, EngineError> {
         let surface = serve::surface_of(&req.context, req.k, req.item.as_deref()).map_err(EngineError::Invalid)?;
+        let kind = serve::item_kind(req.kind.as_deref(), surface).map_err(EngineError::Invalid)?;
         let Some(serving) = self.serving() else {
             return self.best_sellers(req).await;
         };
@@ -124,12 +127,11 @@ impl Engine {
             weather,
             k: req.k,
             novel: req.novel,
+            kind,
             now_millis: now,
         };
         let merchandising = self.recs().merchandising.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let unavailable = self.inner.stock.unavailable.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let (here, everywhere) = (store.as_ref().and_then(|s| unavailable.get(s)), unavailable.get(""));
-        let available = |id: &str| ![everywhere, here].into_iter().flatten().any(|u| u.contains(id));
+        let available = self.availability(store.as_deref());
         let served = serve::serve(model, &observed, &ask, &merchandising, &available).map_err(EngineError::Invalid)?;
         Ok(RecsResponse {
             context: surface.name().to_string(),
@@ -142,6 +144,25 @@ impl Engine {
             model_version: Some(serving.version),
             items: served.items,
         })
+    }
+
+    /// Whether a product can be bought at `store` (or, without one, anywhere).
+    fn availability(&self, store: Option<&str>) -> impl Fn(&str) -> bool + Sync {
+        let unavailable = self.inner.stock.unavailable.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let store = store.map(str::to_string);
+        move |id: &str| {
+            let (here, everywhere) = (store.as_ref().and_then(|s| unavailable.get(s)), unavailable.get(""));
+            ![everywhere, here].into_iter().flatten().any(|u| u.contains(id))
+        }
+    }
+
+    /// The product that replaces `product` when it is sold out at `store`: in stock there, of
+    /// the same need (see [`serve::substitute`]). None while no model serves, for a product the
+    /// model does not know, or when nothing like it is in stock. For the abandoned-cart loop
+    /// and the assistant.
+    pub fn substitute(&self, product: &str, store: Option<&str>) -> Option<RecommendedItem> {
+        let serving = self.serving()?;
+        serve::substitute(&serving.model, product, &self.availability(store), now_millis())
     }
 
     /// The customer shopping: the profile or userId given, else the visitor's anonymousId.
