@@ -149,8 +149,8 @@ enum Command {
         /// Train CSV (user,item,timestamp,...), optionally .gz.
         #[arg(long)]
         train: PathBuf,
-        /// Test CSV, optionally .gz (the novel and repeats protocols).
-        #[arg(long, required_unless_present = "cases")]
+        /// Test CSV, optionally .gz (needed by the novel and repeats protocols).
+        #[arg(long)]
         test: Option<PathBuf>,
         /// Carts to complete, case,user,cart,hidden as cart.py writes them (the cart protocol):
         /// writes case,item,rank.

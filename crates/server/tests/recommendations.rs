@@ -222,6 +222,8 @@ async fn merchandising_pins_boosts_and_diversity_apply(s: TestServer) {
 
 async fn rain_at_a_store_lifts_soups_there(s: TestServer) {
     store_with_history(&s).await;
+    let soups = |answer: &Value| ids(answer).iter().filter(|p| category_of(p) == "SOUP").count();
+    let (_, dry) = s.get("/v1/recommendations?store=S1&k=10").await;
     let (status, _) = s
         .call(
             "POST",
@@ -233,6 +235,9 @@ async fn rain_at_a_store_lifts_soups_there(s: TestServer) {
     assert_eq!(status, 204);
     let (_, answer) = s.get("/v1/recommendations?store=S1&k=10").await;
     assert_eq!(answer["weather"], "rain");
+    assert!(soups(&answer) > soups(&dry), "rain lifts soups at S1: {dry} then {answer}");
+    let (_, elsewhere) = s.get("/v1/recommendations?store=S2&k=10").await;
+    assert_eq!(elsewhere["weather"], Value::Null, "no rain reported at S2: {elsewhere}");
     let soup = answer["items"]
         .as_array()
         .expect("items")
