@@ -5,6 +5,7 @@ mod bench;
 mod bench_inventory;
 mod bench_prices;
 mod bench_serve;
+mod campaigns;
 mod pricing;
 mod pricing_elasticity;
 mod pricing_simulate;
@@ -183,6 +184,11 @@ enum Command {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
+    /// Campaign intelligence: uplift targeting from a past campaign.
+    Campaigns {
+        #[command(subcommand)]
+        command: campaigns::CampaignsCommand,
+    },
     /// Pricing: the elasticity report and the simulator.
     Pricing {
         #[command(subcommand)]
@@ -306,6 +312,7 @@ async fn main() -> Result<()> {
         Command::Keys { command } => keys(command).await,
         Command::Bench { command } => bench::run(command).await,
         Command::Pricing { command } => pricing::run(command),
+        Command::Campaigns { command } => campaigns::run(command),
         Command::RecommendBatch { train, test, k, protocol, out, model } => {
             recs::recommend_batch(&train, &test, k, protocol, &out, model)
         }
