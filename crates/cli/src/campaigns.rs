@@ -37,6 +37,19 @@ pub enum CampaignsCommand {
         #[arg(long, value_delimiter = ',')]
         exclude: Vec<String>,
     },
+    /// Offline check of per-customer send hours on The Complete Journey: each household's hour
+    /// chosen from its baskets before a cut, against the best single hour for everyone.
+    SendTimeEval {
+        /// The shared folder holding data/completejourney.
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+        /// Share of the data's time span used as history (the rest holds each next basket).
+        #[arg(long, default_value_t = 0.8)]
+        history: f64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a campaigns command.
@@ -45,6 +58,9 @@ pub fn run(command: CampaignsCommand) -> Result<()> {
         CampaignsCommand::Uplift { train, test, out, treatment, control, outcome, exclude } => {
             let columns = Columns { treatment, control, outcome, exclude };
             uplift(&train, &test, &out, &columns)
+        }
+        CampaignsCommand::SendTimeEval { shared, history, json } => {
+            crate::campaigns_sendtime::run(&shared, history, json)
         }
     }
 }

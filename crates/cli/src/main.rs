@@ -6,6 +6,7 @@ mod bench_inventory;
 mod bench_prices;
 mod bench_serve;
 mod campaigns;
+mod campaigns_sendtime;
 mod pricing;
 mod pricing_elasticity;
 mod pricing_simulate;

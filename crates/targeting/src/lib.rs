@@ -1,9 +1,12 @@
 //! Campaign intelligence, pure compute: **whom** a message changes ([`uplift`]), and — built on
-//! the same numbers — which channel and hour reach each customer and what a campaign caused.
+//! the same numbers — at which hour to reach each customer ([`sendtime`]) and what a campaign
+//! caused ([`lift`]).
 //! No I/O beyond reading the caller's CSV; time and seeds are passed in.
 
 pub mod encode;
+pub mod lift;
 pub mod logistic;
+pub mod sendtime;
 pub mod table;
 pub mod uplift;
 
