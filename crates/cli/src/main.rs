@@ -5,6 +5,8 @@ mod bench;
 mod bench_inventory;
 mod bench_prices;
 mod bench_serve;
+mod campaigns;
+mod campaigns_sendtime;
 mod pricing;
 mod pricing_elasticity;
 mod pricing_simulate;
@@ -192,6 +194,11 @@ enum Command {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
+    /// Campaign intelligence: uplift targeting from a past campaign.
+    Campaigns {
+        #[command(subcommand)]
+        command: campaigns::CampaignsCommand,
+    },
     /// Pricing: the elasticity report and the simulator.
     Pricing {
         #[command(subcommand)]
@@ -315,6 +322,7 @@ async fn main() -> Result<()> {
         Command::Keys { command } => keys(command).await,
         Command::Bench { command } => bench::run(command).await,
         Command::Pricing { command } => pricing::run(command),
+        Command::Campaigns { command } => campaigns::run(command),
         Command::RecommendBatch { train, test, cases, k, protocol, out, model } => match (protocol, test, cases) {
             (recs::ProtocolArg::Cart, _, Some(cases)) => recs_cart::recommend_carts(&train, &cases, k, &out, model),
             (recs::ProtocolArg::Cart, _, None) => bail!("--protocol cart needs --cases CASES.csv"),
