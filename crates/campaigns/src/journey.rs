@@ -226,7 +226,7 @@ impl JourneyDef {
             return Err(FieldError::invalid("name", "a name is 1 to 200 characters"));
         }
         if !TRIGGER_EVENTS.contains(&self.trigger.event.as_str()) {
-            return Err(FieldError::unknown(
+            return Err(FieldError::invalid(
                 "trigger.event",
                 format!("unknown trigger event '{}'; one of: {}", self.trigger.event, TRIGGER_EVENTS.join(", ")),
             ));
@@ -234,7 +234,7 @@ impl JourneyDef {
         for (field, list) in [("exitOn", &self.exit_on), ("restartOn", &self.restart_on)] {
             for (i, e) in list.iter().enumerate() {
                 if !TRIGGER_EVENTS.contains(&e.as_str()) {
-                    return Err(FieldError::unknown(format!("{field}[{i}]"), format!("unknown event '{e}'")));
+                    return Err(FieldError::invalid(format!("{field}[{i}]"), format!("unknown event '{e}'")));
                 }
             }
         }
@@ -263,7 +263,7 @@ impl JourneyDef {
             };
             for (field, target) in targets {
                 if !index.contains_key(target.as_str()) {
-                    return Err(FieldError::unknown(format!("steps[{i}].{field}"), format!("no step '{target}'")));
+                    return Err(FieldError::invalid(format!("steps[{i}].{field}"), format!("no step '{target}'")));
                 }
             }
         }
@@ -278,7 +278,7 @@ impl JourneyDef {
             }
             StepKind::Send { template, options, .. } => {
                 if !templates.contains(template) {
-                    return Err(FieldError::unknown(f("template"), format!("no template '{template}'")));
+                    return Err(FieldError::invalid(f("template"), format!("no template '{template}'")));
                 }
                 if options.discount_percent.is_some_and(|p| !(1..=90).contains(&p)) {
                     return Err(FieldError::invalid(f("options.discountPercent"), "a discount is 1 to 90 percent"));

@@ -28,11 +28,8 @@ fn parse_def(body: &str) -> Result<JourneyDef, StoreError> {
 /// Saves `def` as the next version of journey `id`; returns the version.
 pub async fn save_journey(conn: &mut AnyConnection, id: &str, def: &JourneyDef, now: i64) -> Result<i64, StoreError> {
     let body = serde_json::to_string(def).map_err(|e| StoreError::Stored(e.to_string()))?;
-    let current: Option<i64> = sqlx::query("SELECT MAX(version) FROM journeys WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?
-        .get(0);
+    let current: Option<i64> =
+        sqlx::query("SELECT MAX(version) FROM journeys WHERE id = $1").bind(id).fetch_one(&mut *conn).await?.get(0);
     let version = current.unwrap_or(0).checked_add(1).ok_or_else(|| StoreError::Stored("too many versions".into()))?;
     sqlx::query("INSERT INTO journeys (id, version, body, created_at) VALUES ($1, $2, $3, $4)")
         .bind(id)
@@ -74,7 +71,12 @@ pub async fn journey(conn: &mut AnyConnection, id: &str) -> Result<Option<Saved>
     .fetch_optional(&mut *conn)
     .await?;
     row.map(|r| {
-        Ok(Saved { id: r.get(0), version: r.get(1), paused: r.get::<i64, _>(2) != 0, def: parse_def(&r.get::<String, _>(3))? })
+        Ok(Saved {
+            id: r.get(0),
+            version: r.get(1),
+            paused: r.get::<i64, _>(2) != 0,
+            def: parse_def(&r.get::<String, _>(3))?,
+        })
     })
     .transpose()
 }
@@ -100,7 +102,11 @@ pub async fn journeys(conn: &mut AnyConnection) -> Result<Vec<Saved>, StoreError
 }
 
 /// One version of a journey (customers finish on the version they entered).
-pub async fn journey_version(conn: &mut AnyConnection, id: &str, version: i64) -> Result<Option<JourneyDef>, StoreError> {
+pub async fn journey_version(
+    conn: &mut AnyConnection,
+    id: &str,
+    version: i64,
+) -> Result<Option<JourneyDef>, StoreError> {
     let row = sqlx::query("SELECT body FROM journeys WHERE id = $1 AND version = $2")
         .bind(id)
         .bind(version)
@@ -146,7 +152,11 @@ fn position_of_row(r: &sqlx::any::AnyRow) -> PositionRow {
 }
 
 /// A customer's position in a journey.
-pub async fn position(conn: &mut AnyConnection, journey: &str, customer: &str) -> Result<Option<PositionRow>, StoreError> {
+pub async fn position(
+    conn: &mut AnyConnection,
+    journey: &str,
+    customer: &str,
+) -> Result<Option<PositionRow>, StoreError> {
     let sql = format!("SELECT {POSITION_COLUMNS} FROM journey_positions WHERE journey_id = $1 AND customer_id = $2");
     Ok(sqlx::query(&sql).bind(journey).bind(customer).fetch_optional(&mut *conn).await?.as_ref().map(position_of_row))
 }
@@ -227,7 +237,10 @@ pub async fn claim_due(
 }
 
 /// Positions per journey and step, for the console: (step index or None when ended, status, count).
-pub async fn step_counts(conn: &mut AnyConnection, journey: &str) -> Result<Vec<(Option<i64>, String, i64)>, StoreError> {
+pub async fn step_counts(
+    conn: &mut AnyConnection,
+    journey: &str,
+) -> Result<Vec<(Option<i64>, String, i64)>, StoreError> {
     Ok(sqlx::query(
         "SELECT step, status, COUNT(*) FROM journey_positions WHERE journey_id = $1 GROUP BY step, status ORDER BY step",
     )
@@ -539,7 +552,8 @@ pub async fn onsite_of(
 
 /// The send guardrails (defaults until set).
 pub async fn guardrails(conn: &mut AnyConnection) -> Result<Guardrails, StoreError> {
-    let row = sqlx::query("SELECT body FROM campaign_settings WHERE name = 'guardrails'").fetch_optional(&mut *conn).await?;
+    let row =
+        sqlx::query("SELECT body FROM campaign_settings WHERE name = 'guardrails'").fetch_optional(&mut *conn).await?;
     match row {
         Some(r) => serde_json::from_str(&r.get::<String, _>(0)).map_err(|e| StoreError::Stored(e.to_string())),
         None => Ok(Guardrails::default()),
@@ -565,7 +579,8 @@ pub async fn forget(conn: &mut AnyConnection, customers: &[String]) -> Result<()
         return Ok(());
     }
     for table in ["journey_positions", "journey_sends", "journey_log", "onsite_messages"] {
-        let sql = format!("DELETE FROM {table} WHERE customer_id IN {}", tailor_store::placeholders(1, customers.len()));
+        let sql =
+            format!("DELETE FROM {table} WHERE customer_id IN {}", tailor_store::placeholders(1, customers.len()));
         tailor_store::bind_all(sqlx::query(&sql), customers).execute(&mut *conn).await?;
     }
     Ok(())

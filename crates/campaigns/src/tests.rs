@@ -103,8 +103,13 @@ fn quiet_hours_wait_for_the_local_morning() {
         time_zone: Some("America/New_York"),
     };
     assert!(matches!(judge(&g, &facts, late), Verdict::Defer(t, _) if t == morning));
-    assert_eq!(judge(&g, &SendFacts { consent: false, ..facts.clone() }, morning), Verdict::Skip("no marketing_email consent at send time".into()));
-    assert!(matches!(judge(&g, &SendFacts { sent_day: 2, ..facts.clone() }, morning), Verdict::Skip(r) if r.contains("cap")));
+    assert_eq!(
+        judge(&g, &SendFacts { consent: false, ..facts.clone() }, morning),
+        Verdict::Skip("no marketing_email consent at send time".into())
+    );
+    assert!(
+        matches!(judge(&g, &SendFacts { sent_day: 2, ..facts.clone() }, morning), Verdict::Skip(r) if r.contains("cap"))
+    );
     assert_eq!(judge(&g, &facts, morning), Verdict::Send);
 }
 

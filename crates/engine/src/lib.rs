@@ -29,10 +29,9 @@ use tokio::sync::watch;
 pub use error::EngineError;
 pub use inventory::StockEvent;
 pub use journeys::{
-    builtin_journey, Channels, Clock, DecisionView, JourneyView, OnsiteMessage, RoundSummary, SendView, SmtpConfig, StepCount,
-    BUILTIN_JOURNEYS,
+    builtin_journey, Channels, Clock, DecisionView, JourneyView, OnsiteMessage, RoundSummary, SendView, SmtpConfig,
+    StepCount, BUILTIN_JOURNEYS,
 };
-pub use tailor_campaigns::{Guardrails as SendGuardrails, JourneyDef};
 pub use keys::{Access, ApiKey, NewKey, Principal, Scope};
 pub use loyalty::{LoyaltyAccount, LoyaltyEventPage, Redemption};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};
@@ -40,6 +39,7 @@ pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
 };
 pub use supervisor::JobStatus;
+pub use tailor_campaigns::{Guardrails as SendGuardrails, JourneyDef};
 pub use tailor_inventory::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,
     ReservationState, ReserveRequest, StockLevel, Transfer, TransferState, DEFAULT_CART_TTL_MS,
@@ -153,10 +153,15 @@ impl Engine {
         };
         engine.load_recs_state(config.background).await?;
         if config.background {
-            for job in
-                [projector::job(&engine), inventory::expiry_job(), loyalty::sweep_job(), price_experiments::steps_job(), journeys::job()]
-                    .into_iter()
-                    .chain(config.retrain_every.map(recs::retraining_job))
+            for job in [
+                projector::job(&engine),
+                inventory::expiry_job(),
+                loyalty::sweep_job(),
+                price_experiments::steps_job(),
+                journeys::job(),
+            ]
+            .into_iter()
+            .chain(config.retrain_every.map(recs::retraining_job))
             {
                 engine.inner.jobs.start(&engine, job);
             }

@@ -9,11 +9,12 @@ pub(crate) const SNIPPETS: &[(&str, &str)] = &[
         "brand.html",
         r#"{% macro header() %}<div style="font-family:sans-serif"><h1 style="font-size:20px">{{ brand.name }}</h1>{% endmacro %}
 {% macro greeting() %}<p>Hi {{ customer.firstName | default("there") }},</p>{% endmacro %}
-{% macro product_card(item) %}<tr><td>{{ item.name }}{% if item.replaced is defined %} <small>(instead of {{ item.replaced.name }}, sold out)</small>{% endif %}</td><td>{{ item.quantity | default(1) }} &times;</td><td>{{ item.priceCents | money(item.currency) }}</td></tr>{% endmacro %}
+{% macro product_card(item) %}<tr><td>{{ item.name }}{% if item.replaced is defined %} <small>(instead of {{ item.replaced.name }}, sold out)</small>{% endif %}</td><td>{{ item.quantity | default(1) }} &times;</td><td>{{ item.priceCents | money(item.currency) }}</td></tr>
+{% endmacro %}
 {% macro cards(items) %}<table>{% for item in items %}{{ product_card(item) }}{% endfor %}</table>{% endmacro %}
 {% macro offer_block(offer) %}<div><p><strong>{{ offer.percent }}% off for you</strong>{% if offer.endsAt is defined %} until {{ offer.endsAt }}{% endif %}:</p><table>{% for item in offer.items %}<tr><td>{{ item.name }}</td><td><s>{{ item.wasCents | money(item.currency) }}</s> {{ item.priceCents | money(item.currency) }}</td></tr>{% endfor %}</table></div>{% endmacro %}
 {% macro points_block(points) %}<p>This order would earn you {{ points.earn }} points.</p>{% endmacro %}
-{% macro footer() %}<p><a href="{{ brand.url }}">{{ brand.name }}</a> · <a href="{{ unsubscribeUrl }}">Unsubscribe</a></p></div>{% endmacro %}"#,
+{% macro footer() %}<p><a href="{{ brand.url }}">{{ brand.name }}</a> | <a href="{{ unsubscribeUrl }}">Unsubscribe</a></p></div>{% endmacro %}"#,
     ),
     (
         "brand.txt",
@@ -22,10 +23,10 @@ pub(crate) const SNIPPETS: &[(&str, &str)] = &[
 {% macro lines(items) %}{% for item in items %}{{ product_line(item) }}
 {% endfor %}{% endmacro %}
 {% macro offer_block(offer) %}{{ offer.percent }}% off for you:
-{% for item in offer.items %}- {{ item.name }}: {{ item.priceCents | money(item.currency) }} (was {{ item.wasCents | money(item.currency) }})
+{% for item in offer.items %}- {{ item.name }}{% if item.replaced is defined %} (instead of {{ item.replaced.name }}, sold out){% endif %}: {{ item.priceCents | money(item.currency) }} (was {{ item.wasCents | money(item.currency) }})
 {% endfor %}{% endmacro %}
 {% macro points_block(points) %}This order would earn you {{ points.earn }} points.{% endmacro %}
-{% macro footer() %}{{ brand.name }} · {{ brand.url }}
+{% macro footer() %}{{ brand.name }} | {{ brand.url }}
 Unsubscribe: {{ unsubscribeUrl }}{% endmacro %}"#,
     ),
 ];
@@ -51,7 +52,9 @@ pub(crate) fn messages() -> Vec<(String, MessageTemplate)> {
                 ("subject", "{{ customer.firstName | default(\"Hello\") }}, your cart at {{ brand.name }} is waiting"),
                 (
                     "html",
-                    r#"{% import "brand.html" as b %}{{ b.header() }}{{ b.greeting() }}<p>You left these in your cart:</p>{{ b.cards(cart.items) }}<p>Total today: {{ cart.totalCents | money(cart.currency) }}</p>{% if points is defined %}{{ b.points_block(points) }}{% endif %}{% if similar %}<p>You might also like:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}/cart">Back to your cart</a></p>{{ b.footer() }}"#,
+                    r#"{% import "brand.html" as b %}{{ b.header() }}
+{{ b.greeting() }}
+<p>You left these in your cart:</p>{{ b.cards(cart.items) }}<p>Total today: {{ cart.totalCents | money(cart.currency) }}</p>{% if points is defined %}{{ b.points_block(points) }}{% endif %}{% if similar %}<p>You might also like:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}/cart">Back to your cart</a></p>{{ b.footer() }}"#,
                 ),
                 (
                     "text",
@@ -79,7 +82,9 @@ Back to your cart: {{ brand.url }}/cart
                 ("subject", "{% if offer is defined %}{{ offer.percent }}% off your cart at {{ brand.name }}{% else %}Still thinking it over?{% endif %}"),
                 (
                     "html",
-                    r#"{% import "brand.html" as b %}{{ b.header() }}{{ b.greeting() }}{% if offer is defined %}{{ b.offer_block(offer) }}{% else %}<p>Your cart is still here:</p>{{ b.cards(cart.items) }}{% endif %}{% if points is defined %}{{ b.points_block(points) }}{% endif %}{% if similar %}<p>Similar items in stock:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}/cart">Back to your cart</a></p>{{ b.footer() }}"#,
+                    r#"{% import "brand.html" as b %}{{ b.header() }}
+{{ b.greeting() }}
+{% if offer is defined %}{{ b.offer_block(offer) }}{% else %}<p>Your cart is still here:</p>{{ b.cards(cart.items) }}{% endif %}{% if points is defined %}{{ b.points_block(points) }}{% endif %}{% if similar %}<p>Similar items in stock:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}/cart">Back to your cart</a></p>{{ b.footer() }}"#,
                 ),
                 (
                     "text",

@@ -259,10 +259,10 @@ impl Library {
 
     fn render_part(&self, id: &str, part: Part, ctx: &Value) -> Result<String, TemplateError> {
         let field = || format!("templates.{id}.{}", part.name());
-        let tmpl = self.env.get_template(&source_name(id, part)).map_err(|e| TemplateError {
-            field: field(),
-            message: e.to_string(),
-        })?;
+        let tmpl = self
+            .env
+            .get_template(&source_name(id, part))
+            .map_err(|e| TemplateError { field: field(), message: e.to_string() })?;
         tmpl.render(ctx).map_err(|e| TemplateError { field: field(), message: describe(&e) })
     }
 }
@@ -312,7 +312,8 @@ pub fn check(env: &Environment<'static>, id: &str, t: &MessageTemplate) -> Resul
         let name = source_name(id, part);
         env.add_template_owned(name.clone(), src.to_string())
             .map_err(|e| TemplateError { field: field.clone(), message: describe(&e) })?;
-        let tmpl = env.get_template(&name).map_err(|e| TemplateError { field: field.clone(), message: describe(&e) })?;
+        let tmpl =
+            env.get_template(&name).map_err(|e| TemplateError { field: field.clone(), message: describe(&e) })?;
         for (label, ctx) in probe_contexts() {
             let out = tmpl.render(&ctx).map_err(|e| TemplateError {
                 field: field.clone(),

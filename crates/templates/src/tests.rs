@@ -48,10 +48,14 @@ fn an_undefined_or_unguarded_variable_is_refused_naming_the_part() {
     assert_eq!(lib.insert("promo", bad).expect_err("refused").field, "templates.promo.body");
     let bad = MessageTemplate { html: Some("{% if %}".into()), ..Default::default() };
     assert_eq!(lib.insert("promo", bad).expect_err("refused").field, "templates.promo.html");
-    let empty = MessageTemplate { sms: Some("{% if offer is defined %}{{ offer.percent }}{% endif %}".into()), ..Default::default() };
+    let empty = MessageTemplate {
+        sms: Some("{% if offer is defined %}{{ offer.percent }}{% endif %}".into()),
+        ..Default::default()
+    };
     assert!(lib.insert("promo", empty).expect_err("refused").message.contains("empty"));
     assert!(!lib.messages().contains_key("promo"), "nothing half-saved");
-    let good = MessageTemplate { sms: Some("Hi {{ customer.firstName | default('there') }}".into()), ..Default::default() };
+    let good =
+        MessageTemplate { sms: Some("Hi {{ customer.firstName | default('there') }}".into()), ..Default::default() };
     lib.insert("promo", good).expect("accepted");
 }
 

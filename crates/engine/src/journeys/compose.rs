@@ -76,11 +76,15 @@ async fn replacement(
         item: Some(sku.to_string()),
         k: 10,
         exclude: cart.to_vec(),
-        categories: category.into_iter().collect(),
+        categories: category.clone().into_iter().collect(),
         ..RecsRequest::default()
     };
     let Ok(recs) = engine.recommend(&req).await else { return Ok(None) };
     for item in recs.items {
+        // The non-personal fallback (no model yet) ignores the category asked for.
+        if category.is_some() && item.category != category {
+            continue;
+        }
         if item.product_id != sku && !cart.contains(&item.product_id) && !sold_out(engine, &item.product_id).await? {
             return Ok(Some(item.product_id));
         }
@@ -161,7 +165,8 @@ pub(super) async fn content(
         out.offer = offer(engine, &out.items, pct, &mut out.explanation).await?;
     }
     if options.similar > 0 && !skus.is_empty() {
-        out.similar = similar(engine, customer, &skus, options.similar as usize).await?;
+        let shown: Vec<String> = cart.iter().chain(&skus).cloned().collect();
+        out.similar = similar(engine, customer, &shown, options.similar as usize).await?;
     }
     Ok(out)
 }
@@ -184,7 +189,11 @@ async fn offer(
             explanation.push(format!("discount on {sku} held at its margin floor ({f} cents)"));
         }
         if price < was {
-            lines.push(json!({"sku": sku, "name": item["name"], "priceCents": price, "wasCents": was, "currency": item["currency"]}));
+            let mut line = json!({"sku": sku, "name": item["name"], "priceCents": price, "wasCents": was, "currency": item["currency"]});
+            if let Some(r) = item.get("replaced") {
+                line["replaced"] = r.clone();
+            }
+            lines.push(line);
         }
     }
     if lines.is_empty() {
@@ -204,7 +213,9 @@ async fn similar(engine: &Engine, customer: &str, cart: &[String], k: usize) -> 
         ..RecsRequest::default()
     };
     let Ok(recs) = engine.recommend(&req).await else { return Ok(Vec::new()) };
-    let skus: Vec<String> = recs.items.iter().map(|i| i.product_id.clone()).take(k).collect();
+    // The non-personal fallback (no model yet) ignores `exclude`.
+    let skus: Vec<String> =
+        recs.items.iter().map(|i| i.product_id.clone()).filter(|p| !cart.contains(p)).take(k).collect();
     let quoted = quotes(engine, customer, &skus).await?;
     let mut out = Vec::new();
     for q in quoted {
@@ -271,6 +282,10 @@ impl Engine {
         let secret = self.unsubscribe_secret().await?;
         let base = self.channels().public_url;
         let base = if base.is_empty() { "http://127.0.0.1:8080".to_string() } else { base };
-        Ok(format!("{}/v1/unsubscribe?token={}", base.trim_end_matches('/'), unsubscribe_token(&secret, customer, purpose)))
+        Ok(format!(
+            "{}/v1/unsubscribe?token={}",
+            base.trim_end_matches('/'),
+            unsubscribe_token(&secret, customer, purpose)
+        ))
     }
 }

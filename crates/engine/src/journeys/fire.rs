@@ -119,8 +119,12 @@ async fn finish(
     };
     let mut tx = engine.db().writer().begin().await?;
     if store::advance_leased(&mut tx, &moved, owner, now).await? && moved.status == "completed" {
-        store::log(&mut tx, &line(p, None, "completed", moved.reason.clone().unwrap_or_default(), None, now), &new_id())
-            .await?;
+        store::log(
+            &mut tx,
+            &line(p, None, "completed", moved.reason.clone().unwrap_or_default(), None, now),
+            &new_id(),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -238,8 +242,16 @@ async fn decide(engine: &Engine, s: &Send<'_>, profile: &ProfileView, now: i64) 
     let result = match s.channel {
         SendChannel::Onsite => {
             let mut conn = engine.db().writer().acquire().await?;
-            store::put_onsite(&mut conn, &key, &s.p.customer_id, &s.p.journey_id, out.subject.as_deref(), &out.text, now)
-                .await?;
+            store::put_onsite(
+                &mut conn,
+                &key,
+                &s.p.customer_id,
+                &s.p.journey_id,
+                out.subject.as_deref(),
+                &out.text,
+                now,
+            )
+            .await?;
             Ok(())
         }
         ch => {
@@ -294,8 +306,12 @@ async fn skip(
     } else {
         store::record_send(&mut conn, new, "skipped", Some(reason), now).await?;
     }
-    store::log(&mut conn, &line(s.p, Some(s.step_id), "skipped", reason.to_string(), Some(new.purpose), now), &new_id())
-        .await?;
+    store::log(
+        &mut conn,
+        &line(s.p, Some(s.step_id), "skipped", reason.to_string(), Some(new.purpose), now),
+        &new_id(),
+    )
+    .await?;
     Ok(Outcome::Done)
 }
 

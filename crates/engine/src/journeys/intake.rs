@@ -3,9 +3,9 @@
 //! customer's journey on an exit event, restarts it on a restart event, and enters them on the
 //! trigger. Positions, the log and the cursor commit together: a crash repeats nothing.
 
+use tailor_campaigns::journey::Reentry;
 use tailor_campaigns::machine::{self, Decision, Facts};
 use tailor_campaigns::store::{self, LogLine, PositionRow, Saved};
-use tailor_campaigns::journey::Reentry;
 use tailor_store::{Backend, Row};
 use tailor_stream::save_cursor;
 
@@ -41,14 +41,13 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
     if projected <= position {
         return Ok(0);
     }
-    let rows = sqlx::query(
-        "SELECT seq, name, profile_id FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
-    )
-    .bind(position)
-    .bind(projected)
-    .bind(BATCH)
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows =
+        sqlx::query("SELECT seq, name, profile_id FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3")
+            .bind(position)
+            .bind(projected)
+            .bind(BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
     let Some(last) = rows.last().map(|r| r.get::<i64, _>(0)) else {
         return Ok(0);
     };
@@ -89,7 +88,12 @@ async fn on_event(
     };
     if let Some(p) = active {
         if j.def.exit_on.iter().any(|e| e == event) {
-            let ended = PositionRow { status: "exited".into(), reason: Some(format!("{event} (the goal)")), step: None, ..p.clone() };
+            let ended = PositionRow {
+                status: "exited".into(),
+                reason: Some(format!("{event} (the goal)")),
+                step: None,
+                ..p.clone()
+            };
             store::put_position(conn, &ended, now).await?;
             store::log(conn, &log("exited", format!("{event} ended the journey")), &new_id()).await?;
             return Ok(());
@@ -120,7 +124,14 @@ async fn on_event(
 
 /// Where a customer entering at `now` stands. Branches right at the start are decided when
 /// the first position falls due, so the entry itself needs no facts about the customer.
-fn place(journey: &str, customer: &str, version: i64, entry: i64, def: &tailor_campaigns::JourneyDef, now: i64) -> PositionRow {
+fn place(
+    journey: &str,
+    customer: &str,
+    version: i64,
+    entry: i64,
+    def: &tailor_campaigns::JourneyDef,
+    now: i64,
+) -> PositionRow {
     let base = PositionRow {
         journey_id: journey.to_string(),
         customer_id: customer.to_string(),

@@ -320,7 +320,13 @@ impl Engine {
         Ok(store::onsite_of(&mut conn, &root, limit)
             .await?
             .into_iter()
-            .map(|(id, journey, title, body, at)| OnsiteMessage { id, journey, title, body, created_at: format_millis(at) })
+            .map(|(id, journey, title, body, at)| OnsiteMessage {
+                id,
+                journey,
+                title,
+                body,
+                created_at: format_millis(at),
+            })
             .collect())
     }
 
@@ -386,7 +392,10 @@ impl Engine {
 
 fn check_id(id: &str) -> Result<(), EngineError> {
     if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(EngineError::Invalid(FieldError::invalid("id", "a journey id is 1 to 128 letters, digits, '_' or '-'")));
+        return Err(EngineError::Invalid(FieldError::invalid(
+            "id",
+            "a journey id is 1 to 128 letters, digits, '_' or '-'",
+        )));
     }
     Ok(())
 }
