@@ -25,6 +25,8 @@ use crate::{Engine, EngineError, ProfileView};
 const CLAIM: i64 = 200;
 /// How long a lease holds (ms): an engine that dies frees its positions after this.
 const LEASE_MS: i64 = 60_000;
+/// Customers fired at once.
+const CONCURRENT: usize = 16;
 /// Channel calls before a send is dead-lettered.
 const MAX_ATTEMPTS: i64 = 5;
 
@@ -37,14 +39,32 @@ pub(crate) async fn fire_due(engine: &Engine) -> Result<u64, EngineError> {
         store::claim_due(&mut tx, engine.db().backend(), &owner, now, now.saturating_add(LEASE_MS), CLAIM).await?;
     tx.commit().await?;
     let n = claimed.len() as u64;
-    for p in claimed {
-        if let Err(e) = fire_one(engine, &owner, &p, now).await {
-            // The lease runs out and the position is tried again; the reason names no person.
-            tracing::warn!(journey = %p.journey_id, error = %e, "a journey step failed; it will be retried");
-            return Err(e);
+    let mut first_error = None;
+    // Customers are independent: a few at a time, so one slow channel call or query does not
+    // hold up the rest of the batch.
+    for chunk in claimed.chunks(CONCURRENT) {
+        let mut set = tokio::task::JoinSet::new();
+        for p in chunk.iter().cloned() {
+            let (engine, owner) = (engine.clone(), owner.clone());
+            set.spawn(async move {
+                let r = fire_one(&engine, &owner, &p, now).await;
+                (p.journey_id, r)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            // One failing customer never holds up the others: its lease runs out and it is
+            // tried again; the reason names no person.
+            let (journey, r) = joined.map_err(|e| EngineError::Io(format!("a journey step panicked: {e}")))?;
+            if let Err(e) = r {
+                tracing::warn!(journey = %journey, error = %e, "a journey step failed; it will be retried");
+                first_error.get_or_insert(e);
+            }
         }
     }
-    Ok(n)
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(n),
+    }
 }
 
 fn owner(engine: &Engine) -> String {
@@ -225,12 +245,13 @@ async fn decide(engine: &Engine, s: &Send<'_>, profile: &ProfileView, now: i64) 
         Ok(r) => r,
         Err(e) => return skip(engine, &new, existing.is_some(), &format!("the template failed: {e}"), s, now).await,
     };
-    let mut conn = engine.db().writer().acquire().await?;
+    // Recorded (and the attempt counted) before the channel is called, in one commit.
+    let mut tx = engine.db().writer().begin().await?;
     if existing.is_none() {
-        store::record_send(&mut conn, &new, "pending", None, now).await?;
+        store::record_send(&mut tx, &new, "pending", None, now).await?;
     }
-    store::count_attempt(&mut conn, &key, now).await?;
-    drop(conn);
+    store::count_attempt(&mut tx, &key, now).await?;
+    tx.commit().await?;
     let out = Outgoing {
         key: key.clone(),
         to: address.unwrap_or_else(|| s.p.customer_id.clone()),
@@ -267,29 +288,31 @@ async fn decide(engine: &Engine, s: &Send<'_>, profile: &ProfileView, now: i64) 
             }
         }
     };
-    let mut conn = engine.db().writer().acquire().await?;
-    match result {
+    let mut conn = engine.db().writer().begin().await?;
+    let outcome = match result {
         Ok(()) => {
             let why = content.explanation.join("; ");
             store::settle_send(&mut conn, &key, "sent", Some(&why), now).await?;
             store::log(&mut conn, &line(s.p, Some(s.step_id), "sent", why, Some(purpose), now), &new_id()).await?;
             metrics::counter!("tailor_journey_sends_total", "channel" => s.channel.as_str()).increment(1);
-            Ok(Outcome::Done)
+            Outcome::Done
         }
         Err(ChannelError::Transient(e)) if attempts + 1 < MAX_ATTEMPTS => {
             let backoff = 1000_i64 << (attempts + 1).clamp(1, 10);
             tracing::info!(channel = s.channel.as_str(), attempt = attempts + 1, "a send failed; retrying later");
             let why = format!("attempt {} failed ({e}); retrying", attempts + 1);
             store::log(&mut conn, &line(s.p, Some(s.step_id), "retrying", why, Some(purpose), now), &new_id()).await?;
-            Ok(Outcome::Later(now.saturating_add(backoff)))
+            Outcome::Later(now.saturating_add(backoff))
         }
         Err(e) => {
             let why = format!("dead-lettered after {} attempts: {e}", attempts + 1);
             store::settle_send(&mut conn, &key, "failed", Some(&why), now).await?;
             store::log(&mut conn, &line(s.p, Some(s.step_id), "failed", why, Some(purpose), now), &new_id()).await?;
-            Ok(Outcome::Done)
+            Outcome::Done
         }
-    }
+    };
+    conn.commit().await?;
+    Ok(outcome)
 }
 
 async fn skip(

@@ -40,6 +40,8 @@ pub(crate) struct JourneyState {
     pub templates: std::sync::RwLock<Option<Arc<tailor_templates::Library>>>,
     /// This engine's name on the leases it holds.
     pub owner: std::sync::OnceLock<String>,
+    /// The unsubscribe tokens' key, once read (it never changes).
+    pub secret: tokio::sync::OnceCell<Vec<u8>>,
 }
 
 /// A journey as the API shows it.
@@ -374,6 +376,10 @@ impl Engine {
     }
 
     async fn unsubscribe_secret(&self) -> Result<Vec<u8>, EngineError> {
+        self.inner.journeys.secret.get_or_try_init(|| self.read_unsubscribe_secret()).await.cloned()
+    }
+
+    async fn read_unsubscribe_secret(&self) -> Result<Vec<u8>, EngineError> {
         use tailor_store::Row;
         let mut conn = self.db().writer().acquire().await?;
         let fresh = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
