@@ -211,6 +211,113 @@ async fn withdrawn_consent_is_a_recorded_skip_and_quiet_hours_wait_for_morning(s
     assert_eq!(to(&got[0]), "aki@example.com");
 }
 
+async fn one_click_unsubscribe_withdraws_consent_at_once(s: TestServer) {
+    let sink = shop(&s).await;
+    let id = customer(&s, "max", "UTC").await;
+    add(&s, "max", "A", 2.0).await;
+    decisions_until(&s, &id, "entered", 1).await;
+    s.engine.journey_clock().advance(HOUR + 1000);
+    let got = sink.wait_for(1).await;
+    let link = got[0]
+        .lines()
+        .find_map(|l| l.strip_prefix("List-Unsubscribe: <"))
+        .and_then(|l| l.strip_suffix('>'))
+        .expect("List-Unsubscribe")
+        .to_string();
+    let path = &link[link.find("/v1/").expect("path")..];
+    // RFC 8058: the mail client POSTs List-Unsubscribe=One-Click, with no key.
+    let res = s
+        .http
+        .post(s.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status().as_u16(), 200);
+    let (_, profile) = s.call("GET", &format!("/v1/profiles/{id}"), &s.admin_key, None).await;
+    let consent =
+        profile["consent"].as_array().expect("consent").iter().find(|c| c["purpose"] == "marketing_email").cloned();
+    assert_eq!(
+        consent.as_ref().map(|c| (c["granted"].clone(), c["source"].clone())),
+        Some((json!(false), json!("unsubscribe"))),
+        "{profile}"
+    );
+    // A forged token changes nothing.
+    let forged = path.replace("marketing_email.", "marketing_email.0");
+    let res = s.http.post(s.url(&forged)).send().await.expect("post");
+    assert_eq!(res.status().as_u16(), 400);
+    // The next message is not sent, and the skip says why.
+    add(&s, "max", "B", 3.0).await;
+    decisions_until(&s, &id, "restarted", 1).await;
+    s.engine.journey_clock().advance(HOUR + 1000);
+    let log = decisions_until(&s, &id, "skipped", 1).await;
+    assert!(log.iter().any(|d| d["reason"] == "no marketing_email consent at send time"));
+    assert_eq!(sink.messages().len(), 1);
+}
+
+/// A webhook endpoint that answers 500 to everything, counting calls and keeping signatures.
+async fn failing_endpoint() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                let sig = text.lines().find_map(|l| l.strip_prefix("x-tailor-signature: ")).unwrap_or("").to_string();
+                record.lock().expect("lock").push(sig);
+                let _ = sock
+                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (format!("http://{addr}/sms"), seen)
+}
+
+async fn a_failing_sms_webhook_is_retried_then_dead_lettered_without_blocking_email(s: TestServer) {
+    let sink = shop(&s).await;
+    let (url, seen) = failing_endpoint().await;
+    let mut channels = sink.channels();
+    channels.sms = Some(
+        tailor_engine::Engine::webhook_channel("sms", &url, b"secret", std::time::Duration::from_secs(5))
+            .expect("hook"),
+    );
+    s.engine.set_channels(channels);
+    let sms = json!({"name": "SMS reminder", "trigger": {"event": "Product Added"},
+        "steps": [{"id": "text", "type": "send", "channel": "sms", "template": "cart_reminder"}]});
+    let (status, body) = s.call("PUT", "/v1/journeys/sms_now", &s.admin_key, Some(&sms)).await;
+    assert_eq!(status, 200, "{body}");
+    let traits = json!({"email": "ana@example.com", "phone": "+4915112345678", "timezone": "UTC",
+        "consent": {"marketing_email": true, "marketing_sms": true}});
+    let (status, _) = s.send("/v1/identify", &json!({"userId": "ana", "traits": traits})).await;
+    assert_eq!(status, 200);
+    let (_, found) = s.get_until("/v1/profiles/lookup?userId=ana", |st, _| st == 200).await;
+    let id = found["id"].as_str().expect("id").to_string();
+    add(&s, "ana", "A", 2.0).await;
+    decisions_until(&s, &id, "retrying", 1).await;
+    // Each retry waits longer; the e-mail journey's reminder is not held up by it.
+    for _ in 0..6 {
+        s.engine.journey_clock().advance(HOUR + 1000);
+        s.engine.run_journeys().await.expect("round");
+    }
+    assert_eq!(sink.wait_for(1).await.len(), 1, "the e-mail went out");
+    let (_, sends) = s.get(&format!("/v1/messages/sends?user={id}&journey=sms_now")).await;
+    let sms = &sends["items"][0];
+    assert_eq!(sms["status"], "failed", "{sends}");
+    assert_eq!(sms["attempts"], 5, "{sends}");
+    assert!(sms["reason"].as_str().unwrap_or("").contains("dead-lettered after 5 attempts"), "{sends}");
+    let calls = seen.lock().expect("lock").clone();
+    assert_eq!(calls.len(), 5, "{calls:?}");
+    assert!(calls.iter().all(|c| c.starts_with("sha256=") && c.len() == 71), "signed: {calls:?}");
+}
+
 async fn bad_journeys_and_guardrails_are_refused_naming_the_field(s: TestServer) {
     let (_, good) = s.get("/v1/builtin-journeys/abandoned_cart").await;
     let mut cycle = good.clone();
@@ -250,4 +357,6 @@ tailor_testkit::http_both_backends!(
     a_purchase_ends_the_journey_and_a_cart_change_restarts_the_wait,
     withdrawn_consent_is_a_recorded_skip_and_quiet_hours_wait_for_morning,
     bad_journeys_and_guardrails_are_refused_naming_the_field,
+    one_click_unsubscribe_withdraws_consent_at_once,
+    a_failing_sms_webhook_is_retried_then_dead_lettered_without_blocking_email,
 );

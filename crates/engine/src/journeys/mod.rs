@@ -217,6 +217,19 @@ impl Engine {
         Ok(Arc::new(smtp))
     }
 
+    /// An SMS or push channel through a webhook (`kind` is `sms` or `push`), HMAC-signed with
+    /// `secret`; a call slower than `timeout` counts as failed and is retried.
+    pub fn webhook_channel(
+        kind: &'static str,
+        url: &str,
+        secret: &[u8],
+        timeout: Duration,
+    ) -> Result<Arc<dyn tailor_campaigns::channels::Channel>, EngineError> {
+        let hook = tailor_campaigns::channels::Webhook::new(kind, url, secret, timeout)
+            .map_err(|m| EngineError::Invalid(FieldError::invalid("url", m)))?;
+        Ok(Arc::new(hook))
+    }
+
     pub(crate) fn channels(&self) -> Channels {
         self.inner.journeys.channels.read().map(|c| c.clone()).unwrap_or_default()
     }
