@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 use crate::auth::{AdminKey, ReadKey};
 use crate::error::parse_body;
 use crate::extract::{Path, Query};
+use crate::page::{Page, PageParams, PageQuery};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -34,18 +35,16 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 
 const JOURNEY_FIELDS: &[&str] = &["name", "trigger", "steps", "exitOn", "restartOn", "reentry"];
 
-/// A list of journeys.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-struct JourneyList {
-    /// The journeys.
-    items: Vec<JourneyView>,
-}
-
-/// Every journey with its current version and where its customers are.
-#[utoipa::path(get, path = "/v1/journeys", tag = "journeys", security(("bearer" = [])),
-    responses((status = 200, body = JourneyList)))]
-async fn list(State(state): State<AppState>, _key: ReadKey) -> Result<Json<JourneyList>, ApiError> {
-    Ok(Json(JourneyList { items: state.engine.journeys().await? }))
+/// Every journey with its current version and where its customers are, by id.
+#[utoipa::path(get, path = "/v1/journeys", tag = "journeys", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = Page<JourneyView>), (status = 400, description = "Bad limit or cursor")))]
+async fn list(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Page<JourneyView>>, ApiError> {
+    let page = PageQuery::from_query(&q)?;
+    Ok(Json(page.slice(state.engine.journeys().await?)?))
 }
 
 /// A journey: its current version, whether it is paused, and customers per step.
@@ -143,68 +142,46 @@ fn user_of(q: &HashMap<String, String>) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::field("user", "give ?user=PROFILE_ID"))
 }
 
-/// A list of sends.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-struct SendList {
-    /// Newest first.
-    items: Vec<SendView>,
-}
-
-/// A customer's sends and skips, newest first, each with its reason and the consent purpose
-/// checked at send time: `?user=PROFILE_ID[&journey=ID]`.
+/// A customer's sends and skips (the latest 1,000), newest first, each with its reason and the
+/// consent purpose checked at send time: `?user=PROFILE_ID[&journey=ID]`.
 #[utoipa::path(get, path = "/v1/messages/sends", tag = "journeys", security(("bearer" = [])),
-    params(("user" = String, Query, description = "A profile id"), ("journey" = Option<String>, Query, description = "One journey")),
-    responses((status = 200, body = SendList), (status = 400, description = "Invalid field")))]
+    params(("user" = String, Query, description = "A profile id"), ("journey" = Option<String>, Query, description = "One journey"), PageParams),
+    responses((status = 200, body = Page<SendView>), (status = 400, description = "Invalid field")))]
 async fn sends(
     State(state): State<AppState>,
     _key: ReadKey,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<SendList>, ApiError> {
+) -> Result<Json<Page<SendView>>, ApiError> {
+    let page = PageQuery::from_query(&q)?;
     let items = state.engine.journey_sends(user_of(&q)?, q.get("journey").map(String::as_str)).await?;
-    Ok(Json(SendList { items }))
+    Ok(Json(page.slice(items)?))
 }
 
-/// A list of decisions.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-struct DecisionList {
-    /// Oldest first.
-    items: Vec<DecisionView>,
-}
-
-/// A customer's journey decisions, oldest first: entries, restarts, exits, sends, skips and
-/// deferrals (quiet hours), with why: `?user=PROFILE_ID`.
+/// A customer's journey decisions (the first 1,000), oldest first: entries, restarts, exits,
+/// sends, skips and deferrals (quiet hours), with why: `?user=PROFILE_ID`.
 #[utoipa::path(get, path = "/v1/messages/decisions", tag = "journeys", security(("bearer" = [])),
-    params(("user" = String, Query, description = "A profile id")),
-    responses((status = 200, body = DecisionList), (status = 400, description = "Invalid field")))]
+    params(("user" = String, Query, description = "A profile id"), PageParams),
+    responses((status = 200, body = Page<DecisionView>), (status = 400, description = "Invalid field")))]
 async fn decisions(
     State(state): State<AppState>,
     _key: ReadKey,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<DecisionList>, ApiError> {
-    Ok(Json(DecisionList { items: state.engine.journey_decisions(user_of(&q)?).await? }))
+) -> Result<Json<Page<DecisionView>>, ApiError> {
+    let page = PageQuery::from_query(&q)?;
+    Ok(Json(page.slice(state.engine.journey_decisions(user_of(&q)?).await?)?))
 }
 
-/// A list of on-site messages.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-struct MessageList {
-    /// Newest first.
-    items: Vec<OnsiteMessage>,
-}
-
-/// A customer's on-site and in-app messages, newest first: `?user=PROFILE_ID[&limit=N]`.
+/// A customer's on-site and in-app messages (the latest 1,000), newest first: `?user=PROFILE_ID`.
 #[utoipa::path(get, path = "/v1/messages", tag = "journeys", security(("bearer" = [])),
-    params(("user" = String, Query, description = "A profile id"), ("limit" = Option<i64>, Query, description = "1–1000, default 50")),
-    responses((status = 200, body = MessageList), (status = 400, description = "Invalid field")))]
+    params(("user" = String, Query, description = "A profile id"), PageParams),
+    responses((status = 200, body = Page<OnsiteMessage>), (status = 400, description = "Invalid field")))]
 async fn messages(
     State(state): State<AppState>,
     _key: ReadKey,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<MessageList>, ApiError> {
-    let limit = match q.get("limit") {
-        None => 50,
-        Some(v) => v.parse().map_err(|_| ApiError::field("limit", "a whole number from 1 to 1000"))?,
-    };
-    Ok(Json(MessageList { items: state.engine.onsite_messages(user_of(&q)?, limit).await? }))
+) -> Result<Json<Page<OnsiteMessage>>, ApiError> {
+    let page = PageQuery::from_query(&q)?;
+    Ok(Json(page.slice(state.engine.onsite_messages(user_of(&q)?, 1000).await?)?))
 }
 
 /// A bounce or complaint.
