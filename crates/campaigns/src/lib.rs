@@ -8,6 +8,7 @@ pub mod guard;
 pub mod journey;
 pub mod machine;
 mod migrations;
+pub mod segment;
 pub mod store;
 
 pub use journey::{Guardrails, JourneyDef, SendChannel, Step, StepKind};
