@@ -7,6 +7,7 @@ mod bench_prices;
 mod bench_serve;
 mod campaigns;
 mod campaigns_sendtime;
+mod mail;
 mod pricing;
 mod pricing_elasticity;
 mod pricing_simulate;
@@ -108,6 +109,8 @@ enum Command {
         retrain_hours: f64,
         #[command(flatten)]
         http: HttpArgs,
+        #[command(flatten)]
+        mail: mail::MailArgs,
     },
     /// Train the recommendation model on every order, the catalog and the stores; the server
     /// picks the new version up at its next start (POST /v1/models/train swaps it live).
@@ -265,9 +268,10 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logs();
     match cli.command {
-        Command::Serve { storage, listen, retrain_hours, http } => {
+        Command::Serve { storage, listen, retrain_hours, http, mail } => {
             let every = (retrain_hours > 0.0).then(|| std::time::Duration::from_secs_f64(retrain_hours * 3600.0));
             let engine = storage.open_with(true, every).await?;
+            mail.apply(&engine)?;
             serve(engine, listen, None, &http).await
         }
         Command::Train { storage } => {

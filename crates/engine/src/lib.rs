@@ -5,6 +5,7 @@
 mod error;
 pub mod import;
 mod inventory;
+mod journeys;
 mod keys;
 mod loyalty;
 mod price_experiments;
@@ -27,6 +28,10 @@ use tokio::sync::watch;
 
 pub use error::EngineError;
 pub use inventory::StockEvent;
+pub use journeys::{
+    builtin_journey, Channels, Clock, DecisionView, JourneyView, OnsiteMessage, RoundSummary, SendView, SmtpConfig,
+    StepCount, BUILTIN_JOURNEYS,
+};
 pub use keys::{Access, ApiKey, NewKey, Principal, Scope};
 pub use loyalty::{LoyaltyAccount, LoyaltyEventPage, Redemption};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};
@@ -34,6 +39,7 @@ pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
 };
 pub use supervisor::JobStatus;
+pub use tailor_campaigns::{Guardrails as SendGuardrails, JourneyDef};
 pub use tailor_inventory::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,
     ReservationState, ReserveRequest, StockLevel, Transfer, TransferState, DEFAULT_CART_TTL_MS,
@@ -84,6 +90,7 @@ fn migrations() -> Vec<Migration> {
         tailor_inventory::MIGRATIONS,
         tailor_loyalty::MIGRATIONS,
         tailor_pricing::MIGRATIONS,
+        tailor_campaigns::MIGRATIONS,
     ]
     .concat()
 }
@@ -103,6 +110,8 @@ struct Inner {
     jobs: supervisor::Supervisor,
     /// Recent answers about API keys.
     key_cache: keys::KeyCache,
+    /// Journeys: the clock, channels and templates.
+    journeys: journeys::JourneyState,
 }
 
 /// A handle to a running Tailor: cheap to clone, shared by every request.
@@ -139,14 +148,20 @@ impl Engine {
                 prices: Default::default(),
                 jobs: Default::default(),
                 key_cache: Default::default(),
+                journeys: Default::default(),
             }),
         };
         engine.load_recs_state(config.background).await?;
         if config.background {
-            for job in
-                [projector::job(&engine), inventory::expiry_job(), loyalty::sweep_job(), price_experiments::steps_job()]
-                    .into_iter()
-                    .chain(config.retrain_every.map(recs::retraining_job))
+            for job in [
+                projector::job(&engine),
+                inventory::expiry_job(),
+                loyalty::sweep_job(),
+                price_experiments::steps_job(),
+                journeys::job(),
+            ]
+            .into_iter()
+            .chain(config.retrain_every.map(recs::retraining_job))
             {
                 engine.inner.jobs.start(&engine, job);
             }
@@ -355,6 +370,7 @@ impl Engine {
         tailor_loyalty::forget(&mut tx, &ids).await?;
         let moved = tailor_inventory::forget_customers(&mut tx, &ids, now).await?;
         tailor_pricing::store::forget_offers(&mut tx, &ids).await?;
+        tailor_campaigns::store::forget(&mut tx, &ids).await?;
         tx.commit().await?;
         self.stock_moved(moved).await;
         self.forget_in_models(&ids).await?;

@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod intake;
 mod inventory;
+mod journeys;
 mod limits;
 mod listener;
 mod loyalty;
@@ -60,6 +61,7 @@ pub struct AppState {
         (name = "inventory", description = "Stock, bundles, reservations and availability to promise"),
         (name = "loyalty", description = "Points accounts, redemption and adjustments"),
         (name = "pricing", description = "Prices on every channel, the price book, guardrails, promotions, repricing and markdowns"),
+        (name = "journeys", description = "Journeys, send guardrails, sends and skips, on-site messages, suppressions and unsubscribe"),
         (name = "ops", description = "Health, metrics and statistics"),
     )
 )]
@@ -91,6 +93,7 @@ pub fn app(engine: Engine) -> Router {
         .merge(inventory::routes())
         .merge(loyalty::routes())
         .merge(pricing::routes())
+        .merge(journeys::routes())
         .merge(ops::routes())
         .merge(admin::routes())
         .split_for_parts();

@@ -158,8 +158,15 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         "/v1/pricing/guardrails/A",
         "/v1/promotions",
         "/v1/pricing/experiments/A",
+        "/v1/journeys",
+        "/v1/journeys/j1",
+        "/v1/builtin-journeys/abandoned_cart",
+        "/v1/messaging/guardrails",
+        "/v1/messages/sends?user=p1",
+        "/v1/messages/decisions?user=p1",
+        "/v1/messages?user=p1",
     ];
-    let admin: [(&str, &str); 39] = [
+    let admin: [(&str, &str); 44] = [
         ("GET", "/v1/keys"),
         ("POST", "/v1/keys"),
         ("POST", "/v1/keys/k1/revoke"),
@@ -199,9 +206,24 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         ("PUT", "/v1/pricing/experiments/A"),
         ("DELETE", "/v1/pricing/experiments/A"),
         ("POST", "/v1/pricing/experiments/A/step"),
+        ("PUT", "/v1/journeys/j1"),
+        ("POST", "/v1/journeys/j1/pause"),
+        ("POST", "/v1/journeys/j1/resume"),
+        ("PUT", "/v1/messaging/guardrails"),
+        ("POST", "/v1/suppressions"),
     ];
+    // The unsubscribe link needs no key (its signed token is the credential): a bad token is a
+    // 400 naming it, never a 401.
+    for method in ["GET", "POST"] {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let (status, problem) = read_status(s.http.request(m, s.url("/v1/unsubscribe?token=forged"))).await;
+        assert!(status == 400 || status == 200, "{method} /v1/unsubscribe: {status} {problem}");
+        if method == "POST" {
+            assert_eq!((status, problem["field"].as_str()), (400, Some("token")), "{problem}");
+        }
+    }
+    let mut checked = 2;
     let body = json!({"userId": "u", "event": "E", "previousId": "p", "groupId": "g", "batch": []});
-    let mut checked = 0;
     for path in intake {
         let (status, _) = read_status(s.http.post(s.url(path)).json(&body)).await;
         assert_eq!(status, 401, "{path} without a key");

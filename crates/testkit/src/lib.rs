@@ -288,3 +288,79 @@ macro_rules! http_both_backends {
         }
     };
 }
+
+/// A real SMTP server for tests (`scripts/smtp-sink.sh`, PyPI aiosmtpd): every message it
+/// accepts is stored as a file, so a test reads back exactly what was delivered. Stopped when
+/// dropped.
+pub struct SmtpSink {
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SmtpSink {
+    /// Starts a sink on a free port (installs aiosmtpd when missing).
+    pub fn start() -> SmtpSink {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().expect("sink dir");
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/smtp-sink.sh");
+        let mut child = std::process::Command::new("bash")
+            .arg(script)
+            .arg(dir.path())
+            .arg("0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start scripts/smtp-sink.sh (python3 and aiosmtpd)");
+        let mut line = String::new();
+        let out = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(out).read_line(&mut line).expect("the sink's port");
+        let port = line.trim().parse().unwrap_or_else(|_| panic!("the SMTP sink did not start: {line:?}"));
+        SmtpSink { port, dir, child }
+    }
+
+    /// Every message delivered so far, in arrival order (raw RFC 5322 text).
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(self.dir.path())
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+        files.sort();
+        files.iter().filter_map(|p| std::fs::read(p).ok()).map(|b| String::from_utf8_lossy(&b).into_owned()).collect()
+    }
+
+    /// Waits until at least `n` messages arrived (bounded by [`EVENT_WAIT`]) and returns them.
+    pub async fn wait_for(&self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + EVENT_WAIT;
+        loop {
+            let got = self.messages();
+            if got.len() >= n || Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The channels for an engine: e-mail to this sink as `Shop <shop@example.com>`.
+    pub fn channels(&self) -> tailor_engine::Channels {
+        let config = tailor_engine::SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: self.port,
+            from: "Shop <shop@example.com>".into(),
+        };
+        tailor_engine::Channels {
+            email: Some(tailor_engine::Engine::smtp_channel(&config).expect("smtp channel")),
+            brand_name: "Tailor Shop".into(),
+            brand_url: "https://shop.example".into(),
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Journey tables: versions, each customer's position (the scheduler's timers), sends keyed
+//! for idempotency, the decision log, the suppression list, on-site messages and settings.
+
+use tailor_store::Migration;
+
+/// The journey tables.
+pub const MIGRATIONS: &[Migration] = &[Migration::portable(
+    "campaigns/001_journeys",
+    "
+    CREATE TABLE journeys (
+        id TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (id, version)
+    );
+    CREATE TABLE journey_heads (
+        id TEXT PRIMARY KEY,
+        version BIGINT NOT NULL,
+        paused BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE journey_positions (
+        journey_id TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        entry BIGINT NOT NULL,
+        step BIGINT,
+        due_at BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        lease_owner TEXT,
+        lease_until BIGINT,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (journey_id, customer_id)
+    );
+    CREATE INDEX journey_positions_due ON journey_positions (status, due_at);
+    CREATE TABLE journey_sends (
+        idem_key TEXT PRIMARY KEY,
+        journey_id TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        customer_id TEXT NOT NULL,
+        entry BIGINT NOT NULL,
+        step_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        template TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        purpose TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE INDEX journey_sends_customer ON journey_sends (customer_id, status, updated_at);
+    CREATE INDEX journey_sends_journey ON journey_sends (journey_id, updated_at);
+    CREATE TABLE journey_log (
+        id TEXT PRIMARY KEY,
+        journey_id TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        step_id TEXT,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        purpose TEXT,
+        at BIGINT NOT NULL
+    );
+    CREATE INDEX journey_log_customer ON journey_log (customer_id, at);
+    CREATE TABLE suppressions (
+        address TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        at BIGINT NOT NULL
+    );
+    CREATE TABLE onsite_messages (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL,
+        journey_id TEXT NOT NULL,
+        title TEXT,
+        body TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX onsite_messages_customer ON onsite_messages (customer_id, created_at);
+    CREATE TABLE campaign_settings (
+        name TEXT PRIMARY KEY,
+        body TEXT NOT NULL
+    )
+    ",
+)];

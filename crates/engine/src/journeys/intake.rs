@@ -1,0 +1,156 @@
+//! Events into journeys: reads the event log after its own cursor (never ahead of the profile
+//! projection, so each event already names its customer) and, per unpaused journey, ends a
+//! customer's journey on an exit event, restarts it on a restart event, and enters them on the
+//! trigger. Positions, the log and the cursor commit together: a crash repeats nothing.
+
+use tailor_campaigns::journey::Reentry;
+use tailor_campaigns::machine::{self, Decision, Facts};
+use tailor_campaigns::store::{self, LogLine, PositionRow, Saved};
+use tailor_store::{Backend, Row};
+use tailor_stream::save_cursor;
+
+use crate::{Engine, EngineError};
+
+/// The journeys' cursor on the event log.
+pub(crate) const CURSOR: &str = "journeys";
+const BATCH: i64 = 500;
+
+/// Reads every projected event not read yet; returns how many.
+pub(crate) async fn catch_up(engine: &Engine) -> Result<u64, EngineError> {
+    let mut total = 0;
+    loop {
+        let n = step(engine).await?;
+        total += n;
+        if n < BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}
+
+async fn step(engine: &Engine) -> Result<u64, EngineError> {
+    let now = engine.journey_clock().now();
+    let mut tx = engine.db().writer().begin().await?;
+    if engine.db().backend() == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(tailor_store::lock_key("journeys-intake"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let position = crate::cursor_in(&mut tx, CURSOR).await?;
+    let projected = crate::cursor_in(&mut tx, crate::projector::CURSOR).await?;
+    if projected <= position {
+        return Ok(0);
+    }
+    let rows =
+        sqlx::query("SELECT seq, name, profile_id FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3")
+            .bind(position)
+            .bind(projected)
+            .bind(BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+    let Some(last) = rows.last().map(|r| r.get::<i64, _>(0)) else {
+        return Ok(0);
+    };
+    let journeys: Vec<Saved> = store::journeys(&mut tx).await?.into_iter().filter(|j| !j.paused).collect();
+    if !journeys.is_empty() {
+        for r in &rows {
+            let (Some(name), Some(profile)) = (r.get::<Option<String>, _>(1), r.get::<Option<String>, _>(2)) else {
+                continue;
+            };
+            let Some(root) = tailor_profiles::root_of(&mut tx, &profile).await? else { continue };
+            for j in &journeys {
+                on_event(&mut tx, j, &root, &name, now).await?;
+            }
+        }
+    }
+    save_cursor(&mut tx, CURSOR, last).await?;
+    tx.commit().await?;
+    Ok(rows.len() as u64)
+}
+
+async fn on_event(
+    conn: &mut sqlx::AnyConnection,
+    j: &Saved,
+    customer: &str,
+    event: &str,
+    now: i64,
+) -> Result<(), EngineError> {
+    let current = store::position(conn, &j.id, customer).await?;
+    let active = current.as_ref().filter(|p| p.status == "active");
+    let log = |outcome: &str, reason: String| LogLine {
+        journey_id: j.id.clone(),
+        customer_id: customer.to_string(),
+        step_id: None,
+        outcome: outcome.to_string(),
+        reason,
+        purpose: None,
+        at: now,
+    };
+    if let Some(p) = active {
+        if j.def.exit_on.iter().any(|e| e == event) {
+            let ended = PositionRow {
+                status: "exited".into(),
+                reason: Some(format!("{event} (the goal)")),
+                step: None,
+                ..p.clone()
+            };
+            store::put_position(conn, &ended, now).await?;
+            store::log(conn, &log("exited", format!("{event} ended the journey")), &new_id()).await?;
+            return Ok(());
+        }
+        if j.def.restart_on.iter().any(|e| e == event) {
+            // A restart keeps the version the customer is on and starts a new entry, so its
+            // sends have new keys.
+            let def = store::journey_version(conn, &j.id, p.version).await?.unwrap_or_else(|| j.def.clone());
+            let entry = p.entry.saturating_add(1);
+            let moved = place(&j.id, customer, p.version, entry, &def, now);
+            store::put_position(conn, &moved, now).await?;
+            store::log(conn, &log("restarted", format!("{event} restarted the journey")), &new_id()).await?;
+        }
+        return Ok(());
+    }
+    if j.def.trigger.event != event {
+        return Ok(());
+    }
+    if j.def.reentry == Reentry::Never && current.is_some() {
+        return Ok(());
+    }
+    let entry = current.map_or(1, |p| p.entry.saturating_add(1));
+    let placed = place(&j.id, customer, j.version, entry, &j.def, now);
+    store::put_position(conn, &placed, now).await?;
+    store::log(conn, &log("entered", format!("{event} started version {}", j.version)), &new_id()).await?;
+    Ok(())
+}
+
+/// Where a customer entering at `now` stands. Branches right at the start are decided when
+/// the first position falls due, so the entry itself needs no facts about the customer.
+fn place(
+    journey: &str,
+    customer: &str,
+    version: i64,
+    entry: i64,
+    def: &tailor_campaigns::JourneyDef,
+    now: i64,
+) -> PositionRow {
+    let base = PositionRow {
+        journey_id: journey.to_string(),
+        customer_id: customer.to_string(),
+        version,
+        entry,
+        step: Some(0),
+        due_at: now,
+        status: "active".into(),
+        reason: None,
+    };
+    match def.steps.first().map(|s| &s.kind) {
+        Some(tailor_campaigns::StepKind::Wait { .. }) => match machine::enter(def, now, &Facts::default()) {
+            Decision::Wait(p) => PositionRow { step: Some(p.step as i64), due_at: p.due_at, ..base },
+            _ => base,
+        },
+        _ => base,
+    }
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,362 @@
+//! Journeys over a real socket with a real SMTP server (scripts/smtp-sink.sh, aiosmtpd), on
+//! SQLite and PostgreSQL, time driven by the journeys' test clock: the built-in abandoned-cart
+//! journey end to end (the reminder at today's prices, the discount under the margin floor, a
+//! sold-out item replaced by a similar one in stock), a purchase ends it, a cart change
+//! restarts the wait, consent withdrawn before the send is recorded as a skip, quiet hours wait
+//! for the customer's morning; bad definitions are refused naming the field.
+
+use serde_json::{json, Value};
+use tailor_engine::import::{ImportKind, Silent};
+use tailor_testkit::{SmtpSink, TestServer};
+
+/// 2026-12-01T15:00:00Z: mid-morning in New York, past midnight in Tokyo.
+const T0: i64 = 1_796_137_200_000;
+const HOUR: i64 = 3_600_000;
+
+async fn shop(s: &TestServer) -> SmtpSink {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("products.csv");
+    std::fs::write(
+        &file,
+        "id,title,price,category,currency\nA,Apples,2.00,FRUIT,USD\nB,Pears,3.00,FRUIT,USD\nC,Plums,1.50,FRUIT,USD\nD,Soup,2.50,CANNED,USD\n",
+    )
+    .expect("write");
+    s.engine.import(ImportKind::Products, &file, &Silent).await.expect("products");
+    let file = dir.path().join("stores.csv");
+    std::fs::write(&file, "id,name,kind,region,timezone,latitude,longitude\nS1,North,store,N,UTC,52.52,13.40\n")
+        .expect("write");
+    s.engine.import(ImportKind::Locations, &file, &Silent).await.expect("stores");
+    for sku in ["A", "B", "C", "D"] {
+        set_stock(s, sku, 5).await;
+    }
+    let sink = SmtpSink::start();
+    s.engine.set_channels(sink.channels());
+    s.engine.journey_clock().set(T0);
+    let (status, def) = s.get("/v1/builtin-journeys/abandoned_cart").await;
+    assert_eq!(status, 200, "{def}");
+    let (status, body) = s.call("PUT", "/v1/journeys/abandoned_cart", &s.admin_key, Some(&def)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["version"], 1);
+    sink
+}
+
+async fn set_stock(s: &TestServer, sku: &str, n: i64) {
+    let adj = json!({"sku": sku, "locationId": "S1", "mode": "set", "onHand": n, "reason": "count"});
+    let (status, body) = s.call("POST", "/v1/inventory/adjustments", &s.admin_key, Some(&adj)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A customer with an e-mail address and marketing consent; returns their profile id.
+async fn customer(s: &TestServer, user: &str, zone: &str) -> String {
+    let traits = json!({"email": format!("{user}@example.com"), "firstName": "Sam", "timezone": zone,
+        "consent": {"marketing_email": true, "personalization": true}});
+    let (status, body) = s.send("/v1/identify", &json!({"userId": user, "traits": traits})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, found) = s.get_until(&format!("/v1/profiles/lookup?userId={user}"), |st, _| st == 200).await;
+    assert_eq!(status, 200, "{found}");
+    found["id"].as_str().expect("id").to_string()
+}
+
+async fn track(s: &TestServer, user: &str, event: &str, properties: Value) {
+    let (status, body) =
+        s.send_trusted("/v1/track", &json!({"userId": user, "event": event, "properties": properties})).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn add(s: &TestServer, user: &str, sku: &str, price: f64) {
+    track(s, user, "Product Added", json!({"product_id": sku, "quantity": 1, "price": price})).await;
+}
+
+/// Waits until the customer's decisions hold `n` with `outcome`, and returns them all.
+async fn decisions_until(s: &TestServer, id: &str, outcome: &str, n: usize) -> Vec<Value> {
+    let (_, body) = s
+        .get_until(&format!("/v1/messages/decisions?user={id}"), |_, b| {
+            b["items"].as_array().is_some_and(|a| a.iter().filter(|d| d["outcome"] == outcome).count() >= n)
+        })
+        .await;
+    let items = body["items"].as_array().cloned().unwrap_or_default();
+    assert!(items.iter().filter(|d| d["outcome"] == outcome).count() >= n, "no {outcome} x{n}: {body}");
+    items
+}
+
+async fn sends(s: &TestServer, id: &str) -> Vec<Value> {
+    let (status, body) = s.get(&format!("/v1/messages/sends?user={id}")).await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn money(cents: i64) -> String {
+    format!("${}.{:02}", cents / 100, cents % 100)
+}
+
+fn to(m: &str) -> String {
+    m.lines().find_map(|l| l.strip_prefix("To: ")).unwrap_or_default().to_string()
+}
+
+async fn abandoned_cart_reminds_at_todays_prices_then_discounts_under_the_floor_with_a_similar_item(s: TestServer) {
+    let sink = shop(&s).await;
+    // Someone else bought plums: the similar-item source has something to offer.
+    customer(&s, "other", "UTC").await;
+    track(
+        &s,
+        "other",
+        "Order Completed",
+        json!({"order_id": "o-1", "total": 3.0, "products": [{"product_id": "C", "quantity": 2, "price": 1.5}]}),
+    )
+    .await;
+    // Pears cost 2.70: at a 5% margin their floor is 2.84, above 10% off (2.70).
+    let rails = json!({"unitCostCents": 270, "minMargin": 0.05});
+    let (status, body) = s.call("PUT", "/v1/pricing/guardrails/B", &s.admin_key, Some(&rails)).await;
+    assert_eq!(status, 200, "{body}");
+    let id = customer(&s, "sam", "America/New_York").await;
+    add(&s, "sam", "A", 2.0).await;
+    add(&s, "sam", "B", 3.0).await;
+    decisions_until(&s, &id, "entered", 1).await;
+    assert!(sink.messages().is_empty(), "nothing before the hour");
+
+    s.engine.journey_clock().advance(HOUR + 1000);
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1, "the reminder arrives once");
+    let m = &got[0];
+    assert_eq!(to(m), "sam@example.com");
+    assert!(m.contains("Subject: Sam, your cart at Tailor Shop is waiting"), "{m}");
+    assert!(m.contains("List-Unsubscribe: <http"), "{m}");
+    assert!(m.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{m}");
+    assert!(m.contains("multipart/alternative") && m.contains("text/html") && m.contains("text/plain"), "{m}");
+    let (status, prices) = s.get(&format!("/v1/prices?sku=A,B&channel=web&user={id}")).await;
+    assert_eq!(status, 200, "{prices}");
+    for (q, name) in prices["items"].as_array().expect("items").iter().zip(["Apples", "Pears"]) {
+        let line = format!("- {name}: 1 x {}", money(q["priceCents"].as_i64().expect("cents")));
+        assert!(m.contains(&line), "{line} in {m}");
+    }
+
+    // Apples sell out before the second message: plums (same category, in stock) stand in.
+    set_stock(&s, "A", 0).await;
+    s.engine.journey_clock().advance(23 * HOUR);
+    let got = sink.wait_for(2).await;
+    assert_eq!(got.len(), 2, "the discount arrives once");
+    let m = &got[1];
+    assert!(m.contains("Subject: 10% off your cart at Tailor Shop"), "{m}");
+    assert!(m.contains("- Plums (instead of Apples, sold out): $1.35 (was $1.50)"), "{m}");
+    assert!(m.contains("- Pears: $2.84 (was $3.00)"), "held at the margin floor (cost 2.70 + 5%): {m}");
+    let sent = sends(&s, &id).await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().all(|x| x["status"] == "sent" && x["consentPurpose"] == "marketing_email"), "{sent:?}");
+    let why = sent[0]["reason"].as_str().unwrap_or_default();
+    assert!(why.contains("margin floor") && why.contains("replaced by similar C"), "{why}");
+    let (_, journey) = s.get("/v1/journeys/abandoned_cart").await;
+    assert!(journey["steps"].to_string().contains("completed"), "{journey}");
+}
+
+async fn a_purchase_ends_the_journey_and_a_cart_change_restarts_the_wait(s: TestServer) {
+    let sink = shop(&s).await;
+    let id = customer(&s, "kim", "UTC").await;
+    add(&s, "kim", "A", 2.0).await;
+    decisions_until(&s, &id, "entered", 1).await;
+    s.engine.journey_clock().advance(HOUR / 2);
+    add(&s, "kim", "B", 3.0).await;
+    decisions_until(&s, &id, "restarted", 1).await;
+    // An hour after the first add, but only half an hour after the change: nothing is due.
+    s.engine.journey_clock().advance(HOUR / 2 + 1000);
+    s.engine.run_journeys().await.expect("round");
+    assert!(sends(&s, &id).await.is_empty(), "the wait restarted");
+    assert!(sink.messages().is_empty());
+    s.engine.journey_clock().advance(HOUR / 2);
+    assert_eq!(sink.wait_for(1).await.len(), 1, "the reminder an hour after the change");
+    track(&s, "kim", "Order Completed", json!({"order_id": "k-1", "total": 5.0,
+        "products": [{"product_id": "A", "quantity": 1, "price": 2.0}, {"product_id": "B", "quantity": 1, "price": 3.0}]}))
+    .await;
+    let log = decisions_until(&s, &id, "exited", 1).await;
+    assert!(log
+        .iter()
+        .any(|d| d["outcome"] == "exited" && d["reason"].as_str().unwrap_or("").contains("Order Completed")));
+    s.engine.journey_clock().advance(48 * HOUR);
+    s.engine.run_journeys().await.expect("round");
+    assert_eq!(sends(&s, &id).await.len(), 1, "no discount after the purchase");
+    assert_eq!(sink.messages().len(), 1);
+}
+
+async fn withdrawn_consent_is_a_recorded_skip_and_quiet_hours_wait_for_morning(s: TestServer) {
+    let sink = shop(&s).await;
+    let lee = customer(&s, "lee", "UTC").await;
+    let aki = customer(&s, "aki", "Asia/Tokyo").await;
+    add(&s, "lee", "A", 2.0).await;
+    add(&s, "aki", "A", 2.0).await;
+    decisions_until(&s, &lee, "entered", 1).await;
+    decisions_until(&s, &aki, "entered", 1).await;
+    let (status, body) = s
+        .call(
+            "PUT",
+            &format!("/v1/profiles/{lee}/consent"),
+            &s.admin_key,
+            Some(&json!({"purpose": "marketing_email", "granted": false})),
+        )
+        .await;
+    assert!(status == 200 || status == 204, "{status} {body}");
+    // 16:00 UTC: Lee's send is judged (and skipped); in Tokyo it is 01:00, quiet until 08:00.
+    s.engine.journey_clock().advance(HOUR + 1000);
+    let log = decisions_until(&s, &lee, "skipped", 1).await;
+    let skip = log.iter().find(|d| d["outcome"] == "skipped").expect("skip");
+    assert_eq!(skip["reason"], "no marketing_email consent at send time");
+    assert_eq!(skip["consentPurpose"], "marketing_email");
+    let sent = sends(&s, &lee).await;
+    assert_eq!((sent.len(), sent[0]["status"].as_str()), (1, Some("skipped")), "{sent:?}");
+    let log = decisions_until(&s, &aki, "deferred", 1).await;
+    let wait = log.iter().find(|d| d["outcome"] == "deferred").expect("deferred");
+    assert!(wait["reason"].as_str().unwrap_or("").contains("2026-12-01T23:00:00"), "08:00 in Tokyo: {wait}");
+    assert!(sink.messages().is_empty(), "nothing at night, nothing without consent");
+    s.engine.journey_clock().set(T0 + 8 * HOUR);
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(to(&got[0]), "aki@example.com");
+}
+
+async fn one_click_unsubscribe_withdraws_consent_at_once(s: TestServer) {
+    let sink = shop(&s).await;
+    let id = customer(&s, "max", "UTC").await;
+    add(&s, "max", "A", 2.0).await;
+    decisions_until(&s, &id, "entered", 1).await;
+    s.engine.journey_clock().advance(HOUR + 1000);
+    let got = sink.wait_for(1).await;
+    let link = got[0]
+        .lines()
+        .find_map(|l| l.strip_prefix("List-Unsubscribe: <"))
+        .and_then(|l| l.strip_suffix('>'))
+        .expect("List-Unsubscribe")
+        .to_string();
+    let path = &link[link.find("/v1/").expect("path")..];
+    // RFC 8058: the mail client POSTs List-Unsubscribe=One-Click, with no key.
+    let res = s
+        .http
+        .post(s.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status().as_u16(), 200);
+    let (_, profile) = s.call("GET", &format!("/v1/profiles/{id}"), &s.admin_key, None).await;
+    let consent =
+        profile["consent"].as_array().expect("consent").iter().find(|c| c["purpose"] == "marketing_email").cloned();
+    assert_eq!(
+        consent.as_ref().map(|c| (c["granted"].clone(), c["source"].clone())),
+        Some((json!(false), json!("unsubscribe"))),
+        "{profile}"
+    );
+    // A forged token changes nothing.
+    let forged = path.replace("marketing_email.", "marketing_email.0");
+    let res = s.http.post(s.url(&forged)).send().await.expect("post");
+    assert_eq!(res.status().as_u16(), 400);
+    // The next message is not sent, and the skip says why.
+    add(&s, "max", "B", 3.0).await;
+    decisions_until(&s, &id, "restarted", 1).await;
+    s.engine.journey_clock().advance(HOUR + 1000);
+    let log = decisions_until(&s, &id, "skipped", 1).await;
+    assert!(log.iter().any(|d| d["reason"] == "no marketing_email consent at send time"));
+    assert_eq!(sink.messages().len(), 1);
+}
+
+/// A webhook endpoint that answers 500 to everything, counting calls and keeping signatures.
+async fn failing_endpoint() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                let sig = text.lines().find_map(|l| l.strip_prefix("x-tailor-signature: ")).unwrap_or("").to_string();
+                record.lock().expect("lock").push(sig);
+                let _ = sock
+                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (format!("http://{addr}/sms"), seen)
+}
+
+async fn a_failing_sms_webhook_is_retried_then_dead_lettered_without_blocking_email(s: TestServer) {
+    let sink = shop(&s).await;
+    let (url, seen) = failing_endpoint().await;
+    let mut channels = sink.channels();
+    channels.sms = Some(
+        tailor_engine::Engine::webhook_channel("sms", &url, b"secret", std::time::Duration::from_secs(5))
+            .expect("hook"),
+    );
+    s.engine.set_channels(channels);
+    let sms = json!({"name": "SMS reminder", "trigger": {"event": "Product Added"},
+        "steps": [{"id": "text", "type": "send", "channel": "sms", "template": "cart_reminder"}]});
+    let (status, body) = s.call("PUT", "/v1/journeys/sms_now", &s.admin_key, Some(&sms)).await;
+    assert_eq!(status, 200, "{body}");
+    let traits = json!({"email": "ana@example.com", "phone": "+4915112345678", "timezone": "UTC",
+        "consent": {"marketing_email": true, "marketing_sms": true}});
+    let (status, _) = s.send("/v1/identify", &json!({"userId": "ana", "traits": traits})).await;
+    assert_eq!(status, 200);
+    let (_, found) = s.get_until("/v1/profiles/lookup?userId=ana", |st, _| st == 200).await;
+    let id = found["id"].as_str().expect("id").to_string();
+    add(&s, "ana", "A", 2.0).await;
+    decisions_until(&s, &id, "retrying", 1).await;
+    // Each retry waits longer; the e-mail journey's reminder is not held up by it.
+    for _ in 0..6 {
+        s.engine.journey_clock().advance(HOUR + 1000);
+        s.engine.run_journeys().await.expect("round");
+    }
+    assert_eq!(sink.wait_for(1).await.len(), 1, "the e-mail went out");
+    let (_, sends) = s.get(&format!("/v1/messages/sends?user={id}&journey=sms_now")).await;
+    let sms = &sends["items"][0];
+    assert_eq!(sms["status"], "failed", "{sends}");
+    assert_eq!(sms["attempts"], 5, "{sends}");
+    assert!(sms["reason"].as_str().unwrap_or("").contains("dead-lettered after 5 attempts"), "{sends}");
+    let calls = seen.lock().expect("lock").clone();
+    assert_eq!(calls.len(), 5, "{calls:?}");
+    assert!(calls.iter().all(|c| c.starts_with("sha256=") && c.len() == 71), "signed: {calls:?}");
+}
+
+async fn bad_journeys_and_guardrails_are_refused_naming_the_field(s: TestServer) {
+    let (_, good) = s.get("/v1/builtin-journeys/abandoned_cart").await;
+    let mut cycle = good.clone();
+    cycle["steps"][5] = json!({"id": "end", "type": "wait", "seconds": 60, "next": "still_there"});
+    let mut trigger = good.clone();
+    trigger["trigger"]["event"] = json!("Product Teleported");
+    let mut hook = good.clone();
+    hook["steps"][0] = json!({"id": "wait_1h", "type": "webhook", "url": "ftp://example.com/x"});
+    let mut template = good.clone();
+    template["steps"][1]["template"] = json!("nope");
+    for (body, field) in
+        [(cycle, "steps[5]"), (trigger, "trigger.event"), (hook, "steps[0].url"), (template, "steps[1].template")]
+    {
+        let (status, problem) = s.call("PUT", "/v1/journeys/bad", &s.admin_key, Some(&body)).await;
+        assert_eq!(status, 400, "{problem}");
+        assert!(problem["field"].as_str().unwrap_or("").starts_with(field), "{field}: {problem}");
+    }
+    let (status, _) = s.get("/v1/journeys/bad").await;
+    assert_eq!(status, 404, "nothing half-saved");
+    for (body, field) in [
+        (
+            json!({"perDay": 0, "perWeek": 5, "quietFromHour": 21, "quietUntilHour": 8, "defaultTimeZone": "UTC"}),
+            "perDay",
+        ),
+        (
+            json!({"perDay": 2, "perWeek": 0, "quietFromHour": 21, "quietUntilHour": 8, "defaultTimeZone": "UTC"}),
+            "perWeek",
+        ),
+    ] {
+        let (status, problem) = s.call("PUT", "/v1/messaging/guardrails", &s.admin_key, Some(&body)).await;
+        assert_eq!((status, problem["field"].as_str()), (400, Some(field)), "{problem}");
+    }
+}
+
+tailor_testkit::http_both_backends!(
+    abandoned_cart_reminds_at_todays_prices_then_discounts_under_the_floor_with_a_similar_item,
+    a_purchase_ends_the_journey_and_a_cart_change_restarts_the_wait,
+    withdrawn_consent_is_a_recorded_skip_and_quiet_hours_wait_for_morning,
+    bad_journeys_and_guardrails_are_refused_naming_the_field,
+    one_click_unsubscribe_withdraws_consent_at_once,
+    a_failing_sms_webhook_is_retried_then_dead_lettered_without_blocking_email,
+);

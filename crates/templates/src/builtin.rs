@@ -1,0 +1,109 @@
+//! The brand snippets every message imports, and the built-in journeys' messages.
+
+use crate::MessageTemplate;
+
+/// Shared snippets: `brand.html` (product cards, offer and points blocks, header, footer) and
+/// `brand.txt` (the same for text).
+pub(crate) const SNIPPETS: &[(&str, &str)] = &[
+    (
+        "brand.html",
+        r#"{% macro header() %}<div style="font-family:sans-serif"><h1 style="font-size:20px">{{ brand.name }}</h1>{% endmacro %}
+{% macro greeting() %}<p>Hi {{ customer.firstName | default("there") }},</p>{% endmacro %}
+{% macro product_card(item) %}<tr><td>{{ item.name }}{% if item.replaced is defined %} <small>(instead of {{ item.replaced.name }}, sold out)</small>{% endif %}</td><td>{{ item.quantity | default(1) }} &times;</td><td>{{ item.priceCents | money(item.currency) }}</td></tr>
+{% endmacro %}
+{% macro cards(items) %}<table>{% for item in items %}{{ product_card(item) }}{% endfor %}</table>{% endmacro %}
+{% macro offer_block(offer) %}<div><p><strong>{{ offer.percent }}% off for you</strong>{% if offer.endsAt is defined %} until {{ offer.endsAt }}{% endif %}:</p><table>{% for item in offer.items %}<tr><td>{{ item.name }}</td><td><s>{{ item.wasCents | money(item.currency) }}</s> {{ item.priceCents | money(item.currency) }}</td></tr>{% endfor %}</table></div>{% endmacro %}
+{% macro points_block(points) %}<p>This order would earn you {{ points.earn }} points.</p>{% endmacro %}
+{% macro footer() %}<p><a href="{{ brand.url }}">{{ brand.name }}</a> | <a href="{{ unsubscribeUrl }}">Unsubscribe</a></p></div>{% endmacro %}"#,
+    ),
+    (
+        "brand.txt",
+        r#"{% macro greeting() %}Hi {{ customer.firstName | default("there") }},{% endmacro %}
+{% macro product_line(item) %}- {{ item.name }}{% if item.replaced is defined %} (instead of {{ item.replaced.name }}, sold out){% endif %}: {{ item.quantity | default(1) }} x {{ item.priceCents | money(item.currency) }}{% endmacro %}
+{% macro lines(items) %}{% for item in items %}{{ product_line(item) }}
+{% endfor %}{% endmacro %}
+{% macro offer_block(offer) %}{{ offer.percent }}% off for you:
+{% for item in offer.items %}- {{ item.name }}{% if item.replaced is defined %} (instead of {{ item.replaced.name }}, sold out){% endif %}: {{ item.priceCents | money(item.currency) }} (was {{ item.wasCents | money(item.currency) }})
+{% endfor %}{% endmacro %}
+{% macro points_block(points) %}This order would earn you {{ points.earn }} points.{% endmacro %}
+{% macro footer() %}{{ brand.name }} | {{ brand.url }}
+Unsubscribe: {{ unsubscribeUrl }}{% endmacro %}"#,
+    ),
+];
+
+fn t(parts: &[(&str, &str)]) -> MessageTemplate {
+    let get = |k: &str| parts.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+    MessageTemplate {
+        subject: get("subject"),
+        html: get("html"),
+        text: get("text"),
+        sms: get("sms"),
+        title: get("title"),
+        body: get("body"),
+    }
+}
+
+/// The built-in journeys' messages, by id.
+pub(crate) fn messages() -> Vec<(String, MessageTemplate)> {
+    vec![
+        (
+            "cart_reminder".into(),
+            t(&[
+                ("subject", "{{ customer.firstName | default(\"Hello\") }}, your cart at {{ brand.name }} is waiting"),
+                (
+                    "html",
+                    r#"{% import "brand.html" as b %}{{ b.header() }}
+{{ b.greeting() }}
+<p>You left these in your cart:</p>{{ b.cards(cart.items) }}<p>Total today: {{ cart.totalCents | money(cart.currency) }}</p>{% if points is defined %}{{ b.points_block(points) }}{% endif %}{% if similar %}<p>You might also like:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}/cart">Back to your cart</a></p>{{ b.footer() }}"#,
+                ),
+                (
+                    "text",
+                    r#"{% import "brand.txt" as b %}{{ b.greeting() }}
+
+You left these in your cart:
+{{ b.lines(cart.items) }}
+Total today: {{ cart.totalCents | money(cart.currency) }}
+{% if points is defined %}{{ b.points_block(points) }}
+{% endif %}{% if similar %}
+You might also like:
+{{ b.lines(similar) }}{% endif %}
+Back to your cart: {{ brand.url }}/cart
+
+{{ b.footer() }}"#,
+                ),
+                ("sms", "{{ brand.name }}: your cart ({{ cart.items | length }} items, {{ cart.totalCents | money(cart.currency) }}) is waiting: {{ brand.url }}/cart"),
+                ("title", "Your cart is waiting"),
+                ("body", "{{ cart.items | length }} items, {{ cart.totalCents | money(cart.currency) }} today"),
+            ]),
+        ),
+        (
+            "cart_discount".into(),
+            t(&[
+                ("subject", "{% if offer is defined %}{{ offer.percent }}% off your cart at {{ brand.name }}{% else %}Still thinking it over?{% endif %}"),
+                (
+                    "html",
+                    r#"{% import "brand.html" as b %}{{ b.header() }}
+{{ b.greeting() }}
+{% if offer is defined %}{{ b.offer_block(offer) }}{% else %}<p>Your cart is still here:</p>{{ b.cards(cart.items) }}{% endif %}{% if points is defined %}{{ b.points_block(points) }}{% endif %}{% if similar %}<p>Similar items in stock:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}/cart">Back to your cart</a></p>{{ b.footer() }}"#,
+                ),
+                (
+                    "text",
+                    r#"{% import "brand.txt" as b %}{{ b.greeting() }}
+
+{% if offer is defined %}{{ b.offer_block(offer) }}{% else %}Your cart is still here:
+{{ b.lines(cart.items) }}{% endif %}
+{% if points is defined %}{{ b.points_block(points) }}
+{% endif %}{% if similar %}
+Similar items in stock:
+{{ b.lines(similar) }}{% endif %}
+Back to your cart: {{ brand.url }}/cart
+
+{{ b.footer() }}"#,
+                ),
+                ("sms", "{{ brand.name }}: {% if offer is defined %}{{ offer.percent }}% off your cart{% else %}your cart is waiting{% endif %}: {{ brand.url }}/cart"),
+                ("title", "{% if offer is defined %}{{ offer.percent }}% off your cart{% else %}Your cart is waiting{% endif %}"),
+                ("body", "Back to your cart: {{ brand.url }}/cart"),
+            ]),
+        ),
+    ]
+}
