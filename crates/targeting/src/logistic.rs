@@ -53,9 +53,9 @@ impl Logistic {
             }
             let Some(step) = solve_spd(&hess, &grad, dim) else { break };
             let mut largest = 0.0_f64;
-            for i in 0..d {
-                model.weights[i] -= step[i];
-                largest = largest.max(step[i].abs());
+            for (w, s) in model.weights.iter_mut().zip(&step) {
+                *w -= s;
+                largest = largest.max(s.abs());
             }
             model.bias -= step[d];
             if largest.max(step[d].abs()) < 1e-8 {

@@ -122,7 +122,7 @@ impl Campaign {
         for &a in &self.arm {
             *counts.entry(a).or_insert(0usize) += 1;
         }
-        if counts.get(&0).is_none() || counts.len() < 2 {
+        if !counts.contains_key(&0) || counts.len() < 2 {
             return Err(TargetingError::BadColumn {
                 column: column.to_owned(),
                 reason: "a training file needs both treated and control rows (randomized)".into(),
