@@ -42,6 +42,10 @@ pub(crate) struct JourneyState {
     pub owner: std::sync::OnceLock<String>,
     /// The unsubscribe tokens' key, once read (it never changes).
     pub secret: tokio::sync::OnceCell<Vec<u8>>,
+    /// Held for a whole round: the supervisor's rounds and one asked for through the API never
+    /// overlap in one engine, so a position leased by one is never taken up by the other
+    /// mid-send (leases guard against other engines; a test clock can jump past a lease).
+    pub round: tokio::sync::Mutex<()>,
 }
 
 /// A journey as the API shows it.
@@ -367,6 +371,7 @@ impl Engine {
     /// One scheduler round at the journeys' clock: reads new events (entries, restarts, exits),
     /// then fires every due position, until nothing more is due now.
     pub async fn run_journeys(&self) -> Result<RoundSummary, EngineError> {
+        let _round = self.journey_state().round.lock().await;
         let events = intake::catch_up(self).await?;
         let mut fired = 0;
         loop {
