@@ -142,11 +142,6 @@ pub struct Robust {
     pub restarts: u32,
 }
 
-/// A tuning knob read from the environment (development only; removed before merge).
-fn knob(name: &str, default: f64) -> f64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 /// The fitted constant-elasticity model: mode and covariance of (a, b).
 #[derive(Debug, Clone, Copy)]
 struct Fit {
@@ -335,12 +330,12 @@ impl Robust {
             return None;
         }
         let df = played - 2;
-        Some((chi, chi_square_quantile(knob("CHECK_Q", CHECK_QUANTILE), df as f64), df))
+        Some((chi, chi_square_quantile(CHECK_QUANTILE, df as f64), df))
     }
 
     /// Re-checks the model on the data and moves to a less assuming one when it fails.
     fn update_model(&mut self) {
-        if self.model == Model::PerPrice || knob("NO_CHECK", 0.0) > 0.0 {
+        if self.model == Model::PerPrice {
             return;
         }
         let phi = self.dispersion();
@@ -392,7 +387,7 @@ impl Robust {
     /// The fallback's Gamma posterior (shape, rate) at price k, its prior centred on `fit`.
     fn gamma(&self, fit: &Fit, k: usize) -> (f64, f64) {
         let centre = (fit.mode[0] + fit.mode[1] * self.x[k]).min(30.0).exp().max(1e-3);
-        let rate = knob("FB_N", FALLBACK_PRIOR_PERIODS);
+        let rate = FALLBACK_PRIOR_PERIODS;
         (centre * rate + self.units[k], rate + self.periods[k])
     }
 
@@ -486,17 +481,47 @@ impl Robust {
         if !(p_best >= STOP_PROBABILITY || (total > 0.0 && loss / total < STOP_LOSS)) {
             return None;
         }
-        let shown = leader == self.list || beats as f64 / STOP_DRAWS as f64 >= knob("BEAT_LIST", BEAT_LIST);
+        let shown = leader == self.list || beats as f64 / STOP_DRAWS as f64 >= BEAT_LIST;
         Some(if shown || !allowed.contains(&self.list) { leader } else { self.list })
     }
 
+    /// After the stop: the best allowed price by the posterior mean when it beats the list price
+    /// with probability ≥ [`BEAT_LIST`], else the list price.
+    fn settled(&self, fit: &Fit, allowed: &[usize], rng: &mut StdRng) -> usize {
+        let leader = self.best(&self.mean_demand(), allowed);
+        if leader == self.list || !allowed.contains(&self.list) {
+            return leader;
+        }
+        let beats = (0..STOP_DRAWS)
+            .filter(|_| {
+                let d = self.demand_draw(fit, rng);
+                self.value[leader] * d[leader] > self.value[self.list] * d[self.list]
+            })
+            .count();
+        if beats as f64 / STOP_DRAWS as f64 >= BEAT_LIST {
+            leader
+        } else {
+            self.list
+        }
+    }
+
     /// Whether trying `k` next keeps the experiment at or above (1 − α) of the list price.
-    fn safe(&self, fit: &Fit, k: usize, list_value: f64) -> bool {
+    fn safe(&self, fit: &Fit, k: usize, _model_list_value: f64) -> bool {
         if k == self.list {
             return true;
         }
-        let next = self.value[k] * self.demand_bound(fit, k, knob("SAFETY_Z", SAFETY_Z));
-        self.earned + next >= (1.0 - knob("ALPHA", self.alpha)) * (self.elapsed + 1.0) * list_value
+        // The list price's value from its own sales (Gamma–Poisson, not the curve), and the
+        // price to try at the more pessimistic of the model's bound and its own sales' bound.
+        let (a, b) = self.gamma(fit, self.list);
+        let list_value = self.value[self.list] * a / b;
+        let (ak, bk) = self.gamma(fit, k);
+        let own = gamma_quantile(ak, 1.0 - crate::demand::normal_cdf(SAFETY_Z)) / bk;
+        let model = match self.model {
+            Model::PerPrice => own,
+            _ => self.demand_bound(fit, k, SAFETY_Z),
+        };
+        let next = self.value[k] * own.min(model);
+        self.earned + next >= (1.0 - self.alpha) * (self.elapsed + 1.0) * list_value
     }
 
     /// Looks for a shift in demand: the last [`WINDOW`] periods against each price's mean before
@@ -537,7 +562,7 @@ impl Robust {
             return;
         }
         let z = (observed - expected) / var.sqrt();
-        if z.abs() < knob("SHIFT_Z", SHIFT_Z) {
+        if z.abs() < SHIFT_Z {
             return;
         }
         let window: Vec<Step> = self.history[cut..].to_vec();
@@ -574,13 +599,15 @@ impl Robust {
         let (plausible, allowed): (&[usize], &[usize]) =
             if kept.is_empty() { (allowed, allowed) } else { (&plausible, &kept) };
         let list_ok = allowed.contains(&self.list);
-        if let Some((_, arm)) = self.stopped {
-            let arm = if allowed.contains(&arm) { arm } else { self.best(&self.mean_demand(), allowed) };
+        if self.stopped.is_some() {
+            // Concluded: the posterior's best price, as long as it is still shown to beat the
+            // list price (later sales keep refining the belief).
+            let arm = self.settled(&fit, allowed, rng);
             self.rule = if arm == self.list { Rule::ListPrice } else { Rule::Concluded };
             return arm;
         }
         // The list price first: the safety rule measures everything against it.
-        if list_ok && knob("LIST_FIRST", 1.0) > 0.0 && self.periods[self.list] < f64::from(self.min_exposure) {
+        if list_ok && self.periods[self.list] < f64::from(self.min_exposure) {
             self.rule = Rule::Exposure;
             return self.list;
         }
