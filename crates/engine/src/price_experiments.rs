@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use tailor_core::time::now_millis;
-use tailor_pricing::decision::ListPriceInput;
 use tailor_core::FieldError;
+use tailor_pricing::decision::ListPriceInput;
 use tailor_pricing::live::{check_replaceable, CategoryElasticity, Experiment, ExperimentInput, Prior};
 use tailor_pricing::quote::PriceQuote;
 use tailor_pricing::store;
@@ -54,7 +54,10 @@ impl Engine {
         estimate: &CategoryElasticity,
     ) -> Result<CategoryElasticity, EngineError> {
         if category.trim().is_empty() || category.chars().count() > 200 {
-            return Err(EngineError::Invalid(FieldError::invalid("category", "a category name of 1 to 200 characters")));
+            return Err(EngineError::Invalid(FieldError::invalid(
+                "category",
+                "a category name of 1 to 200 characters",
+            )));
         }
         estimate.check().map_err(EngineError::Invalid)?;
         let mut conn = self.db().writer().acquire().await?;

@@ -292,8 +292,9 @@ impl Robust {
 
     /// Day-to-day dispersion of sales around each price's own mean (≥ 1: Poisson).
     fn dispersion(&self) -> f64 {
-        let mean: Vec<f64> =
-            (0..self.x.len()).map(|k| if self.periods[k] > 0.0 { self.units[k] / self.periods[k] } else { 0.0 }).collect();
+        let mean: Vec<f64> = (0..self.x.len())
+            .map(|k| if self.periods[k] > 0.0 { self.units[k] / self.periods[k] } else { 0.0 })
+            .collect();
         let (mut chi, mut n) = (0.0, 0usize);
         for s in &self.history {
             let mu = mean[s.0] * s.1;

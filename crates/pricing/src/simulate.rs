@@ -10,8 +10,8 @@ use tailor_core::FieldError;
 
 use crate::demand::{normal_quantile, poisson_quantile, Demand};
 use crate::experiment::{EpsilonGreedy, Fixed, Objective, Oracle, PricePolicy, Thompson, DEFAULT_VOLUME_FLOOR};
-use crate::robust::{Model, Robust, Settings, DEFAULT_ALPHA};
 use crate::guardrails::Guardrails;
+use crate::robust::{Model, Robust, Settings, DEFAULT_ALPHA};
 
 /// One simulated product.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,7 +224,10 @@ impl Scenario {
                 }
             }
             if !(p.trend.is_finite() && p.trend > -0.9 && p.trend <= 5.0) {
-                return bad(format!("products[{i}].trend"), "a share of change over the horizon, above −0.9 and at most 5");
+                return bad(
+                    format!("products[{i}].trend"),
+                    "a share of change over the horizon, above −0.9 and at most 5",
+                );
             }
             if !(0.0..=0.9).contains(&p.weekly) {
                 return bad(format!("products[{i}].weekly"), "a weekly amplitude from 0 to 0.9");
@@ -319,7 +322,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
             Some(f) => expected.iter().map(|row| row.iter().map(|l| *l < f * row[list]).collect()).collect(),
             None => Vec::new(),
         };
-        let settings = Settings { prior, alpha: scenario.alpha, min_exposure: scenario.min_exposure, volume_floor: floor };
+        let settings =
+            Settings { prior, alpha: scenario.alpha, min_exposure: scenario.min_exposure, volume_floor: floor };
         let mut tailor = Robust::new(&prices, p.reference_price, list, value.clone(), settings);
         let mut policies: Vec<Box<dyn PricePolicy>> = vec![
             Box::new(Oracle::new(oracle_values, excluded)),

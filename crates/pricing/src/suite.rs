@@ -73,9 +73,9 @@ impl SuiteFile {
                         format!("one of {}", FAMILIES.join(", ")),
                     ))
                 }
-                (None, Some(s)) => s.check().map_err(|e| {
-                    FieldError::invalid(format!("families[{i}].scenario.{}", e.field), e.message)
-                })?,
+                (None, Some(s)) => s
+                    .check()
+                    .map_err(|e| FieldError::invalid(format!("families[{i}].scenario.{}", e.field), e.message))?,
                 _ => {
                     return Err(FieldError::invalid(
                         format!("families[{i}]"),

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use tailor_core::Channel;
 use tailor_engine::{
-    CategoryElasticity, Experiment, ExperimentInput, Guardrails, ListPriceInput, MarkdownPlan, MarkdownRequest, MarketInput, PriceDecision,
-    PriceQuote, Promotion,
+    CategoryElasticity, Experiment, ExperimentInput, Guardrails, ListPriceInput, MarkdownPlan, MarkdownRequest,
+    MarketInput, PriceDecision, PriceQuote, Promotion,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -256,10 +256,8 @@ async fn put_experiment(
     Path(sku): Path<String>,
     body: Bytes,
 ) -> Result<Json<Experiment>, ApiError> {
-    let input: ExperimentInput = parse_body(
-        &body,
-        &["pricesCents", "objective", "minExposure", "periodHours", "alpha", "volumeFloor"],
-    )?;
+    let input: ExperimentInput =
+        parse_body(&body, &["pricesCents", "objective", "minExposure", "periodHours", "alpha", "volumeFloor"])?;
     Ok(Json(state.engine.start_price_experiment(&sku, &input).await?))
 }
 

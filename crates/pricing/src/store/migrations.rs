@@ -77,6 +77,14 @@ mod tests {
     #[test]
     fn migration_ids_are_those_already_applied() {
         let ids: Vec<&str> = super::MIGRATIONS.iter().map(|m| m.id).collect();
-        assert_eq!(ids, ["pricing/001_price_book", "pricing/003_offer_consent", "pricing/002_experiments", "pricing/004_elasticity"]);
+        assert_eq!(
+            ids,
+            [
+                "pricing/001_price_book",
+                "pricing/003_offer_consent",
+                "pricing/002_experiments",
+                "pricing/004_elasticity"
+            ]
+        );
     }
 }
