@@ -33,6 +33,13 @@ pub enum PricingCommand {
         /// Write the default scenario to this file (a starting point for your own) and stop.
         #[arg(long)]
         export_default: Option<PathBuf>,
+        /// Run the suite of scenario families built to break a policy (the built-in one, or a
+        /// suite file) and print each family × policy as a share of the oracle.
+        #[arg(long, num_args = 0..=1, value_name = "FILE", conflicts_with = "scenario")]
+        suite: Option<Option<PathBuf>>,
+        /// Seeds the suite runs each family with: a range (1-5) or a list (1,4,9).
+        #[arg(long, default_value = "1-5", requires = "suite")]
+        seeds: String,
     },
 }
 
@@ -40,8 +47,9 @@ pub enum PricingCommand {
 pub fn run(command: PricingCommand) -> Result<()> {
     match command {
         PricingCommand::Elasticity { shared, top, out } => crate::pricing_elasticity::run(&shared, top, out.as_deref()),
-        PricingCommand::Simulate { scenario, seed, export_default } => {
-            crate::pricing_simulate::run(scenario.as_deref(), seed, export_default.as_deref())
-        }
+        PricingCommand::Simulate { scenario, seed, export_default, suite, seeds } => match suite {
+            Some(file) => crate::pricing_simulate::run_suite(file.as_deref(), &seeds),
+            None => crate::pricing_simulate::run(scenario.as_deref(), seed, export_default.as_deref()),
+        },
     }
 }

@@ -52,11 +52,12 @@ pub use tailor_pricing::book::{Applied, Discount, Promotion};
 pub use tailor_pricing::decision::{ListPriceInput, PriceDecision};
 pub use tailor_pricing::experiment::Objective;
 pub use tailor_pricing::guardrails::Guardrails;
-pub use tailor_pricing::live::{Arm, Experiment, ExperimentInput};
+pub use tailor_pricing::live::{Arm, CategoryElasticity, Experiment, ExperimentInput, Prior};
 pub use tailor_pricing::markdown::{MarkdownPlan, MarkdownRequest};
 pub use tailor_pricing::offers::Offer;
 pub use tailor_pricing::quote::PriceQuote;
 pub use tailor_pricing::reprice::MarketInput;
+pub use tailor_pricing::robust::{Model as PricingModel, Rule as PricingRule};
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]

@@ -10,8 +10,9 @@
 use std::time::Duration;
 
 use tailor_core::time::now_millis;
+use tailor_core::FieldError;
 use tailor_pricing::decision::ListPriceInput;
-use tailor_pricing::live::{check_replaceable, Experiment, ExperimentInput};
+use tailor_pricing::live::{check_replaceable, CategoryElasticity, Experiment, ExperimentInput, Prior};
 use tailor_pricing::quote::PriceQuote;
 use tailor_pricing::store;
 
@@ -38,10 +39,50 @@ impl Engine {
         input.check(sku, &rails).map_err(EngineError::Invalid)?;
         let reference_cents = self.shelf_quote(sku).await?.list_cents;
         check_replaceable(self.price_experiment(sku).await.ok().as_ref())?;
-        let mut e = Experiment::new(sku, input, reference_cents, rails.unit_cost_cents, now);
+        let prior = self.elasticity_prior(sku).await?;
+        let mut e = Experiment::new(sku, input, reference_cents, rails.unit_cost_cents, prior, now);
         self.choose_next(&mut e, reference_cents, now).await?;
         self.save_experiment(&e, now).await?;
         Ok(e)
+    }
+
+    /// Stores `category`'s elasticity estimate (e.g. from `tailor pricing elasticity`): new
+    /// experiments on its products start from it.
+    pub async fn set_category_elasticity(
+        &self,
+        category: &str,
+        estimate: &CategoryElasticity,
+    ) -> Result<CategoryElasticity, EngineError> {
+        if category.trim().is_empty() || category.chars().count() > 200 {
+            return Err(EngineError::Invalid(FieldError::invalid(
+                "category",
+                "a category name of 1 to 200 characters",
+            )));
+        }
+        estimate.check().map_err(EngineError::Invalid)?;
+        let mut conn = self.db().writer().acquire().await?;
+        store::set_category_elasticity(&mut conn, category, estimate, now_millis()).await?;
+        Ok(estimate.clone())
+    }
+
+    /// `category`'s stored elasticity estimate.
+    pub async fn category_elasticity(&self, category: &str) -> Result<CategoryElasticity, EngineError> {
+        let mut conn = self.db().reader().acquire().await?;
+        store::category_elasticity(&mut conn, category)
+            .await?
+            .ok_or_else(|| EngineError::not_found("elasticity estimate for category", category))
+    }
+
+    /// The prior a new experiment on `sku` starts from: its category's stored estimate, or a
+    /// weak prior.
+    async fn elasticity_prior(&self, sku: &str) -> Result<Prior, EngineError> {
+        let mut conn = self.db().reader().acquire().await?;
+        let product = crate::pricing::product_of(&mut conn, sku).await?;
+        let Some(category) = product.category.filter(|c| !c.is_empty()) else { return Ok(Prior::weak()) };
+        Ok(match store::category_elasticity(&mut conn, &category).await? {
+            Some(estimate) => estimate.prior(&category),
+            None => Prior::weak(),
+        })
     }
 
     /// A product's experiment.
@@ -82,10 +123,11 @@ impl Engine {
         Ok(e)
     }
 
-    /// Steps every running experiment whose period is over.
+    /// Steps every running or concluded experiment whose period is over (a concluded one keeps
+    /// watching its sales and starts over when demand shifts).
     pub async fn step_price_experiments(&self, now: i64) -> Result<usize, EngineError> {
         let mut conn = self.db().reader().acquire().await?;
-        let skus = store::running_experiments(&mut conn).await?;
+        let skus = store::watched_experiments(&mut conn).await?;
         drop(conn);
         for sku in &skus {
             if let Err(e) = self.step_price_experiment_at(sku, now).await {

@@ -242,7 +242,7 @@ impl Engine {
 
 /// A product as pricing needs it (currency, category, catalog price), read on `conn`; an
 /// unknown SKU is an input error naming `sku`.
-async fn product_of(conn: &mut AnyConnection, sku: &str) -> Result<ProductPrice, EngineError> {
+pub(crate) async fn product_of(conn: &mut AnyConnection, sku: &str) -> Result<ProductPrice, EngineError> {
     tailor_catalog::product_prices(conn, &[sku.to_string()])
         .await?
         .pop()

@@ -36,6 +36,8 @@ async fn an_experiment_settles_on_the_best_price_from_real_orders(t: &TestEngine
         objective: Objective::Revenue,
         min_exposure: Some(2),
         period_hours: Some(24),
+        alpha: None,
+        volume_floor: None,
     };
     let started = e.start_price_experiment_at("CHIPS", &input, now_millis() - 70 * 24 * HOUR).await.expect("start");
     assert_eq!(started.status, "running");
@@ -63,6 +65,91 @@ async fn an_experiment_settles_on_the_best_price_from_real_orders(t: &TestEngine
     let history = e.price_history("CHIPS", 100).await.expect("history");
     assert!(history.iter().all(|d| d.reason.starts_with("price experiment")), "{history:?}");
     assert!(history[0].reason.contains("concluded"), "{:?}", history[0]);
+}
+
+/// Runs `sku`'s experiment for up to `days` daily periods, one order a day of the units
+/// `demand(cents)` says the shelf price sells; returns the experiment at the end.
+async fn run_days(e: &Engine, sku: &str, days: i64, demand: impl Fn(i64) -> i64) -> tailor_engine::Experiment {
+    let mut exp = e.price_experiment(sku).await.expect("experiment");
+    let mut now = exp.current_since;
+    for day in 0..days {
+        let cents = exp.arms[exp.current].cents;
+        let units = demand(cents);
+        if units > 0 {
+            sell(e, sku, &format!("{sku}-{day}"), units, cents, now + HOUR).await;
+            e.sync().await.expect("project");
+        }
+        now += 24 * HOUR;
+        exp = e.step_price_experiment_at(sku, now).await.expect("step");
+        if exp.status == "concluded" {
+            break;
+        }
+    }
+    exp
+}
+
+/// Units a day at `cents` under logit demand: a large share of its market (60%) at the list price
+/// 2.00 with an elasticity of −1.5 there, so demand bends away from any constant elasticity.
+fn logit_units(cents: i64) -> i64 {
+    let d = tailor_pricing::demand::Demand::Logit { base_demand: 30.0, elasticity: -1.5, share: 0.6 };
+    d.expected(cents as f64 / 100.0, 2.0).round() as i64
+}
+
+async fn an_experiment_on_logit_demand_ends_no_worse_than_the_list_price(t: &TestEngine) {
+    let e = &t.engine;
+    product(e, "DIP", "2.00").await;
+    // The category's estimate says inelastic (−0.4 ± 0.1): wrong for this product.
+    let estimate = tailor_engine::CategoryElasticity { mean: -0.4, mean_sd: 0.05, tau: 0.1, products: 40 };
+    e.set_category_elasticity("SNACKS", &estimate).await.expect("estimate");
+    let input = ExperimentInput {
+        prices_cents: vec![160, 180, 220, 240],
+        objective: Objective::Revenue,
+        min_exposure: Some(2),
+        period_hours: Some(24),
+        alpha: None,
+        volume_floor: None,
+    };
+    let started = e.start_price_experiment_at("DIP", &input, now_millis() - 200 * 24 * HOUR).await.expect("start");
+    let prior = started.prior.clone().expect("prior");
+    assert!(prior.source.contains("SNACKS") && (prior.mean + 0.4).abs() < 1e-9, "{prior:?}");
+    assert!(started.arms.iter().any(|a| a.cents == 200), "the list price is always a candidate: {started:?}");
+    assert_eq!(started.current_cents(), 200, "the list price goes first: {started:?}");
+    let exp = run_days(e, "DIP", 150, logit_units).await;
+    let revenue = |cents: i64| cents * logit_units(cents);
+    let at = exp.current_cents();
+    assert!(revenue(at) >= revenue(200), "ends at {at} cents, earning less than the list price: {exp:?}");
+    // Over the experiment it earned at least (1 − α) of what the list price would have.
+    let earned: f64 = exp.arms.iter().map(|a| a.units * a.cents as f64).sum();
+    let periods: f64 = exp.arms.iter().map(|a| a.periods).sum();
+    assert!(earned >= 0.95 * periods * revenue(200) as f64, "earned {earned} over {periods} periods: {exp:?}");
+    let history = e.price_history("DIP", 200).await.expect("history");
+    assert!(history.iter().all(|d| d.reason.starts_with("price experiment") && d.reason.contains("model:")));
+}
+
+async fn a_model_that_fails_its_check_switches_to_the_fallback_and_says_so(t: &TestEngine) {
+    let e = &t.engine;
+    product(e, "SALSA", "2.00").await;
+    let input = ExperimentInput {
+        prices_cents: vec![160, 180, 200, 220, 240],
+        objective: Objective::Revenue,
+        min_exposure: Some(3),
+        period_hours: Some(24),
+        alpha: None,
+        volume_floor: None,
+    };
+    e.start_price_experiment_at("SALSA", &input, now_millis() - 200 * 24 * HOUR).await.expect("start");
+    // A competitor at 2.05: below it shoppers barely react, above it they leave.
+    let kinked = |cents: i64| match cents {
+        ..=200 => (40.0 * (cents as f64 / 200.0).powf(-0.2)).round() as i64,
+        _ => (40.0 * (cents as f64 / 200.0).powf(-9.0)).round() as i64,
+    };
+    let exp = run_days(e, "SALSA", 150, kinked).await;
+    assert_eq!(exp.model, tailor_engine::PricingModel::PerPrice, "{exp:?}");
+    let history = e.price_history("SALSA", 200).await.expect("history");
+    let switched = history.iter().find(|d| d.reason.contains("per-price fallback")).expect("a price says so");
+    assert!(switched.reason.contains("failed its check"), "{switched:?}");
+    let revenue = |cents: i64| cents * kinked(cents);
+    assert!(revenue(exp.current_cents()) >= revenue(200), "{exp:?}");
 }
 
 async fn repricing_holds_scarce_stock_and_clears_overstock(t: &TestEngine) {
@@ -157,5 +244,7 @@ async fn quotes_promotions_guardrails_and_offers_on_this_backend(t: &TestEngine)
 tailor_testkit::both_backends!(
     quotes_promotions_guardrails_and_offers_on_this_backend,
     an_experiment_settles_on_the_best_price_from_real_orders,
+    an_experiment_on_logit_demand_ends_no_worse_than_the_list_price,
+    a_model_that_fails_its_check_switches_to_the_fallback_and_says_so,
     repricing_holds_scarce_stock_and_clears_overstock
 );

@@ -26,6 +26,19 @@ pub enum Demand {
         /// The product's share of its market at the reference price (0–1).
         share: f64,
     },
+    /// Constant elasticity with a kink at `kink` × the reference price (a competitor's price,
+    /// a price threshold): `below` is the elasticity under it, `above` over it; continuous.
+    Kinked {
+        /// Units per period at the reference price.
+        #[serde(rename = "baseDemand")]
+        base_demand: f64,
+        /// Elasticity below the kink (negative).
+        below: f64,
+        /// Elasticity above the kink (negative).
+        above: f64,
+        /// Where the kink is, as a multiple of the reference price.
+        kink: f64,
+    },
 }
 
 impl Demand {
@@ -42,6 +55,15 @@ impl Demand {
                 let market = base_demand / share;
                 market / (1.0 + (-(alpha - beta * price)).exp())
             }
+            Demand::Kinked { base_demand, below, above, kink } => {
+                let r = price / reference;
+                // Continuous at the kink: the curve above starts where the one below ends.
+                if r <= kink || kink <= 0.0 {
+                    base_demand * r.powf(below)
+                } else {
+                    base_demand * kink.powf(below) * (r / kink).powf(above)
+                }
+            }
         }
     }
 
@@ -49,6 +71,13 @@ impl Demand {
     pub fn elasticity(&self) -> f64 {
         match *self {
             Demand::ConstantElasticity { elasticity, .. } | Demand::Logit { elasticity, .. } => elasticity,
+            Demand::Kinked { below, above, kink, .. } => {
+                if kink >= 1.0 {
+                    below
+                } else {
+                    above
+                }
+            }
         }
     }
 
@@ -62,12 +91,22 @@ impl Demand {
                 }
                 (base_demand, elasticity)
             }
+            Demand::Kinked { base_demand, below, above, kink } => {
+                if !(kink.is_finite() && kink > 0.0 && kink < 100.0) {
+                    return Err(("kink", "a positive multiple of the reference price, e.g. 1.05"));
+                }
+                if !(below.is_finite() && below < 0.0 && below > -20.0) {
+                    return Err(("below", "a negative number above −20, e.g. −0.5"));
+                }
+                (base_demand, above)
+            }
         };
         if !(base.is_finite() && base > 0.0) {
             return Err(("baseDemand", "units per period at the reference price, above 0"));
         }
         if !(elasticity.is_finite() && elasticity < 0.0 && elasticity > -20.0) {
-            return Err(("elasticity", "a negative number above −20, e.g. −1.5"));
+            let field = if matches!(self, Demand::Kinked { .. }) { "above" } else { "elasticity" };
+            return Err((field, "a negative number above −20, e.g. −1.5"));
         }
         Ok(())
     }
@@ -93,6 +132,20 @@ pub fn poisson_quantile(lambda: f64, u: f64) -> u64 {
         cdf += p;
     }
     k
+}
+
+/// The standard normal distribution function (Abramowitz–Stegun 7.1.26, |error| < 1.5e-7).
+pub fn normal_cdf(z: f64) -> f64 {
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly =
+        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-x * x).exp();
+    if z >= 0.0 {
+        0.5 * (1.0 + erf)
+    } else {
+        0.5 * (1.0 - erf)
+    }
 }
 
 /// The standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9).

@@ -19,7 +19,28 @@ pub enum Objective {
     Revenue,
     /// (Price − unit cost) × units.
     Margin,
+    /// Margin, among the prices that keep selling at least a share of the list price's units
+    /// (the volume floor, 90% unless set).
+    MarginWithVolumeFloor,
 }
+
+impl Objective {
+    /// What one unit sold at `price` earns under this objective.
+    pub fn unit_value(self, price: f64, unit_cost: f64) -> f64 {
+        match self {
+            Objective::Revenue => price,
+            Objective::Margin | Objective::MarginWithVolumeFloor => price - unit_cost,
+        }
+    }
+
+    /// Whether it needs a unit cost.
+    pub fn needs_cost(self) -> bool {
+        self != Objective::Revenue
+    }
+}
+
+/// The share of the list price's units a price must keep under the volume floor, by default.
+pub const DEFAULT_VOLUME_FLOOR: f64 = 0.9;
 
 /// A pricing policy choosing one of `arms` candidate prices each period.
 pub trait PricePolicy {
@@ -275,16 +296,32 @@ impl PricePolicy for Fixed {
     fn observe(&mut self, _arm: usize, _units: f64) {}
 }
 
-/// Knows the true expected demand of every price.
+/// Knows the true expected demand of every price in every period.
 #[derive(Debug, Clone)]
 pub struct Oracle {
-    /// Expected value per period of each arm.
-    pub expected: Vec<f64>,
+    /// Expected value per period of each arm, period by period (the last row holds after).
+    pub expected: Vec<Vec<f64>>,
+    /// Arms it may not choose in each period (the volume floor), as a mask per period.
+    pub excluded: Vec<Vec<bool>>,
+    period: usize,
+}
+
+impl Oracle {
+    /// An oracle over `expected[t][k]`, with arms `excluded[t][k]` ruled out (may be empty).
+    pub fn new(expected: Vec<Vec<f64>>, excluded: Vec<Vec<bool>>) -> Oracle {
+        Oracle { expected, excluded, period: 0 }
+    }
 }
 
 impl PricePolicy for Oracle {
     fn choose(&mut self, allowed: &[usize], _rng: &mut StdRng) -> usize {
-        allowed.iter().copied().fold(allowed[0], |a, b| if self.expected[b] > self.expected[a] { b } else { a })
+        let t = self.period.min(self.expected.len().saturating_sub(1));
+        self.period += 1;
+        let row = &self.expected[t];
+        let out = |k: usize| self.excluded.get(t).is_some_and(|e| e[k]);
+        let open: Vec<usize> = allowed.iter().copied().filter(|&k| !out(k)).collect();
+        let pool = if open.is_empty() { allowed } else { &open };
+        pool.iter().copied().fold(pool[0], |a, b| if row[b] > row[a] { b } else { a })
     }
 
     fn observe(&mut self, _arm: usize, _units: f64) {}

@@ -20,8 +20,10 @@ pub mod markdown;
 pub mod offers;
 pub mod quote;
 pub mod reprice;
+pub mod robust;
 pub mod simulate;
 pub mod store;
+pub mod suite;
 
 pub use error::PricingError;
 pub use store::MIGRATIONS;

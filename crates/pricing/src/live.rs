@@ -1,6 +1,7 @@
 //! A live price experiment on one product: its state as stored (candidate prices, what each
 //! sold, the price on the shelf), the checks a new one must pass, and each step's choice of the
-//! next price by Thompson sampling ([`crate::experiment::Thompson`]) with a stopping rule.
+//! next price by Tailor's policy ([`crate::robust::Robust`], the one the simulator scores): a
+//! checked model with a fallback, a safety rule against the list price and a stopping rule.
 //! Pure: the engine reads the units sold and puts each chosen price through the price book.
 
 use rand::rngs::StdRng;
@@ -8,12 +9,14 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use tailor_core::FieldError;
 
-use crate::experiment::{Objective, PricePolicy, Thompson};
+use crate::experiment::{Objective, DEFAULT_VOLUME_FLOOR};
 use crate::guardrails::Guardrails;
+use crate::robust::{Model, Robust, Settings, DEFAULT_ALPHA};
 use crate::PricingError;
 
-/// What the elasticity is believed to be before any sale (The Complete Journey's category means).
-pub const PRIOR_ELASTICITY: (f64, f64) = (-1.0, 0.6);
+/// What the elasticity is believed to be before any sale when the product's category has no
+/// estimate: a weak prior around The Complete Journey's mean over categories.
+pub const PRIOR_ELASTICITY: (f64, f64) = (-1.0, 1.0);
 /// Hours a price holds when the input does not say.
 const DEFAULT_PERIOD_HOURS: u32 = 24;
 /// Periods each price is tried first when the input does not say.
@@ -35,6 +38,86 @@ pub struct ExperimentInput {
     /// Hours a price holds before the next choice (default 24).
     #[serde(default)]
     pub period_hours: Option<u32>,
+    /// The share of the list price's earnings the experiment may give up (0–0.5, default 0.05).
+    #[serde(default)]
+    pub alpha: Option<f64>,
+    /// With `margin_with_volume_floor`: the share of the list price's units a price must keep
+    /// selling (above 0, at most 1; default 0.9).
+    #[serde(default)]
+    pub volume_floor: Option<f64>,
+}
+
+/// What an experiment believes about the elasticity before any sale, and where that came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Prior {
+    /// Mean elasticity.
+    pub mean: f64,
+    /// Its standard deviation.
+    pub sd: f64,
+    /// Where it came from, in words.
+    pub source: String,
+}
+
+/// A category's elasticity estimate as `tailor pricing elasticity` reports it: the shrunk
+/// category mean, its standard deviation, the spread τ between the category's products and how
+/// many products it holds. Stored per category; new experiments start from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CategoryElasticity {
+    /// The category's mean elasticity (negative, above −20).
+    pub mean: f64,
+    /// The standard deviation of that mean (0 to 10).
+    pub mean_sd: f64,
+    /// The spread between the category's products (0 to 10).
+    pub tau: f64,
+    /// Products the estimate rests on (at least 1).
+    pub products: u32,
+}
+
+impl CategoryElasticity {
+    /// Checks the estimate; the error names the field.
+    pub fn check(&self) -> Result<(), FieldError> {
+        if !(self.mean.is_finite() && self.mean < 0.0 && self.mean > -20.0) {
+            return Err(FieldError::invalid("mean", "a negative elasticity above −20, e.g. −1.2"));
+        }
+        if !(self.mean_sd.is_finite() && (0.0..=10.0).contains(&self.mean_sd)) {
+            return Err(FieldError::invalid("meanSd", "a standard deviation from 0 to 10"));
+        }
+        if !(self.tau.is_finite() && (0.0..=10.0).contains(&self.tau)) {
+            return Err(FieldError::invalid("tau", "a standard deviation from 0 to 10"));
+        }
+        if self.products == 0 {
+            return Err(FieldError::invalid("products", "at least 1 product"));
+        }
+        Ok(())
+    }
+
+    /// The prior of a new experiment on one of `category`'s products.
+    pub fn prior(&self, category: &str) -> Prior {
+        Prior::from_category(category, self.mean, self.mean_sd, self.tau, self.products)
+    }
+}
+
+impl Prior {
+    /// The prior for a product of a category whose stored estimate is `mean` ± `mean_sd` with
+    /// between-product spread `tau` over `products` products: the predictive spread of a new
+    /// product (mean_sd² + τ²), widened where the category is small (fewer than 30 products)
+    /// and never narrower than 0.3.
+    pub fn from_category(category: &str, mean: f64, mean_sd: f64, tau: f64, products: u32) -> Prior {
+        let small = 1.0 + 5.0 / f64::from(products.max(1));
+        let sd = ((mean_sd * mean_sd + tau * tau).sqrt() * small).max(0.3);
+        Prior {
+            mean,
+            sd,
+            source: format!("the estimate of category {category} ({products} products), widened for its spread"),
+        }
+    }
+
+    /// The weak prior of a product whose category has no estimate.
+    pub fn weak() -> Prior {
+        Prior { mean: PRIOR_ELASTICITY.0, sd: PRIOR_ELASTICITY.1, source: "no category estimate: a weak prior".into() }
+    }
 }
 
 /// One candidate price and what it did.
@@ -89,6 +172,29 @@ pub struct Experiment {
     /// Why it paused, when it did.
     #[serde(default)]
     pub note: Option<String>,
+    /// The elasticity prior it started from (absent: experiments started before priors were stored).
+    #[serde(default)]
+    pub prior: Option<Prior>,
+    /// The share of the list price's earnings it may give up.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// The volume floor of the margin-with-volume-floor objective.
+    #[serde(default)]
+    pub volume_floor: Option<f64>,
+    /// The demand model it trusts now.
+    #[serde(default)]
+    pub model: Model,
+    /// Why the last price was chosen: the rule, the model and, when the model changed, why.
+    #[serde(default)]
+    pub explanation: Option<String>,
+    /// The policy's state (what it has seen since it last started over).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub policy: Option<Robust>,
+}
+
+fn default_alpha() -> f64 {
+    DEFAULT_ALPHA
 }
 
 /// The price a step puts on the shelf, with the reason recorded in the price book.
@@ -120,6 +226,15 @@ impl ExperimentInput {
         if self.min_exposure() > 30 {
             return Err(FieldError::invalid("minExposure", "at most 30 periods"));
         }
+        if self.alpha.is_some_and(|a| !(0.0..=0.5).contains(&a)) {
+            return Err(FieldError::invalid("alpha", "the share of the list price's earnings to risk, 0 to 0.5"));
+        }
+        if self.volume_floor.is_some_and(|f| !(f > 0.0 && f <= 1.0)) {
+            return Err(FieldError::invalid("volumeFloor", "a share of the list price's units above 0, at most 1"));
+        }
+        if self.volume_floor.is_some() && self.objective != Objective::MarginWithVolumeFloor {
+            return Err(FieldError::invalid("volumeFloor", "only with the margin_with_volume_floor objective"));
+        }
         if rails.frozen {
             return Err(FieldError::invalid(
                 "pricesCents",
@@ -134,7 +249,7 @@ impl ExperimentInput {
                 ));
             }
         }
-        if self.objective == Objective::Margin && rails.unit_cost_cents.is_none() {
+        if self.objective.needs_cost() && rails.unit_cost_cents.is_none() {
             return Err(FieldError::invalid(
                 "objective",
                 format!("margin needs a unit cost: set unitCostCents in {sku}'s guardrails"),
@@ -166,23 +281,28 @@ pub fn check_replaceable(existing: Option<&Experiment>) -> Result<(), PricingErr
 impl Experiment {
     /// A running experiment on `sku` as of `now`, its first candidate on the shelf until the
     /// first [`Experiment::choose`]; `reference_cents` anchors the demand curve (the list price
-    /// when it starts) and `unit_cost_cents` prices the margin objective.
+    /// when it starts, always a candidate: it is added when the input leaves it out),
+    /// `unit_cost_cents` prices the margin objective and `prior` is the elasticity believed before
+    /// any sale.
     pub fn new(
         sku: &str,
         input: &ExperimentInput,
         reference_cents: i64,
         unit_cost_cents: Option<i64>,
+        prior: Prior,
         now: i64,
     ) -> Experiment {
+        let mut prices = input.prices_cents.clone();
+        if !prices.contains(&reference_cents) && reference_cents > 0 {
+            prices.push(reference_cents);
+        }
+        let floor = (input.objective == Objective::MarginWithVolumeFloor)
+            .then(|| input.volume_floor.unwrap_or(DEFAULT_VOLUME_FLOOR));
         Experiment {
             sku: sku.to_string(),
             status: "running".into(),
             objective: input.objective,
-            arms: input
-                .prices_cents
-                .iter()
-                .map(|c| Arm { cents: *c, periods: 0.0, units: 0.0, expected_value: 0.0 })
-                .collect(),
+            arms: prices.iter().map(|c| Arm { cents: *c, periods: 0.0, units: 0.0, expected_value: 0.0 }).collect(),
             current: 0,
             current_since: now,
             period_hours: input.period_hours(),
@@ -193,6 +313,12 @@ impl Experiment {
             stopped: None,
             started_at: now,
             note: None,
+            prior: Some(prior),
+            alpha: input.alpha.unwrap_or(DEFAULT_ALPHA),
+            volume_floor: floor,
+            model: Model::ConstantElasticity,
+            explanation: None,
+            policy: None,
         }
     }
 
@@ -201,9 +327,15 @@ impl Experiment {
         self.status == "running"
     }
 
-    /// Whether a step is due at `now`: running, and the current price's period is over.
+    /// Whether it is still watched: running, or concluded (a concluded experiment keeps its
+    /// price but starts over when demand shifts, as in the simulator).
+    pub fn is_watched(&self) -> bool {
+        self.is_running() || self.status == "concluded"
+    }
+
+    /// Whether a step is due at `now`: watched, and the current price's period is over.
     pub fn is_due(&self, now: i64) -> bool {
-        self.is_running() && now >= self.current_since + self.period_ms()
+        self.is_watched() && now >= self.current_since + self.period_ms()
     }
 
     /// The price on the shelf, in cents.
@@ -229,40 +361,35 @@ impl Experiment {
     /// Counts `units` sold at the current price since it went on the shelf, up to `now`.
     pub fn record_period(&mut self, units: i64, now: i64) {
         let exposure = (now - self.current_since) as f64 / self.period_ms() as f64;
+        let mut policy = self.take_policy();
+        policy.observe_exposure(self.current, exposure, units as f64);
+        self.policy = Some(policy);
         let arm = &mut self.arms[self.current];
         arm.periods += exposure;
         arm.units += units as f64;
     }
 
     /// Chooses the next price at `now` among the candidates the guardrails allow after
-    /// `previous_cents` (the current one if none is), updates the belief and the stopping rule,
-    /// and puts it on the shelf. The choice is seeded by product and step, so a replay repeats it.
+    /// `previous_cents` (the current one if none is), updates the belief, the model check and
+    /// the stopping rule, and puts it on the shelf. The choice is seeded by product and step, so
+    /// a replay repeats it.
     pub fn choose(&mut self, rails: &Guardrails, previous_cents: i64, now: i64) -> Choice {
         let allowed: Vec<usize> = (0..self.arms.len())
             .filter(|&k| rails.apply(self.arms[k].cents, Some(previous_cents)).cents == self.arms[k].cents)
             .collect();
         let allowed = if allowed.is_empty() { vec![self.current] } else { allowed };
-        let mut policy = self.policy();
+        let mut policy = self.take_policy();
         let step = self.arms.iter().map(|a| a.periods).sum::<f64>().round() as u32;
-        let was_stopped = self.stopped.is_some();
-        let k = policy.choose(&allowed, &mut StdRng::seed_from_u64(seed(&self.sku, step)));
+        let k = policy.choose_arm(&allowed, &mut StdRng::seed_from_u64(seed(&self.sku, step)));
         self.stopped = policy.stopped;
+        self.model = policy.model;
         self.elasticity = self.arms.iter().any(|a| a.periods > 0.0).then(|| policy.elasticity());
         for (arm, v) in self.arms.iter_mut().zip(policy.expected_values()) {
             arm.expected_value = v;
         }
-        let reason = match self.stopped {
-            Some((_, best)) if !was_stopped => {
-                format!("price experiment concluded: {} cents earns most", self.arms[best].cents)
-            }
-            Some(_) => "price experiment concluded: keeping the best price".to_string(),
-            None => format!(
-                "price experiment: trying {} cents (candidate {} of {})",
-                self.arms[k].cents,
-                k + 1,
-                self.arms.len()
-            ),
-        };
+        let reason = policy.explain(&format!("{} cents", self.arms[k].cents));
+        self.explanation = Some(reason.clone());
+        self.policy = Some(policy);
         self.current = k;
         self.current_since = now;
         Choice { cents: self.arms[k].cents, reason }
@@ -278,6 +405,9 @@ impl Experiment {
             self.note = Some(format!("the guardrails hold {chosen} cents at {set_cents}; start a new experiment"));
         } else if self.stopped.is_some() {
             self.status = "concluded".into();
+        } else if self.status == "concluded" {
+            // Demand shifted after it concluded: the policy started over.
+            self.status = "running".into();
         }
     }
 
@@ -285,28 +415,27 @@ impl Experiment {
         i64::from(self.period_hours) * HOUR_MS
     }
 
-    fn policy(&self) -> Thompson {
+    /// The policy's state, or a fresh one fed with the arms' totals (experiments stored before
+    /// the state was).
+    fn take_policy(&mut self) -> Robust {
+        if let Some(p) = self.policy.take() {
+            return p;
+        }
         let prices: Vec<f64> = self.arms.iter().map(|a| a.cents as f64 / 100.0).collect();
         let cost = self.unit_cost_cents.unwrap_or(0) as f64 / 100.0;
-        let value = prices
-            .iter()
-            .map(|p| match self.objective {
-                Objective::Revenue => *p,
-                Objective::Margin => p - cost,
-            })
-            .collect();
-        let periods: Vec<f64> = self.arms.iter().map(|a| a.periods).collect();
-        let units: Vec<f64> = self.arms.iter().map(|a| a.units).collect();
-        Thompson::resume(
-            &prices,
-            self.reference_cents as f64 / 100.0,
-            value,
-            PRIOR_ELASTICITY,
-            self.min_exposure,
-            &periods,
-            &units,
-            self.stopped,
-        )
+        let value = prices.iter().map(|p| self.objective.unit_value(*p, cost)).collect();
+        let list = self.arms.iter().position(|a| a.cents == self.reference_cents).unwrap_or_else(|| {
+            (0..self.arms.len()).min_by_key(|&k| (self.arms[k].cents - self.reference_cents).abs()).unwrap_or(0)
+        });
+        let prior = self.prior.as_ref().map_or(PRIOR_ELASTICITY, |p| (p.mean, p.sd));
+        let settings =
+            Settings { prior, alpha: self.alpha, min_exposure: self.min_exposure, volume_floor: self.volume_floor };
+        let mut policy = Robust::new(&prices, self.reference_cents as f64 / 100.0, list, value, settings);
+        for (k, a) in self.arms.iter().enumerate() {
+            policy.observe_exposure(k, a.periods, a.units);
+        }
+        policy.stopped = self.stopped;
+        policy
     }
 }
 
@@ -326,6 +455,8 @@ mod tests {
             objective: Objective::Revenue,
             min_exposure: None,
             period_hours: None,
+            alpha: None,
+            volume_floor: None,
         }
     }
 
@@ -353,7 +484,7 @@ mod tests {
 
     #[test]
     fn only_a_running_experiment_blocks_a_new_one() {
-        let mut e = Experiment::new("CHIPS", &input(&[300, 350]), 320, None, 0);
+        let mut e = Experiment::new("CHIPS", &input(&[300, 350]), 320, None, Prior::weak(), 0);
         assert_eq!((e.period_hours, e.min_exposure, e.current_cents()), (24, 2, 300));
         assert!(matches!(check_replaceable(Some(&e)), Err(PricingError::Conflict(_))));
         e.stop();
@@ -363,13 +494,11 @@ mod tests {
 
     #[test]
     fn a_step_counts_the_period_and_the_first_choices_explore_every_price() {
-        let mut e = Experiment::new("CHIPS", &input(&[300, 350, 400]), 350, None, 0);
+        let mut e = Experiment::new("CHIPS", &input(&[300, 350, 400]), 350, None, Prior::weak(), 0);
         let rails = Guardrails::default();
         let first = e.choose(&rails, 350, 0);
-        assert_eq!(
-            first.reason,
-            format!("price experiment: trying {} cents (candidate {} of 3)", first.cents, e.current + 1)
-        );
+        assert_eq!(first.cents, 350, "the list price goes first");
+        assert!(first.reason.starts_with("price experiment: trying 350 cents (minimum exposure)"), "{}", first.reason);
         assert!(!e.is_due(23 * HOUR) && e.is_due(24 * HOUR));
         let mut seen = vec![e.current];
         for step in 1..6 {
@@ -380,10 +509,11 @@ mod tests {
         }
         assert_eq!(e.arms.iter().map(|a| a.periods).sum::<f64>(), 5.0);
         assert_eq!(e.arms.iter().map(|a| a.units).sum::<f64>(), 50.0);
-        assert!((0..3).all(|k| seen.contains(&k)), "minimum exposure tries each price: {seen:?}");
+        // The list price first: the safety rule measures every other price against its sales.
+        assert_eq!(&seen[..2], &[1, 1], "{seen:?}");
         assert!(e.elasticity.is_some());
         let again = {
-            let mut r = Experiment::new("CHIPS", &input(&[300, 350, 400]), 350, None, 0);
+            let mut r = Experiment::new("CHIPS", &input(&[300, 350, 400]), 350, None, Prior::weak(), 0);
             r.choose(&rails, 350, 0)
         };
         assert_eq!(again, first, "the same product and step choose the same price");
@@ -391,7 +521,7 @@ mod tests {
 
     #[test]
     fn the_guardrails_limit_the_choice_and_a_moved_price_pauses_it() {
-        let mut e = Experiment::new("CHIPS", &input(&[300, 400]), 300, None, 0);
+        let mut e = Experiment::new("CHIPS", &input(&[300, 400]), 300, None, Prior::weak(), 0);
         // From 300, a 10% daily limit allows 300 but not 400.
         let daily = Guardrails { max_daily_change: Some(0.1), ..Default::default() };
         for step in 0..4 {
@@ -407,7 +537,7 @@ mod tests {
 
     #[test]
     fn a_price_changed_by_hand_pauses_it() {
-        let mut e = Experiment::new("CHIPS", &input(&[300, 400]), 300, None, 0);
+        let mut e = Experiment::new("CHIPS", &input(&[300, 400]), 300, None, Prior::weak(), 0);
         e.pause_off_shelf(299);
         assert_eq!(e.status, "paused");
         assert!(!e.is_due(i64::MAX));
@@ -419,7 +549,7 @@ mod tests {
 
     #[test]
     fn experiments_stored_with_epoch_milliseconds_still_read() {
-        let mut e = Experiment::new("CHIPS", &input(&[300, 400]), 300, None, 1_772_355_600_000);
+        let mut e = Experiment::new("CHIPS", &input(&[300, 400]), 300, None, Prior::weak(), 1_772_355_600_000);
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["startedAt"], "2026-03-01T09:00:00.000Z");
         let mut old = json.clone();

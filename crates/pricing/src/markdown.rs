@@ -86,6 +86,9 @@ impl MarkdownRequest {
         {
             return Err(FieldError::invalid("unitCost", "cost and salvage value are 0 or more"));
         }
+        if self.objective == Objective::MarginWithVolumeFloor {
+            return Err(FieldError::invalid("objective", "a markdown plan maximizes revenue or margin"));
+        }
         self.demand.check().map_err(|(f, why)| FieldError::invalid(format!("demand.{f}"), why))
     }
 }
@@ -97,14 +100,8 @@ pub fn plan(r: &MarkdownRequest) -> Result<MarkdownPlan, FieldError> {
     let bucket = (f64::from(r.stock) / 2_000.0).ceil().max(1.0);
     let levels = (f64::from(r.stock) / bucket).round() as usize;
     let (n, t_max) = (r.prices.len(), r.periods as usize);
-    let unit_value = |p: f64| match r.objective {
-        Objective::Revenue => p,
-        Objective::Margin => p - r.unit_cost,
-    };
-    let salvage = match r.objective {
-        Objective::Revenue => r.salvage_value,
-        Objective::Margin => r.salvage_value - r.unit_cost,
-    };
+    let unit_value = |p: f64| r.objective.unit_value(p, r.unit_cost);
+    let salvage = r.objective.unit_value(r.salvage_value, r.unit_cost);
     let rate: Vec<f64> = r.prices.iter().map(|p| r.demand.expected(*p, r.reference_price) / bucket).collect();
     // value[j][s]: best from here on at price step j with s buckets left.
     let mut value: Vec<Vec<f64>> = vec![(0..=levels).map(|s| s as f64 * bucket * salvage).collect(); n];

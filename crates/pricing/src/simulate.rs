@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use tailor_core::FieldError;
 
 use crate::demand::{normal_quantile, poisson_quantile, Demand};
-use crate::experiment::{EpsilonGreedy, Fixed, Objective, Oracle, PricePolicy, Thompson};
+use crate::experiment::{EpsilonGreedy, Fixed, Objective, Oracle, PricePolicy, Thompson, DEFAULT_VOLUME_FLOOR};
 use crate::guardrails::Guardrails;
+use crate::robust::{Model, Robust, Settings, DEFAULT_ALPHA};
 
 /// One simulated product.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +29,39 @@ pub struct SimProduct {
     /// (e.g. its category's estimate). Default: the scenario's `priorElasticity`.
     #[serde(default)]
     pub prior_elasticity: Option<(f64, f64)>,
+    /// Demand grows (or shrinks) linearly by this share over the horizon, e.g. 0.4 = +40% by
+    /// the last period; default 0.
+    #[serde(default)]
+    pub trend: f64,
+    /// Amplitude of a weekly cycle in demand (0–0.9), e.g. 0.3 = ±30%; default 0.
+    #[serde(default)]
+    pub weekly: f64,
+    /// A change of the demand curve mid-way (a competitor's price move).
+    #[serde(default)]
+    pub shock: Option<Shock>,
+}
+
+/// From period `at` on, demand follows another curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Shock {
+    /// The first period (0-based) of the new curve.
+    pub at: u32,
+    /// The curve from then on.
+    pub demand: Demand,
+}
+
+impl SimProduct {
+    /// Expected units in period `t` of `periods` at `price`.
+    pub fn expected(&self, price: f64, t: u32, periods: u32) -> f64 {
+        let curve = match self.shock {
+            Some(s) if t >= s.at => s.demand,
+            _ => self.demand,
+        };
+        let progress = if periods > 1 { f64::from(t) / f64::from(periods - 1) } else { 0.0 };
+        let season = 1.0 + self.weekly * (2.0 * std::f64::consts::PI * f64::from(t) / 7.0).cos();
+        (curve.expected(price, self.reference_price) * (1.0 + self.trend * progress) * season).max(0.0)
+    }
 }
 
 /// Limits the simulated prices obey (the same for every product).
@@ -65,6 +99,12 @@ pub struct Scenario {
     /// Exploration rate of the ε-greedy baseline.
     #[serde(default = "default_epsilon")]
     pub epsilon: f64,
+    /// The share of the list price's earnings Tailor's experiment may give up (0–0.5).
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// With `margin_with_volume_floor`: the share of the list price's units a price must keep.
+    #[serde(default = "default_volume_floor")]
+    pub volume_floor: f64,
     /// The products.
     pub products: Vec<SimProduct>,
 }
@@ -79,6 +119,12 @@ fn default_min_exposure() -> u32 {
 }
 fn default_epsilon() -> f64 {
     0.1
+}
+fn default_alpha() -> f64 {
+    DEFAULT_ALPHA
+}
+fn default_volume_floor() -> f64 {
+    DEFAULT_VOLUME_FLOOR
 }
 
 /// Elasticity quantiles (p0, p10, p25, p50, p75, p90, p100) the default scenario draws from:
@@ -114,6 +160,9 @@ impl Scenario {
                     unit_cost: reference_price * rng.gen_range(0.5..0.75),
                     demand,
                     prior_elasticity: None,
+                    trend: 0.0,
+                    weekly: 0.0,
+                    shock: None,
                 }
             })
             .collect();
@@ -125,6 +174,8 @@ impl Scenario {
             prior_elasticity: default_prior(),
             min_exposure: default_min_exposure(),
             epsilon: default_epsilon(),
+            alpha: default_alpha(),
+            volume_floor: default_volume_floor(),
             products,
         }
     }
@@ -144,6 +195,12 @@ impl Scenario {
         if !(0.0..=1.0).contains(&self.epsilon) {
             return bad("epsilon".into(), "a probability between 0 and 1");
         }
+        if !(0.0..=0.5).contains(&self.alpha) {
+            return bad("alpha".into(), "the share of the list price's earnings an experiment may give up, 0 to 0.5");
+        }
+        if !(self.volume_floor > 0.0 && self.volume_floor <= 1.0) {
+            return bad("volumeFloor".into(), "a share of the list price's units above 0 and at most 1, e.g. 0.9");
+        }
         let (mean, sd) = self.prior_elasticity;
         if !(mean.is_finite() && sd.is_finite() && sd > 0.0) {
             return bad("priorElasticity".into(), "[mean, sd] with sd above 0, e.g. [-1.5, 1.0]");
@@ -160,6 +217,28 @@ impl Scenario {
             }
             if let Err((field, why)) = p.demand.check() {
                 return bad(format!("products[{i}].demand.{field}"), why);
+            }
+            if let Some((mean, sd)) = p.prior_elasticity {
+                if !(mean.is_finite() && sd.is_finite() && sd > 0.0) {
+                    return bad(format!("products[{i}].priorElasticity"), "[mean, sd] with sd above 0");
+                }
+            }
+            if !(p.trend.is_finite() && p.trend > -0.9 && p.trend <= 5.0) {
+                return bad(
+                    format!("products[{i}].trend"),
+                    "a share of change over the horizon, above −0.9 and at most 5",
+                );
+            }
+            if !(0.0..=0.9).contains(&p.weekly) {
+                return bad(format!("products[{i}].weekly"), "a weekly amplitude from 0 to 0.9");
+            }
+            if let Some(shock) = p.shock {
+                if shock.at >= self.periods {
+                    return bad(format!("products[{i}].shock.at"), "a period before the end of the horizon");
+                }
+                if let Err((field, why)) = shock.demand.check() {
+                    return bad(format!("products[{i}].shock.demand.{field}"), why);
+                }
             }
         }
         if let Some(g) = self.guardrails {
@@ -181,35 +260,49 @@ pub struct PolicyResult {
     pub revenue: f64,
     /// Margin over the horizon.
     pub margin: f64,
+    /// The scenario's objective over the horizon (margin less the volume floor's shortfall
+    /// under `margin_with_volume_floor`).
+    pub objective: f64,
     /// Revenue as a share of the oracle's.
     pub revenue_share: f64,
     /// Margin as a share of the oracle's.
     pub margin_share: f64,
+    /// The objective as a share of the oracle's.
+    pub objective_share: f64,
 }
 
 /// The simulation's outcome.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
-    /// Oracle, static list price, ε-greedy, Tailor.
+    /// Oracle, static list price, ε-greedy, Thompson (constant elasticity), Tailor.
     pub policies: Vec<PolicyResult>,
     /// Products whose experiment stopped (Tailor's stopping rule) and the median period it did.
     pub stopped: (usize, Option<u32>),
+    /// Products Tailor concluded on the list price (no better price shown).
+    pub back_to_list: usize,
+    /// Products whose model failed its check and went to the per-price fallback.
+    pub fallback: usize,
+    /// Restarts after a detected shift in demand, over all products.
+    pub restarts: u32,
 }
+
+/// The policies every scenario runs, in report order.
+pub const POLICIES: [&str; 5] = ["oracle", "static list price", "ε-greedy", "Thompson (const. elast.)", "Tailor"];
 
 /// Runs every policy on the scenario (it must pass `check`).
 pub fn run(scenario: &Scenario, seed: u64) -> Report {
-    let names = ["oracle", "static list price", "ε-greedy", "Tailor (Thompson)"];
-    let mut totals = vec![(0.0, 0.0); names.len()];
+    let mut totals = vec![[0.0f64; 3]; POLICIES.len()];
+    let mut report = Report::default();
     let mut stops = Vec::new();
+    let floor = (scenario.objective == Objective::MarginWithVolumeFloor).then_some(scenario.volume_floor);
     for (i, p) in scenario.products.iter().enumerate() {
         let prices: Vec<f64> = scenario.price_points.iter().map(|m| round_cents(m * p.reference_price)).collect();
         let margin: Vec<f64> = prices.iter().map(|x| x - p.unit_cost).collect();
-        let value = match scenario.objective {
-            Objective::Revenue => prices.clone(),
-            Objective::Margin => margin.clone(),
-        };
-        let expected: Vec<f64> = prices.iter().map(|x| p.demand.expected(*x, p.reference_price)).collect();
+        let value: Vec<f64> = prices.iter().map(|x| scenario.objective.unit_value(*x, p.unit_cost)).collect();
+        let expected: Vec<Vec<f64>> = (0..scenario.periods)
+            .map(|t| prices.iter().map(|x| p.expected(*x, t, scenario.periods)).collect())
+            .collect();
         let list = (0..prices.len())
             .min_by(|&a, &b| {
                 let d = |k: usize| (scenario.price_points[k] - 1.0).abs();
@@ -223,68 +316,92 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
             ..Default::default()
         });
         let prior = p.prior_elasticity.unwrap_or(scenario.prior_elasticity);
-        let mut thompson = Thompson::new(&prices, p.reference_price, value.clone(), prior, scenario.min_exposure);
-        let oracle_values: Vec<f64> = value.iter().zip(&expected).map(|(v, l)| v * l).collect();
+        let oracle_values: Vec<Vec<f64>> =
+            expected.iter().map(|row| row.iter().zip(&value).map(|(l, v)| l * v).collect()).collect();
+        let excluded: Vec<Vec<bool>> = match floor {
+            Some(f) => expected.iter().map(|row| row.iter().map(|l| *l < f * row[list]).collect()).collect(),
+            None => Vec::new(),
+        };
+        let settings =
+            Settings { prior, alpha: scenario.alpha, min_exposure: scenario.min_exposure, volume_floor: floor };
+        let mut tailor = Robust::new(&prices, p.reference_price, list, value.clone(), settings);
         let mut policies: Vec<Box<dyn PricePolicy>> = vec![
-            Box::new(Oracle { expected: oracle_values }),
+            Box::new(Oracle::new(oracle_values, excluded)),
             Box::new(Fixed(list)),
             Box::new(EpsilonGreedy::new(value.clone(), scenario.epsilon)),
+            Box::new(Thompson::new(&prices, p.reference_price, value.clone(), prior, scenario.min_exposure)),
         ];
+        let score = |(r, m, floored): (f64, f64, f64)| {
+            let objective = match scenario.objective {
+                Objective::Revenue => r,
+                Objective::Margin => m,
+                Objective::MarginWithVolumeFloor => floored,
+            };
+            [r, m, objective]
+        };
+        let floor_units = floor.map(|f| expected.iter().map(|row| f * row[list]).collect::<Vec<f64>>());
+        let play = |policy: &mut dyn PricePolicy, j: usize| {
+            play(policy, &prices, &margin, &expected, floor_units.as_deref(), rails.as_ref(), seed, i, j)
+        };
         for (j, policy) in policies.iter_mut().enumerate() {
-            let (r, m) =
-                play(policy.as_mut(), &prices, &margin, &expected, rails.as_ref(), scenario.periods, seed, i, j);
-            totals[j].0 += r;
-            totals[j].1 += m;
+            let s = score(play(policy.as_mut(), j));
+            (0..3).for_each(|c| totals[j][c] += s[c]);
         }
-        let (r, m) = play(&mut thompson, &prices, &margin, &expected, rails.as_ref(), scenario.periods, seed, i, 3);
-        totals[3].0 += r;
-        totals[3].1 += m;
-        if let Some((when, _)) = thompson.stopped {
+        let s = score(play(&mut tailor, 4));
+        (0..3).for_each(|c| totals[4][c] += s[c]);
+        if let Some((when, arm)) = tailor.stopped {
             stops.push(when);
+            report.back_to_list += usize::from(arm == list);
         }
+        report.fallback += usize::from(tailor.model == Model::PerPrice);
+        report.restarts += tailor.restarts;
     }
     stops.sort_unstable();
-    let (oracle_revenue, oracle_margin) = totals[0];
-    Report {
-        policies: names
-            .iter()
-            .zip(&totals)
-            .map(|(name, (r, m))| PolicyResult {
-                policy: (*name).to_string(),
-                revenue: *r,
-                margin: *m,
-                revenue_share: r / oracle_revenue,
-                margin_share: m / oracle_margin,
-            })
-            .collect(),
-        stopped: (stops.len(), stops.get(stops.len() / 2).copied()),
-    }
+    let oracle = totals[0];
+    let share = |a: f64, b: f64| if b.abs() > 0.0 { a / b } else { 0.0 };
+    report.policies = POLICIES
+        .iter()
+        .zip(&totals)
+        .map(|(name, t)| PolicyResult {
+            policy: (*name).to_string(),
+            revenue: t[0],
+            margin: t[1],
+            objective: t[2],
+            revenue_share: share(t[0], oracle[0]),
+            margin_share: share(t[1], oracle[1]),
+            objective_share: share(t[2], oracle[2]),
+        })
+        .collect();
+    report.stopped = (stops.len(), stops.get(stops.len() / 2).copied());
+    report
 }
 
 fn round_cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// Plays one policy on one product: (revenue, margin). The demand luck depends only on the
-/// product and period, so every policy meets the same days.
+/// Plays one policy on one product: (revenue, margin, margin within the volume floor). A period
+/// at a price whose expected units fall below `floor_units` of that period earns nothing toward
+/// the last. The demand luck depends only on the product and period, so every policy meets the
+/// same days.
 #[allow(clippy::too_many_arguments)]
 fn play(
     policy: &mut dyn PricePolicy,
     prices: &[f64],
     margin: &[f64],
-    expected: &[f64],
+    expected: &[Vec<f64>],
+    floor_units: Option<&[f64]>,
     rails: Option<&Guardrails>,
-    periods: u32,
     seed: u64,
     product: usize,
     policy_index: usize,
-) -> (f64, f64) {
+) -> (f64, f64, f64) {
     let mut luck = StdRng::seed_from_u64(seed ^ (product as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut own = StdRng::seed_from_u64(seed.wrapping_add(1 + policy_index as u64) ^ (product as u64) << 20);
     let cents: Vec<i64> = prices.iter().map(|p| (p * 100.0).round() as i64).collect();
     let mut previous: Option<i64> = None;
-    let (mut revenue, mut earned) = (0.0, 0.0);
-    for _ in 0..periods {
+    let (mut revenue, mut earned, mut floored) = (0.0, 0.0, 0.0);
+    for (t, row) in expected.iter().enumerate() {
         let allowed: Vec<usize> = (0..prices.len())
             .filter(|&k| rails.is_none_or(|g| g.apply(cents[k], previous).cents == cents[k]))
             .collect();
@@ -295,13 +412,16 @@ fn play(
             allowed
         };
         let k = policy.choose(&allowed, &mut own);
-        let units = poisson_quantile(expected[k], luck.gen()) as f64;
+        let units = poisson_quantile(row[k], luck.gen()) as f64;
         policy.observe(k, units);
         revenue += units * prices[k];
         earned += units * margin[k];
+        if floor_units.is_none_or(|f| row[k] >= f[t]) {
+            floored += units * margin[k];
+        }
         previous = Some(cents[k]);
     }
-    (revenue, earned)
+    (revenue, earned, floored)
 }
 
 #[cfg(test)]

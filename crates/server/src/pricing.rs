@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use tailor_core::Channel;
 use tailor_engine::{
-    Experiment, ExperimentInput, Guardrails, ListPriceInput, MarkdownPlan, MarkdownRequest, MarketInput, PriceDecision,
-    PriceQuote, Promotion,
+    CategoryElasticity, Experiment, ExperimentInput, Guardrails, ListPriceInput, MarkdownPlan, MarkdownRequest,
+    MarketInput, PriceDecision, PriceQuote, Promotion,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,6 +34,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(markdown))
         .routes(routes!(get_experiment, put_experiment, delete_experiment))
         .routes(routes!(step_experiment))
+        .routes(routes!(get_elasticity, put_elasticity))
 }
 
 /// The prices of the SKUs asked for: all of them, so no cursor (docs/api.md).
@@ -239,10 +240,13 @@ async fn get_experiment(
     Ok(Json(state.engine.price_experiment(&sku).await?))
 }
 
-/// Starts a price experiment: `pricesCents` (2–10 candidates, each within the guardrails),
-/// `objective` (revenue or margin), `minExposure` periods per price, `periodHours` per choice.
-/// Thompson sampling picks each period's price from the units sold; the stopping rule keeps
-/// the best.
+/// Starts a price experiment: `pricesCents` (2–10 candidates, each within the guardrails; the
+/// list price is always one), `objective` (revenue, margin or margin_with_volume_floor with
+/// `volumeFloor`), `minExposure` periods per price, `periodHours` per choice and `alpha`, the
+/// share of the list price's earnings it may give up. Its prior on the elasticity is the
+/// product's category estimate (`/v1/pricing/elasticities/{category}`); the model is checked
+/// against each price's sales and falls back to a per-price model when it does not fit; each
+/// price's explanation says which rule chose it.
 #[utoipa::path(put, path = "/v1/pricing/experiments/{sku}", tag = "pricing", security(("bearer" = [])),
     request_body = ExperimentInput, params(("sku" = String, Path, description = "The product")),
     responses((status = 200, body = Experiment), (status = 400, description = "Invalid field"), (status = 409, description = "One is running")))]
@@ -252,7 +256,8 @@ async fn put_experiment(
     Path(sku): Path<String>,
     body: Bytes,
 ) -> Result<Json<Experiment>, ApiError> {
-    let input: ExperimentInput = parse_body(&body, &["pricesCents", "objective", "minExposure", "periodHours"])?;
+    let input: ExperimentInput =
+        parse_body(&body, &["pricesCents", "objective", "minExposure", "periodHours", "alpha", "volumeFloor"])?;
     Ok(Json(state.engine.start_price_experiment(&sku, &input).await?))
 }
 
@@ -278,4 +283,31 @@ async fn step_experiment(
     Path(sku): Path<String>,
 ) -> Result<Json<Experiment>, ApiError> {
     Ok(Json(state.engine.step_price_experiment_at(&sku, tailor_core::time::now_millis()).await?))
+}
+
+/// A category's stored elasticity estimate, the prior new experiments on its products start from.
+#[utoipa::path(get, path = "/v1/pricing/elasticities/{category}", tag = "pricing", security(("bearer" = [])),
+    params(("category" = String, Path, description = "The category")),
+    responses((status = 200, body = CategoryElasticity), (status = 404, description = "No estimate")))]
+async fn get_elasticity(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Path(category): Path<String>,
+) -> Result<Json<CategoryElasticity>, ApiError> {
+    Ok(Json(state.engine.category_elasticity(&category).await?))
+}
+
+/// Stores a category's elasticity estimate (as `tailor pricing elasticity` reports it: `mean`,
+/// `meanSd`, `tau`, `products`); experiments started afterwards on its products start from it.
+#[utoipa::path(put, path = "/v1/pricing/elasticities/{category}", tag = "pricing", security(("bearer" = [])),
+    request_body = CategoryElasticity, params(("category" = String, Path, description = "The category")),
+    responses((status = 200, body = CategoryElasticity), (status = 400, description = "Invalid field")))]
+async fn put_elasticity(
+    State(state): State<AppState>,
+    _key: AdminKey,
+    Path(category): Path<String>,
+    body: Bytes,
+) -> Result<Json<CategoryElasticity>, ApiError> {
+    let input: CategoryElasticity = parse_body(&body, &["mean", "meanSd", "tau", "products"])?;
+    Ok(Json(state.engine.set_category_elasticity(&category, &input).await?))
 }

@@ -32,9 +32,10 @@ pub async fn save_experiment(conn: &mut AnyConnection, e: &Experiment, now: i64)
     Ok(())
 }
 
-/// The products with a running experiment.
-pub async fn running_experiments(conn: &mut AnyConnection) -> Result<Vec<String>, PricingError> {
-    Ok(sqlx::query("SELECT sku FROM price_experiments WHERE status = 'running'")
+/// The products with a running or concluded experiment (both are stepped: a concluded one
+/// watches for a shift in demand).
+pub async fn watched_experiments(conn: &mut AnyConnection) -> Result<Vec<String>, PricingError> {
+    Ok(sqlx::query("SELECT sku FROM price_experiments WHERE status IN ('running', 'concluded')")
         .fetch_all(&mut *conn)
         .await?
         .iter()

@@ -63,6 +63,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "pricing/002_experiments",
         "CREATE TABLE price_experiments (sku TEXT PRIMARY KEY, body TEXT NOT NULL, status TEXT NOT NULL, updated_at BIGINT NOT NULL)",
     ),
+    Migration::portable(
+        "pricing/004_elasticity",
+        "CREATE TABLE price_elasticity (category TEXT PRIMARY KEY, mean DOUBLE PRECISION NOT NULL, \
+         mean_sd DOUBLE PRECISION NOT NULL, tau DOUBLE PRECISION NOT NULL, products BIGINT NOT NULL, \
+         updated_at BIGINT NOT NULL)",
+    ),
 ];
 
 #[cfg(test)]
@@ -71,6 +77,14 @@ mod tests {
     #[test]
     fn migration_ids_are_those_already_applied() {
         let ids: Vec<&str> = super::MIGRATIONS.iter().map(|m| m.id).collect();
-        assert_eq!(ids, ["pricing/001_price_book", "pricing/003_offer_consent", "pricing/002_experiments"]);
+        assert_eq!(
+            ids,
+            [
+                "pricing/001_price_book",
+                "pricing/003_offer_consent",
+                "pricing/002_experiments",
+                "pricing/004_elasticity"
+            ]
+        );
     }
 }

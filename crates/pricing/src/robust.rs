@@ -1,0 +1,678 @@
+//! Tailor's price-experiment policy, the one the simulator scores and live experiments run:
+//! Thompson sampling that checks its demand model, falls back to one that assumes less, never
+//! lets the experiment fall below (1 − α) of what the list price would have earned, and goes
+//! back to the list price when it cannot show a better one.
+//!
+//! **Models.** First a Poisson model with constant elasticity, ln λ(p) = a + b·ln(p / reference),
+//! its prior on `b` from the product's category. Each period its fit is checked against what
+//! each price actually sold (a posterior predictive χ² over the prices, scaled by the day-to-day
+//! dispersion the sales show). When the category's prior is what does not fit, the prior is
+//! widened; when the curve itself does not fit (logit, kinked demand), the product switches for
+//! good to independent Gamma–Poisson demand per price, each price's prior centred on the curve
+//! fitted so far and worth one period of sales.
+//!
+//! **Safety.** A price other than the list price is tried only when what the experiment has
+//! earned, plus a pessimistic estimate of that price's next period, stays at or above (1 − α)
+//! of what the list price would have earned over the same periods (a conservative bandit, Wu et
+//! al. 2016, with the list price's value estimated from its own sales).
+//!
+//! **Stopping.** Once every price has its minimum exposure, the experiment concludes when one
+//! price is best with posterior probability ≥ 0.95 (or choosing it costs < 0.2% in expectation).
+//! The winner must beat the list price with probability ≥ 0.9; otherwise it concludes on the
+//! list price. A concluded experiment keeps watching its sales: when the last weeks sold far
+//! from what the model expects (a competitor's move, a shift in demand), it starts over from
+//! them.
+
+use std::fmt::Write as _;
+
+use rand::rngs::StdRng;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::demand::normal_quantile;
+use crate::experiment::PricePolicy;
+
+/// The share of the list price's earnings an experiment may give up at most, by default.
+pub const DEFAULT_ALPHA: f64 = 0.05;
+/// How many posterior draws judge the stopping rule.
+const STOP_DRAWS: usize = 100;
+/// One price is best with this posterior probability…
+const STOP_PROBABILITY: f64 = 0.95;
+/// …or choosing the leader costs less than this share of its value in expectation.
+const STOP_LOSS: f64 = 0.002;
+/// A winner other than the list price must beat it with this posterior probability.
+const BEAT_LIST: f64 = 0.9;
+/// The model check fails above this quantile of its χ² distribution.
+const CHECK_QUANTILE: f64 = 0.99;
+/// How pessimistic the safety rule is about the price it would try (standard deviations).
+const SAFETY_Z: f64 = 1.0;
+/// Periods of sales the change detector compares with what came before.
+const WINDOW: usize = 21;
+/// A window this many standard deviations from its expectation restarts the experiment.
+const SHIFT_Z: f64 = 4.0;
+/// Steps of history kept (older ones still count in the per-price totals).
+const HISTORY: usize = 400;
+/// The elasticity prior used once the category's prior has proven wrong.
+const WIDE_PRIOR_SD: f64 = 3.0;
+/// Under a volume floor, a price is tried when it keeps the floor with this probability…
+const FLOOR_PLAUSIBLE: f64 = 0.3;
+/// …and chosen after its exposure only with this one.
+const FLOOR_BELIEVED: f64 = 0.9;
+/// Periods of sales the fallback's prior is worth at each price.
+const FALLBACK_PRIOR_PERIODS: f64 = 1.0;
+
+/// Which demand model the policy trusts now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Model {
+    /// Constant elasticity with the category's prior.
+    #[default]
+    ConstantElasticity,
+    /// Constant elasticity with a wide prior: the category's did not fit the sales.
+    WidePrior,
+    /// Independent Gamma–Poisson demand per price: the constant-elasticity curve did not fit.
+    PerPrice,
+}
+
+/// Which rule chose a price (each price's explanation says it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// The minimum exposure: every price is tried a few periods.
+    #[default]
+    Exposure,
+    /// A Thompson draw from the model.
+    Sample,
+    /// Safety: the price to try could take the experiment below (1 − α) of the list price, so
+    /// the best price safe to play (the list price, or one already shown better) is played.
+    Safety,
+    /// The stopping rule concluded on a price that beats the list price.
+    Concluded,
+    /// The stopping rule found no price shown better than the list price.
+    ListPrice,
+}
+
+/// The knobs of the policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// Prior on the elasticity (mean, sd), e.g. the product's category estimate.
+    pub prior: (f64, f64),
+    /// The share of the list price's earnings the experiment may give up (0–0.5).
+    pub alpha: f64,
+    /// Periods each price is tried before sampling.
+    pub min_exposure: u32,
+    /// With the margin-with-volume-floor objective: the share of the list price's units a
+    /// price must keep selling to be chosen.
+    pub volume_floor: Option<f64>,
+}
+
+/// One period as the policy saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Step(pub usize, pub f64, pub f64);
+
+/// The policy's state: what it has seen since it (re)started and what it concluded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Robust {
+    x: Vec<f64>,
+    value: Vec<f64>,
+    list: usize,
+    prior: (f64, f64),
+    alpha: f64,
+    min_exposure: u32,
+    #[serde(default)]
+    volume_floor: Option<f64>,
+    periods: Vec<f64>,
+    units: Vec<f64>,
+    /// The objective earned and the periods elapsed since the (re)start.
+    earned: f64,
+    elapsed: f64,
+    history: Vec<Step>,
+    /// The model trusted now and why.
+    pub model: Model,
+    /// Why the model changed (the check's figures), or why the experiment restarted.
+    pub note: Option<String>,
+    /// Set when the stopping rule concluded: (period, arm).
+    pub stopped: Option<(u32, usize)>,
+    /// Periods chosen so far.
+    pub period: u32,
+    /// The rule behind the last choice.
+    pub rule: Rule,
+    /// Times the change detector restarted the experiment.
+    pub restarts: u32,
+}
+
+/// The fitted constant-elasticity model: mode and covariance of (a, b).
+#[derive(Debug, Clone, Copy)]
+struct Fit {
+    mode: [f64; 2],
+    cov: [[f64; 2]; 2],
+}
+
+impl Robust {
+    /// A policy for candidate `prices` of a product listed at `reference`, the list price being
+    /// candidate `list`, earning `value[k]` per unit at price k (the price, or price less cost).
+    pub fn new(prices: &[f64], reference: f64, list: usize, value: Vec<f64>, settings: Settings) -> Robust {
+        let n = prices.len();
+        Robust {
+            x: prices.iter().map(|p| (p / reference).ln()).collect(),
+            value,
+            list: list.min(n.saturating_sub(1)),
+            prior: settings.prior,
+            alpha: settings.alpha,
+            min_exposure: settings.min_exposure,
+            volume_floor: settings.volume_floor,
+            periods: vec![0.0; n],
+            units: vec![0.0; n],
+            earned: 0.0,
+            elapsed: 0.0,
+            history: Vec::new(),
+            model: Model::ConstantElasticity,
+            note: None,
+            stopped: None,
+            period: 0,
+            rule: Rule::Exposure,
+            restarts: 0,
+        }
+    }
+
+    /// The list price's index among the candidates.
+    pub fn list(&self) -> usize {
+        self.list
+    }
+
+    /// Exposure (periods) and units of each price since the (re)start.
+    pub fn totals(&self) -> (&[f64], &[f64]) {
+        (&self.periods, &self.units)
+    }
+
+    /// Records `units` sold over `exposure` periods at `arm` (a live period may run long).
+    pub fn observe_exposure(&mut self, arm: usize, exposure: f64, units: f64) {
+        if arm >= self.x.len() || !(exposure.is_finite() && units.is_finite()) || exposure <= 0.0 {
+            return;
+        }
+        self.periods[arm] += exposure;
+        self.units[arm] += units.max(0.0);
+        self.earned += units.max(0.0) * self.value[arm];
+        self.elapsed += exposure;
+        self.history.push(Step(arm, exposure, units.max(0.0)));
+        if self.history.len() > HISTORY {
+            self.history.remove(0);
+        }
+    }
+
+    /// The elasticity the constant-elasticity model believes now: (mean, sd).
+    pub fn elasticity(&self) -> (f64, f64) {
+        let fit = self.fit(self.active_prior());
+        (fit.mode[1], fit.cov[1][1].max(0.0).sqrt())
+    }
+
+    /// Expected objective per period of each price under the trusted model.
+    pub fn expected_values(&self) -> Vec<f64> {
+        let lambda = self.mean_demand();
+        lambda.iter().zip(&self.value).map(|(l, v)| l * v).collect()
+    }
+
+    /// The explanation of the last choice, with the price it chose (in the caller's words).
+    pub fn explain(&self, price: &str) -> String {
+        let model = match self.model {
+            Model::ConstantElasticity => "the constant-elasticity model with the category's prior",
+            Model::WidePrior => "the constant-elasticity model with a wide prior (the category's did not fit)",
+            Model::PerPrice => "the per-price fallback model (constant elasticity did not fit the sales)",
+        };
+        let mut s = match self.rule {
+            Rule::Exposure => format!("price experiment: trying {price} (minimum exposure); model: {model}"),
+            Rule::Sample => format!("price experiment: trying {price} (Thompson draw); model: {model}"),
+            Rule::Safety => format!(
+                "price experiment: {price}, the best price safe to play (safety: the price to try next could \
+                 take the experiment below {:.0}% of the list price's earnings); model: {model}",
+                100.0 * (1.0 - self.alpha)
+            ),
+            Rule::Concluded => format!("price experiment concluded: {price} earns most; model: {model}"),
+            Rule::ListPrice => {
+                format!("price experiment concluded: no price shown better than the list price {price}; model: {model}")
+            }
+        };
+        if let Some(note) = &self.note {
+            let _ = write!(s, "; {note}");
+        }
+        s
+    }
+
+    fn active_prior(&self) -> (f64, f64) {
+        match self.model {
+            Model::ConstantElasticity => self.prior,
+            _ => (self.prior.0, WIDE_PRIOR_SD.max(self.prior.1)),
+        }
+    }
+
+    /// Laplace approximation of the constant-elasticity posterior (Newton steps).
+    fn fit(&self, prior: (f64, f64)) -> Fit {
+        let priors = [(0.0f64, 4.0f64), prior];
+        // Start the level at the data's average so Newton does not have to walk far.
+        let (n, y): (f64, f64) = (self.periods.iter().sum(), self.units.iter().sum());
+        let mut m = [if n > 0.0 { ((y + 0.5) / n).ln() } else { 0.0 }, prior.0];
+        let mut cov = [[16.0, 0.0], [0.0, prior.1 * prior.1]];
+        for _ in 0..30 {
+            let (mut g, mut h) = ([0.0; 2], [[0.0; 2]; 2]);
+            for k in 0..self.x.len() {
+                if self.periods[k] <= 0.0 {
+                    continue;
+                }
+                let x = self.x[k];
+                let mu = self.periods[k] * (m[0] + m[1] * x).min(30.0).exp();
+                let r = self.units[k] - mu;
+                g[0] += r;
+                g[1] += r * x;
+                h[0][0] += mu;
+                h[0][1] += mu * x;
+                h[1][1] += mu * x * x;
+            }
+            for i in 0..2 {
+                let (mean, sd) = priors[i];
+                g[i] -= (m[i] - mean) / (sd * sd);
+                h[i][i] += 1.0 / (sd * sd);
+            }
+            h[1][0] = h[0][1];
+            let det = h[0][0] * h[1][1] - h[0][1] * h[1][0];
+            if !(det.is_finite() && det.abs() > 1e-12) {
+                break;
+            }
+            let inv = [[h[1][1] / det, -h[0][1] / det], [-h[1][0] / det, h[0][0] / det]];
+            let step = [inv[0][0] * g[0] + inv[0][1] * g[1], inv[1][0] * g[0] + inv[1][1] * g[1]];
+            let scale = 1.0f64.min(2.0 / step[0].abs().max(step[1].abs()).max(1e-12));
+            m = [m[0] + scale * step[0], m[1] + scale * step[1]];
+            cov = inv;
+            if step[0].abs().max(step[1].abs()) < 1e-8 {
+                break;
+            }
+        }
+        Fit { mode: m, cov }
+    }
+
+    /// Day-to-day dispersion of sales around each price's own mean (≥ 1: Poisson).
+    fn dispersion(&self) -> f64 {
+        let mean: Vec<f64> = (0..self.x.len())
+            .map(|k| if self.periods[k] > 0.0 { self.units[k] / self.periods[k] } else { 0.0 })
+            .collect();
+        let (mut chi, mut n) = (0.0, 0usize);
+        for s in &self.history {
+            let mu = mean[s.0] * s.1;
+            if mu > 0.0 {
+                chi += (s.2 - mu).powi(2) / mu;
+                n += 1;
+            }
+        }
+        let played = self.periods.iter().filter(|p| **p > 0.0).count();
+        if n < played + 5 {
+            return 1.0;
+        }
+        (chi / (n - played) as f64).clamp(1.0, 20.0)
+    }
+
+    /// The posterior predictive check of a fit: χ² over the prices tried and its p-value
+    /// threshold; `None` when too few prices were tried to check a two-parameter curve.
+    fn check(&self, fit: &Fit, phi: f64) -> Option<(f64, f64, usize)> {
+        let mut chi = 0.0;
+        let mut played = 0usize;
+        for k in 0..self.x.len() {
+            if self.periods[k] <= 0.0 {
+                continue;
+            }
+            played += 1;
+            let x = self.x[k];
+            let lambda = (fit.mode[0] + fit.mode[1] * x).min(30.0).exp();
+            let mu = self.periods[k] * lambda;
+            let var_log = fit.cov[0][0] + 2.0 * x * fit.cov[0][1] + x * x * fit.cov[1][1];
+            let var = phi * mu.max(0.5) + mu * mu * var_log.max(0.0);
+            chi += (self.units[k] - mu).powi(2) / var;
+        }
+        if played < 3 {
+            return None;
+        }
+        let df = played - 2;
+        Some((chi, chi_square_quantile(CHECK_QUANTILE, df as f64), df))
+    }
+
+    /// Re-checks the model on the data and moves to a less assuming one when it fails.
+    fn update_model(&mut self) {
+        if self.model == Model::PerPrice {
+            return;
+        }
+        let phi = self.dispersion();
+        let Some((chi, limit, df)) = self.check(&self.fit(self.active_prior()), phi) else { return };
+        if chi <= limit {
+            return;
+        }
+        if self.model == Model::ConstantElasticity {
+            let wide = (self.prior.0, WIDE_PRIOR_SD.max(self.prior.1));
+            if let Some((chi_wide, limit_wide, _)) = self.check(&self.fit(wide), phi) {
+                if chi_wide <= limit_wide {
+                    self.model = Model::WidePrior;
+                    self.note = Some(format!(
+                        "the category's elasticity prior {:.2} ± {:.2} did not fit the sales at each price \
+                         (χ² {chi:.1} > {limit:.1} on {df} df), so it was widened",
+                        self.prior.0, self.prior.1
+                    ));
+                    return;
+                }
+            }
+        }
+        self.model = Model::PerPrice;
+        self.note = Some(format!(
+            "the constant-elasticity model failed its check against the sales at each price \
+             (χ² {chi:.1} > {limit:.1} on {df} df), so the per-price fallback model decides"
+        ));
+    }
+
+    /// Posterior mean demand per period of each price under the trusted model.
+    fn mean_demand(&self) -> Vec<f64> {
+        let fit = self.fit(self.active_prior());
+        match self.model {
+            Model::PerPrice => (0..self.x.len())
+                .map(|k| {
+                    let (a, b) = self.gamma(&fit, k);
+                    a / b
+                })
+                .collect(),
+            _ => (0..self.x.len())
+                .map(|k| {
+                    let x = self.x[k];
+                    let var = fit.cov[0][0] + 2.0 * x * fit.cov[0][1] + x * x * fit.cov[1][1];
+                    (fit.mode[0] + fit.mode[1] * x + var.max(0.0) / 2.0).min(30.0).exp()
+                })
+                .collect(),
+        }
+    }
+
+    /// The fallback's Gamma posterior (shape, rate) at price k, its prior centred on `fit`.
+    fn gamma(&self, fit: &Fit, k: usize) -> (f64, f64) {
+        let centre = (fit.mode[0] + fit.mode[1] * self.x[k]).min(30.0).exp().max(1e-3);
+        let rate = FALLBACK_PRIOR_PERIODS;
+        (centre * rate + self.units[k], rate + self.periods[k])
+    }
+
+    /// Demand per period of each price under one posterior draw (or its `z`-quantile with `draw`
+    /// false: a pessimistic or optimistic bound per price).
+    fn demand_draw(&self, fit: &Fit, rng: &mut StdRng) -> Vec<f64> {
+        match self.model {
+            Model::PerPrice => (0..self.x.len())
+                .map(|k| {
+                    let (a, b) = self.gamma(fit, k);
+                    gamma_quantile(a, rng.gen()) / b
+                })
+                .collect(),
+            _ => {
+                let (z1, z2) = (normal_quantile(rng.gen()), normal_quantile(rng.gen()));
+                let l11 = fit.cov[0][0].max(1e-12).sqrt();
+                let l21 = fit.cov[1][0] / l11;
+                let l22 = (fit.cov[1][1] - l21 * l21).max(1e-12).sqrt();
+                let theta = [fit.mode[0] + l11 * z1, fit.mode[1] + l21 * z1 + l22 * z2];
+                self.x.iter().map(|x| (theta[0] + theta[1] * x).min(30.0).exp()).collect()
+            }
+        }
+    }
+
+    /// A pessimistic bound on price k's demand per period (`z` sd below the mean).
+    fn demand_bound(&self, fit: &Fit, k: usize, z: f64) -> f64 {
+        let u = 1.0 - crate::demand::normal_cdf(z);
+        match self.model {
+            Model::PerPrice => {
+                let (a, b) = self.gamma(fit, k);
+                gamma_quantile(a, u) / b
+            }
+            _ => {
+                let x = self.x[k];
+                let var = fit.cov[0][0] + 2.0 * x * fit.cov[0][1] + x * x * fit.cov[1][1];
+                (fit.mode[0] + fit.mode[1] * x - z * var.max(0.0).sqrt()).min(30.0).exp()
+            }
+        }
+    }
+
+    /// The posterior probability that price k keeps the volume floor (1 for the list price, and
+    /// for every price without a floor).
+    fn keeps_floor(&self, fit: &Fit, k: usize) -> f64 {
+        let Some(floor) = self.volume_floor else { return 1.0 };
+        if k == self.list {
+            return 1.0;
+        }
+        let (mean, var) = match self.model {
+            Model::PerPrice => {
+                let ((ak, bk), (al, bl)) = (self.gamma(fit, k), self.gamma(fit, self.list));
+                ((ak / bk).ln() - (al / bl).ln(), 1.0 / ak + 1.0 / al)
+            }
+            _ => {
+                let dx = self.x[k] - self.x[self.list];
+                (fit.mode[1] * dx, fit.cov[1][1].max(0.0) * dx * dx)
+            }
+        };
+        crate::demand::normal_cdf((mean - floor.ln()) / var.max(1e-12).sqrt())
+    }
+
+    /// The best allowed price under demand `lambda`.
+    fn best(&self, lambda: &[f64], allowed: &[usize]) -> usize {
+        allowed
+            .iter()
+            .copied()
+            .map(|k| (k, self.value[k] * lambda[k]))
+            .fold((usize::MAX, f64::MIN), |a, b| if b.1 > a.1 { b } else { a })
+            .0
+            .min(self.x.len() - 1)
+    }
+
+    /// The stopping rule: returns the price to conclude on, if any.
+    fn judge(&self, fit: &Fit, allowed: &[usize], rng: &mut StdRng) -> Option<usize> {
+        let draws: Vec<Vec<f64>> = (0..STOP_DRAWS).map(|_| self.demand_draw(fit, rng)).collect();
+        let mut wins = vec![0usize; self.x.len()];
+        for d in &draws {
+            wins[self.best(d, allowed)] += 1;
+        }
+        let leader = (0..wins.len()).max_by_key(|&k| wins[k])?;
+        let (mut loss, mut total, mut beats) = (0.0, 0.0, 0usize);
+        for d in &draws {
+            let top = self.best(d, allowed);
+            let lead = self.value[leader] * d[leader];
+            loss += self.value[top] * d[top] - lead;
+            total += lead;
+            if lead > self.value[self.list] * d[self.list] {
+                beats += 1;
+            }
+        }
+        let p_best = wins[leader] as f64 / STOP_DRAWS as f64;
+        if !(p_best >= STOP_PROBABILITY || (total > 0.0 && loss / total < STOP_LOSS)) {
+            return None;
+        }
+        let shown = leader == self.list || beats as f64 / STOP_DRAWS as f64 >= BEAT_LIST;
+        Some(if shown || !allowed.contains(&self.list) { leader } else { self.list })
+    }
+
+    /// After the stop: the best allowed price by the posterior mean when it beats the list price
+    /// with probability ≥ [`BEAT_LIST`], else the list price.
+    fn settled(&self, fit: &Fit, allowed: &[usize], rng: &mut StdRng) -> usize {
+        let leader = self.best(&self.mean_demand(), allowed);
+        if leader == self.list || !allowed.contains(&self.list) {
+            return leader;
+        }
+        let beats = (0..STOP_DRAWS)
+            .filter(|_| {
+                let d = self.demand_draw(fit, rng);
+                self.value[leader] * d[leader] > self.value[self.list] * d[self.list]
+            })
+            .count();
+        if beats as f64 / STOP_DRAWS as f64 >= BEAT_LIST {
+            leader
+        } else {
+            self.list
+        }
+    }
+
+    /// Whether trying `k` next keeps the experiment at or above (1 − α) of the list price.
+    fn safe(&self, fit: &Fit, k: usize, _model_list_value: f64) -> bool {
+        if k == self.list {
+            return true;
+        }
+        // The list price's value from its own sales (Gamma–Poisson, not the curve), and the
+        // price to try at the more pessimistic of the model's bound and its own sales' bound.
+        let (a, b) = self.gamma(fit, self.list);
+        let list_value = self.value[self.list] * a / b;
+        let (ak, bk) = self.gamma(fit, k);
+        let own = gamma_quantile(ak, 1.0 - crate::demand::normal_cdf(SAFETY_Z)) / bk;
+        let model = match self.model {
+            Model::PerPrice => own,
+            _ => self.demand_bound(fit, k, SAFETY_Z),
+        };
+        let next = self.value[k] * own.min(model);
+        self.earned + next >= (1.0 - self.alpha) * (self.elapsed + 1.0) * list_value
+    }
+
+    /// Looks for a shift in demand: the last [`WINDOW`] periods against each price's mean before
+    /// them. On a shift the experiment restarts from the window alone.
+    fn detect_shift(&mut self) {
+        if self.history.len() < 2 * WINDOW {
+            return;
+        }
+        let cut = self.history.len() - WINDOW;
+        let n = self.x.len();
+        let (mut pre_n, mut pre_y) = (vec![0.0; n], vec![0.0; n]);
+        for s in &self.history[..cut] {
+            pre_n[s.0] += s.1;
+            pre_y[s.0] += s.2;
+        }
+        let (mut observed, mut expected, mut var) = (0.0, 0.0, 0.0);
+        let phi = self.dispersion();
+        let mut in_window = vec![0.0; n];
+        for s in &self.history[cut..] {
+            if pre_n[s.0] < 3.0 {
+                continue;
+            }
+            let rate = (pre_y[s.0] + 0.5) / pre_n[s.0];
+            let mu = rate * s.1;
+            observed += s.2;
+            expected += mu;
+            var += phi * mu;
+            in_window[s.0] += s.1;
+        }
+        // Each price's mean before the window is itself uncertain, and the error is shared by
+        // all of its periods in the window: (exposure in window)² · rate / exposure before.
+        for k in 0..n {
+            if in_window[k] > 0.0 {
+                var += in_window[k] * in_window[k] * phi * (pre_y[k] + 0.5) / (pre_n[k] * pre_n[k]);
+            }
+        }
+        if expected <= 0.0 || var <= 0.0 {
+            return;
+        }
+        let z = (observed - expected) / var.sqrt();
+        if z.abs() < SHIFT_Z {
+            return;
+        }
+        let window: Vec<Step> = self.history[cut..].to_vec();
+        self.periods = vec![0.0; n];
+        self.units = vec![0.0; n];
+        self.earned = 0.0;
+        self.elapsed = 0.0;
+        self.history.clear();
+        for s in window {
+            self.observe_exposure(s.0, s.1, s.2);
+        }
+        self.model = Model::ConstantElasticity;
+        self.stopped = None;
+        self.restarts += 1;
+        self.note = Some(format!(
+            "demand shifted: the last {WINDOW} periods sold {:.0}% of what came before predicted, \
+             so the experiment restarted from them",
+            100.0 * observed / expected
+        ));
+    }
+
+    /// Chooses the next price among `allowed` (indices the guardrails permit; never empty).
+    pub fn choose_arm(&mut self, allowed: &[usize], rng: &mut StdRng) -> usize {
+        self.period += 1;
+        self.detect_shift();
+        self.update_model();
+        let fit = self.fit(self.active_prior());
+        // Under a volume floor, a price is tried when it may keep the floor and chosen when it
+        // is believed to.
+        let plausible: Vec<usize> =
+            allowed.iter().copied().filter(|&k| self.keeps_floor(&fit, k) >= FLOOR_PLAUSIBLE).collect();
+        let kept: Vec<usize> =
+            allowed.iter().copied().filter(|&k| self.keeps_floor(&fit, k) >= FLOOR_BELIEVED).collect();
+        let (plausible, allowed): (&[usize], &[usize]) =
+            if kept.is_empty() { (allowed, allowed) } else { (&plausible, &kept) };
+        let list_ok = allowed.contains(&self.list);
+        if self.stopped.is_some() {
+            // Concluded: the posterior's best price, as long as it is still shown to beat the
+            // list price (later sales keep refining the belief).
+            let arm = self.settled(&fit, allowed, rng);
+            self.rule = if arm == self.list { Rule::ListPrice } else { Rule::Concluded };
+            return arm;
+        }
+        // The list price first: the safety rule measures everything against it.
+        if list_ok && self.periods[self.list] < f64::from(self.min_exposure) {
+            self.rule = Rule::Exposure;
+            return self.list;
+        }
+        let mean = self.mean_demand();
+        let list_value = self.value[self.list] * mean[self.list];
+        // A price needs its exposure only if it could beat the list price at all.
+        let promising = |k: usize| self.value[k] * self.demand_bound(&fit, k, -2.0) > list_value;
+        let unexposed: Vec<usize> = plausible
+            .iter()
+            .copied()
+            .filter(|&k| self.periods[k] < f64::from(self.min_exposure) && promising(k))
+            .collect();
+        // The untried price nearest the list price first: the cheapest to learn from.
+        let nearest = unexposed.iter().copied().min_by(|&a, &b| self.x[a].abs().total_cmp(&self.x[b].abs()));
+        let (candidate, rule) = match nearest {
+            Some(k) => (k, Rule::Exposure),
+            None => {
+                if let Some(winner) = self.judge(&fit, allowed, rng) {
+                    self.stopped = Some((self.period, winner));
+                    self.rule = if winner == self.list { Rule::ListPrice } else { Rule::Concluded };
+                    return winner;
+                }
+                (self.best(&self.demand_draw(&fit, rng), allowed), Rule::Sample)
+            }
+        };
+        if list_ok && !self.safe(&fit, candidate, list_value) {
+            // The best price by the posterior mean among those safe to play (the list price is).
+            let safe: Vec<usize> = allowed.iter().copied().filter(|&k| self.safe(&fit, k, list_value)).collect();
+            self.rule = Rule::Safety;
+            return if safe.is_empty() { self.list } else { self.best(&mean, &safe) };
+        }
+        self.rule = rule;
+        candidate
+    }
+}
+
+impl PricePolicy for Robust {
+    fn choose(&mut self, allowed: &[usize], rng: &mut StdRng) -> usize {
+        self.choose_arm(allowed, rng)
+    }
+
+    fn observe(&mut self, arm: usize, units: f64) {
+        self.observe_exposure(arm, 1.0, units);
+    }
+}
+
+/// The `p` quantile of a χ² with `df` degrees of freedom (Wilson–Hilferty).
+fn chi_square_quantile(p: f64, df: f64) -> f64 {
+    let z = normal_quantile(p);
+    let c = 2.0 / (9.0 * df);
+    df * (1.0 - c + z * c.sqrt()).powi(3).max(0.0)
+}
+
+/// The `u` quantile of a Gamma(shape, 1) (Wilson–Hilferty; shapes below 1 are boosted).
+fn gamma_quantile(shape: f64, u: f64) -> f64 {
+    let a = shape.max(1e-3);
+    if a < 1.0 {
+        // Wilson–Hilferty is poor below shape 1: scale Gamma(a + 1)'s quantile to mean a.
+        return gamma_quantile(a + 1.0, u) * a / (a + 1.0);
+    }
+    let z = normal_quantile(u);
+    let c = 1.0 / (9.0 * a);
+    a * (1.0 - c + z * c.sqrt()).powi(3).max(0.0)
+}
+
+#[cfg(test)]
+mod tests;
