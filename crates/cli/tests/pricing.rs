@@ -18,7 +18,7 @@ fn tailor(args: &[&str]) -> (bool, String, String) {
 fn the_simulator_reports_every_policy_against_the_oracle() {
     let (ok, out, err) = tailor(&["pricing", "simulate"]);
     assert!(ok, "{err}");
-    for policy in ["oracle", "static list price", "ε-greedy", "Tailor (Thompson)"] {
+    for policy in ["oracle", "static list price", "ε-greedy", "Thompson (const. elast.)", "Tailor"] {
         assert!(out.contains(policy), "{policy} missing from:\n{out}");
     }
     assert!(out.contains("120 products, 365 periods, 5 candidate prices"), "{out}");
