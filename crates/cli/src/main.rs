@@ -10,6 +10,7 @@ mod pricing_elasticity;
 mod pricing_simulate;
 mod progress;
 mod recs;
+mod search_eval;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -178,6 +179,9 @@ enum Command {
         #[arg(long)]
         repeats: bool,
     },
+    /// Personalized search against plain BM25 on a train/test split: NDCG@10 of each test
+    /// purchase for a query made from its category.
+    SearchEval(search_eval::SearchEvalArgs),
     /// Benchmarks that print ratios against a baseline run in the same process.
     Bench {
         #[command(subcommand)]
@@ -310,6 +314,7 @@ async fn main() -> Result<()> {
             recs::recommend_batch(&train, &test, k, protocol, &out, model)
         }
         Command::Eval { train, test, recs: file, repeats } => recs::eval(&train, &test, &file, repeats),
+        Command::SearchEval(args) => search_eval::run(args),
     }
 }
 

@@ -11,6 +11,7 @@ mod price_experiments;
 mod pricing;
 mod projector;
 mod recs;
+mod search;
 mod supervisor;
 
 use std::path::PathBuf;
@@ -33,7 +34,9 @@ pub use profiles::{MergeView, ProfileView, TimelineEntry};
 pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
 };
+pub use search::{SearchRequest, SearchResponse, MAX_QUERY_CHARS, MAX_SEARCH_LIMIT};
 pub use supervisor::JobStatus;
+pub use tailor_search::{FacetValue, Facets, Filters as SearchFilters, Hit as SearchHit, Reason as SearchReason};
 pub use tailor_inventory::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,
     ReservationState, ReserveRequest, StockLevel, Transfer, TransferState, DEFAULT_CART_TTL_MS,
@@ -103,6 +106,8 @@ struct Inner {
     jobs: supervisor::Supervisor,
     /// Recent answers about API keys.
     key_cache: keys::KeyCache,
+    /// The product search index.
+    search: search::SearchState,
 }
 
 /// A handle to a running Tailor: cheap to clone, shared by every request.
@@ -139,6 +144,10 @@ impl Engine {
                 prices: Default::default(),
                 jobs: Default::default(),
                 key_cache: Default::default(),
+                search: search::SearchState::new(match &config.storage {
+                    Storage::Embedded(dir) => Some(dir.join("search")),
+                    Storage::Url(_) => None,
+                }),
             }),
         };
         engine.load_recs_state(config.background).await?;

@@ -186,7 +186,7 @@ impl Engine {
     }
 
     /// Refuses a store that was never imported, naming `field`.
-    async fn known_store(&self, store: &str, field: &str) -> Result<(), EngineError> {
+    pub(crate) async fn known_store(&self, store: &str, field: &str) -> Result<(), EngineError> {
         if !tailor_catalog::location_exists(self.db(), store).await? {
             return Err(EngineError::Invalid(FieldError::unknown(
                 field,
