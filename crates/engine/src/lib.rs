@@ -152,6 +152,13 @@ impl Engine {
         };
         engine.load_recs_state(config.background).await?;
         if config.background {
+            // The first search should not wait for the catalog to be indexed.
+            let warm = engine.clone();
+            tokio::spawn(async move {
+                if let Err(e) = warm.search_index().await {
+                    tracing::warn!(error = %e, "indexing the catalog for search failed; the next search retries");
+                }
+            });
             for job in
                 [projector::job(&engine), inventory::expiry_job(), loyalty::sweep_job(), price_experiments::steps_job()]
                     .into_iter()

@@ -18,7 +18,7 @@ use crate::text::analyze;
 use crate::SearchError;
 
 /// Bumped when the schema or the analyzer changes: an index of another format is rebuilt.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 /// The analyzer the text fields are indexed with (words are analyzed before tantivy sees them).
 const TOKENIZER: &str = "tailor_words";
 /// Memory the writer may use before it flushes a segment.
@@ -78,6 +78,7 @@ pub(crate) struct Fields {
     pub brand_key: Field,
     pub category_key: Field,
     pub price: Field,
+    pub key: Field,
     pub doc: Field,
 }
 
@@ -98,6 +99,7 @@ fn schema() -> (Schema, Fields) {
         brand_key: b.add_text_field("brand_key", STRING),
         category_key: b.add_text_field("category_key", STRING),
         price: b.add_i64_field("price", INDEXED | FAST),
+        key: b.add_u64_field("key", FAST | STORED),
         doc: b.add_text_field("doc", STORED),
     };
     (b.build(), fields)
@@ -108,12 +110,31 @@ pub(crate) fn key(v: &str) -> String {
     v.trim().to_lowercase()
 }
 
+/// The indexed products, by id and by the key each indexed version carries (a fast field, so
+/// a hit finds its product without reading the stored document).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Catalog {
+    pub by_id: HashMap<String, (u64, Arc<ProductDoc>)>,
+    pub by_key: HashMap<u64, Arc<ProductDoc>>,
+    next_key: u64,
+}
+
+impl Catalog {
+    fn insert(&mut self, key: u64, p: Arc<ProductDoc>) {
+        if let Some((old, _)) = self.by_id.insert(p.id.clone(), (key, p.clone())) {
+            self.by_key.remove(&old);
+        }
+        self.by_key.insert(key, p);
+        self.next_key = self.next_key.max(key.saturating_add(1));
+    }
+}
+
 /// The product index. Cheap to share: searches run on a reader, updates take a writer in turn.
 pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
     pub(crate) fields: Fields,
-    products: RwLock<Arc<HashMap<String, Arc<ProductDoc>>>>,
+    catalog: RwLock<Arc<Catalog>>,
     stamp: RwLock<Option<CatalogStamp>>,
     writing: Mutex<()>,
 }
@@ -166,7 +187,7 @@ impl SearchIndex {
             index,
             reader,
             fields,
-            products: Default::default(),
+            catalog: Default::default(),
             stamp: RwLock::new(stamp),
             writing: Mutex::new(()),
         })
@@ -175,21 +196,22 @@ impl SearchIndex {
     /// Reads the products stored in the index (at open).
     fn load_products(&self) -> Result<(), SearchError> {
         let searcher = self.reader.searcher();
-        let mut map = HashMap::new();
+        let mut catalog = Catalog::default();
         for segment in searcher.segment_readers() {
             let store = segment.get_store_reader(64).map_err(|e| SearchError::Io(e.to_string()))?;
             for doc_id in segment.doc_ids_alive() {
                 let doc: TantivyDocument = store.get(doc_id)?;
-                if let Some(p) = self.decode(&doc) {
-                    map.insert(p.id.clone(), Arc::new(p));
+                let key = doc.get_first(self.fields.key).and_then(|v| v.as_u64());
+                if let (Some(key), Some(p)) = (key, self.decode(&doc)) {
+                    catalog.insert(key, Arc::new(p));
                 }
             }
         }
-        *self.products.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
         Ok(())
     }
 
-    pub(crate) fn decode(&self, doc: &TantivyDocument) -> Option<ProductDoc> {
+    fn decode(&self, doc: &TantivyDocument) -> Option<ProductDoc> {
         let json = doc.get_first(self.fields.doc)?.as_str()?;
         serde_json::from_str(json).ok()
     }
@@ -213,14 +235,18 @@ impl SearchIndex {
         self.len() == 0
     }
 
+    pub(crate) fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Every indexed product by id.
-    pub fn products(&self) -> Arc<HashMap<String, Arc<ProductDoc>>> {
-        self.products.read().unwrap_or_else(|e| e.into_inner()).clone()
+    pub fn products(&self) -> Products {
+        Products(self.catalog())
     }
 
     /// One indexed product.
     pub fn product(&self, id: &str) -> Option<Arc<ProductDoc>> {
-        self.products().get(id).cloned()
+        self.catalog().by_id.get(id).map(|(_, p)| p.clone())
     }
 
     /// Adds or replaces `docs` (by id) and records `stamp`; searches see them when it returns.
@@ -239,9 +265,14 @@ impl SearchIndex {
         if replace {
             writer.delete_all_documents()?;
         }
+        let mut catalog = if replace { Catalog::default() } else { (*self.catalog()).clone() };
+        let mut keyed = Vec::with_capacity(docs.len());
         for p in docs {
+            let key = catalog.next_key;
+            catalog.next_key = catalog.next_key.saturating_add(1);
             writer.delete_term(Term::from_field_text(self.fields.id, &p.id));
-            writer.add_document(self.document(p)?)?;
+            writer.add_document(self.document(p, key)?)?;
+            keyed.push(key);
         }
         let payload = serde_json::to_string(&Payload { format: FORMAT, stamp })
             .map_err(|e| SearchError::Io(format!("cannot write the index payload: {e}")))?;
@@ -250,16 +281,15 @@ impl SearchIndex {
         commit.commit()?;
         writer.wait_merging_threads()?;
         self.reader.reload()?;
-        let mut map = if replace { HashMap::new() } else { (*self.products()).clone() };
-        for p in docs {
-            map.insert(p.id.clone(), Arc::new(p.clone()));
+        for (p, key) in docs.iter().zip(keyed) {
+            catalog.insert(key, Arc::new(p.clone()));
         }
-        *self.products.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
         *self.stamp.write().unwrap_or_else(|e| e.into_inner()) = Some(stamp);
         Ok(())
     }
 
-    fn document(&self, p: &ProductDoc) -> Result<TantivyDocument, SearchError> {
+    fn document(&self, p: &ProductDoc, doc_key: u64) -> Result<TantivyDocument, SearchError> {
         let f = &self.fields;
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, &p.id);
@@ -286,9 +316,31 @@ impl SearchIndex {
             doc.add_text(f.category_key, key(c));
         }
         doc.add_i64(f.price, p.price_cents.unwrap_or(-1));
+        doc.add_u64(f.key, doc_key);
         let json = serde_json::to_string(p).map_err(|e| SearchError::Io(format!("cannot store product {}: {e}", p.id)))?;
         doc.add_text(f.doc, json);
         Ok(doc)
+    }
+}
+
+/// The indexed products, by id: a snapshot, unchanged by later updates.
+#[derive(Debug, Clone)]
+pub struct Products(Arc<Catalog>);
+
+impl Products {
+    /// One product.
+    pub fn get(&self, id: &str) -> Option<&Arc<ProductDoc>> {
+        self.0.by_id.get(id).map(|(_, p)| p)
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.by_id.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.by_id.is_empty()
     }
 }
 

@@ -21,7 +21,7 @@ mod search;
 mod text;
 
 pub use embed::{fuse_semantic, Embedder};
-pub use index::{CatalogStamp, ProductDoc, SearchIndex, FORMAT};
+pub use index::{CatalogStamp, ProductDoc, Products, SearchIndex, FORMAT};
 pub use personal::{Affinity, Weights, MAX_PURCHASES};
 pub use search::{
     FacetValue, Facets, Filters, Hit, Reason, Results, SearchQuery, CANDIDATES, MAX_LIMIT, MAX_QUERY_CHARS,

@@ -12,7 +12,7 @@ use tantivy::query::{
     BooleanQuery, BoostQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocAddress, Score, TantivyDocument, Term};
+use tantivy::{DocAddress, Score, Term};
 
 use crate::index::{key, ProductDoc, SearchIndex};
 use crate::personal::{Affinity, Weights};
@@ -194,16 +194,17 @@ impl SearchIndex {
                 }
             }
         }
-        let products = self.products();
+        let catalog = self.catalog();
         let mut seen: HashSet<DocAddress> = scored.iter().map(|(_, a)| *a).collect();
         // The customer's own products that match are candidates even beyond the best
         // CANDIDATES by text (a broad word matches thousands).
-        if let Some(a) = q.affinity.filter(|a| !a.is_empty() && total as usize > CANDIDATES) {
+        if let Some(a) = q.affinity.filter(|a| !a.is_empty() && total > CANDIDATES) {
             let ids: Vec<Term> =
                 a.top_items(CANDIDATES).into_iter().map(|id| Term::from_field_text(self.fields.id, id)).collect();
             let n = words.words.len();
             let mut clauses = filters.iter().map(|c| (Occur::Must, c.box_clone())).collect::<Vec<_>>();
-            clauses.push((Occur::Must, Box::new(self.words_query(&words, synonyms, if n <= 2 { n } else { n - n / 3 }, &[]))));
+            let at_least = if n <= 2 { n } else { n - n / 3 };
+            clauses.push((Occur::Must, Box::new(self.words_query(&words, synonyms, at_least, &[]))));
             clauses.push((Occur::Must, Box::new(TermSetQuery::new(ids))));
             let mine: Vec<(Score, DocAddress)> =
                 searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(CANDIDATES))?;
@@ -212,11 +213,18 @@ impl SearchIndex {
         let top = scored.iter().map(|(s, _)| *s).fold(0.0_f32, f32::max);
         let mut candidates: Vec<Candidate> = Vec::with_capacity(scored.len() + q.semantic.len());
         let mut by_id: HashMap<String, usize> = HashMap::new();
+        let mut keys = HashMap::new();
         for (score, addr) in scored {
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            let Some(id) = self.decode(&doc).map(|p| p.id) else { continue };
-            let Some(product) = products.get(&id).cloned() else { continue };
-            by_id.insert(id, candidates.len());
+            let column = match keys.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(searcher.segment_reader(addr.segment_ord).fast_fields().u64("key")?)
+                }
+            };
+            let Some(product) = column.first(addr.doc_id).and_then(|k| catalog.by_key.get(&k)).cloned() else {
+                continue;
+            };
+            by_id.insert(product.id.clone(), candidates.len());
             candidates.push(Candidate {
                 product,
                 text: if top > 0.0 { score / top } else { 0.0 },
@@ -230,7 +238,9 @@ impl SearchIndex {
             match by_id.get(id) {
                 Some(&i) => candidates[i].semantic = sim,
                 None => {
-                    let Some(product) = products.get(id).filter(|p| q.filters.admits(p)).cloned() else { continue };
+                    let Some(product) = catalog.by_id.get(id).map(|(_, p)| p).filter(|p| q.filters.admits(p)).cloned() else {
+                        continue;
+                    };
                     by_id.insert(id.clone(), candidates.len());
                     candidates.push(Candidate { product, text: 0.0, semantic: sim, score: 0.0, available: true });
                     total += 1;
