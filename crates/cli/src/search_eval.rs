@@ -52,6 +52,12 @@ pub struct SearchEvalArgs {
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Weight of "bought it before" (default: what the server uses).
+    #[arg(long)]
+    weight_bought: Option<f32>,
+    /// Weight of popularity (default: what the server uses).
+    #[arg(long)]
+    weight_popularity: Option<f32>,
 }
 
 /// A test purchase and its query.
@@ -179,6 +185,12 @@ pub fn run(a: SearchEvalArgs) -> Result<()> {
     eprintln!("{} cases (of {all}); searching…", cases.len());
 
     let synonyms = Synonyms::defaults();
+    let defaults = Weights::default();
+    let weights = Weights {
+        bought: a.weight_bought.unwrap_or(defaults.bought),
+        popularity: a.weight_popularity.unwrap_or(defaults.popularity),
+        ..defaults
+    };
     let searched = Instant::now();
     let ranks: Vec<Result<[usize; 4]>> = cases
         .par_iter()
@@ -194,7 +206,7 @@ pub fn run(a: SearchEvalArgs) -> Result<()> {
                     popularity: if v % 2 == 1 { Some(&popularity) } else { None },
                     semantic: &[],
                     available: &|_| true,
-                    weights: Weights::default(),
+                    weights,
                 };
                 let r = index.search(&q, &synonyms)?;
                 *slot = r.hits.iter().position(|h| h.product_id == c.item).map_or(0, |p| p + 1);

@@ -4,6 +4,7 @@
 //! holds the catalog only, never a person: what personalizes a search is read per request, so
 //! an erased customer's tastes are gone with their orders.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,6 +37,8 @@ pub(crate) struct SearchState {
     /// Set when this engine changed the catalog.
     dirty: AtomicBool,
     synonyms: Arc<Synonyms>,
+    /// Everyone's recent interest per product, from the serving recommendation model's version.
+    popularity: Mutex<Option<(i64, Arc<HashMap<String, f32>>)>>,
 }
 
 impl SearchState {
@@ -47,6 +50,7 @@ impl SearchState {
             checked: Mutex::new(None),
             dirty: AtomicBool::new(true),
             synonyms: Arc::new(Synonyms::defaults()),
+            popularity: Mutex::new(None),
         }
     }
 }
@@ -176,8 +180,35 @@ impl Engine {
         Ok(())
     }
 
-    /// Searches the catalog: matches by words (synonyms, typos), re-ranked by the customer's
-    /// purchases when they granted the personalization consent, and by stock at `store`.
+    /// Everyone's recent interest in each product, log-scaled to [0, 1], from the serving
+    /// recommendation model (none until one is trained); rebuilt when the model changes.
+    fn search_popularity(&self) -> Option<Arc<HashMap<String, f32>>> {
+        let serving = self.serving()?;
+        let mut cached = self.search_state().popularity.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, map)) = cached.as_ref().filter(|(v, _)| *v == serving.version) {
+            return Some(map.clone());
+        }
+        let model = &serving.model;
+        let top = model.popularity_dense.iter().copied().filter(|p| p.is_finite()).fold(0.0_f32, f32::max);
+        let map: HashMap<String, f32> = if top > 0.0 {
+            model
+                .items
+                .iter()
+                .zip(&model.popularity_dense)
+                .filter(|(_, p)| p.is_finite() && **p > 0.0)
+                .map(|(id, p)| (id.clone(), (1.0 + p).ln() / (1.0 + top).ln()))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let map = Arc::new(map);
+        *cached = Some((serving.version, map.clone()));
+        Some(map)
+    }
+
+    /// Searches the catalog: matches by words (synonyms, typos), re-ranked by what sells (the
+    /// recommendation model's recent popularity), by the customer's purchases when they granted
+    /// the personalization consent, and by stock at `store`.
     pub async fn search(&self, req: &SearchRequest) -> Result<SearchResponse, EngineError> {
         let q = req.q.trim();
         if q.is_empty() {
@@ -212,6 +243,7 @@ impl Engine {
             let products = index.products();
             Affinity::from_purchases(s.purchases.iter().map(|(id, _)| id.as_str()), |id| products.get(id).cloned())
         });
+        let popularity = self.search_popularity();
         let unavailable = self.inner.stock.unavailable.read().unwrap_or_else(|e| e.into_inner()).clone();
         let store = req.store.clone();
         let filters = req.filters.clone();
@@ -225,7 +257,7 @@ impl Engine {
                     limit,
                     filters,
                     affinity: affinity.as_ref(),
-                    popularity: None,
+                    popularity: popularity.as_deref(),
                     semantic: &[],
                     available: &available,
                     weights: Default::default(),

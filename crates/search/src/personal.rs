@@ -27,12 +27,14 @@ pub struct Weights {
 
 impl Default for Weights {
     fn default() -> Self {
+        // bought and popularity: the best of a small grid on a sample of the shared split
+        // other than the one bench/search/eval.py reports (seed 1 against seed 7).
         Weights {
-            bought: 1.0,
+            bought: 0.6,
             brand: 0.1,
             subcategory: 0.2,
             category: 0.1,
-            popularity: 0.3,
+            popularity: 0.6,
             unavailable: -0.5,
             semantic: 0.5,
         }
