@@ -31,6 +31,8 @@ def main():
     ap.add_argument("--cases", type=int, default=20000, help="seeded sample of test purchases; 0 = all")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--query-field", default="subcategory", choices=["subcategory", "category"])
+    ap.add_argument("--weight-bought", help="override the server's weight of 'bought before'")
+    ap.add_argument("--weight-popularity", help="override the server's weight of popularity")
     a = ap.parse_args()
     split = os.path.join(a.shared, "bench", "recs", "completejourney")
     products = os.path.join(a.shared, "data", "completejourney", "products.parquet")
@@ -39,6 +41,9 @@ def main():
         cmd = [a.tailor, "search-eval", "--products", products, "--train", os.path.join(split, "train.csv.gz"),
                "--test", os.path.join(split, "test.csv.gz"), "--cases", str(a.cases), "--seed", str(a.seed),
                "--query-field", a.query_field, "--ranks", ranks, "--json"]
+        for flag, value in (("--weight-bought", a.weight_bought), ("--weight-popularity", a.weight_popularity)):
+            if value is not None:
+                cmd += [flag, value]
         print("$ " + " ".join(cmd), file=sys.stderr)
         started = time.time()
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)

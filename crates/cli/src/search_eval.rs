@@ -87,7 +87,9 @@ fn read_split(path: &Path) -> Result<Vec<(String, String, i64)>> {
     let mut rows = Vec::new();
     let mut csv = csv::Reader::from_reader(reader(path)?);
     let header = csv.headers()?.clone();
-    let col = |name: &str| header.iter().position(|h| h == name).ok_or_else(|| anyhow!("{} has no {name} column", path.display()));
+    let col = |name: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| anyhow!("{} has no {name} column", path.display()))
+    };
     let (u, i, t) = (col("user")?, col("item")?, col("timestamp")?);
     for rec in csv.records() {
         let rec = rec?;
@@ -156,7 +158,9 @@ pub fn run(a: SearchEvalArgs) -> Result<()> {
         buyers.iter().map(|(i, b)| (i.to_string(), (1.0 + b.len() as f32).ln() / (1.0 + top).ln())).collect();
     let affinities: HashMap<&str, Affinity> = by_user
         .iter()
-        .map(|(u, ps)| (u.as_str(), Affinity::from_purchases(ps.iter().map(|(_, i)| i.as_str()), |id| products.get(id).cloned())))
+        .map(|(u, ps)| {
+            (u.as_str(), Affinity::from_purchases(ps.iter().map(|(_, i)| i.as_str()), |id| products.get(id).cloned()))
+        })
         .collect();
 
     let mut seen = BTreeSet::new();
@@ -244,7 +248,11 @@ pub fn run(a: SearchEvalArgs) -> Result<()> {
     let ratio = |f: &[(f64, f64)]| if f[0].0 > 0.0 { f[2].0 / f[0].0 } else { f64::INFINITY };
     if a.json {
         let variants = |f: &[(f64, f64)]| -> serde_json::Value {
-            VARIANTS.iter().zip(f).map(|(v, (n, h))| (v.to_string(), serde_json::json!({"ndcg10": n, "hr10": h}))).collect()
+            VARIANTS
+                .iter()
+                .zip(f)
+                .map(|(v, (n, h))| (v.to_string(), serde_json::json!({"ndcg10": n, "hr10": h})))
+                .collect()
         };
         println!(
             "{}",

@@ -36,7 +36,6 @@ pub use recs::{
 };
 pub use search::{SearchRequest, SearchResponse, MAX_QUERY_CHARS, MAX_SEARCH_LIMIT};
 pub use supervisor::JobStatus;
-pub use tailor_search::{FacetValue, Facets, Filters as SearchFilters, Hit as SearchHit, Reason as SearchReason};
 pub use tailor_inventory::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,
     ReservationState, ReserveRequest, StockLevel, Transfer, TransferState, DEFAULT_CART_TTL_MS,
@@ -54,6 +53,7 @@ pub use tailor_pricing::markdown::{MarkdownPlan, MarkdownRequest};
 pub use tailor_pricing::offers::Offer;
 pub use tailor_pricing::quote::PriceQuote;
 pub use tailor_pricing::reprice::MarketInput;
+pub use tailor_search::{FacetValue, Facets, Filters as SearchFilters, Hit as SearchHit, Reason as SearchReason};
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]

@@ -172,10 +172,12 @@ impl Engine {
         let docs: Vec<ProductDoc> = products.into_iter().map(doc_of).collect();
         let index = index.clone();
         let n = docs.len();
-        tokio::task::spawn_blocking(move || if whole { index.replace_all(&docs, stamp) } else { index.upsert(&docs, stamp) })
-            .await
-            .map_err(|e| EngineError::Io(format!("indexing failed: {e}")))?
-            .map_err(|e| EngineError::Io(e.to_string()))?;
+        tokio::task::spawn_blocking(
+            move || if whole { index.replace_all(&docs, stamp) } else { index.upsert(&docs, stamp) },
+        )
+        .await
+        .map_err(|e| EngineError::Io(format!("indexing failed: {e}")))?
+        .map_err(|e| EngineError::Io(e.to_string()))?;
         tracing::info!(products = n, whole, "search index brought up to the catalog");
         Ok(())
     }
@@ -215,7 +217,10 @@ impl Engine {
             return Err(EngineError::Invalid(FieldError::invalid("q", "give the words to search for")));
         }
         if q.chars().count() > MAX_QUERY_CHARS {
-            return Err(EngineError::Invalid(FieldError::invalid("q", format!("at most {MAX_QUERY_CHARS} characters"))));
+            return Err(EngineError::Invalid(FieldError::invalid(
+                "q",
+                format!("at most {MAX_QUERY_CHARS} characters"),
+            )));
         }
         if !(1..=MAX_SEARCH_LIMIT).contains(&req.limit) {
             return Err(EngineError::Invalid(FieldError::invalid(
@@ -226,7 +231,8 @@ impl Engine {
         if let Some(s) = &req.store {
             self.known_store(s, "store").await?;
         }
-        let shopper = RecsRequest { user: req.user.clone(), anonymous_id: req.anonymous_id.clone(), ..Default::default() };
+        let shopper =
+            RecsRequest { user: req.user.clone(), anonymous_id: req.anonymous_id.clone(), ..Default::default() };
         let root = self.shopper_of(&shopper).await?;
         let signals = match &root {
             Some(r) => Some(self.signals_of(r, now_millis()).await?),
@@ -268,7 +274,9 @@ impl Engine {
         .await
         .map_err(|e| EngineError::Io(format!("search failed: {e}")))?
         .map_err(|e| match e {
-            tailor_search::SearchError::Invalid { field, reason } => EngineError::Invalid(FieldError::invalid(field, reason)),
+            tailor_search::SearchError::Invalid { field, reason } => {
+                EngineError::Invalid(FieldError::invalid(field, reason))
+            }
             other => EngineError::Io(other.to_string()),
         })?;
         Ok(SearchResponse {

@@ -317,7 +317,8 @@ impl SearchIndex {
         }
         doc.add_i64(f.price, p.price_cents.unwrap_or(-1));
         doc.add_u64(f.key, doc_key);
-        let json = serde_json::to_string(p).map_err(|e| SearchError::Io(format!("cannot store product {}: {e}", p.id)))?;
+        let json =
+            serde_json::to_string(p).map_err(|e| SearchError::Io(format!("cannot store product {}: {e}", p.id)))?;
         doc.add_text(f.doc, json);
         Ok(doc)
     }

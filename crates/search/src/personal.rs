@@ -61,7 +61,10 @@ pub const MAX_PURCHASES: usize = 5_000;
 impl Affinity {
     /// The tastes shown by `purchases` (product ids, newest first), with the catalog's view of
     /// each product from `product` (purchases of products it does not know count as items only).
-    pub fn from_purchases<'a, P>(purchases: impl IntoIterator<Item = &'a str>, product: impl Fn(&str) -> Option<P>) -> Affinity
+    pub fn from_purchases<'a, P>(
+        purchases: impl IntoIterator<Item = &'a str>,
+        product: impl Fn(&str) -> Option<P>,
+    ) -> Affinity
     where
         P: std::ops::Deref<Target = ProductDoc>,
     {

@@ -238,7 +238,8 @@ impl SearchIndex {
             match by_id.get(id) {
                 Some(&i) => candidates[i].semantic = sim,
                 None => {
-                    let Some(product) = catalog.by_id.get(id).map(|(_, p)| p).filter(|p| q.filters.admits(p)).cloned() else {
+                    let Some(product) = catalog.by_id.get(id).map(|(_, p)| p).filter(|p| q.filters.admits(p)).cloned()
+                    else {
                         continue;
                     };
                     by_id.insert(id.clone(), candidates.len());
@@ -276,23 +277,26 @@ impl SearchIndex {
         }
         candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.product.id.cmp(&b.product.id)));
         let facets = facets(&candidates);
-        let hits = candidates
-            .iter()
-            .take(q.limit)
-            .map(|c| hit(c, &words, synonyms, personal, q.popularity))
-            .collect();
+        let hits = candidates.iter().take(q.limit).map(|c| hit(c, &words, synonyms, personal, q.popularity)).collect();
         Ok(Results { total: total as u64, hits, facets, personalized })
     }
 
     /// The query for the words: each word matches exactly (best field), through a synonym, or
     /// within a typo or two; at least `at_least` words must match, and every filter.
-    fn words_query(&self, words: &Words, synonyms: &Synonyms, at_least: usize, filters: &[Box<dyn Query>]) -> BooleanQuery {
+    fn words_query(
+        &self,
+        words: &Words,
+        synonyms: &Synonyms,
+        at_least: usize,
+        filters: &[Box<dyn Query>],
+    ) -> BooleanQuery {
         let mut per_word: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for w in &words.words {
             let mut alternatives: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, self.exact(w))];
             for phrase in synonyms.of(w) {
                 let all: Vec<Box<dyn Query>> = phrase.iter().map(|p| self.exact(p)).collect();
-                alternatives.push((Occur::Should, Box::new(BoostQuery::new(Box::new(BooleanQuery::intersection(all)), 0.9))));
+                alternatives
+                    .push((Occur::Should, Box::new(BoostQuery::new(Box::new(BooleanQuery::intersection(all)), 0.9))));
             }
             if let Some(distance) = typo_distance(w) {
                 let fuzzy = FuzzyTermQuery::new(Term::from_field_text(self.fields.all, w), distance, true);
@@ -356,7 +360,10 @@ impl Filters {
     fn admits(&self, p: &ProductDoc) -> bool {
         let eq = |a: &Option<String>, b: &str| a.as_deref().is_some_and(|a| key(a) == key(b));
         self.brand.as_deref().is_none_or(|b| eq(&p.brand, b))
-            && self.category.as_deref().is_none_or(|c| eq(&p.department, c) || eq(&p.category, c) || eq(&p.subcategory, c))
+            && self
+                .category
+                .as_deref()
+                .is_none_or(|c| eq(&p.department, c) || eq(&p.category, c) || eq(&p.subcategory, c))
             && self.min_price_cents.is_none_or(|m| p.price_cents.is_some_and(|c| c >= m))
             && self.max_price_cents.is_none_or(|m| p.price_cents.is_some_and(|c| c <= m))
     }
@@ -414,7 +421,9 @@ fn hit(
     for w in &words.words {
         if let Some((field, _)) = analyzed.iter().find(|(_, ws)| ws.contains(w)) {
             matched.push(format!("'{w}' in the {field}"));
-        } else if let Some(phrase) = synonyms.of(w).iter().find(|ph| ph.iter().all(|x| analyzed.iter().any(|(_, ws)| ws.contains(x)))) {
+        } else if let Some(phrase) =
+            synonyms.of(w).iter().find(|ph| ph.iter().all(|x| analyzed.iter().any(|(_, ws)| ws.contains(x))))
+        {
             reasons.push(Reason { code: "synonym", text: format!("'{w}' also means '{}'", phrase.join(" ")) });
         } else if let Some(d) = typo_distance(w) {
             if let Some(near) = analyzed.iter().flat_map(|(_, ws)| ws).find(|x| within(w, x, d as usize)) {
@@ -442,7 +451,8 @@ fn hit(
         }
         if sub >= 0.5 && bought == 0.0 {
             if let Some(s) = &p.subcategory {
-                reasons.push(Reason { code: "preferred_category", text: format!("you often buy {}", s.to_lowercase()) });
+                reasons
+                    .push(Reason { code: "preferred_category", text: format!("you often buy {}", s.to_lowercase()) });
             }
         }
     }

@@ -33,8 +33,11 @@ fn query_text() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
         "[a-zA-Z0-9 ]{0,40}",
-        proptest::collection::vec(prop_oneof![Just("milk"), Just("mlik"), Just("soda"), Just("~*?\"("), Just("\u{0}"), Just("ǅ")], 0..30)
-            .prop_map(|v| v.join(" ")),
+        proptest::collection::vec(
+            prop_oneof![Just("milk"), Just("mlik"), Just("soda"), Just("~*?\"("), Just("\u{0}"), Just("ǅ")],
+            0..30
+        )
+        .prop_map(|v| v.join(" ")),
         "\\PC{150,260}",
     ]
 }

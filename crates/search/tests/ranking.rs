@@ -77,6 +77,7 @@ fn semantic_hits_join_and_lift_the_word_matches() {
         available: &|_| true,
         weights: Weights::default(),
     };
-    let ids: Vec<String> = index.search(&q, &Synonyms::defaults()).expect("search").hits.into_iter().map(|h| h.product_id).collect();
+    let ids: Vec<String> =
+        index.search(&q, &Synonyms::defaults()).expect("search").hits.into_iter().map(|h| h.product_id).collect();
     assert_eq!(ids, ["2", "1", "4"]);
 }
