@@ -25,6 +25,9 @@ pub use tailor_search::{MAX_LIMIT as MAX_SEARCH_LIMIT, MAX_QUERY_CHARS};
 /// most this often whether it did. Changes made through this engine are seen at once.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// Interest per product id, in [0, 1].
+type Popularity = Arc<HashMap<String, f32>>;
+
 /// The live search index and how fresh it is.
 pub(crate) struct SearchState {
     /// Where the index lives on disk; `None` keeps it in memory.
@@ -38,7 +41,7 @@ pub(crate) struct SearchState {
     dirty: AtomicBool,
     synonyms: Arc<Synonyms>,
     /// Everyone's recent interest per product, from the serving recommendation model's version.
-    popularity: Mutex<Option<(i64, Arc<HashMap<String, f32>>)>>,
+    popularity: Mutex<Option<(i64, Popularity)>>,
 }
 
 impl SearchState {

@@ -156,7 +156,7 @@ impl SearchIndex {
     /// wiped and comes back empty, with no stamp: the caller rebuilds it from the catalog.
     pub fn open_in_dir(dir: &Path) -> Result<SearchIndex, SearchError> {
         match SearchIndex::try_open(dir) {
-            Ok(index) if index.stamp().is_some() || index.len() == 0 => Ok(index),
+            Ok(index) if index.stamp().is_some() || index.is_empty() => Ok(index),
             Ok(_) | Err(_) => {
                 if dir.exists() {
                     std::fs::remove_dir_all(dir).map_err(|e| SearchError::Io(format!("{}: {e}", dir.display())))?;
