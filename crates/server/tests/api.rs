@@ -158,6 +158,7 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         "/v1/pricing/guardrails/A",
         "/v1/promotions",
         "/v1/pricing/experiments/A",
+        "/v1/search?q=milk",
     ];
     let admin: [(&str, &str); 39] = [
         ("GET", "/v1/keys"),
