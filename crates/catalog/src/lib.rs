@@ -8,7 +8,10 @@ pub mod table;
 
 pub use availability::{set_availability, unavailable, Availability};
 pub use location::{location_exists, regions, upsert_locations, Location, LOCATION_COLUMNS};
-pub use product::{all_products, get_product, product_prices, upsert_products, Product, ProductPrice, PRODUCT_COLUMNS};
+pub use product::{
+    all_products, catalog_stamp, get_product, product_prices, products_changed_since, upsert_products, Product,
+    ProductPrice, PRODUCT_COLUMNS,
+};
 pub use table::{parse_bool, ColumnMap, ImportReport, Rejected, Table};
 
 use tailor_store::Migration;

@@ -220,3 +220,20 @@ pub async fn all_products(db: &Db) -> Result<Vec<Product>, DbError> {
     let rows = sqlx::query(&format!("{PRODUCT_SELECT} ORDER BY id")).fetch_all(db.reader()).await?;
     Ok(rows.iter().map(product_from_row).collect())
 }
+
+/// How many products the catalog holds and when the latest changed (ms; 0 when empty): the
+/// same pair later means no product was added or changed in between.
+pub async fn catalog_stamp(db: &Db) -> Result<(i64, i64), DbError> {
+    let r = sqlx::query("SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM products").fetch_one(db.reader()).await?;
+    Ok((r.get(0), r.get(1)))
+}
+
+/// Products changed at or after `since` (ms), in id order (for indexes kept in step with the
+/// catalog).
+pub async fn products_changed_since(db: &Db, since: i64) -> Result<Vec<Product>, DbError> {
+    let rows = sqlx::query(&format!("{PRODUCT_SELECT} WHERE updated_at >= $1 ORDER BY id"))
+        .bind(since)
+        .fetch_all(db.reader())
+        .await?;
+    Ok(rows.iter().map(product_from_row).collect())
+}

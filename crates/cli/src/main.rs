@@ -14,6 +14,7 @@ mod pricing_simulate;
 mod progress;
 mod recs;
 mod recs_cart;
+mod search_eval;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -192,6 +193,9 @@ enum Command {
         #[arg(long)]
         repeats: bool,
     },
+    /// Personalized search against plain BM25 on a train/test split: NDCG@10 of each test
+    /// purchase for a query made from its category.
+    SearchEval(search_eval::SearchEvalArgs),
     /// Benchmarks that print ratios against a baseline run in the same process.
     Bench {
         #[command(subcommand)]
@@ -339,6 +343,7 @@ async fn main() -> Result<()> {
             (None, Some(train), Some(test)) => recs::eval(&train, &test, &file, repeats),
             _ => bail!("eval needs --train and --test, or --cases"),
         },
+        Command::SearchEval(args) => search_eval::run(args),
     }
 }
 

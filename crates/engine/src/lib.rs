@@ -12,6 +12,7 @@ mod price_experiments;
 mod pricing;
 mod projector;
 mod recs;
+mod search;
 mod supervisor;
 
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ pub use profiles::{MergeView, ProfileView, TimelineEntry};
 pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
 };
+pub use search::{SearchRequest, SearchResponse, MAX_QUERY_CHARS, MAX_SEARCH_LIMIT};
 pub use supervisor::JobStatus;
 pub use tailor_campaigns::{Guardrails as SendGuardrails, JourneyDef};
 pub use tailor_inventory::{
@@ -58,6 +60,7 @@ pub use tailor_pricing::offers::Offer;
 pub use tailor_pricing::quote::PriceQuote;
 pub use tailor_pricing::reprice::MarketInput;
 pub use tailor_pricing::robust::{Model as PricingModel, Rule as PricingRule};
+pub use tailor_search::{FacetValue, Facets, Filters as SearchFilters, Hit as SearchHit, Reason as SearchReason};
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]
@@ -113,6 +116,8 @@ struct Inner {
     key_cache: keys::KeyCache,
     /// Journeys: the clock, channels and templates.
     journeys: journeys::JourneyState,
+    /// The product search index.
+    search: search::SearchState,
 }
 
 /// A handle to a running Tailor: cheap to clone, shared by every request.
@@ -150,10 +155,21 @@ impl Engine {
                 jobs: Default::default(),
                 key_cache: Default::default(),
                 journeys: Default::default(),
+                search: search::SearchState::new(match &config.storage {
+                    Storage::Embedded(dir) => Some(dir.join("search")),
+                    Storage::Url(_) => None,
+                }),
             }),
         };
         engine.load_recs_state(config.background).await?;
         if config.background {
+            // The first search should not wait for the catalog to be indexed.
+            let warm = engine.clone();
+            tokio::spawn(async move {
+                if let Err(e) = warm.search_index().await {
+                    tracing::warn!(error = %e, "indexing the catalog for search failed; the next search retries");
+                }
+            });
             for job in [
                 projector::job(&engine),
                 inventory::expiry_job(),

@@ -21,6 +21,7 @@ mod pricing;
 mod profiles;
 mod ratelimit;
 mod recommendations;
+mod search;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -57,7 +58,7 @@ pub struct AppState {
         (name = "intake", description = "Segment-compatible event intake"),
         (name = "profiles", description = "Unified customer profiles, consent and privacy requests"),
         (name = "recommendations", description = "Recommendations, merchandising rules, store context and models"),
-        (name = "catalog", description = "Products"),
+        (name = "catalog", description = "Products and product search"),
         (name = "inventory", description = "Stock, bundles, reservations and availability to promise"),
         (name = "loyalty", description = "Points accounts, redemption and adjustments"),
         (name = "pricing", description = "Prices on every channel, the price book, guardrails, promotions, repricing and markdowns"),
@@ -90,6 +91,7 @@ pub fn app(engine: Engine) -> Router {
         .merge(intake::routes())
         .merge(profiles::routes())
         .merge(recommendations::routes())
+        .merge(search::routes())
         .merge(inventory::routes())
         .merge(loyalty::routes())
         .merge(pricing::routes())

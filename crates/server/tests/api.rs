@@ -165,6 +165,7 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         "/v1/messages/sends?user=p1",
         "/v1/messages/decisions?user=p1",
         "/v1/messages?user=p1",
+        "/v1/search?q=milk",
     ];
     let admin: [(&str, &str); 44] = [
         ("GET", "/v1/keys"),

@@ -14,9 +14,9 @@ use tailor_testkit::TestServer;
 const WHOLE_LISTS: [&str; 4] =
     ["/v1/loyalty/rules", "/v1/loyalty/tiers", "/v1/loyalty/rewards", "/v1/inventory/policies"];
 
-/// Answers about exactly what the request names (the SKUs in `sku`, `k` recommendations): all of
-/// it in `items`, with no cursor (docs/api.md).
-const ASKED_FOR: [&str; 3] = ["/v1/availability", "/v1/prices", "/v1/recommendations"];
+/// Answers about exactly what the request names (the SKUs in `sku`, `k` recommendations, the
+/// best `limit` search results): all of it in `items`, with no cursor (docs/api.md).
+const ASKED_FOR: [&str; 4] = ["/v1/availability", "/v1/prices", "/v1/recommendations", "/v1/search"];
 
 /// Names of times that the word test below does not catch.
 const TIME_NAMES: [&str; 4] = ["validFrom", "validTo", "shipsBy", "expireBy"];
@@ -404,6 +404,8 @@ async fn real_answers_match_their_schema_and_the_convention(s: TestServer) {
         ("/healthz", "/healthz".to_string()),
         ("/v1/keys", "/v1/keys".to_string()),
         ("/v1/products/{id}", "/v1/products/milk".to_string()),
+        ("/v1/search", format!("/v1/search?q=milk&user={id}&store=S1")),
+        ("/v1/search", "/v1/search?q=gift".to_string()),
     ];
     let mut bad = Vec::new();
     for (template, path) in reads {

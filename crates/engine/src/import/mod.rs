@@ -259,6 +259,7 @@ impl Engine {
         let now = now_millis();
         if !ps.is_empty() {
             tailor_catalog::upsert_products(self.db(), ps, now).await?;
+            self.catalog_changed();
             ps.clear();
         }
         if !ls.is_empty() {

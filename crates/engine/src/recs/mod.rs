@@ -24,8 +24,8 @@ use crate::{Engine, EngineError};
 
 /// The serving model and its version.
 pub(crate) struct Serving {
-    model: Model,
-    version: i64,
+    pub(crate) model: Model,
+    pub(crate) version: i64,
 }
 
 /// Live state of recommendations, shared by every request.
@@ -144,7 +144,7 @@ impl Engine {
         Ok(())
     }
 
-    fn serving(&self) -> Option<Arc<Serving>> {
+    pub(crate) fn serving(&self) -> Option<Arc<Serving>> {
         self.recs().serving.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -186,7 +186,7 @@ impl Engine {
     }
 
     /// Refuses a store that was never imported, naming `field`.
-    async fn known_store(&self, store: &str, field: &str) -> Result<(), EngineError> {
+    pub(crate) async fn known_store(&self, store: &str, field: &str) -> Result<(), EngineError> {
         if !tailor_catalog::location_exists(self.db(), store).await? {
             return Err(EngineError::Invalid(FieldError::unknown(
                 field,

@@ -166,7 +166,7 @@ impl Engine {
     }
 
     /// The customer shopping: the profile or userId given, else the visitor's anonymousId.
-    async fn shopper_of(&self, req: &RecsRequest) -> Result<Option<String>, EngineError> {
+    pub(crate) async fn shopper_of(&self, req: &RecsRequest) -> Result<Option<String>, EngineError> {
         if let Some(u) = &req.user {
             let mut conn = self.db().reader().acquire().await?;
             if let Some(root) = tailor_profiles::root_of(&mut conn, u).await? {
@@ -189,7 +189,7 @@ impl Engine {
     }
 
     /// The customer's consent, orders, session and cart as of `now`.
-    async fn signals_of(&self, root: &str, now: i64) -> Result<Signals, EngineError> {
+    pub(crate) async fn signals_of(&self, root: &str, now: i64) -> Result<Signals, EngineError> {
         let mut conn = self.db().reader().acquire().await?;
         Ok(tailor_profiles::signals(&mut conn, root, now - SESSION_MILLIS, &self.recs().history).await?)
     }
