@@ -1,6 +1,7 @@
 //! `tailor`: the one binary. `serve` runs the API and console, `demo` does the same on The
 //! Complete Journey, `import` loads files, `keys` manages API keys, `bench` measures.
 
+mod assistant;
 mod bench;
 mod bench_inventory;
 mod bench_prices;
@@ -183,6 +184,16 @@ enum Command {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
+    /// The shopping assistant: train understanding, evaluate it.
+    Assistant {
+        #[command(subcommand)]
+        command: assistant::AssistantCommand,
+    },
+    /// Model files the engine reads (the sentence encoder).
+    Models {
+        #[command(subcommand)]
+        command: assistant::ModelsCommand,
+    },
     /// Pricing: the elasticity report and the simulator.
     Pricing {
         #[command(subcommand)]
@@ -306,6 +317,8 @@ async fn main() -> Result<()> {
         Command::Keys { command } => keys(command).await,
         Command::Bench { command } => bench::run(command).await,
         Command::Pricing { command } => pricing::run(command),
+        Command::Assistant { command } => assistant::run(command),
+        Command::Models { command } => assistant::run_models(command),
         Command::RecommendBatch { train, test, k, protocol, out, model } => {
             recs::recommend_batch(&train, &test, k, protocol, &out, model)
         }
