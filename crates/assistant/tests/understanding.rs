@@ -36,7 +36,7 @@ fn with_encoder() -> Option<&'static Understanding> {
     static U: OnceLock<Option<Understanding>> = OnceLock::new();
     U.get_or_init(|| {
         let enc = encoder()?;
-        let m = UnderstandingModel::train(&shipped_examples(), Some(&enc), &UnderstandingConfig::default()).expect("train");
+        let m = UnderstandingModel::train(&shipped_examples(), Some(&*enc), &UnderstandingConfig::default()).expect("train");
         assert!(m.uses_encoder());
         Some(Understanding::new(m, Some(enc)))
     })

@@ -257,7 +257,7 @@ fn bench(messages: &Path, n: usize) -> Result<()> {
     let texts: Vec<String> = data::read_csv_file(messages)?.into_iter().map(|e| e.text).collect();
     anyhow::ensure!(!texts.is_empty() && n > 0, "no messages");
     let enc = encoder(false)?.context("the benchmark needs the sentence encoder (tailor models path)")?;
-    let model = UnderstandingModel::train(&shipped_examples(), Some(&enc), &UnderstandingConfig::default())?;
+    let model = UnderstandingModel::train(&shipped_examples(), Some(&*enc), &UnderstandingConfig::default())?;
     let bytes = model.to_bytes()?;
     let full = Understanding::new(model, Some(enc));
     let ngram = Understanding::new(UnderstandingModel::from_bytes(&bytes)?, None);

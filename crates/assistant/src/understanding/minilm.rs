@@ -32,8 +32,21 @@ impl Linear {
         Ok(Self { w: get(t, &format!("{name}.weight"))?.t()?.contiguous()?, b: get(t, &format!("{name}.bias"))? })
     }
 
+    /// `x · w + b` over the last dimension, as one 2-D product (a batched product of many
+    /// short sequences is several times slower).
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.broadcast_matmul(&self.w)?.broadcast_add(&self.b)
+        let dims = x.dims().to_vec();
+        let (rows, inner) = match dims.as_slice() {
+            [r, i] => (*r, *i),
+            [b, l, i] => (b * l, *i),
+            _ => return x.broadcast_matmul(&self.w)?.broadcast_add(&self.b),
+        };
+        let out = x.reshape((rows, inner))?.matmul(&self.w)?.broadcast_add(&self.b)?;
+        let mut shape = dims;
+        if let Some(last) = shape.last_mut() {
+            *last = self.w.dim(1)?;
+        }
+        out.reshape(shape)
     }
 }
 
@@ -374,6 +387,42 @@ impl MiniLm {
         let (mut kept, mask) = self.run(batch, layer, &[layer])?;
         let h = kept.pop().ok_or_else(|| AssistantError::Model("no hidden state".into()))?;
         Ok((h, mask))
+    }
+
+    /// One message's pooled layers and, with a tuned top, its class logits, from one pass of the
+    /// lower layers (the tuned top starts from the frozen state it was tuned on).
+    pub fn features(
+        &self,
+        tokens: &TokenIds,
+        layers: &[usize],
+        top: Option<&TunedRuntime>,
+    ) -> Result<(Vec<f32>, Option<Vec<f32>>), AssistantError> {
+        let batch = std::slice::from_ref(tokens);
+        let mut keep = layers.to_vec();
+        if let Some(t) = top {
+            keep.push(t.from);
+        }
+        let upto = keep.iter().copied().max().unwrap_or(LAYERS).min(LAYERS);
+        let (mut hidden, mask) = self.run(batch, upto, &keep)?;
+        let logits = match top {
+            Some(t) => {
+                let mut h = hidden.pop().ok_or_else(|| AssistantError::Model("no hidden state".into()))?;
+                let l = mask.dim(1)?;
+                let additive = ((mask.clone() - 1.0)? * 10_000.0)?.reshape((1, 1, 1, l))?;
+                for layer in &t.layers {
+                    h = layer.forward(&h, &additive)?;
+                }
+                let out = mean_pool(&h, &mask)?.matmul(&t.head_w)?.broadcast_add(&t.head_b)?;
+                Some(out.squeeze(0)?.to_vec1::<f32>()?)
+            }
+            None => None,
+        };
+        let mut parts = Vec::with_capacity(hidden.len());
+        for h in &hidden {
+            parts.push(mean_pool(h, &mask)?);
+        }
+        let pooled = if parts.is_empty() { Vec::new() } else { Tensor::cat(&parts, 1)?.squeeze(0)?.to_vec1::<f32>()? };
+        Ok((pooled, logits))
     }
 
     /// Class logits of a batch through the tuned top (B × classes).

@@ -375,18 +375,14 @@ impl Understanding {
         let sparse = self.model.vectorizer.transform(&text);
         if let (Some(enc), Some(head)) = (&self.encoder, &self.model.combined) {
             let tokens = enc.tokenize(&text);
-            if let Ok(mut v) = enc.pooled(std::slice::from_ref(&tokens), &self.model.config.layers) {
-                if let Some(v) = v.pop() {
-                    let x = Features { sparse, dense: dense_features(v, &self.model.config) };
-                    let probs = softmax(&head.softmax.logits(&x));
-                    let tuned = self.tuned.as_ref().and_then(|t| enc.tuned_logits(&[tokens], t).ok());
-                    let tuned = tuned.and_then(|l| l.squeeze(0).ok()).and_then(|l| l.to_vec1::<f32>().ok());
-                    let blended = match tuned {
-                        Some(l) if l.len() == probs.len() => blend(&probs, &softmax(&l), self.model.config.tune_weight),
-                        _ => probs.clone(),
-                    };
-                    return Scores { probs: blended, gate: probs, threshold: head.threshold, encoder: true };
-                }
+            if let Ok((v, tuned)) = enc.features(&tokens, &self.model.config.layers, self.tuned.as_ref()) {
+                let x = Features { sparse, dense: dense_features(v, &self.model.config) };
+                let probs = softmax(&head.softmax.logits(&x));
+                let blended = match tuned {
+                    Some(l) if l.len() == probs.len() => blend(&probs, &softmax(&l), self.model.config.tune_weight),
+                    _ => probs.clone(),
+                };
+                return Scores { probs: blended, gate: probs, threshold: head.threshold, encoder: true };
             }
         }
         let x = Features { sparse, dense: Vec::new() };
