@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
+use tailor_assistant::understanding::minilm::TuneParams;
 use tailor_assistant::understanding::{
     data, load_encoder, minilm::MiniLm, shipped_examples, shipped_out_of_scope, UnderstandingConfig, UnderstandingModel,
     OUT_OF_SCOPE,
@@ -114,6 +115,9 @@ impl Knobs {
         if let Some(v) = self.lr {
             c.params.learning_rate = v;
         }
+        if self.tune_layers.is_some_and(|n| n > 0) && c.tune.is_none() {
+            c.tune = Some(TuneParams::default());
+        }
         if let Some(t) = &mut c.tune {
             if let Some(v) = self.tune_layers {
                 t.layers = v;
@@ -168,6 +172,7 @@ fn encoder(disabled: bool) -> Result<Option<Arc<MiniLm>>> {
 
 fn config(oos: Option<&str>, knobs: &Knobs) -> UnderstandingConfig {
     let mut c = UnderstandingConfig::default();
+    c.encoding_cache = std::env::var_os("TAILOR_ASSISTANT_ENCODING_CACHE").map(PathBuf::from);
     knobs.apply(&mut c);
     if let Some(label) = oos {
         c.oos_label = label.to_string();
@@ -228,6 +233,9 @@ fn nlu_eval(train: &Path, test: &Path, oos: Option<&str>, json: bool, no_encoder
         if let (Some(a), Some(rec)) = (r.in_scope_accuracy, r.oos_recall) {
             println!("in-scope acc.   {:.2}% ({} messages)", a * 100.0, r.in_scope_n);
             println!("OOS recall      {:.2}% ({} messages)", rec * 100.0, r.oos_n);
+            if let Some(b) = r.in_scope_accuracy_without_detection {
+                println!("in-scope acc. without OOS detection {:.2}% (loss {:.2} points)", b * 100.0, (b - a) * 100.0);
+            }
         }
         println!("training        {:.1}s (encoder: {})", out.train_seconds, out.encoder);
         println!("understanding   {:.2} ms per message", out.predict_seconds * 1000.0 / r.n.max(1) as f64);

@@ -62,6 +62,10 @@ pub struct UnderstandingConfig {
     pub tune: Option<TuneParams>,
     /// Weight of the fine-tuned encoder's log-probabilities against the regression's (0..=1).
     pub tune_weight: f32,
+    /// A file keeping encoder features of training messages between runs (evaluation only: the
+    /// encoder is deterministic, so a cached vector equals a fresh one).
+    #[serde(skip)]
+    pub encoding_cache: Option<std::path::PathBuf>,
 }
 
 impl Default for UnderstandingConfig {
@@ -74,8 +78,10 @@ impl Default for UnderstandingConfig {
             oos_label: OUT_OF_SCOPE.to_string(),
             oos_budget: 0.006,
             calibration_share: 0.1,
-            tune: Some(TuneParams::default()),
+            // Fine-tuning is off until it is measured to pay for its training time.
+            tune: None,
             tune_weight: 0.5,
+            encoding_cache: None,
         }
     }
 }
@@ -123,6 +129,9 @@ pub struct Understood {
     pub confidence: f32,
     /// True when the assistant should say what it can help with instead of guessing.
     pub out_of_scope: bool,
+    /// The best in-scope intent even when the message is out of scope (a flow may offer it as
+    /// "did you mean…").
+    pub closest: String,
     /// The best three intents, best first (out of scope included when it was a class).
     pub ranked: Vec<Scored>,
     /// Entities found, left to right.
@@ -156,18 +165,33 @@ pub fn load_encoder(dir: &Path) -> Result<Arc<MiniLm>, AssistantError> {
 
 /// Encoder features of many messages, computed in length-sorted batches (little padding).
 fn encode_all(encoder: &MiniLm, texts: &[&str], config: &UnderstandingConfig) -> Result<Vec<Vec<f32>>, AssistantError> {
+    // the cache file is per layer choice; an unreadable one is ignored (it is only a cache)
+    let cache_path = config.encoding_cache.as_ref().map(|p| {
+        let layers: Vec<String> = config.layers.iter().map(|l| l.to_string()).collect();
+        p.with_extension(format!("layers-{}.bin", layers.join("-")))
+    });
+    let mut cache: std::collections::HashMap<String, Vec<f32>> = cache_path
+        .as_ref()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| postcard::from_bytes(&b).ok())
+        .unwrap_or_default();
+    let before = cache.len();
     let tokens: Vec<_> = texts.iter().map(|t| encoder.tokenize(&clip(t))).collect();
-    let mut order: Vec<usize> = (0..tokens.len()).collect();
+    let mut order: Vec<usize> = (0..tokens.len()).filter(|&i| !cache.contains_key(texts[i])).collect();
     order.sort_by_key(|&i| tokens[i].len());
-    let mut out = vec![Vec::new(); tokens.len()];
     for chunk in order.chunks(32) {
         let batch: Vec<_> = chunk.iter().map(|&i| tokens[i].clone()).collect();
         let pooled = encoder.pooled(&batch, &config.layers)?;
         for (&i, v) in chunk.iter().zip(pooled) {
-            out[i] = dense_features(v, config);
+            cache.insert(texts[i].to_string(), v);
         }
     }
-    Ok(out)
+    if let Some(p) = cache_path.filter(|_| cache.len() > before) {
+        if let Ok(bytes) = postcard::to_stdvec(&cache) {
+            let _ = std::fs::write(p, bytes);
+        }
+    }
+    Ok(texts.iter().map(|t| dense_features(cache.get(*t).cloned().unwrap_or_default(), config)).collect())
 }
 
 /// Each layer's pooled block normalised to length `dense_scale`.
@@ -408,6 +432,7 @@ impl Understanding {
         ranked.truncate(3);
         Understood {
             intent: (!out_of_scope).then(|| self.model.intents[best].clone()),
+            closest: self.model.intents[best].clone(),
             confidence,
             out_of_scope,
             ranked,
