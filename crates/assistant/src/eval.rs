@@ -135,8 +135,15 @@ pub fn train_and_score(
     let label = oos.unwrap_or(OUT_OF_SCOPE);
     let understood: Vec<_> = test.iter().map(|e| u.understand(&e.text)).collect();
     let predict_seconds = start.elapsed().as_secs_f64();
-    let predicted: Vec<String> =
-        understood.iter().map(|x| x.intent.clone().unwrap_or_else(|| label.to_string())).collect();
+    // Without an out-of-scope label the test has no out-of-scope messages: detection is not
+    // scored and the closest intent is the prediction.
+    let predicted: Vec<String> = understood
+        .iter()
+        .map(|x| match oos {
+            Some(_) => x.intent.clone().unwrap_or_else(|| label.to_string()),
+            None => x.closest.clone(),
+        })
+        .collect();
     let gold: Vec<String> = test.iter().map(|e| e.intent.clone()).collect();
     let mut report = score(&gold, &predicted, oos);
     if let Some(label) = oos {
