@@ -43,7 +43,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(v) = knob("NLU_TUNE_WEIGHT") {
         c.tune_weight = v;
     }
-    let enc = if std::env::var_os("NLU_NO_ENCODER").is_some() { None } else { Some(load_encoder(models::locate_minilm()?.path())?) };
+    let enc = if std::env::var_os("NLU_NO_ENCODER").is_some() {
+        None
+    } else {
+        Some(load_encoder(models::locate_minilm()?.path())?)
+    };
     let start = std::time::Instant::now();
     let out = eval::train_and_score(
         &data::read_csv_file(train.as_ref())?,

@@ -147,9 +147,11 @@ pub fn train_and_score(
     let gold: Vec<String> = test.iter().map(|e| e.intent.clone()).collect();
     let mut report = score(&gold, &predicted, oos);
     if let Some(label) = oos {
-        let (right, n) = gold.iter().zip(&understood).filter(|(g, _)| g.as_str() != label).fold((0usize, 0usize), |(r, n), (g, x)| {
-            (r + usize::from(*g == x.closest), n + 1)
-        });
+        let (right, n) = gold
+            .iter()
+            .zip(&understood)
+            .filter(|(g, _)| g.as_str() != label)
+            .fold((0usize, 0usize), |(r, n), (g, x)| (r + usize::from(*g == x.closest), n + 1));
         report.in_scope_accuracy_without_detection = Some(if n > 0 { right as f64 / n as f64 } else { 0.0 });
     }
     Ok(Outcome {

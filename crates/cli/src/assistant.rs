@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use tailor_assistant::understanding::minilm::TuneParams;
 use tailor_assistant::understanding::{
-    data, load_encoder, minilm::MiniLm, shipped_examples, shipped_out_of_scope, UnderstandingConfig, UnderstandingModel,
-    OUT_OF_SCOPE,
+    data, load_encoder, minilm::MiniLm, shipped_examples, shipped_out_of_scope, UnderstandingConfig,
+    UnderstandingModel, OUT_OF_SCOPE,
 };
 use tailor_assistant::{eval, models, Understanding};
 
@@ -162,7 +162,9 @@ fn encoder(disabled: bool) -> Result<Option<Arc<MiniLm>>> {
         return Ok(None);
     }
     match models::locate_minilm() {
-        Ok(found) => Ok(Some(load_encoder(found.path()).with_context(|| format!("loading {}", found.path().display()))?)),
+        Ok(found) => {
+            Ok(Some(load_encoder(found.path()).with_context(|| format!("loading {}", found.path().display()))?))
+        }
         Err(why) => {
             eprintln!("assistant: sentence encoder not found ({why}); training the n-gram model alone");
             Ok(None)

@@ -81,7 +81,8 @@ pub fn read_csv(reader: impl Read, origin: &str) -> Result<Vec<Example>, Assista
     let headers = r.headers().map_err(|e| bad(1, e.to_string()))?.clone();
     let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.trim().to_ascii_lowercase().as_str()));
     let text_col = col(&["text"]).ok_or_else(|| bad(1, "no `text` column".into()))?;
-    let intent_col = col(&["intent", "category", "label"]).ok_or_else(|| bad(1, "no `intent` (or `category`) column".into()))?;
+    let intent_col =
+        col(&["intent", "category", "label"]).ok_or_else(|| bad(1, "no `intent` (or `category`) column".into()))?;
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
         let line = i as u64 + 2;

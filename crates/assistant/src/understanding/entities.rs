@@ -117,7 +117,8 @@ impl EntityExtractor {
             for m in &ex.entities {
                 let Some(value) = ex.text.get(m.start..m.end) else { continue };
                 let digits: String = value.chars().filter(char::is_ascii_digit).collect();
-                let is_numeric = !digits.is_empty() && value.chars().all(|c| c.is_ascii_digit() || c == '#' || c == ' ');
+                let is_numeric =
+                    !digits.is_empty() && value.chars().all(|c| c.is_ascii_digit() || c == '#' || c == ' ');
                 if is_numeric {
                     let cue = words(&ex.text[..m.start]).pop().map(|w| w.folded).unwrap_or_default();
                     *x.numeric.entry(m.entity.clone()).or_default().entry(cue).or_insert(0) += 1;
@@ -180,9 +181,10 @@ impl EntityExtractor {
                 return Some((n, ty.clone(), canon.clone()));
             }
             for cand in self.by_len.get(&n).into_iter().flatten() {
-                let close = cand.iter().zip(&key).all(|(c, k)| {
-                    c == k || (c.chars().count() >= FUZZY_MIN_CHARS && within_edits(c, k, 1))
-                });
+                let close = cand
+                    .iter()
+                    .zip(&key)
+                    .all(|(c, k)| c == k || (c.chars().count() >= FUZZY_MIN_CHARS && within_edits(c, k, 1)));
                 if close {
                     if let Some((ty, canon)) = self.phrases.get(cand) {
                         return Some((n, ty.clone(), canon.clone()));

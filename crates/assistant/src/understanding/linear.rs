@@ -76,7 +76,14 @@ impl Softmax {
     }
 
     /// Trains on inputs and their class indices (each below `classes`).
-    pub fn train(xs: &[Features], ys: &[usize], n_sparse: usize, n_dense: usize, classes: usize, p: &TrainParams) -> Self {
+    pub fn train(
+        xs: &[Features],
+        ys: &[usize],
+        n_sparse: usize,
+        n_dense: usize,
+        classes: usize,
+        p: &TrainParams,
+    ) -> Self {
         let c = classes.max(1);
         let rows = n_sparse + n_dense;
         let mut m = Self { n_sparse, n_dense, classes: c, w: vec![0.0; rows * c], b: vec![0.0; c] };

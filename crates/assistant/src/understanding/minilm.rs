@@ -104,7 +104,16 @@ impl Layer {
         }
         let lin = |i: usize| Linear { w: t[i].clone(), b: t[i + 1].clone() };
         let ln = |i: usize| LayerNorm { w: t[i].clone(), b: t[i + 1].clone() };
-        Some(Self { q: lin(0), k: lin(2), v: lin(4), attn_out: lin(6), inter: lin(8), out: lin(10), attn_ln: ln(12), out_ln: ln(14) })
+        Some(Self {
+            q: lin(0),
+            k: lin(2),
+            v: lin(4),
+            attn_out: lin(6),
+            inter: lin(8),
+            out: lin(10),
+            attn_ln: ln(12),
+            out_ln: ln(14),
+        })
     }
 
     fn forward(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
@@ -307,7 +316,10 @@ impl TunedTop {
         let mut layers = Vec::new();
         for l in &self.layers {
             let t = l.iter().map(StoredTensor::tensor).collect::<Result<Vec<_>, _>>()?;
-            layers.push(Layer::from_tensors(&t).ok_or_else(|| AssistantError::Artifact("a tuned layer lacks tensors".into()))?);
+            layers.push(
+                Layer::from_tensors(&t)
+                    .ok_or_else(|| AssistantError::Artifact("a tuned layer lacks tensors".into()))?,
+            );
         }
         if self.from + layers.len() != LAYERS {
             return Err(AssistantError::Artifact("tuned layers do not end at the last layer".into()));
@@ -337,7 +349,15 @@ pub struct TuneParams {
 
 impl Default for TuneParams {
     fn default() -> Self {
-        Self { layers: 1, epochs: 4, learning_rate: 1e-4, head_learning_rate: 3e-3, batch: 32, label_smoothing: 0.1, seed: 11 }
+        Self {
+            layers: 1,
+            epochs: 4,
+            learning_rate: 1e-4,
+            head_learning_rate: 3e-3,
+            batch: 32,
+            label_smoothing: 0.1,
+            seed: 11,
+        }
     }
 }
 
@@ -421,7 +441,8 @@ impl MiniLm {
         for h in &hidden {
             parts.push(mean_pool(h, &mask)?);
         }
-        let pooled = if parts.is_empty() { Vec::new() } else { Tensor::cat(&parts, 1)?.squeeze(0)?.to_vec1::<f32>()? };
+        let pooled =
+            if parts.is_empty() { Vec::new() } else { Tensor::cat(&parts, 1)?.squeeze(0)?.to_vec1::<f32>()? };
         Ok((pooled, logits))
     }
 

@@ -260,7 +260,8 @@ fn train_head(
 /// Weighted geometric mean of two distributions, renormalised.
 fn blend(lr: &[f32], tuned: &[f32], w: f32) -> Vec<f32> {
     let w = w.clamp(0.0, 1.0);
-    let logs: Vec<f32> = lr.iter().zip(tuned).map(|(a, b)| (1.0 - w) * a.max(1e-12).ln() + w * b.max(1e-12).ln()).collect();
+    let logs: Vec<f32> =
+        lr.iter().zip(tuned).map(|(a, b)| (1.0 - w) * a.max(1e-12).ln() + w * b.max(1e-12).ln()).collect();
     softmax(&logs)
 }
 
@@ -277,7 +278,11 @@ fn best_in_scope(probs: &[f32], oos: Option<usize>) -> (usize, f32) {
 
 impl UnderstandingModel {
     /// Trains on examples; with an encoder the combined head is trained too.
-    pub fn train(examples: &[Example], encoder: Option<&MiniLm>, config: &UnderstandingConfig) -> Result<Self, AssistantError> {
+    pub fn train(
+        examples: &[Example],
+        encoder: Option<&MiniLm>,
+        config: &UnderstandingConfig,
+    ) -> Result<Self, AssistantError> {
         Self::train_with(examples, encoder, config, &mut |_| {})
     }
 
@@ -369,7 +374,9 @@ impl UnderstandingModel {
 
     /// Reads a stored model; another format version is an error the caller answers by retraining.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, AssistantError> {
-        let format: u32 = postcard::take_from_bytes::<u32>(bytes).map(|(v, _)| v).map_err(|e| AssistantError::Artifact(e.to_string()))?;
+        let format: u32 = postcard::take_from_bytes::<u32>(bytes)
+            .map(|(v, _)| v)
+            .map_err(|e| AssistantError::Artifact(e.to_string()))?;
         if format != FORMAT_VERSION {
             return Err(AssistantError::Artifact(format!("format {format}, this build reads {FORMAT_VERSION}")));
         }
@@ -421,8 +428,7 @@ impl Understanding {
         let (best, confidence) = best_in_scope(&probs, oos);
         let (_, gate_confidence) = best_in_scope(&gate, oos);
         let top = gate.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k);
-        let out_of_scope =
-            top == oos && oos.is_some() || gate_confidence < threshold || text.trim().is_empty();
+        let out_of_scope = top == oos && oos.is_some() || gate_confidence < threshold || text.trim().is_empty();
         let mut ranked: Vec<Scored> = probs
             .iter()
             .enumerate()

@@ -126,10 +126,8 @@ impl NgramVectorizer {
                 e.0 += 1.0;
             }
         });
-        let mut v: Vec<(u32, f32, bool)> = counts
-            .into_iter()
-            .map(|(i, (c, is_char))| (i, (1.0 + c.ln()) * self.idf[i as usize], is_char))
-            .collect();
+        let mut v: Vec<(u32, f32, bool)> =
+            counts.into_iter().map(|(i, (c, is_char))| (i, (1.0 + c.ln()) * self.idf[i as usize], is_char)).collect();
         v.sort_unstable_by_key(|x| x.0);
         let norm = |is_char: bool| v.iter().filter(|x| x.2 == is_char).map(|x| x.1 * x.1).sum::<f32>().sqrt();
         let (nw, nc) = (norm(false), norm(true));
@@ -149,7 +147,10 @@ mod tests {
 
     #[test]
     fn normalize_folds_case_accents_and_punctuation() {
-        assert_eq!(normalize("Do you have CRÈME fraîche? It's #436!"), vec!["do", "you", "have", "creme", "fraiche", "its", "436"]);
+        assert_eq!(
+            normalize("Do you have CRÈME fraîche? It's #436!"),
+            vec!["do", "you", "have", "creme", "fraiche", "its", "436"]
+        );
     }
 
     #[test]

@@ -31,13 +31,7 @@ impl WordPiece {
             vocab.entry(line.trim_end_matches('\r').to_string()).or_insert(id);
         }
         let get = |t: &str| vocab.get(t).copied().ok_or_else(|| format!("vocabulary lacks {t}"));
-        Ok(Self {
-            unk: get("[UNK]")?,
-            cls: get("[CLS]")?,
-            sep: get("[SEP]")?,
-            vocab,
-            max_len: max_len.max(2),
-        })
+        Ok(Self { unk: get("[UNK]")?, cls: get("[CLS]")?, sep: get("[SEP]")?, vocab, max_len: max_len.max(2) })
     }
 
     /// Number of entries in the vocabulary (every id is below it).
