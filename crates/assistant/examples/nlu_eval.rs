@@ -14,7 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: nlu_eval TRAIN.csv TEST.csv [OOS_LABEL]".into());
     };
     let mut c = UnderstandingConfig::default();
-    if let Some(v) = std::env::var("NLU_LAYERS").ok() {
+    if let Ok(v) = std::env::var("NLU_LAYERS") {
         c.layers = v.split(',').filter_map(|x| x.parse().ok()).collect();
     }
     if let Some(v) = knob("NLU_DENSE_SCALE") {
