@@ -1,6 +1,7 @@
 //! `tailor`: the one binary. `serve` runs the API and console, `demo` does the same on The
 //! Complete Journey, `import` loads files, `keys` manages API keys, `bench` measures.
 
+mod assistant;
 mod bench;
 mod bench_inventory;
 mod bench_prices;
@@ -206,6 +207,16 @@ enum Command {
         #[command(subcommand)]
         command: campaigns::CampaignsCommand,
     },
+    /// The shopping assistant: train understanding, evaluate it.
+    Assistant {
+        #[command(subcommand)]
+        command: assistant::AssistantCommand,
+    },
+    /// Model files the engine reads (the sentence encoder).
+    Models {
+        #[command(subcommand)]
+        command: assistant::ModelsCommand,
+    },
     /// Pricing: the elasticity report and the simulator.
     Pricing {
         #[command(subcommand)]
@@ -330,6 +341,8 @@ async fn main() -> Result<()> {
         Command::Keys { command } => keys(command).await,
         Command::Bench { command } => bench::run(command).await,
         Command::Pricing { command } => pricing::run(command),
+        Command::Assistant { command } => assistant::run(command),
+        Command::Models { command } => assistant::run_models(command),
         Command::Campaigns { command } => campaigns::run(command),
         Command::RecommendBatch { train, test, cases, k, protocol, out, model } => match (protocol, test, cases) {
             (recs::ProtocolArg::Cart, _, Some(cases)) => recs_cart::recommend_carts(&train, &cases, k, &out, model),
