@@ -173,8 +173,10 @@ fn encoder(disabled: bool) -> Result<Option<Arc<MiniLm>>> {
 }
 
 fn config(oos: Option<&str>, knobs: &Knobs) -> UnderstandingConfig {
-    let mut c = UnderstandingConfig::default();
-    c.encoding_cache = std::env::var_os("TAILOR_ASSISTANT_ENCODING_CACHE").map(PathBuf::from);
+    let mut c = UnderstandingConfig {
+        encoding_cache: std::env::var_os("TAILOR_ASSISTANT_ENCODING_CACHE").map(PathBuf::from),
+        ..UnderstandingConfig::default()
+    };
     knobs.apply(&mut c);
     if let Some(label) = oos {
         c.oos_label = label.to_string();
