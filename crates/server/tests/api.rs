@@ -158,6 +158,7 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         "/v1/pricing/guardrails/A",
         "/v1/promotions",
         "/v1/pricing/experiments/A",
+        "/v1/pricing/elasticities/SOUP",
         "/v1/journeys",
         "/v1/journeys/j1",
         "/v1/builtin-journeys/abandoned_cart",
@@ -167,7 +168,7 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         "/v1/messages?user=p1",
         "/v1/search?q=milk",
     ];
-    let admin: [(&str, &str); 44] = [
+    let admin: [(&str, &str); 45] = [
         ("GET", "/v1/keys"),
         ("POST", "/v1/keys"),
         ("POST", "/v1/keys/k1/revoke"),
@@ -207,6 +208,7 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         ("PUT", "/v1/pricing/experiments/A"),
         ("DELETE", "/v1/pricing/experiments/A"),
         ("POST", "/v1/pricing/experiments/A/step"),
+        ("PUT", "/v1/pricing/elasticities/SOUP"),
         ("PUT", "/v1/journeys/j1"),
         ("POST", "/v1/journeys/j1/pause"),
         ("POST", "/v1/journeys/j1/resume"),
