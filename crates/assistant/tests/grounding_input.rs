@@ -14,7 +14,16 @@ fn text() -> impl Strategy<Value = String> {
         any::<String>(),
         "[a-zA-Z0-9 $€.,:;/#%'\\-\u{301}\u{0}\t\n中😀]{0,120}",
         proptest::collection::vec(
-            prop_oneof![Just("3.49"), Just("1,250"), Just("five"), Just("points"), Just("oat milk"), Just("$"), Just("."), Just(",")],
+            prop_oneof![
+                Just("3.49"),
+                Just("1,250"),
+                Just("five"),
+                Just("points"),
+                Just("oat milk"),
+                Just("$"),
+                Just("."),
+                Just(",")
+            ],
             0..20
         )
         .prop_map(|v| v.join(" ")),

@@ -48,7 +48,10 @@ fn pieces(text: &str) -> Vec<&str> {
         } else if c == '\'' && matches!(at(i + 1), Some('s' | 't' | 'm' | 'd')) {
             i += 2;
         } else if c == '\''
-            && matches!((at(i + 1), at(i + 2)), (Some('r'), Some('e')) | (Some('v'), Some('e')) | (Some('l'), Some('l')))
+            && matches!(
+                (at(i + 1), at(i + 2)),
+                (Some('r'), Some('e')) | (Some('v'), Some('e')) | (Some('l'), Some('l'))
+            )
         {
             i += 3;
         } else if c.is_whitespace() {
@@ -171,8 +174,7 @@ mod tests {
     fn merges_apply_by_rank_and_decode_inverts_encode() {
         let tokens: Vec<String> =
             ["h", "e", "l", "o", "Ġ", "he", "ll", "hell", "hello", "Ġhello"].iter().map(|s| s.to_string()).collect();
-        let merges: Vec<String> =
-            ["h e", "l l", "he ll", "hell o", "Ġ hello"].iter().map(|s| s.to_string()).collect();
+        let merges: Vec<String> = ["h e", "l l", "he ll", "hell o", "Ġ hello"].iter().map(|s| s.to_string()).collect();
         let bpe = Bpe::new(tokens, &merges);
         assert_eq!(bpe.encode("hello hello"), vec![8, 9]);
         assert_eq!(bpe.decode(&bpe.encode("hello hello")), "hello hello");

@@ -60,12 +60,8 @@ impl SmolLm {
         }
         let tokens = strings(&ct, "tokenizer.ggml.tokens").map_err(|e| model_err(path, e))?;
         let merges = strings(&ct, "tokenizer.ggml.merges").map_err(|e| model_err(path, e))?;
-        let name = ct
-            .metadata
-            .get("general.name")
-            .and_then(|v| v.to_string().ok())
-            .cloned()
-            .unwrap_or_else(|| "gguf".into());
+        let name =
+            ct.metadata.get("general.name").and_then(|v| v.to_string().ok()).cloned().unwrap_or_else(|| "gguf".into());
         let bpe = Bpe::new(tokens, &merges);
         let (Some(im_start), Some(im_end)) = (bpe.id("<|im_start|>"), bpe.id("<|im_end|>")) else {
             return Err(model_err(path, "the vocabulary lacks the chat markers <|im_start|>/<|im_end|>"));
@@ -103,7 +99,8 @@ impl SmolLm {
         if ids.len() > MAX_PROMPT_TOKENS {
             return Err(AssistantError::Model(format!("prompt of {} tokens, at most {MAX_PROMPT_TOKENS}", ids.len())));
         }
-        let mut model = self.model.lock().map_err(|_| AssistantError::Model("the generator panicked earlier".into()))?;
+        let mut model =
+            self.model.lock().map_err(|_| AssistantError::Model("the generator panicked earlier".into()))?;
         let device = Device::Cpu;
         let mut out = Vec::new();
         let mut input = Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?;

@@ -250,7 +250,7 @@ fn lbfgs(pr: &Problem<'_>, p: &TrainParams) -> candle_core::Result<Vec<f32>> {
         }
         d.par_iter_mut().for_each(|v| *v = -*v);
         let mut gd = dot(&g, &d);
-        if !(gd < 0.0) {
+        if gd >= 0.0 || gd.is_nan() {
             // not a descent direction (lost curvature): restart from the gradient
             hist.clear();
             d.iter_mut().zip(&g).for_each(|(d, g)| *d = -g);
@@ -285,10 +285,6 @@ fn lbfgs(pr: &Problem<'_>, p: &TrainParams) -> candle_core::Result<Vec<f32>> {
         std::mem::swap(&mut g, &mut g_new);
         let stalled = (f - f_new) <= 1e-10 * f.abs().max(f_new.abs()).max(1.0);
         f = f_new;
-        if std::env::var_os("TAILOR_LBFGS_TRACE").is_some() && (iter % 25 == 0 || stalled) {
-            let gmax = g.iter().fold(0f32, |m, v| m.max(v.abs()));
-            eprintln!("lbfgs {iter} f {f:.6} |g|inf {gmax:.2e} step {step:.3e} stalled {stalled}");
-        }
         if stalled {
             break;
         }

@@ -279,8 +279,7 @@ impl MiniLm {
         let mut x = self.emb_ln.forward(&words.broadcast_add(&pos)?.broadcast_add(&tt)?)?;
         // Additive attention mask: padding keys get a large negative score (none without padding).
         let padded = batch.iter().any(|s| s.len() < l);
-        let additive =
-            if padded { Some(((mask.clone() - 1.0)? * 10_000.0)?.reshape((b, 1, 1, l))?) } else { None };
+        let additive = if padded { Some(((mask.clone() - 1.0)? * 10_000.0)?.reshape((b, 1, 1, l))?) } else { None };
         let mut kept = Vec::with_capacity(keep.len());
         let mut states: Vec<Option<Tensor>> = vec![None; upto + 1];
         states[0] = Some(x.clone());

@@ -286,6 +286,7 @@ fn train_head(
     oos: Option<usize>,
     config: &UnderstandingConfig,
     factors: &[Stretch],
+    stage: &mut dyn FnMut(&str),
 ) -> (Head, Stretch) {
     let mut order: Vec<usize> = (0..xs.len()).collect();
     order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(config.params.seed ^ 0x5eed));
@@ -299,7 +300,7 @@ fn train_head(
         for &f in factors.iter().chain(factors.is_empty().then_some(&(1.0, 1.0))) {
             let fx: Vec<Features> = fit.iter().map(|&i| xs[i].clone()).collect();
             let m = Softmax::train(&scaled(&fx, f), &fy, n_sparse, n_dense, classes, &config.params);
-            let cx = scaled(&xs[..], f);
+            let cx = scaled(xs, f);
             let right = cal
                 .iter()
                 .filter(|&&i| {
@@ -307,8 +308,13 @@ fn train_head(
                     p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k) == Some(ys[i])
                 })
                 .count();
-            if std::env::var_os("TAILOR_LBFGS_TRACE").is_some() {
-                eprintln!("stretch {f:?}: {right} of {} held-out messages right", cal.len());
+            if factors.len() > 1 {
+                stage(&format!(
+                    "lengths n-gram {} encoder {}: {right} of {} held-out messages right",
+                    f.0,
+                    f.1 * config.dense_scale,
+                    cal.len()
+                ));
             }
             if best.as_ref().is_none_or(|b| right > b.0) {
                 best = Some((right, f, m));
@@ -399,7 +405,7 @@ impl UnderstandingModel {
         let classes = intents.len();
         let xs: Vec<Features> = sparse.iter().map(|s| Features { sparse: s.clone(), dense: Vec::new() }).collect();
         stage("n-gram regression");
-        let (ngram, _) = train_head(&xs, &ys, vectorizer.len(), 0, classes, oos, config, &[(1.0, 1.0)]);
+        let (ngram, _) = train_head(&xs, &ys, vectorizer.len(), 0, classes, oos, config, &[(1.0, 1.0)], stage);
         let mut config = config.clone();
         let (combined, tuned) = match encoder {
             Some(enc) => {
@@ -417,7 +423,8 @@ impl UnderstandingModel {
                         factors.push((*n, d / config.dense_scale.max(f32::MIN_POSITIVE)));
                     }
                 }
-                let (head, factor) = train_head(&xs, &ys, vectorizer.len(), n_dense, classes, oos, &config, &factors);
+                let (head, factor) =
+                    train_head(&xs, &ys, vectorizer.len(), n_dense, classes, oos, &config, &factors, stage);
                 config.ngram_scale = factor.0;
                 config.dense_scale *= factor.1;
                 let tuned = match &config.tune {
