@@ -113,6 +113,8 @@ fn add_outer_products(g: &mut [f32], block: &[f32], k: usize) {
     plain(g, block, k)
 }
 
+/// out = g·v. Inlined so it is compiled with the caller's AVX2 (it is most of an item's solve).
+#[inline(always)]
 fn mat_vec(g: &[f32], v: &[f32], out: &mut [f32]) {
     let k = v.len();
     for a in 0..k {

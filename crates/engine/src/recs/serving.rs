@@ -117,13 +117,16 @@ impl Engine {
         // Newest first: the session is what is left of it now (the entry may be a little older).
         let session_since = now - SESSION_MILLIS;
         let in_session = signals.session.iter().take_while(|s| s.2 >= session_since).count();
-        let observed = Observed {
+        let mut observed = Observed {
             members: &signals.members,
             purchases: &signals.purchases,
             session: &signals.session[..in_session],
             cart: &signals.cart,
             personal,
+            indexed: None,
         };
+        let indexed = personal.then(|| shopper.indexed(serving.version, || observed.indexed_purchases(model)));
+        observed.indexed = indexed.as_deref().map(Vec::as_slice);
         let ask = Ask {
             surface,
             item: req.item.as_deref(),

@@ -30,6 +30,23 @@ pub(crate) struct CachedShopper {
     pub(crate) signals: Option<Arc<Signals>>,
     generation: u64,
     read_at: Instant,
+    /// Their purchases in the terms of a model version (see `Observed::indexed`).
+    indexed: Mutex<Option<(i64, Arc<Vec<(u32, i64)>>)>>,
+}
+
+impl CachedShopper {
+    /// Their purchases in the terms of model `version`, made by `convert` once per version.
+    pub(crate) fn indexed(&self, version: i64, convert: impl FnOnce() -> Vec<(u32, i64)>) -> Arc<Vec<(u32, i64)>> {
+        let mut slot = self.indexed.lock().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some((v, p)) if *v == version => p.clone(),
+            _ => {
+                let p = Arc::new(convert());
+                *slot = Some((version, p.clone()));
+                p
+            }
+        }
+    }
 }
 
 /// The request-side caches of recommendations.
@@ -86,7 +103,7 @@ impl ShopperCache {
         generation: u64,
         read_at: Instant,
     ) -> Arc<CachedShopper> {
-        let entry = Arc::new(CachedShopper { root, signals, generation, read_at });
+        let entry = Arc::new(CachedShopper { root, signals, generation, read_at, indexed: Mutex::new(None) });
         let mut map = self.shoppers.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_SHOPPERS {
             map.clear();
