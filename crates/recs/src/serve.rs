@@ -314,8 +314,14 @@ mod tests {
         let purchases = [("jam".to_string(), 3_000), ("unknown".to_string(), 2_000), ("milk".to_string(), 1_000)];
         let session = [("miso-soup".to_string(), true, 9_000), ("eggs".to_string(), false, 8_000)];
         let cart = ["bread".to_string(), "unknown".to_string()];
-        let observed =
-            Observed { members: &members, purchases: &purchases, session: &session, cart: &cart, personal: true, indexed: None };
+        let observed = Observed {
+            members: &members,
+            purchases: &purchases,
+            session: &session,
+            cart: &cart,
+            personal: true,
+            indexed: None,
+        };
         let s = observed.shopper(&model);
         let idx = |id: &str| model.item_index[id];
         assert_eq!(s.user, Some(model.user_index["c1"]), "the first member the model knows");

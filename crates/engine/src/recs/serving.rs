@@ -147,7 +147,11 @@ impl Engine {
             context: surface.name().to_string(),
             profile_id: root,
             personalized: served.personalized,
-            consent: ConsentUse { purpose: "personalization", granted: personal, source: signals.consent_source.clone() },
+            consent: ConsentUse {
+                purpose: "personalization",
+                granted: personal,
+                source: signals.consent_source.clone(),
+            },
             store,
             store_source,
             weather: weather.map(|w| w.name().to_string()),

@@ -24,6 +24,14 @@ pub(crate) const MAX_AGE: Duration = Duration::from_secs(10);
 /// Shoppers cached at most; past it the cache starts over (a bound, not an eviction policy).
 const MAX_SHOPPERS: usize = 100_000;
 
+/// A request's shopper as it named them: (user, anonymousId).
+pub(crate) type ShopperKey = (Option<String>, Option<String>);
+/// A store's last weather report (condition, observed at, ms), with the generation and time it
+/// was read at.
+type WeatherEntry = (Option<(Weather, i64)>, u64, Instant);
+/// Purchases in the terms of one model version.
+type Indexed = Option<(i64, Arc<Vec<(u32, i64)>>)>;
+
 /// One shopper as read: their root profile and, when known, their signals.
 pub(crate) struct CachedShopper {
     pub(crate) root: Option<String>,
@@ -31,7 +39,7 @@ pub(crate) struct CachedShopper {
     generation: u64,
     read_at: Instant,
     /// Their purchases in the terms of a model version (see `Observed::indexed`).
-    indexed: Mutex<Option<(i64, Arc<Vec<(u32, i64)>>)>>,
+    indexed: Mutex<Indexed>,
 }
 
 impl CachedShopper {
@@ -56,9 +64,9 @@ pub(crate) struct ShopperCache {
     /// The projection cursor this process last saw or left, to notice another node's rounds.
     cursor_seen: AtomicI64,
     /// By (user, anonymousId) as the request gave them.
-    shoppers: Mutex<HashMap<(Option<String>, Option<String>), Arc<CachedShopper>>>,
+    shoppers: Mutex<HashMap<ShopperKey, Arc<CachedShopper>>>,
     /// Store → its latest weather report (condition, observed at, ms) and when it was read.
-    weather: Mutex<HashMap<String, (Option<(Weather, i64)>, u64, Instant)>>,
+    weather: Mutex<HashMap<String, WeatherEntry>>,
     /// Stores known to exist (a store is never deleted; one imported later is simply not here).
     stores: Mutex<HashSet<String>>,
 }
@@ -88,7 +96,7 @@ impl ShopperCache {
     }
 
     /// The shopper cached for `key`, when still current.
-    pub(crate) fn shopper(&self, key: &(Option<String>, Option<String>)) -> Option<Arc<CachedShopper>> {
+    pub(crate) fn shopper(&self, key: &ShopperKey) -> Option<Arc<CachedShopper>> {
         let now = self.generation();
         let map = self.shoppers.lock().unwrap_or_else(|e| e.into_inner());
         map.get(key).filter(|c| fresh(c.generation, c.read_at, now)).cloned()
@@ -97,7 +105,7 @@ impl ShopperCache {
     /// Keeps a shopper read at `generation`.
     pub(crate) fn keep_shopper(
         &self,
-        key: (Option<String>, Option<String>),
+        key: ShopperKey,
         root: Option<String>,
         signals: Option<Arc<Signals>>,
         generation: u64,
