@@ -274,6 +274,7 @@ impl Engine {
         };
         tailor_stream::mark_replayed(&mut tx, seq, projector::CURSOR, now_millis()).await?;
         tx.commit().await?;
+        self.shoppers_changed();
         self.stock_moved(moved).await;
         let done =
             self.inner.log.dead_letters(seq.saturating_sub(1), 1, true).await?.into_iter().find(|d| d.seq == seq);
@@ -339,6 +340,7 @@ impl Engine {
         let mut tx = self.inner.db.writer().begin().await?;
         profiles::unmerge(&mut tx, &merge_id, now_millis()).await?;
         tx.commit().await?;
+        self.shoppers_changed();
         let merges = self.merges(id).await?;
         merges.into_iter().find(|m| m.id == merge_id).ok_or_else(|| EngineError::not_found("merge", &merge_id))
     }
@@ -355,6 +357,7 @@ impl Engine {
         let root = profiles::root_of(&mut tx, id).await?.ok_or_else(|| EngineError::not_found("profile", id))?;
         profiles::set_consent(&mut tx, &root, purpose, granted, now_millis(), source).await?;
         tx.commit().await?;
+        self.shoppers_changed();
         Ok(())
     }
 

@@ -53,9 +53,14 @@ pub async fn set_weather(
 
 /// The weather at `store` now, unless its last report is older than [`WEATHER_MILLIS`].
 pub async fn weather_at(db: &Db, store: &str, now: i64) -> Result<Option<Weather>, RecsStoreError> {
+    Ok(weather_report(db, store).await?.filter(|(_, at)| *at >= now - WEATHER_MILLIS).map(|(w, _)| w))
+}
+
+/// The last weather `store` reported and when (ms), however old.
+pub async fn weather_report(db: &Db, store: &str) -> Result<Option<(Weather, i64)>, RecsStoreError> {
     let row = sqlx::query("SELECT condition, observed_at FROM store_weather WHERE location_id = $1")
         .bind(store)
         .fetch_optional(db.reader())
         .await?;
-    Ok(row.filter(|r| r.get::<i64, _>(1) >= now - WEATHER_MILLIS).and_then(|r| Weather::parse(&r.get::<String, _>(0))))
+    Ok(row.and_then(|r| Some((Weather::parse(&r.get::<String, _>(0))?, r.get::<i64, _>(1)))))
 }

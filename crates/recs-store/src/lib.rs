@@ -8,7 +8,7 @@ mod error;
 mod migrations;
 mod models;
 
-pub use context::{merchandising, set_merchandising, set_weather, weather_at, WEATHER_MILLIS};
+pub use context::{merchandising, set_merchandising, set_weather, weather_at, weather_report, WEATHER_MILLIS};
 pub use error::RecsStoreError;
 pub use migrations::MIGRATIONS;
 pub use models::{

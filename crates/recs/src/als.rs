@@ -113,6 +113,8 @@ fn add_outer_products(g: &mut [f32], block: &[f32], k: usize) {
     plain(g, block, k)
 }
 
+/// out = g·v. Inlined so it is compiled with the caller's AVX2 (it is most of an item's solve).
+#[inline(always)]
 fn mat_vec(g: &[f32], v: &[f32], out: &mut [f32]) {
     let k = v.len();
     for a in 0..k {
@@ -124,7 +126,11 @@ fn mat_vec(g: &[f32], v: &[f32], out: &mut [f32]) {
 fn sweep(x: &mut [f32], y: &[f32], m: &Csr, cfg: &AlsConfig) {
     let k = cfg.factors;
     let yty = gram(y, k, cfg.regularization);
-    x.par_chunks_mut(k).enumerate().for_each(|(u, xu)| solve_row_fast(xu, y, &yty, || m.row(u), cfg.cg_steps, cfg));
+    // Each worker reuses one scratch buffer for its rows (no allocation per row).
+    x.par_chunks_mut(k).enumerate().for_each_init(
+        || vec![0f32; 3 * k],
+        |scratch, (u, xu)| solve_row_fast(xu, y, &yty, || m.row(u), cfg.cg_steps, cfg, scratch),
+    );
 }
 
 /// [`solve_row`] compiled for AVX2 when the CPU has it (twice the lanes of the x86-64 baseline
@@ -136,6 +142,7 @@ fn solve_row_fast<I: Iterator<Item = (u32, f32)>>(
     row: impl Fn() -> I,
     steps: usize,
     cfg: &AlsConfig,
+    scratch: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -147,20 +154,22 @@ fn solve_row_fast<I: Iterator<Item = (u32, f32)>>(
             row: impl Fn() -> I,
             steps: usize,
             cfg: &AlsConfig,
+            scratch: &mut [f32],
         ) {
-            solve_row(xu, y, yty, row, steps, cfg)
+            solve_row(xu, y, yty, row, steps, cfg, scratch)
         }
         // SAFETY: the CPU has AVX2, checked just above; that is avx2's only requirement.
         #[allow(unsafe_code)]
         unsafe {
-            avx2(xu, y, yty, row, steps, cfg)
+            avx2(xu, y, yty, row, steps, cfg, scratch)
         };
         return;
     }
-    solve_row(xu, y, yty, row, steps, cfg)
+    solve_row(xu, y, yty, row, steps, cfg, scratch)
 }
 
-/// A few conjugate-gradient steps on one row's normal equations, starting from `xu`.
+/// A few conjugate-gradient steps on one row's normal equations, starting from `xu`;
+/// `scratch` holds at least three rows of `xu`'s length.
 #[inline(always)]
 fn solve_row<I: Iterator<Item = (u32, f32)>>(
     xu: &mut [f32],
@@ -169,39 +178,43 @@ fn solve_row<I: Iterator<Item = (u32, f32)>>(
     row: impl Fn() -> I,
     steps: usize,
     cfg: &AlsConfig,
+    scratch: &mut [f32],
 ) {
     let k = xu.len();
     {
-        let mut r = vec![0f32; k];
-        let mut p = vec![0f32; k];
-        let mut ap = vec![0f32; k];
-        mat_vec(yty, xu, &mut r);
+        let (r, rest) = scratch.split_at_mut(k);
+        let (p, rest) = rest.split_at_mut(k);
+        let ap = &mut rest[..k];
+        mat_vec(yty, xu, r);
         r.iter_mut().for_each(|v| *v = -*v);
         for (i, value) in row() {
             let yi = &y[i as usize * k..(i as usize + 1) * k];
             let c = cfg.alpha * value;
-            let w = c - (c - 1.0) * dot(yi, xu);
+            // c = 1 (one basket line at alpha 1, three pairs in four) adds yᵢ: no dot needed.
+            let w = if c == 1.0 { 1.0 } else { c - (c - 1.0) * dot(yi, xu) };
             r.iter_mut().zip(yi).for_each(|(rv, yv)| *rv += w * yv);
         }
-        p.copy_from_slice(&r);
-        let mut rs_old = dot(&r, &r);
+        p.copy_from_slice(r);
+        let mut rs_old = dot(r, r);
         for _ in 0..steps {
             if rs_old < 1e-20 {
                 break;
             }
-            mat_vec(yty, &p, &mut ap);
-            for (i, value) in row() {
+            mat_vec(yty, p, ap);
+            // A pair of confidence 1 adds (c − 1)·yᵢyᵢᵀp = 0 to Ap: skipping it saves most of
+            // the work on basket data, where most pairs were bought once.
+            for (i, value) in row().filter(|(_, value)| cfg.alpha * value != 1.0) {
                 let yi = &y[i as usize * k..(i as usize + 1) * k];
                 let c = cfg.alpha * value;
-                let w = (c - 1.0) * dot(yi, &p);
+                let w = (c - 1.0) * dot(yi, p);
                 ap.iter_mut().zip(yi).for_each(|(a, yv)| *a += w * yv);
             }
-            let step = rs_old / dot(&p, &ap);
-            xu.iter_mut().zip(&p).for_each(|(xv, pv)| *xv += step * pv);
-            r.iter_mut().zip(&ap).for_each(|(rv, av)| *rv -= step * av);
-            let rs_new = dot(&r, &r);
+            let step = rs_old / dot(p, ap);
+            xu.iter_mut().zip(p.iter()).for_each(|(xv, pv)| *xv += step * pv);
+            r.iter_mut().zip(ap.iter()).for_each(|(rv, av)| *rv -= step * av);
+            let rs_new = dot(r, r);
             let beta = rs_new / rs_old;
-            p.iter_mut().zip(&r).for_each(|(pv, rv)| *pv = rv + beta * *pv);
+            p.iter_mut().zip(r.iter()).for_each(|(pv, rv)| *pv = rv + beta * *pv);
             rs_old = rs_new;
         }
     }
@@ -237,7 +250,8 @@ impl Als {
         let mut x = vec![0f32; self.k];
         let items = self.item_factors.len() / self.k.max(1);
         let row = || history.iter().copied().filter(|(i, _)| (*i as usize) < items);
-        solve_row(&mut x, &self.item_factors, &self.item_gram, row, self.k.min(12), &self.config);
+        let mut scratch = vec![0f32; 3 * self.k];
+        solve_row(&mut x, &self.item_factors, &self.item_gram, row, self.k.min(12), &self.config, &mut scratch);
         x
     }
 

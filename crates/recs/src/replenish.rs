@@ -2,8 +2,6 @@
 //! lifted when they are due by their usual repurchase interval ("you buy this about every 3
 //! weeks"). Computed from the live purchase history at request time.
 
-use std::collections::HashMap;
-
 /// Intervals past due over which a habit fades to 1/e.
 const LAPSE_INTERVALS: f32 = 8.0;
 
@@ -61,23 +59,18 @@ impl Habit {
 /// The habits of a shopper with `purchases` (item, unix seconds) at time `now`; `half_life_days`
 /// sets how fast old purchases fade.
 pub fn habits(purchases: &[(u32, i64)], now: i64, half_life_days: f64) -> Vec<Habit> {
-    let mut days: HashMap<u32, Vec<i64>> = HashMap::new();
-    for &(item, ts) in purchases {
-        let d = ts.div_euclid(86_400);
-        let v = days.entry(item).or_default();
-        if !v.contains(&d) {
-            v.push(d);
-        }
-    }
     let today = now.div_euclid(86_400);
-    let last_trip = purchases.iter().map(|p| p.1.div_euclid(86_400)).max().unwrap_or(today);
+    // (item, day) sorted once instead of a list per item: this runs on every request.
+    let mut days: Vec<(u32, i64)> = purchases.iter().map(|&(item, ts)| (item, ts.div_euclid(86_400))).collect();
+    days.sort_unstable();
+    days.dedup();
+    let last_trip = days.iter().map(|d| d.1).max().unwrap_or(today);
     let mut out: Vec<Habit> = days
-        .into_iter()
-        .map(|(item, mut ds)| {
-            ds.sort_unstable();
-            let last = *ds.last().unwrap_or(&today);
-            let strength: f64 = ds.iter().map(|d| 0.5f64.powf((today - d).max(0) as f64 / half_life_days)).sum();
-            let interval_days = (ds.len() >= 2).then(|| (last - ds[0]) as f32 / (ds.len() - 1) as f32);
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|ds| {
+            let (item, first, last) = (ds[0].0, ds[0].1, ds[ds.len() - 1].1);
+            let strength: f64 = ds.iter().map(|(_, d)| 0.5f64.powf((today - d).max(0) as f64 / half_life_days)).sum();
+            let interval_days = (ds.len() >= 2).then(|| (last - first) as f32 / (ds.len() - 1) as f32);
             Habit {
                 item,
                 strength: strength as f32,

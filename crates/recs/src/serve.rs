@@ -70,9 +70,20 @@ pub struct Observed<'a> {
     pub cart: &'a [String],
     /// Whether they consented to personalization; without it nothing of theirs is used.
     pub personal: bool,
+    /// `purchases` already in the model's terms ([`Observed::indexed_purchases`] of this
+    /// model), when the caller kept them from an earlier request: converting thousands of
+    /// product ids is most of a request's own work.
+    pub indexed: Option<&'a [(u32, i64)]>,
 }
 
 impl Observed<'_> {
+    /// `purchases` in the model's terms: (item, unix seconds), oldest first, products it does
+    /// not know left out.
+    pub fn indexed_purchases(&self, model: &Model) -> Vec<(u32, i64)> {
+        let idx = |id: &str| model.item_index.get(id).copied();
+        self.purchases.iter().rev().filter_map(|(p, ts)| Some((idx(p)?, ts / 1000))).collect()
+    }
+
     /// The shopper in the model's terms (products it does not know are left out).
     pub fn shopper(&self, model: &Model) -> Shopper {
         if !self.personal {
@@ -81,7 +92,10 @@ impl Observed<'_> {
         let idx = |id: &str| model.item_index.get(id).copied();
         Shopper {
             user: self.members.iter().find_map(|m| model.user_index.get(m).copied()),
-            purchases: self.purchases.iter().rev().filter_map(|(p, ts)| Some((idx(p)?, ts / 1000))).collect(),
+            purchases: match self.indexed {
+                Some(p) => p.to_vec(),
+                None => self.indexed_purchases(model),
+            },
             session: self
                 .session
                 .iter()
@@ -300,8 +314,14 @@ mod tests {
         let purchases = [("jam".to_string(), 3_000), ("unknown".to_string(), 2_000), ("milk".to_string(), 1_000)];
         let session = [("miso-soup".to_string(), true, 9_000), ("eggs".to_string(), false, 8_000)];
         let cart = ["bread".to_string(), "unknown".to_string()];
-        let observed =
-            Observed { members: &members, purchases: &purchases, session: &session, cart: &cart, personal: true };
+        let observed = Observed {
+            members: &members,
+            purchases: &purchases,
+            session: &session,
+            cart: &cart,
+            personal: true,
+            indexed: None,
+        };
         let s = observed.shopper(&model);
         let idx = |id: &str| model.item_index[id];
         assert_eq!(s.user, Some(model.user_index["c1"]), "the first member the model knows");

@@ -175,6 +175,14 @@ async fn a_customer_without_personalization_consent_gets_non_personal_results_ma
     let (_, agreed) = s.get("/v1/recommendations?user=c38&store=S2&k=8").await;
     assert_eq!(agreed["personalized"], true);
     assert!(codes(&agreed).iter().any(|c| personal.contains(&c.as_str())), "{agreed}");
+    // Withdrawn: the very next answer (the shopper was just read, and is kept) honours it.
+    let profile = agreed["profileId"].as_str().expect("profile id");
+    let withdraw = json!({"purpose": "personalization", "granted": false});
+    let (status, _) = s.call("PUT", &format!("/v1/profiles/{profile}/consent"), &s.admin_key, Some(&withdraw)).await;
+    assert_eq!(status, 204);
+    let (_, withdrawn) = s.get("/v1/recommendations?user=c38&store=S2&k=8").await;
+    assert_eq!(withdrawn["personalized"], false, "{withdrawn}");
+    assert_eq!(ids(&withdrawn), ids(&stranger));
 }
 
 async fn a_view_changes_the_next_answer(s: TestServer) {

@@ -124,13 +124,16 @@ impl Engine {
         path: &Path,
         progress: &dyn Progress,
     ) -> Result<ImportReport, EngineError> {
-        match kind {
+        let report = match kind {
             ImportKind::Products => self.import_catalog(path, progress, true).await,
             ImportKind::Locations => self.import_catalog(path, progress, false).await,
             ImportKind::Customers => self.import_customers(path, progress).await,
             ImportKind::Orders => self.import_orders(path, progress, 0).await,
             ImportKind::Stock => self.import_stock(path, progress).await,
-        }
+        };
+        // Customers and orders change what recommendations read about shoppers.
+        self.shoppers_changed();
+        report
     }
 
     async fn import_stock(&self, path: &Path, progress: &dyn Progress) -> Result<ImportReport, EngineError> {

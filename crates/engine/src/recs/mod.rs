@@ -5,6 +5,7 @@
 //! [`training`].
 
 mod serving;
+mod shoppers;
 mod training;
 
 use std::sync::{Arc, RwLock};
@@ -36,6 +37,8 @@ pub(crate) struct RecsState {
     training: tokio::sync::Mutex<()>,
     /// Shoppers' order histories, kept while unchanged.
     history: tailor_profiles::HistoryCache,
+    /// Shoppers, weather and stores as requests read them, kept while unchanged.
+    pub(crate) shoppers: shoppers::ShopperCache,
 }
 
 /// Runs CPU-heavy model work off the async threads; a panic in it is `failed`.
@@ -113,6 +116,7 @@ impl Engine {
     pub(crate) async fn forget_in_models(&self, ids: &[String]) -> Result<(), EngineError> {
         let _no_training = self.recs().training.lock().await;
         self.recs().history.forget(ids);
+        self.shoppers_changed();
         if let Some(s) = self.serving().filter(|s| ids.iter().any(|id| s.model.user_index.contains_key(id))) {
             let (mut model, version, ids) = (s.model.clone(), s.version, ids.to_vec());
             let model = blocking(
@@ -182,18 +186,35 @@ impl Engine {
         }
         self.known_store(store, "storeId").await?;
         tailor_recs_store::set_weather(self.db(), store, weather, temperature_c, now_millis()).await?;
+        self.shoppers_changed();
         Ok(())
     }
 
-    /// Refuses a store that was never imported, naming `field`.
+    /// Refuses a store that was never imported, naming `field`. Stores found are remembered
+    /// (stores are never deleted).
     pub(crate) async fn known_store(&self, store: &str, field: &str) -> Result<(), EngineError> {
+        if self.recs().shoppers.store_known(store) {
+            return Ok(());
+        }
         if !tailor_catalog::location_exists(self.db(), store).await? {
             return Err(EngineError::Invalid(FieldError::unknown(
                 field,
                 format!("no store with id '{store}'; import it with `tailor import locations`"),
             )));
         }
+        self.recs().shoppers.keep_store(store);
         Ok(())
+    }
+
+    /// Profiles, orders, carts, consent or weather may have changed: requests read shoppers
+    /// again (see [`shoppers`]).
+    pub(crate) fn shoppers_changed(&self) {
+        self.recs().shoppers.changed();
+    }
+
+    /// The projection cursor stands at `position` (see [`shoppers::ShopperCache::cursor_at`]).
+    pub(crate) fn projection_at(&self, position: i64) {
+        self.recs().shoppers.cursor_at(position);
     }
 
     /// The merchandising rules.

@@ -2,13 +2,19 @@
 //! is available there, the weather and the rules, handed to the pure ranker of
 //! `tailor_recs::serve`; while no model serves, recent best sellers answer.
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use serde::Serialize;
 use tailor_core::time::now_millis;
 use tailor_core::{Identifier, IdentifierKind};
 use tailor_profiles::Signals;
 use tailor_recs::serve::{self, Ask, Observed, SESSION_MILLIS};
+use tailor_recs::situation::Weather;
 use tailor_recs::RecommendedItem;
+use tailor_recs_store::WEATHER_MILLIS;
 
+use super::shoppers::CachedShopper;
 use crate::{Engine, EngineError};
 
 /// A request for recommendations.
@@ -96,27 +102,31 @@ impl Engine {
         if let Some(s) = &req.store {
             self.known_store(s, "store").await?;
         }
-        let root = self.shopper_of(req).await?;
         let now = now_millis();
-        let signals = match &root {
-            Some(r) => Some(self.signals_of(r, now).await?),
-            None => None,
-        };
-        let signals = signals.unwrap_or_default();
+        let shopper = self.cached_shopper(req, now).await?;
+        let root = shopper.root.clone();
+        let no_signals = Signals::default();
+        let signals = shopper.signals.as_deref().unwrap_or(&no_signals);
         let personal = signals.personalization;
         let (store, store_source) =
             serve::choose_store(req.store.as_deref(), signals.preferred_store.as_deref(), personal);
         let weather = match &store {
-            Some(s) => tailor_recs_store::weather_at(self.db(), s, now).await?,
+            Some(s) => self.weather_now(s, now).await?,
             None => None,
         };
-        let observed = Observed {
+        // Newest first: the session is what is left of it now (the entry may be a little older).
+        let session_since = now - SESSION_MILLIS;
+        let in_session = signals.session.iter().take_while(|s| s.2 >= session_since).count();
+        let mut observed = Observed {
             members: &signals.members,
             purchases: &signals.purchases,
-            session: &signals.session,
+            session: &signals.session[..in_session],
             cart: &signals.cart,
             personal,
+            indexed: None,
         };
+        let indexed = personal.then(|| shopper.indexed(serving.version, || observed.indexed_purchases(model)));
+        observed.indexed = indexed.as_deref().map(Vec::as_slice);
         let ask = Ask {
             surface,
             item: req.item.as_deref(),
@@ -137,7 +147,11 @@ impl Engine {
             context: surface.name().to_string(),
             profile_id: root,
             personalized: served.personalized,
-            consent: ConsentUse { purpose: "personalization", granted: personal, source: signals.consent_source },
+            consent: ConsentUse {
+                purpose: "personalization",
+                granted: personal,
+                source: signals.consent_source.clone(),
+            },
             store,
             store_source,
             weather: weather.map(|w| w.name().to_string()),
@@ -163,6 +177,38 @@ impl Engine {
     pub fn substitute(&self, product: &str, store: Option<&str>) -> Option<RecommendedItem> {
         let serving = self.serving()?;
         serve::substitute(&serving.model, product, &self.availability(store), now_millis())
+    }
+
+    /// The shopper of `req` and their signals as of `now`, from the cache while nothing they
+    /// depend on changed (see [`super::shoppers`]).
+    async fn cached_shopper(&self, req: &RecsRequest, now: i64) -> Result<Arc<CachedShopper>, EngineError> {
+        let cache = &self.recs().shoppers;
+        let key = (req.user.clone(), req.anonymous_id.clone());
+        if let Some(hit) = cache.shopper(&key) {
+            return Ok(hit);
+        }
+        let (generation, read_at) = (cache.generation(), Instant::now());
+        let root = self.shopper_of(req).await?;
+        let signals = match &root {
+            Some(r) => Some(Arc::new(self.signals_of(r, now).await?)),
+            None => None,
+        };
+        Ok(cache.keep_shopper(key, root, signals, generation, read_at))
+    }
+
+    /// The weather reported at `store`, unless older than [`WEATHER_MILLIS`] at `now`.
+    async fn weather_now(&self, store: &str, now: i64) -> Result<Option<Weather>, EngineError> {
+        let cache = &self.recs().shoppers;
+        let report = match cache.weather(store) {
+            Some(report) => report,
+            None => {
+                let (generation, read_at) = (cache.generation(), Instant::now());
+                let report = tailor_recs_store::weather_report(self.db(), store).await?;
+                cache.keep_weather(store, report, generation, read_at);
+                report
+            }
+        };
+        Ok(report.filter(|(_, at)| *at >= now - WEATHER_MILLIS).map(|(w, _)| w))
     }
 
     /// The customer shopping: the profile or userId given, else the visitor's anonymousId.
