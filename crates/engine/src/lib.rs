@@ -388,6 +388,7 @@ impl Engine {
         let moved = tailor_inventory::forget_customers(&mut tx, &ids, now).await?;
         tailor_pricing::store::forget_offers(&mut tx, &ids).await?;
         tailor_campaigns::store::forget(&mut tx, &ids).await?;
+        tailor_campaigns::entries::forget(&mut tx, &ids).await?;
         tx.commit().await?;
         self.stock_moved(moved).await;
         self.forget_in_models(&ids).await?;
