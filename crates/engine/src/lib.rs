@@ -33,6 +33,7 @@ pub use journeys::{
     builtin_journey, Channels, Clock, DecisionView, JourneyView, OnsiteMessage, RoundSummary, SendView, SmtpConfig,
     StepCount, BUILTIN_JOURNEYS,
 };
+pub use journeys::{ChannelLift, DifferenceView, FunnelStep, GroupView, JourneyReport, LiftView, MixItem, StepLift};
 pub use keys::{Access, ApiKey, NewKey, Principal, Scope};
 pub use loyalty::{LoyaltyAccount, LoyaltyEventPage, Redemption};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};
