@@ -290,6 +290,7 @@ async fn customers_who_answer_only_by_sms_converge_to_sms_within_consent_and_cap
             late_sms += usize::from(r.1 == "sms");
         }
     }
+    eprintln!("SMS responders: {late_sms} of {late} sends in the last 7 of {rounds} rounds were SMS");
     assert!(late >= 20, "{late} late sends");
     assert!(late_sms * 10 >= late * 9, "{late_sms} of {late} sends in the last week were SMS");
     let texts = outbox.messages();
@@ -297,7 +298,67 @@ async fn customers_who_answer_only_by_sms_converge_to_sms_within_consent_and_cap
     assert_eq!(texts.len(), log.values().flatten().filter(|r| r.1 == "sms" && r.2 == "sent").count());
 }
 
+/// Each customer's messages wait for their best hour in their zone (here Tokyo), never inside
+/// quiet hours, and never longer than the journey allows.
+async fn a_send_waits_for_the_customers_best_hour_outside_quiet_hours_within_the_bound(s: TestServer) {
+    products(&s).await;
+    let t0 = start_time();
+    s.engine.journey_clock().set(t0);
+    let local = |t: i64| ((t / HOUR) % 24 + 9) % 24;
+    let l0 = local(t0);
+    // Eve is busy five hours from now, local; Bo fifteen. Quiet hours start at Eve's hour.
+    let eve_hour = (l0 + 5) % 24;
+    let rails = json!({"perDay": 10, "perWeek": 50, "quietFromHour": eve_hour, "quietUntilHour": (eve_hour + 2) % 24,
+        "defaultTimeZone": "UTC"});
+    put(&s, "/v1/messaging/guardrails", &rails).await;
+    let def = json!({"name": "Timed", "trigger": {"event": "Product Added"},
+        "steps": [{"id": "note", "type": "send", "channel": "onsite", "template": "cart_reminder"}],
+        "holdout": 0, "bestHourWithinHours": 12});
+    put(&s, "/v1/journeys/timed", &def).await;
+    let mut events = Vec::new();
+    for (user, ahead) in [("eve", 5), ("bo", 15)] {
+        events.push(json!({"type": "identify", "userId": user, "timestamp": format_millis(t0 - 20 * DAY),
+            "traits": {"timezone": "Asia/Tokyo", "consent": {"personalization": true}}}));
+        for day in 2..10 {
+            events.push(json!({"type": "track", "userId": user, "event": "Product Viewed",
+                "timestamp": format_millis(t0 - day * DAY + ahead * HOUR + HOUR / 2), "properties": {"product_id": "A"}}));
+        }
+    }
+    batch(&s, events, false).await;
+    let eve = profile_id(&s, "eve").await;
+    let bo = profile_id(&s, "bo").await;
+    let adds: Vec<Value> = ["eve", "bo"]
+        .iter()
+        .map(|u| json!({"type": "track", "userId": u, "event": "Product Added", "timestamp": format_millis(t0),
+            "properties": {"product_id": "A", "quantity": 1, "price": 2.0}}))
+        .collect();
+    batch(&s, adds, false).await;
+    // Bo's hour is 15 hours away, past the journey's 12: sent now.
+    let (_, sends) = s
+        .get_until(&format!("/v1/messages/sends?user={bo}&journey=timed"), |_, b| b["items"][0]["status"] == "sent")
+        .await;
+    assert_eq!(sends["items"][0]["at"], format_millis(t0), "{sends}");
+    // Eve's own hour is quiet: the hour before it, four hours from now.
+    let (_, log) = s
+        .get_until(&format!("/v1/messages/decisions?user={eve}"), |_, b| {
+            b["items"].as_array().is_some_and(|a| a.iter().any(|d| d["outcome"] == "deferred"))
+        })
+        .await;
+    let deferred = log["items"].as_array().and_then(|a| a.iter().find(|d| d["outcome"] == "deferred")).cloned();
+    let why = deferred.as_ref().and_then(|d| d["reason"].as_str()).unwrap_or("").to_string();
+    let want = format!("{:02}:00 in Asia/Tokyo", (eve_hour + 23) % 24);
+    assert!(why.contains("best hour") && why.contains(&want), "{want} in {log}");
+    let (_, sends) = s.get(&format!("/v1/messages/sends?user={eve}&journey=timed")).await;
+    assert_eq!(sends["items"].as_array().map(Vec::len), Some(0), "nothing before her hour: {sends}");
+    s.engine.journey_clock().set(t0 + 4 * HOUR);
+    let (_, sends) = s
+        .get_until(&format!("/v1/messages/sends?user={eve}&journey=timed"), |_, b| b["items"][0]["status"] == "sent")
+        .await;
+    assert_eq!(sends["items"][0]["at"], format_millis(t0 + 4 * HOUR), "{sends}");
+}
+
 tailor_testkit::http_both_backends!(
+    a_send_waits_for_the_customers_best_hour_outside_quiet_hours_within_the_bound,
     the_report_measures_a_known_effect_against_the_holdout,
     a_holdout_outside_0_to_50_percent_is_refused_naming_the_field,
     customers_who_answer_only_by_sms_converge_to_sms_within_consent_and_caps,
