@@ -99,7 +99,11 @@ pub struct LiftView {
 }
 
 fn view(recipients: Group, holdout: Group) -> LiftView {
-    let l = lift::lift(recipients, holdout, 0.05);
+    let mut l = lift::lift(recipients, holdout, 0.05);
+    // A difference of two rates lies within ±1: an interval past that says no more than ±1.
+    for bounds in [&mut l.conversion.interval, &mut l.conversion.always_valid] {
+        *bounds = bounds.map(|b| b.clamp(-1.0, 1.0));
+    }
     LiftView {
         recipients: l.recipients.into(),
         holdout: l.holdout.into(),
