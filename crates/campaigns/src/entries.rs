@@ -149,7 +149,8 @@ pub async fn forget(conn: &mut AnyConnection, customers: &[String]) -> Result<()
     if customers.is_empty() {
         return Ok(());
     }
-    let sql = format!("DELETE FROM journey_entries WHERE customer_id IN {}", tailor_store::placeholders(1, customers.len()));
+    let sql =
+        format!("DELETE FROM journey_entries WHERE customer_id IN {}", tailor_store::placeholders(1, customers.len()));
     tailor_store::bind_all(sqlx::query(&sql), customers).execute(&mut *conn).await?;
     Ok(())
 }

@@ -6,8 +6,8 @@ use tailor_store::Migration;
 /// The journey tables.
 pub const MIGRATIONS: &[Migration] = &[
     Migration::portable(
-    "campaigns/001_journeys",
-    "
+        "campaigns/001_journeys",
+        "
     CREATE TABLE journeys (
         id TEXT NOT NULL,
         version BIGINT NOT NULL,
@@ -84,7 +84,7 @@ pub const MIGRATIONS: &[Migration] = &[
         body TEXT NOT NULL
     )
     ",
-),
+    ),
     // Who entered when, and whether they were held out: the report compares recipients with the
     // holdout from the entry on (the position row is overwritten by the next entry).
     Migration::portable(

@@ -25,7 +25,8 @@ fn browser() -> Option<std::path::PathBuf> {
 }
 
 fn key(dir: &Path, scope: &str) -> String {
-    let out = Command::new(BIN).args(["keys", "create", "--scope", scope, "--data-dir"]).arg(dir).output().expect("keys");
+    let out =
+        Command::new(BIN).args(["keys", "create", "--scope", scope, "--data-dir"]).arg(dir).output().expect("keys");
     String::from_utf8(out.stdout).expect("utf8").trim().to_string()
 }
 
@@ -172,8 +173,14 @@ async fn the_console_renders_a_journeys_funnel_and_lift_with_the_reports_numbers
         .expect("funnel")
         .iter()
         .map(|f| {
-            json!([f["step"], f["reached"].to_string(), f["sent"].to_string(), f["heldOut"].to_string(),
-                f["skipped"].to_string(), f["converted"].to_string()])
+            json!([
+                f["step"],
+                f["reached"].to_string(),
+                f["sent"].to_string(),
+                f["heldOut"].to_string(),
+                f["skipped"].to_string(),
+                f["converted"].to_string()
+            ])
         })
         .collect();
     assert_eq!(seen["funnel"], json!(funnel), "{seen}");
@@ -206,10 +213,17 @@ async fn the_console_renders_a_journeys_funnel_and_lift_with_the_reports_numbers
     assert_eq!(overall[2], format!("{:.1}% of {}", rate(&r["holdout"]["conversionRate"]), r["holdout"]["customers"]));
     assert_eq!(overall[3], format!("{:.1}", rate(&r["conversion"]["estimate"])));
     assert_eq!(seen["channels"], json!([["onsite", sent.len().to_string()]]));
-    let hours: Vec<Value> =
-        report["hourMix"].as_array().expect("hours").iter().map(|h| json!([h["key"], h["sends"].to_string()])).collect();
+    let hours: Vec<Value> = report["hourMix"]
+        .as_array()
+        .expect("hours")
+        .iter()
+        .map(|h| json!([h["key"], h["sends"].to_string()]))
+        .collect();
     assert_eq!(seen["hours"], json!(hours));
-    assert!(seen["summary"].as_str().unwrap_or("").starts_with(&format!("{customers} entries, 50% held out")), "{seen}");
+    assert!(
+        seen["summary"].as_str().unwrap_or("").starts_with(&format!("{customers} entries, 50% held out")),
+        "{seen}"
+    );
     if let Ok(keep) = std::env::var("TAILOR_KEEP_JOURNEY_SCREENSHOT") {
         let _ = std::fs::copy(&shot, keep);
     }

@@ -137,7 +137,8 @@ async fn the_report_measures_a_known_effect_against_the_holdout(s: TestServer) {
     batch(&s, orders, true).await;
     let expected = r_buy.len() + h_buy.len() - usize::from(h_buy.contains(&held[1].0));
     let report = report_until(&s, "measured", |r| {
-        r["overall"]["recipients"]["converted"].as_u64().unwrap_or(0) + r["overall"]["holdout"]["converted"].as_u64().unwrap_or(0)
+        r["overall"]["recipients"]["converted"].as_u64().unwrap_or(0)
+            + r["overall"]["holdout"]["converted"].as_u64().unwrap_or(0)
             == expected as u64
     })
     .await;
@@ -169,7 +170,8 @@ async fn the_report_measures_a_known_effect_against_the_holdout(s: TestServer) {
     let step = funnel(&report, "reminder");
     assert_eq!((step["sent"].as_u64(), step["heldOut"].as_u64()), (Some(sent.len() as u64), Some(held.len() as u64)));
     assert_eq!(report["channelMix"], json!([{"key": "onsite", "sends": sent.len()}]));
-    let hours: u64 = report["hourMix"].as_array().expect("hours").iter().map(|h| h["sends"].as_u64().unwrap_or(0)).sum();
+    let hours: u64 =
+        report["hourMix"].as_array().expect("hours").iter().map(|h| h["sends"].as_u64().unwrap_or(0)).sum();
     assert_eq!(hours, sent.len() as u64);
 }
 
@@ -239,8 +241,10 @@ async fn customers_who_answer_only_by_sms_converge_to_sms_within_consent_and_cap
         s.engine.journey_clock().set(now);
         let adds: Vec<Value> = users
             .iter()
-            .map(|(u, _)| json!({"type": "track", "userId": u, "event": "Product Added", "timestamp": format_millis(now),
-                "properties": {"product_id": "A", "quantity": 1, "price": 2.0}}))
+            .map(|(u, _)| {
+                json!({"type": "track", "userId": u, "event": "Product Added", "timestamp": format_millis(now),
+                "properties": {"product_id": "A", "quantity": 1, "price": 2.0}})
+            })
             .collect();
         batch(&s, adds, false).await;
         let want = (users.len() * (round + 1)) as u64;
@@ -278,7 +282,10 @@ async fn customers_who_answer_only_by_sms_converge_to_sms_within_consent_and_cap
             let n = sent.iter().filter(|r| r.0 >= start && r.0 < start + 7).count();
             assert!(n <= 5, "{user}: {n} messages in the week from round {start}: {rows:?}");
         }
-        assert!(rows.iter().any(|r| r.2 == "skipped" && r.3.contains("frequency cap")), "{user}: the cap never held: {rows:?}");
+        assert!(
+            rows.iter().any(|r| r.2 == "skipped" && r.3.contains("frequency cap")),
+            "{user}: the cap never held: {rows:?}"
+        );
         if !sms_ok {
             assert!(!rows.iter().any(|r| r.1 == "sms"), "{user} has no SMS consent: {rows:?}");
             let why = &sent[0].3;
@@ -329,8 +336,10 @@ async fn a_send_waits_for_the_customers_best_hour_outside_quiet_hours_within_the
     let bo = profile_id(&s, "bo").await;
     let adds: Vec<Value> = ["eve", "bo"]
         .iter()
-        .map(|u| json!({"type": "track", "userId": u, "event": "Product Added", "timestamp": format_millis(t0),
-            "properties": {"product_id": "A", "quantity": 1, "price": 2.0}}))
+        .map(|u| {
+            json!({"type": "track", "userId": u, "event": "Product Added", "timestamp": format_millis(t0),
+            "properties": {"product_id": "A", "quantity": 1, "price": 2.0}})
+        })
         .collect();
     batch(&s, adds, false).await;
     // Bo's hour is 15 hours away, past the journey's 12: sent now.

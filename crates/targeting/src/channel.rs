@@ -208,7 +208,8 @@ mod tests {
         email.population_sends = 1000;
         email.population_engaged = 150;
         let fresh = arm("push", true);
-        let picks = (0..200).filter(|_| choose(&[email.clone(), fresh.clone()], 2.0, &mut rng).chosen == Some(1)).count();
+        let picks =
+            (0..200).filter(|_| choose(&[email.clone(), fresh.clone()], 2.0, &mut rng).chosen == Some(1)).count();
         assert!(picks > 20, "a channel never tried is explored ({picks} of 200)");
         let none = choose(&[arm("sms", false), Arm { reachable: false, ..arm("push", true) }], 2.0, &mut rng);
         assert_eq!(none.chosen, None);

@@ -213,8 +213,13 @@ async fn decide(engine: &Engine, s: &Send<'_>, profile: &ProfileView, now: i64) 
     let own = i64::from(existing.is_some());
     let g = store::guardrails(&mut conn).await?;
     drop(conn);
-    // Fatigue lowers this customer's weekly cap (ignored messages, recent unsubscribes).
-    let (per_week, fatigue) = super::channel::weekly_cap(engine, &s.p.customer_id, g.per_week, now).await?;
+    // Fatigue lowers this customer's weekly cap (ignored messages, recent unsubscribes); a cap
+    // is at least one, so with nothing sent this week there is no history to read.
+    let (per_week, fatigue) = if week - own > 0 {
+        super::channel::weekly_cap(engine, &s.p.customer_id, g.per_week, now).await?
+    } else {
+        (g.per_week, None)
+    };
     let g = tailor_campaigns::Guardrails { per_week, ..g };
     let zone = profile.traits.get("timezone").or_else(|| profile.traits.get("timeZone")).and_then(|v| v.as_str());
     let facts = SendFacts {
@@ -242,7 +247,9 @@ async fn decide(engine: &Engine, s: &Send<'_>, profile: &ProfileView, now: i64) 
             return Ok(Outcome::Later(until));
         }
     }
-    if let Some((until, why)) = super::sendtime::wait_for_best_hour(engine, s.def, s.p, s.step_id, profile, &g, now).await? {
+    if let Some((until, why)) =
+        super::sendtime::wait_for_best_hour(engine, s.def, s.p, s.step_id, profile, &g, now).await?
+    {
         let mut conn = engine.db().writer().acquire().await?;
         let why = format!("{why}: waits until {}", tailor_core::time::format_millis(until));
         store::log(&mut conn, &line(s.p, Some(s.step_id), "deferred", why, Some(purpose), now), &new_id()).await?;

@@ -24,9 +24,7 @@ use tailor_core::{FieldError, Purpose};
 
 pub use clock::Clock;
 pub use config::{Channels, SmtpConfig};
-pub use report::{
-    ChannelLift, DifferenceView, FunnelStep, GroupView, JourneyReport, LiftView, MixItem, StepLift,
-};
+pub use report::{ChannelLift, DifferenceView, FunnelStep, GroupView, JourneyReport, LiftView, MixItem, StepLift};
 
 use crate::{Engine, EngineError};
 

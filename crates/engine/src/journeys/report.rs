@@ -259,11 +259,13 @@ impl Engine {
         let g = store::guardrails(&mut conn).await?;
         let since = entries.iter().map(|e| e.entered_at).min().unwrap_or(0);
         // The goal events since the first entry, by the customer (root profile) they belong to.
-        let rows = sqlx::query("SELECT seq, profile_id, ts, body, trusted FROM events WHERE name = $1 AND ts >= $2 ORDER BY seq")
-            .bind(&goal)
-            .bind(since)
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT seq, profile_id, ts, body, trusted FROM events WHERE name = $1 AND ts >= $2 ORDER BY seq",
+        )
+        .bind(&goal)
+        .bind(since)
+        .fetch_all(&mut *conn)
+        .await?;
         let mut roots: HashMap<String, Option<String>> = HashMap::new();
         let mut goals: HashMap<String, Vec<(i64, i64, f64)>> = HashMap::new();
         for r in rows {
@@ -387,11 +389,7 @@ impl Engine {
                 .collect(),
             funnel: ordered,
             channel_mix: channel_mix.into_iter().map(|(key, sends)| MixItem { key, sends }).collect(),
-            hour_mix: hour_mix
-                .iter()
-                .enumerate()
-                .map(|(h, n)| MixItem { key: format!("{h:02}"), sends: *n })
-                .collect(),
+            hour_mix: hour_mix.iter().enumerate().map(|(h, n)| MixItem { key: format!("{h:02}"), sends: *n }).collect(),
             time_zone: zone.name().to_string(),
         })
     }

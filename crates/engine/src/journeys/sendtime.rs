@@ -62,8 +62,7 @@ pub(super) async fn wait_for_best_hour(
     if waited {
         return Ok(None);
     }
-    let zone_name =
-        profile.traits.get("timezone").or_else(|| profile.traits.get("timeZone")).and_then(|v| v.as_str());
+    let zone_name = profile.traits.get("timezone").or_else(|| profile.traits.get("timeZone")).and_then(|v| v.as_str());
     let zone = guard::zone_of(zone_name, &g.default_time_zone);
     let default_zone = guard::zone_of(None, &g.default_time_zone);
     let members = tailor_profiles::group_of(&mut conn, &p.customer_id).await?;
@@ -93,7 +92,8 @@ pub(super) async fn wait_for_best_hour(
     .fetch_all(&mut *conn)
     .await?
     {
-        if let Some(h) = DateTime::<Utc>::from_timestamp_millis(r.get(0)).map(|t| t.with_timezone(&default_zone).hour()) {
+        if let Some(h) = DateTime::<Utc>::from_timestamp_millis(r.get(0)).map(|t| t.with_timezone(&default_zone).hour())
+        {
             everyone.record(h, 1.0);
         }
     }
@@ -119,7 +119,10 @@ pub(super) async fn wait_for_best_hour(
     }
     let Some(at) = NaiveTime::from_hms_opt(best.hour, 0, 0).map(|t| day.and_time(t)) else { return Ok(None) };
     // An hour skipped by a daylight-saving change: the hour after.
-    let Some(at) = zone.from_local_datetime(&at).earliest().or_else(|| zone.from_local_datetime(&(at + Duration::hours(1))).earliest())
+    let Some(at) = zone
+        .from_local_datetime(&at)
+        .earliest()
+        .or_else(|| zone.from_local_datetime(&(at + Duration::hours(1))).earliest())
     else {
         return Ok(None);
     };
