@@ -188,10 +188,10 @@ pub struct JourneyReport {
     pub funnel: Vec<FunnelStep>,
     /// Messages sent per channel.
     pub channel_mix: Vec<MixItem>,
-    /// Messages sent per hour of day in `timeZone`.
+    /// Messages sent per hour of day in `zone`.
     pub hour_mix: Vec<MixItem>,
     /// The zone of `hourMix`.
-    pub time_zone: String,
+    pub zone: String,
 }
 
 /// The revenue an event carries, as intake reads an order's amount: `total`, else `revenue`,
@@ -390,7 +390,7 @@ impl Engine {
             funnel: ordered,
             channel_mix: channel_mix.into_iter().map(|(key, sends)| MixItem { key, sends }).collect(),
             hour_mix: hour_mix.iter().enumerate().map(|(h, n)| MixItem { key: format!("{h:02}"), sends: *n }).collect(),
-            time_zone: zone.name().to_string(),
+            zone: zone.name().to_string(),
         })
     }
 }

@@ -242,7 +242,7 @@
       rows($("journey-channels"), ["channel", "sends", ""], r.channelMix.map((c) => [chip(c.key), c.sends,
         el("div", { style: "width:120px" }, el("div", { class: "bar", style: "width:" + Math.round((100 * c.sends) / maxMix) + "%" }))]));
       const maxHour = Math.max(1, ...r.hourMix.map((h) => h.sends));
-      $("journey-hours").replaceChildren(el("div", { class: "hours" }, ...r.hourMix.map((h) => el("div", { class: "hour", "data-hour": h.key, "data-sends": String(h.sends), title: h.key + ":00 " + r.timeZone + " — " + h.sends + " sends" },
+      $("journey-hours").replaceChildren(el("div", { class: "hours" }, ...r.hourMix.map((h) => el("div", { class: "hour", "data-hour": h.key, "data-sends": String(h.sends), title: h.key + ":00 " + r.zone + " — " + h.sends + " sends" },
         el("div", { class: "bar", style: "height:" + Math.round((60 * h.sends) / maxHour) + "px" }), el("span", {}, h.key)))));
       $("journey-report").hidden = false;
       $("journeymsg").textContent = "";
