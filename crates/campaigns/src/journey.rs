@@ -93,6 +93,10 @@ pub struct SendOptions {
     /// How many similar in-stock items to suggest (0–10).
     #[serde(default)]
     pub similar: u32,
+    /// Channels to choose from per customer (consent, reachability and past engagement decide;
+    /// see `tailor_targeting::channel`); empty: always the step's `channel`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<SendChannel>,
 }
 
 /// A condition a branch step tests.
@@ -197,7 +201,27 @@ pub struct JourneyDef {
     /// Whether a customer may enter again.
     #[serde(default)]
     pub reentry: Reentry,
+    /// The share of entrants held out (0–50 percent; default [`DEFAULT_HOLDOUT_PERCENT`]): they
+    /// go through the journey without being sent anything, so the report can say what it caused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<f64>,
+    /// The event that counts as a conversion in the report; default the first `exitOn` event,
+    /// else `Order Completed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal: Option<String>,
+    /// How long after entering a goal event counts (1 to 2,160 hours; default 168, a week).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution_hours: Option<u32>,
+    /// Send each message at the customer's best hour, waiting at most this many hours after
+    /// the step falls due (1–168); none: send when due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_hour_within_hours: Option<u32>,
 }
+
+/// The holdout when a journey sets none, in percent.
+pub const DEFAULT_HOLDOUT_PERCENT: f64 = 10.0;
+/// The attribution window when a journey sets none, in hours.
+pub const DEFAULT_ATTRIBUTION_HOURS: u32 = 168;
 
 /// Where a step leads: the steps it may go to next.
 fn successors(steps: &[Step], i: usize) -> Vec<String> {
@@ -231,6 +255,7 @@ impl JourneyDef {
                 format!("unknown trigger event '{}'; one of: {}", self.trigger.event, TRIGGER_EVENTS.join(", ")),
             ));
         }
+        self.check_measurement()?;
         for (field, list) in [("exitOn", &self.exit_on), ("restartOn", &self.restart_on)] {
             for (i, e) in list.iter().enumerate() {
                 if !TRIGGER_EVENTS.contains(&e.as_str()) {
@@ -286,6 +311,14 @@ impl JourneyDef {
                 if options.similar > 10 {
                     return Err(FieldError::invalid(f("options.similar"), "at most 10 similar items"));
                 }
+                for (k, c) in options.channels.iter().enumerate() {
+                    if options.channels[..k].contains(c) {
+                        return Err(FieldError::invalid(
+                            f(&format!("options.channels[{k}]")),
+                            format!("'{}' is listed twice", c.as_str()),
+                        ));
+                    }
+                }
                 Ok(())
             }
             StepKind::Split { percent, .. } if !(1..=99).contains(percent) => {
@@ -330,6 +363,42 @@ impl JourneyDef {
             if state[i] == 0 {
                 visit(self, index, &mut state, i)?;
             }
+        }
+        Ok(())
+    }
+
+    /// The holdout share in percent (0–50).
+    pub fn holdout_percent(&self) -> f64 {
+        self.holdout.unwrap_or(DEFAULT_HOLDOUT_PERCENT)
+    }
+
+    /// The event that counts as a conversion.
+    pub fn goal_event(&self) -> &str {
+        self.goal.as_deref().or(self.exit_on.first().map(String::as_str)).unwrap_or("Order Completed")
+    }
+
+    /// The attribution window in hours.
+    pub fn attribution_window_hours(&self) -> u32 {
+        self.attribution_hours.unwrap_or(DEFAULT_ATTRIBUTION_HOURS)
+    }
+
+    /// Checks the measurement and timing fields, naming the field.
+    fn check_measurement(&self) -> Result<(), FieldError> {
+        if let Some(h) = self.holdout {
+            if !h.is_finite() || !(0.0..=50.0).contains(&h) {
+                return Err(FieldError::invalid("holdout", "a holdout is 0 to 50 percent of entrants"));
+            }
+        }
+        if let Some(g) = &self.goal {
+            if !TRIGGER_EVENTS.contains(&g.as_str()) {
+                return Err(FieldError::invalid("goal", format!("unknown event '{g}'")));
+            }
+        }
+        if self.attribution_hours.is_some_and(|h| !(1..=2160).contains(&h)) {
+            return Err(FieldError::invalid("attributionHours", "an attribution window is 1 to 2160 hours"));
+        }
+        if self.best_hour_within_hours.is_some_and(|h| !(1..=168).contains(&h)) {
+            return Err(FieldError::invalid("bestHourWithinHours", "a send waits 1 to 168 hours for the best hour"));
         }
         Ok(())
     }

@@ -4,10 +4,12 @@
 //! log). The engine composes them with profiles, pricing, stock and the channels.
 
 pub mod channels;
+pub mod entries;
 pub mod guard;
 pub mod journey;
 pub mod machine;
 mod migrations;
+pub mod outbox;
 pub mod segment;
 pub mod store;
 

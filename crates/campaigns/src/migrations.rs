@@ -4,9 +4,10 @@
 use tailor_store::Migration;
 
 /// The journey tables.
-pub const MIGRATIONS: &[Migration] = &[Migration::portable(
-    "campaigns/001_journeys",
-    "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration::portable(
+        "campaigns/001_journeys",
+        "
     CREATE TABLE journeys (
         id TEXT NOT NULL,
         version BIGINT NOT NULL,
@@ -83,4 +84,23 @@ pub const MIGRATIONS: &[Migration] = &[Migration::portable(
         body TEXT NOT NULL
     )
     ",
-)];
+    ),
+    // Who entered when, and whether they were held out: the report compares recipients with the
+    // holdout from the entry on (the position row is overwritten by the next entry).
+    Migration::portable(
+        "campaigns/002_entries",
+        "
+    CREATE TABLE journey_entries (
+        journey_id TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        entry BIGINT NOT NULL,
+        version BIGINT NOT NULL,
+        holdout BIGINT NOT NULL,
+        entered_at BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (journey_id, customer_id, entry)
+    );
+    CREATE INDEX journey_entries_journey ON journey_entries (journey_id, entered_at)
+    ",
+    ),
+];

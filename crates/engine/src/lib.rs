@@ -33,6 +33,7 @@ pub use journeys::{
     builtin_journey, Channels, Clock, DecisionView, JourneyView, OnsiteMessage, RoundSummary, SendView, SmtpConfig,
     StepCount, BUILTIN_JOURNEYS,
 };
+pub use journeys::{ChannelLift, DifferenceView, FunnelStep, GroupView, JourneyReport, LiftView, MixItem, StepLift};
 pub use keys::{Access, ApiKey, NewKey, Principal, Scope};
 pub use loyalty::{LoyaltyAccount, LoyaltyEventPage, Redemption};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};
@@ -391,6 +392,7 @@ impl Engine {
         let moved = tailor_inventory::forget_customers(&mut tx, &ids, now).await?;
         tailor_pricing::store::forget_offers(&mut tx, &ids).await?;
         tailor_campaigns::store::forget(&mut tx, &ids).await?;
+        tailor_campaigns::entries::forget(&mut tx, &ids).await?;
         tx.commit().await?;
         self.stock_moved(moved).await;
         self.forget_in_models(&ids).await?;

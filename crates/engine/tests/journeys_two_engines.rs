@@ -65,7 +65,7 @@ async fn two_engines_on_one_postgres_send_each_message_exactly_once() {
     let def: JourneyDef = serde_json::from_value(json!({
         "name": "Instant reminder", "trigger": {"event": "Product Added"},
         "steps": [{"id": "reminder", "type": "send", "channel": "email", "template": "cart_reminder"}],
-        "exitOn": ["Order Completed"]
+        "exitOn": ["Order Completed"], "holdout": 0
     }))
     .expect("def");
     a.put_journey("instant", &def).await.expect("journey");

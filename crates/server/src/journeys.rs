@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Html;
 use axum::Json;
-use tailor_engine::{DecisionView, JourneyDef, JourneyView, OnsiteMessage, SendGuardrails, SendView};
+use tailor_engine::{DecisionView, JourneyDef, JourneyReport, JourneyView, OnsiteMessage, SendGuardrails, SendView};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -22,6 +22,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(get_journey, put_journey))
+        .routes(routes!(report))
         .routes(routes!(pause))
         .routes(routes!(resume))
         .routes(routes!(builtin))
@@ -33,7 +34,18 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(unsubscribe_page, unsubscribe_one_click))
 }
 
-const JOURNEY_FIELDS: &[&str] = &["name", "trigger", "steps", "exitOn", "restartOn", "reentry"];
+const JOURNEY_FIELDS: &[&str] = &[
+    "name",
+    "trigger",
+    "steps",
+    "exitOn",
+    "restartOn",
+    "reentry",
+    "holdout",
+    "goal",
+    "attributionHours",
+    "bestHourWithinHours",
+];
 
 /// Every journey with its current version and where its customers are, by id.
 #[utoipa::path(get, path = "/v1/journeys", tag = "journeys", security(("bearer" = [])), params(PageParams),
@@ -73,6 +85,22 @@ async fn put_journey(
 ) -> Result<Json<JourneyView>, ApiError> {
     let def: JourneyDef = parse_body(&body, JOURNEY_FIELDS)?;
     Ok(Json(state.engine.put_journey(&id, &def).await?))
+}
+
+/// What a journey caused: recipients against its random holdout on conversion (the goal
+/// event within the attribution window) and revenue per customer, overall, per send step and
+/// per channel, each difference with a fixed 95% interval and an always-valid one (the verdict
+/// reads only the latter, so looking every hour is safe); the funnel per step and the channel
+/// and hour mix of what was sent.
+#[utoipa::path(get, path = "/v1/journeys/{id}/report", tag = "journeys", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The journey id")),
+    responses((status = 200, body = JourneyReport), (status = 404, description = "No such journey")))]
+async fn report(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Path(id): Path<String>,
+) -> Result<Json<JourneyReport>, ApiError> {
+    Ok(Json(state.engine.journey_report(&id).await?))
 }
 
 /// Pauses a journey: nobody enters and no step runs; timers keep their place.

@@ -161,6 +161,7 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         "/v1/pricing/elasticities/SOUP",
         "/v1/journeys",
         "/v1/journeys/j1",
+        "/v1/journeys/j1/report",
         "/v1/builtin-journeys/abandoned_cart",
         "/v1/messaging/guardrails",
         "/v1/messages/sends?user=p1",

@@ -32,8 +32,11 @@ async fn shop(s: &TestServer) -> SmtpSink {
     let sink = SmtpSink::start();
     s.engine.set_channels(sink.channels());
     s.engine.journey_clock().set(T0);
-    let (status, def) = s.get("/v1/builtin-journeys/abandoned_cart").await;
+    let (status, mut def) = s.get("/v1/builtin-journeys/abandoned_cart").await;
     assert_eq!(status, 200, "{def}");
+    // No holdout: these tests follow each customer's messages (tests/journey_report.rs
+    // measures the holdout).
+    def["holdout"] = json!(0);
     let (status, body) = s.call("PUT", "/v1/journeys/abandoned_cart", &s.admin_key, Some(&def)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["version"], 1);
@@ -291,7 +294,7 @@ async fn a_failing_sms_webhook_is_retried_then_dead_lettered_without_blocking_em
     );
     s.engine.set_channels(channels);
     let sms = json!({"name": "SMS reminder", "trigger": {"event": "Product Added"},
-        "steps": [{"id": "text", "type": "send", "channel": "sms", "template": "cart_reminder"}]});
+        "steps": [{"id": "text", "type": "send", "channel": "sms", "template": "cart_reminder"}], "holdout": 0});
     let (status, body) = s.call("PUT", "/v1/journeys/sms_now", &s.admin_key, Some(&sms)).await;
     assert_eq!(status, 200, "{body}");
     let traits = json!({"email": "ana@example.com", "phone": "+4915112345678", "timezone": "UTC",

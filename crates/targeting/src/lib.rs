@@ -1,9 +1,12 @@
 //! Campaign intelligence, pure compute: **whom** a message changes ([`uplift`]), and — built on
-//! the same numbers — at which hour to reach each customer ([`sendtime`]) and what a campaign
-//! caused ([`lift`]).
+//! the same numbers — on which channel ([`channel`]) and at which hour ([`sendtime`]) to reach
+//! each customer, how many messages they tolerate ([`fatigue`]) and what a campaign caused
+//! ([`lift`]).
 //! No I/O beyond reading the caller's CSV; time and seeds are passed in.
 
+pub mod channel;
 pub mod encode;
+pub mod fatigue;
 pub mod lift;
 pub mod logistic;
 pub mod sendtime;

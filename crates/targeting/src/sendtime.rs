@@ -77,6 +77,24 @@ pub fn choose_hour(own: &HourProfile, segment: &HourProfile, prior_strength: f64
     SendHour { hour: best as u32, own_weight, window_share: window(best) }
 }
 
+/// Like [`choose_hour`], but only among the hours where `allowed` holds (outside quiet hours);
+/// None when no hour is allowed.
+pub fn choose_allowed_hour(
+    own: &HourProfile,
+    segment: &HourProfile,
+    prior_strength: f64,
+    allowed: &[bool; HOURS],
+) -> Option<SendHour> {
+    let n = own.total();
+    let own_weight = if n > 0.0 { n / (n + prior_strength.max(0.0)) } else { 0.0 };
+    let (mine, theirs) = (own.shares(), segment.shares());
+    let mixed: Vec<f64> = (0..HOURS).map(|h| own_weight * mine[h] + (1.0 - own_weight) * theirs[h]).collect();
+    let window = |h: usize| mixed[(h + HOURS - 1) % HOURS] + mixed[h] + mixed[(h + 1) % HOURS];
+    let centred = |h: usize| window(h) + mixed[h];
+    let best = (0..HOURS).filter(|&h| allowed[h]).max_by(|&a, &b| centred(a).total_cmp(&centred(b)).then(b.cmp(&a)))?;
+    Some(SendHour { hour: best as u32, own_weight, window_share: window(best) })
+}
+
 /// Whether two hours of day are within one hour of each other (around midnight too).
 pub fn within_an_hour(a: u32, b: u32) -> bool {
     let d = a.abs_diff(b) % HOURS as u32;

@@ -3,8 +3,9 @@
 //! moves it on under its lease.
 //!
 //! A send is decided in one place, [`decide`]: who (the customer's address and consent),
-//! when (quiet hours, frequency caps) and which channel (the step's). Holdouts, send-time and
-//! channel choice belong there too. Every send has an idempotency key (journey, version,
+//! when (quiet hours, frequency caps lowered by fatigue, the best hour when the journey asks,
+//! see `sendtime`) and which channel (the step's, or chosen per customer, see `channel`); a
+//! held-out customer's send is recorded as `held_out` instead (see `holdout`). Every send has an idempotency key (journey, version,
 //! customer, entry, step) recorded as `pending` before the channel is called and settled after;
 //! a pending send found after a crash is sent again under the same key (the e-mail's Message-ID
 //! and the webhook's Idempotency-Key), so the provider can drop the repeat.
@@ -108,7 +109,9 @@ async fn fire_one(engine: &Engine, owner: &str, p: &PositionRow, now: i64) -> Re
     let step = &def.steps[i];
     let outcome = match &step.kind {
         StepKind::Send { channel, template, options } => {
-            let send = Send { def: &def, p, step_id: &step.id, channel: *channel, template, options };
+            let key = machine::send_key(&p.journey_id, p.version, &p.customer_id, p.entry, &step.id);
+            let (channel, why) = super::channel::choose(engine, &key, *channel, options, p, &profile, now).await?;
+            let send = Send { def: &def, p, step_id: &step.id, channel, why_channel: why, template, options };
             decide(engine, &send, &profile, now).await?
         }
         StepKind::Webhook { url } => call_webhook(engine, p, &step.id, url, &profile, now).await?,
@@ -168,6 +171,8 @@ struct Send<'a> {
     p: &'a PositionRow,
     step_id: &'a str,
     channel: SendChannel,
+    /// Why this channel, when the step let the customer's history choose it.
+    why_channel: Option<String>,
     template: &'a str,
     options: &'a SendOptions,
 }
@@ -176,7 +181,6 @@ struct Send<'a> {
 /// frequency caps and quiet hours in their zone, then the message composed from today's cart,
 /// prices and stock, handed to the channel under its idempotency key.
 async fn decide(engine: &Engine, s: &Send<'_>, profile: &ProfileView, now: i64) -> Result<Outcome, EngineError> {
-    let _ = s.def;
     let key = machine::send_key(&s.p.journey_id, s.p.version, &s.p.customer_id, s.p.entry, s.step_id);
     let purpose = s.channel.purpose().as_str();
     let new = NewSend {
@@ -209,6 +213,14 @@ async fn decide(engine: &Engine, s: &Send<'_>, profile: &ProfileView, now: i64) 
     let own = i64::from(existing.is_some());
     let g = store::guardrails(&mut conn).await?;
     drop(conn);
+    // Fatigue lowers this customer's weekly cap (ignored messages, recent unsubscribes); a cap
+    // is at least one, so with nothing sent this week there is no history to read.
+    let (per_week, fatigue) = if week - own > 0 {
+        super::channel::weekly_cap(engine, &s.p.customer_id, g.per_week, now).await?
+    } else {
+        (g.per_week, None)
+    };
+    let g = tailor_campaigns::Guardrails { per_week, ..g };
     let zone = profile.traits.get("timezone").or_else(|| profile.traits.get("timeZone")).and_then(|v| v.as_str());
     let facts = SendFacts {
         consent,
@@ -221,13 +233,31 @@ async fn decide(engine: &Engine, s: &Send<'_>, profile: &ProfileView, now: i64) 
     };
     match guard::judge(&g, &facts, now) {
         Verdict::Send => {}
-        Verdict::Skip(reason) => return skip(engine, &new, existing.is_some(), &reason, s, now).await,
+        Verdict::Skip(reason) => {
+            let reason = match &fatigue {
+                Some(f) if reason.contains("last week") => format!("{reason} ({f})"),
+                _ => reason,
+            };
+            return skip(engine, &new, existing.is_some(), &reason, s, now).await;
+        }
         Verdict::Defer(until, reason) => {
             let mut conn = engine.db().writer().acquire().await?;
             let why = format!("{reason}: waits until {}", tailor_core::time::format_millis(until));
             store::log(&mut conn, &line(s.p, Some(s.step_id), "deferred", why, Some(purpose), now), &new_id()).await?;
             return Ok(Outcome::Later(until));
         }
+    }
+    if let Some((until, why)) =
+        super::sendtime::wait_for_best_hour(engine, s.def, s.p, s.step_id, profile, &g, now).await?
+    {
+        let mut conn = engine.db().writer().acquire().await?;
+        let why = format!("{why}: waits until {}", tailor_core::time::format_millis(until));
+        store::log(&mut conn, &line(s.p, Some(s.step_id), "deferred", why, Some(purpose), now), &new_id()).await?;
+        return Ok(Outcome::Later(until));
+    }
+    if super::holdout::is_held_out(engine, s.p).await? {
+        super::holdout::hold(engine, &new, existing.is_some(), s.def.holdout_percent(), now).await?;
+        return Ok(Outcome::Done);
     }
     let content = compose::content(engine, profile, s.options, now).await?;
     if content.cart_empty {
@@ -291,7 +321,7 @@ async fn decide(engine: &Engine, s: &Send<'_>, profile: &ProfileView, now: i64) 
     let mut conn = engine.db().writer().begin().await?;
     let outcome = match result {
         Ok(()) => {
-            let why = content.explanation.join("; ");
+            let why = content.explanation.iter().chain(&s.why_channel).cloned().collect::<Vec<_>>().join("; ");
             store::settle_send(&mut conn, &key, "sent", Some(&why), now).await?;
             store::log(&mut conn, &line(s.p, Some(s.step_id), "sent", why, Some(purpose), now), &new_id()).await?;
             metrics::counter!("tailor_journey_sends_total", "channel" => s.channel.as_str()).increment(1);

@@ -42,7 +42,7 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
         return Ok(0);
     }
     let rows =
-        sqlx::query("SELECT seq, name, profile_id FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3")
+        sqlx::query("SELECT seq, name, profile_id, ts FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3")
             .bind(position)
             .bind(projected)
             .bind(BATCH)
@@ -58,8 +58,9 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
                 continue;
             };
             let Some(root) = tailor_profiles::root_of(&mut tx, &profile).await? else { continue };
+            let trigger = (r.get::<i64, _>(0), r.get::<i64, _>(3));
             for j in &journeys {
-                on_event(&mut tx, j, &root, &name, now).await?;
+                on_event(&mut tx, j, &root, &name, trigger, now).await?;
             }
         }
     }
@@ -73,6 +74,7 @@ async fn on_event(
     j: &Saved,
     customer: &str,
     event: &str,
+    trigger: (i64, i64),
     now: i64,
 ) -> Result<(), EngineError> {
     let current = store::position(conn, &j.id, customer).await?;
@@ -105,6 +107,7 @@ async fn on_event(
             let entry = p.entry.saturating_add(1);
             let moved = place(&j.id, customer, p.version, entry, &def, now);
             store::put_position(conn, &moved, now).await?;
+            super::holdout::record_entry(conn, j, customer, p.version, entry, trigger).await?;
             store::log(conn, &log("restarted", format!("{event} restarted the journey")), &new_id()).await?;
         }
         return Ok(());
@@ -118,6 +121,7 @@ async fn on_event(
     let entry = current.map_or(1, |p| p.entry.saturating_add(1));
     let placed = place(&j.id, customer, j.version, entry, &j.def, now);
     store::put_position(conn, &placed, now).await?;
+    super::holdout::record_entry(conn, j, customer, j.version, entry, trigger).await?;
     store::log(conn, &log("entered", format!("{event} started version {}", j.version)), &new_id()).await?;
     Ok(())
 }

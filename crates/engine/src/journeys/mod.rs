@@ -2,11 +2,15 @@
 //! durable scheduler (events enter and exit customers, due positions are leased and fired, see
 //! `intake` and `fire`), the channels, the guardrails, unsubscribe and on-site messages.
 
+mod channel;
 mod clock;
 mod compose;
 mod config;
 mod fire;
+mod holdout;
 mod intake;
+mod report;
+mod sendtime;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use tailor_core::{FieldError, Purpose};
 
 pub use clock::Clock;
 pub use config::{Channels, SmtpConfig};
+pub use report::{ChannelLift, DifferenceView, FunnelStep, GroupView, JourneyReport, LiftView, MixItem, StepLift};
 
 use crate::{Engine, EngineError};
 
@@ -46,6 +51,8 @@ pub(crate) struct JourneyState {
     /// overlap in one engine, so a position leased by one is never taken up by the other
     /// mid-send (leases guard against other engines; a test clock can jump past a lease).
     pub round: tokio::sync::Mutex<()>,
+    /// The population's message and engagement counts per channel, reused for a minute.
+    pub population: std::sync::Mutex<Option<channel::Population>>,
 }
 
 /// A journey as the API shows it.

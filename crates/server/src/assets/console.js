@@ -190,6 +190,65 @@
       $("experiment-card").hidden = false;
     } catch (e) { $("experiment-card").hidden = true; }
   }
+  // Journeys: the funnel per step, the lift on conversion against the holdout with its 95% and
+  // always-valid intervals as a chart (one row overall, per step, per channel), the channel and
+  // hour mix. Every drawn number carries its raw value in a data attribute.
+  const pct = (x) => (x == null ? "…" : (100 * x).toFixed(1));
+  function liftChart(rows) {
+    const ns = "http://www.w3.org/2000/svg", w = 460, rowH = 28, pad = 90, h = rows.length * rowH + 24;
+    const bounds = rows.flatMap((r) => [r.d.estimate, ...r.d.interval, ...r.d.alwaysValid]).filter((v) => v != null);
+    const lo = Math.min(0, ...bounds), hi = Math.max(0, ...bounds), span = Math.max(1e-9, hi - lo);
+    const x = (v) => pad + ((v - lo) * (w - pad - 10)) / span;
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", `0 0 ${w} ${h}`); svg.setAttribute("width", "100%"); svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", "lift on conversion with intervals");
+    const add = (tag, attrs, parent) => { const e = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); (parent || svg).append(e); return e; };
+    add("line", { x1: x(0), y1: 0, x2: x(0), y2: h - 20, stroke: "#9ca3af", "stroke-dasharray": "2 3" });
+    rows.forEach((r, i) => {
+      const y = 14 + i * rowH, d = r.d;
+      const g = add("g", { class: "lift-row", "data-label": r.label, "data-estimate": String(d.estimate),
+        "data-lo": String(d.interval[0]), "data-hi": String(d.interval[1]), "data-av-lo": String(d.alwaysValid[0]), "data-av-hi": String(d.alwaysValid[1]), "data-verdict": d.verdict });
+      add("text", { x: 2, y: y + 4, "font-size": "11", fill: "#374151" }, g).textContent = r.label;
+      const clip = (v, side) => (v == null ? (side < 0 ? lo : hi) : v);
+      add("line", { x1: x(clip(d.alwaysValid[0], -1)), y1: y, x2: x(clip(d.alwaysValid[1], 1)), y2: y, stroke: "#99f6e4", "stroke-width": "8", "stroke-linecap": "round" }, g);
+      add("line", { x1: x(clip(d.interval[0], -1)), y1: y, x2: x(clip(d.interval[1], 1)), y2: y, stroke: "#0f766e", "stroke-width": "3" }, g);
+      const dot = add("circle", { cx: x(d.estimate), cy: y, r: 4, fill: d.verdict === "better" ? "#15803d" : d.verdict === "worse" ? "#dc2626" : "#1d2430" }, g);
+      const t = document.createElementNS(ns, "title");
+      t.textContent = `${r.label}: ${pct(d.estimate)} pts, 95% [${pct(d.interval[0])}, ${pct(d.interval[1])}], always-valid [${pct(d.alwaysValid[0])}, ${pct(d.alwaysValid[1])}]`;
+      dot.append(t);
+    });
+    add("text", { x: x(lo), y: h - 4, "font-size": "10", fill: "#6b7280" }).textContent = pct(lo) + " pts";
+    add("text", { x: x(hi) - 40, y: h - 4, "font-size": "10", fill: "#6b7280" }).textContent = pct(hi) + " pts";
+    return svg;
+  }
+  async function showJourney(id) {
+    try {
+      const r = await api("/v1/journeys/" + encodeURIComponent(id) + "/report");
+      $("journey-summary").textContent = `${r.entries} entries, ${r.holdoutPercent}% held out; a conversion is ${r.goal} within ${r.attributionHours} h.`;
+      const maxReach = Math.max(1, ...r.funnel.map((f) => f.reached));
+      rows($("journey-funnel"), ["step", "reached", "sent", "held out", "skipped", "converted", ""], r.funnel.map((f) =>
+        [f.step, f.reached, f.sent, f.heldOut, f.skipped, f.converted,
+          el("div", { style: "width:120px" }, el("div", { class: "bar", style: "width:" + Math.round((100 * f.reached) / maxReach) + "%" }))]));
+      const lifts = [{ label: "overall", l: r.overall }, ...r.steps.map((s) => ({ label: "step " + s.step, l: s })), ...r.channels.map((c) => ({ label: "channel " + c.channel, l: c }))];
+      $("journey-lift").replaceChildren(liftChart(lifts.map((x) => ({ label: x.label, d: x.l.conversion }))));
+      rows($("journey-lift-table"), ["", "recipients", "holdout", "lift (pts)", "95%", "always-valid", "revenue/customer Δ"], lifts.map((x) => {
+        const c = x.l.conversion;
+        return [x.label, pct(x.l.recipients.conversionRate) + "% of " + x.l.recipients.customers, pct(x.l.holdout.conversionRate) + "% of " + x.l.holdout.customers,
+          pct(c.estimate), "[" + pct(c.interval[0]) + ", " + pct(c.interval[1]) + "]", "[" + pct(c.alwaysValid[0]) + ", " + pct(c.alwaysValid[1]) + "]",
+          x.l.revenuePerCustomer.estimate.toFixed(2)];
+      }));
+      $("journey-verdict").textContent = { better: "better than the holdout", worse: "worse than the holdout", notYetClear: "not clear yet" }[r.overall.conversion.verdict];
+      const maxMix = Math.max(1, ...r.channelMix.map((c) => c.sends));
+      rows($("journey-channels"), ["channel", "sends", ""], r.channelMix.map((c) => [chip(c.key), c.sends,
+        el("div", { style: "width:120px" }, el("div", { class: "bar", style: "width:" + Math.round((100 * c.sends) / maxMix) + "%" }))]));
+      const maxHour = Math.max(1, ...r.hourMix.map((h) => h.sends));
+      $("journey-hours").replaceChildren(el("div", { class: "hours" }, ...r.hourMix.map((h) => el("div", { class: "hour", "data-hour": h.key, "data-sends": String(h.sends), title: h.key + ":00 " + r.zone + " — " + h.sends + " sends" },
+        el("div", { class: "bar", style: "height:" + Math.round((60 * h.sends) / maxHour) + "px" }), el("span", {}, h.key)))));
+      $("journey-report").hidden = false;
+      $("journeymsg").textContent = "";
+    } catch (e) { $("journey-report").hidden = true; $("journeymsg").textContent = e.status === 404 ? "No journey " + id + "." : e.message; }
+  }
+  $("journeyform").addEventListener("submit", (ev) => { ev.preventDefault(); const id = $("journey-id").value.trim(); if (id) showJourney(id); });
   // Models: validation NDCG of each stored version (repeat lists and discovery), newest served.
   async function loadModels() {
     try {
