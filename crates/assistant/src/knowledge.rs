@@ -178,8 +178,9 @@ impl KnowledgeBase {
                 best = Some((i, score));
             }
         }
-        // A single common word is not a match.
-        best.filter(|(_, s)| *s >= 1.0).map(|(i, score)| Quote { section: self.sections[i].clone(), score })
+        // The flow already decided this is a policy question: any shared word is a match, the
+        // best one wins; a question sharing none gets no quote.
+        best.filter(|(_, s)| *s > 0.0).map(|(i, score)| Quote { section: self.sections[i].clone(), score })
     }
 }
 

@@ -229,14 +229,16 @@ pub async fn inbox(
     Ok(rows.iter().map(row_of).collect())
 }
 
-/// Conversations of these identifiers (userIds and anonymousIds), for export and erasure.
+/// Conversations of these identifier values (userIds and anonymousIds, compared in lower case),
+/// for export and erasure.
 pub async fn of_people(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<ConversationRow>, DbError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let inn = tailor_store::placeholders(1, ids.len());
-    let sql = format!("SELECT {COLUMNS} FROM assistant_conversations WHERE user_id IN {inn} OR anonymous_id IN {inn}");
-    let rows = tailor_store::bind_all(sqlx::query(&sql), ids).fetch_all(&mut *conn).await?;
+    let sql = format!("SELECT {COLUMNS} FROM assistant_conversations WHERE LOWER(user_id) IN {inn} OR LOWER(anonymous_id) IN {inn}");
+    let lower: Vec<String> = ids.iter().map(|i| i.to_lowercase()).collect();
+    let rows = tailor_store::bind_all(sqlx::query(&sql), &lower).fetch_all(&mut *conn).await?;
     Ok(rows.iter().map(row_of).collect())
 }
 

@@ -3,6 +3,7 @@
 
 mod assistant;
 mod bench;
+mod bench_assistant;
 mod bench_inventory;
 mod bench_prices;
 mod bench_serve;

@@ -407,8 +407,10 @@ pub enum Facts {
     Cart(Vec<CartLineFact>),
     /// Recommendations.
     Advice {
-        /// Whether personalization consent was granted (and used).
+        /// Whether the shopper's own data shaped the list.
         personalized: bool,
+        /// Whether the personalization consent is granted.
+        consent: bool,
         /// Products with their first reason.
         items: Vec<(ProductRef, String)>,
     },
@@ -1105,13 +1107,15 @@ pub fn respond(ctx: &mut Context, tool: &Tool, facts: Facts, channel: ChatChanne
                 r
             }
         }
-        (Tool::Advice, Facts::Advice { personalized, items }) => {
+        (Tool::Advice, Facts::Advice { personalized, consent, items }) => {
             let shown: Vec<&(ProductRef, String)> = items.iter().take(ch.list_len()).collect();
             let lines: Vec<String> = shown.iter().map(|(p, why)| format!("{} — {why}", p.title)).collect();
             let intro = if personalized {
                 "Picked for you:".to_string()
-            } else {
+            } else if !consent {
                 render("advice_not_personal", ch, &Vars::new()) + " Popular right now:"
+            } else {
+                "Popular right now:".to_string()
             };
             vars.insert("intro", intro);
             vars.insert("list", list(ch, &lines));
@@ -1124,8 +1128,10 @@ pub fn respond(ctx: &mut Context, tool: &Tool, facts: Facts, channel: ChatChanne
             r.consent_purpose = Some("personalization".into());
             r.explanation.push(if personalized {
                 "personalized with the customer's personalization consent".into()
-            } else {
+            } else if !consent {
                 "not personalized: no personalization consent".into()
+            } else {
+                "not personalized: no personal model for this shopper yet".into()
             });
             ctx.results = shown.iter().map(|(p, _)| p.clone()).collect();
             ctx.product = ctx.results.first().cloned();

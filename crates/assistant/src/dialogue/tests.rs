@@ -156,7 +156,7 @@ fn personal_data_needs_a_signed_in_shopper() {
 fn advice_says_when_it_is_not_personal() {
     let mut ctx = Context::default();
     let Step::Run(tool) = step(&mut ctx, "what do you recommend?", None) else { panic!() };
-    let r = respond(&mut ctx, &tool, Facts::Advice { personalized: false, items: vec![(bananas(), "A best seller".into())] }, ChatChannel::Web);
+    let r = respond(&mut ctx, &tool, Facts::Advice { personalized: false, consent: false, items: vec![(bananas(), "A best seller".into())] }, ChatChannel::Web);
     assert!(r.text.contains("not personal"), "{}", r.text);
 }
 
