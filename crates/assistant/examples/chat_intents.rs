@@ -9,6 +9,12 @@ fn main() {
     let u = Understanding::new(model, None);
     for m in std::env::args().skip(1) {
         let x = u.understand(&m);
-        println!("{m:?} -> {:?} {:.2} oos={} {:?}", x.intent, x.confidence, x.out_of_scope, x.entities.iter().map(|e| (&e.entity, &e.canonical)).collect::<Vec<_>>());
+        println!(
+            "{m:?} -> {:?} {:.2} oos={} {:?}",
+            x.intent,
+            x.confidence,
+            x.out_of_scope,
+            x.entities.iter().map(|e| (&e.entity, &e.canonical)).collect::<Vec<_>>()
+        );
     }
 }

@@ -175,15 +175,17 @@ pub async fn append(
         .fetch_one(&mut *conn)
         .await?
         .get(0);
-    sqlx::query("INSERT INTO assistant_messages (conversation_id, n, role, text, reply, at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(conversation)
-        .bind(n)
-        .bind(role)
-        .bind(text)
-        .bind(reply)
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO assistant_messages (conversation_id, n, role, text, reply, at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(conversation)
+    .bind(n)
+    .bind(role)
+    .bind(text)
+    .bind(reply)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
     Ok(n)
 }
 
@@ -236,7 +238,9 @@ pub async fn of_people(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<C
         return Ok(Vec::new());
     }
     let inn = tailor_store::placeholders(1, ids.len());
-    let sql = format!("SELECT {COLUMNS} FROM assistant_conversations WHERE LOWER(user_id) IN {inn} OR LOWER(anonymous_id) IN {inn}");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM assistant_conversations WHERE LOWER(user_id) IN {inn} OR LOWER(anonymous_id) IN {inn}"
+    );
     let lower: Vec<String> = ids.iter().map(|i| i.to_lowercase()).collect();
     let rows = tailor_store::bind_all(sqlx::query(&sql), &lower).fetch_all(&mut *conn).await?;
     Ok(rows.iter().map(row_of).collect())

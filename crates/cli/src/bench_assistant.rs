@@ -41,7 +41,14 @@ async fn post_load(
         let url = format!("{base}{path}");
         let key = key.to_string();
         tasks.push(tokio::spawn(async move {
-            let ok = match client.post(&url).bearer_auth(&key).header("content-type", "application/json").body(body).send().await {
+            let ok = match client
+                .post(&url)
+                .bearer_auth(&key)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+            {
                 Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                 Err(_) => false,
             };

@@ -23,7 +23,8 @@ fn browser() -> Option<std::path::PathBuf> {
 }
 
 fn key(dir: &Path, scope: &str) -> String {
-    let out = Command::new(BIN).args(["keys", "create", "--scope", scope, "--data-dir"]).arg(dir).output().expect("keys");
+    let out =
+        Command::new(BIN).args(["keys", "create", "--scope", scope, "--data-dir"]).arg(dir).output().expect("keys");
     String::from_utf8(out.stdout).expect("utf8").trim().to_string()
 }
 

@@ -33,7 +33,6 @@ pub use assistant::{
     UnderstoodView, PICKUP_HOLD_MS, STATE_BOT, STATE_HANDOFF,
 };
 pub use error::EngineError;
-pub use tailor_assistant::dialogue::ChatChannel;
 pub use inventory::StockEvent;
 pub use journeys::{
     builtin_journey, Channels, Clock, DecisionView, JourneyView, OnsiteMessage, RoundSummary, SendView, SmtpConfig,
@@ -47,6 +46,7 @@ pub use recs::{
 };
 pub use search::{SearchRequest, SearchResponse, MAX_QUERY_CHARS, MAX_SEARCH_LIMIT};
 pub use supervisor::JobStatus;
+pub use tailor_assistant::dialogue::ChatChannel;
 pub use tailor_campaigns::{Guardrails as SendGuardrails, JourneyDef};
 pub use tailor_inventory::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,

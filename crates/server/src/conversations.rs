@@ -225,7 +225,11 @@ async fn stream(
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
     let after: i64 = match q.get("after") {
         None => 0,
-        Some(v) => v.parse().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::field("after", "a message position, 0 or more"))?,
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::field("after", "a message position, 0 or more"))?,
     };
     check_token(&state, &key, &id, &headers).await?;
     // Subscribed before the backlog is read, so nothing written in between is missed.

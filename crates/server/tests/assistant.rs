@@ -85,11 +85,15 @@ struct Chat<'a> {
 impl Chat<'_> {
     /// Started by the shop's server for a signed-in shopper.
     async fn signed_in<'a>(s: &'a TestServer, user: &str, store: &str) -> Chat<'a> {
-        let (status, body) = s
-            .call("POST", "/v1/conversations", &s.source_key, Some(&json!({"userId": user, "storeId": store})))
-            .await;
+        let (status, body) =
+            s.call("POST", "/v1/conversations", &s.source_key, Some(&json!({"userId": user, "storeId": store}))).await;
         assert_eq!(status, 201, "{body}");
-        Chat { s, id: body["conversation"]["id"].as_str().expect("id").into(), key: s.source_key.clone(), token: String::new() }
+        Chat {
+            s,
+            id: body["conversation"]["id"].as_str().expect("id").into(),
+            key: s.source_key.clone(),
+            token: String::new(),
+        }
     }
 
     /// Started by a browser with the write key, as an anonymous visitor.
@@ -154,7 +158,13 @@ fn fact<'a>(turn: &'a Value, name: &str) -> &'a Value {
 async fn available(s: &TestServer, sku: &str, store: &str) -> i64 {
     let (status, body) = s.get(&format!("/v1/availability?sku={sku}&store={store}")).await;
     assert_eq!(status, 200, "{body}");
-    body["items"].as_array().into_iter().flatten().filter(|r| r["locationId"] == store).filter_map(|r| r["available"].as_i64()).sum()
+    body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["locationId"] == store)
+        .filter_map(|r| r["available"].as_i64())
+        .sum()
 }
 
 async fn every_fact_a_reply_states_is_the_engines(s: TestServer) {
@@ -205,8 +215,12 @@ async fn every_fact_a_reply_states_is_the_engines(s: TestServer) {
 
     // Find, then follow up on the list shown.
     let turn = chat.say("I'm looking for milk").await;
-    let cards: Vec<String> =
-        reply(&turn)["cards"].as_array().expect("cards").iter().map(|c| c["sku"].as_str().unwrap_or("").into()).collect();
+    let cards: Vec<String> = reply(&turn)["cards"]
+        .as_array()
+        .expect("cards")
+        .iter()
+        .map(|c| c["sku"].as_str().unwrap_or("").into())
+        .collect();
     assert!(cards.len() >= 2, "{turn}");
     let turn = chat.say("the second one").await;
     assert_eq!(fact(&turn, "price")["value"]["sku"].as_str(), Some(cards[1].as_str()), "{turn}");
@@ -214,7 +228,8 @@ async fn every_fact_a_reply_states_is_the_engines(s: TestServer) {
     let second_price = reply(&turn)["facts"].as_array().expect("facts").len();
     assert!(second_price >= 1 || text(&turn).contains("cheapest"), "{turn}");
     let turn = chat.say("organic?").await;
-    let skus: Vec<&str> = reply(&turn)["cards"].as_array().into_iter().flatten().filter_map(|c| c["sku"].as_str()).collect();
+    let skus: Vec<&str> =
+        reply(&turn)["cards"].as_array().into_iter().flatten().filter_map(|c| c["sku"].as_str()).collect();
     assert_eq!(skus, ["org-milk"], "{turn}");
 
     // Add to cart is an event the profile's cart reflects.
@@ -237,7 +252,8 @@ async fn sold_out_here_offers_the_nearest_store_and_holds_only_after_yes(s: Test
     let turn = chat.say("do you have bananas at store 381").await;
     let t = text(&turn);
     assert!(t.contains("sold out at store 381") && t.contains("436"), "the nearer store, not Munich: {turn}");
-    let stocks: Vec<&Value> = reply(&turn)["facts"].as_array().expect("facts").iter().filter(|f| f["name"] == "stock").collect();
+    let stocks: Vec<&Value> =
+        reply(&turn)["facts"].as_array().expect("facts").iter().filter(|f| f["name"] == "stock").collect();
     assert_eq!(stocks[0]["value"]["available"].as_i64(), Some(available(&s, "banana", "381").await));
     assert_eq!(stocks[1]["value"]["available"].as_i64(), Some(available(&s, "banana", "436").await));
     assert_eq!(reply(&turn)["quickReplies"], json!(["Yes", "No"]));
@@ -282,7 +298,13 @@ async fn a_hand_off_silences_the_bot_until_a_person_closes_it(s: TestServer) {
 
     let (status, inbox) = s.call("GET", "/v1/assistant/inbox", &s.admin_key, None).await;
     assert_eq!(status, 200, "{inbox}");
-    let item = inbox["items"].as_array().expect("items").iter().find(|i| i["conversation"]["id"] == chat.id.as_str()).expect("in the inbox").clone();
+    let item = inbox["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["conversation"]["id"] == chat.id.as_str())
+        .expect("in the inbox")
+        .clone();
     assert_eq!(item["transcript"].as_array().map(Vec::len), Some(4), "{item}");
     assert_eq!(item["context"]["product"]["sku"], "oat-milk", "the context travels: {item}");
     assert_eq!(item["context"]["store"], "381");
@@ -434,7 +456,41 @@ async fn bad_input_is_a_problem_naming_the_field(s: TestServer) {
     assert_eq!((status, problem["field"].as_str()), (400, Some("body")), "{problem}");
 }
 
+async fn transcripts_are_personal_data_and_sms_replies_are_short(s: TestServer) {
+    shop(&s).await;
+    let profile = customer(&s, "shop-4", true).await;
+    let (status, body) = s
+        .call(
+            "POST",
+            "/v1/conversations",
+            &s.source_key,
+            Some(&json!({"userId": "shop-4", "channel": "sms", "storeId": "381"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let chat = Chat {
+        s: &s,
+        id: body["conversation"]["id"].as_str().expect("id").into(),
+        key: s.source_key.clone(),
+        token: String::new(),
+    };
+    let turn = chat.say("I'm looking for milk").await;
+    assert!(reply(&turn)["cards"].as_array().is_some_and(Vec::is_empty), "no cards on SMS: {turn}");
+    assert!(!text(&turn).contains('\n') && text(&turn).chars().count() <= 306, "{turn}");
+    assert!(text(&turn).contains("1) "), "an SMS list: {turn}");
+    let (status, export) = s.call("GET", &format!("/v1/profiles/{profile}/export"), &s.admin_key, None).await;
+    assert_eq!(status, 200, "{export}");
+    let conversations = export["conversations"].as_array().expect("conversations");
+    assert_eq!(conversations.len(), 1, "{export}");
+    assert_eq!(conversations[0]["messages"][0]["text"], "I'm looking for milk");
+    let (status, _) = s.call("DELETE", &format!("/v1/profiles/{profile}"), &s.admin_key, None).await;
+    assert_eq!(status, 200);
+    let (status, _) = s.call("GET", &format!("/v1/conversations/{}", chat.id), &s.source_key, None).await;
+    assert_eq!(status, 404, "the transcript went with the person");
+}
+
 tailor_testkit::http_both_backends!(
+    transcripts_are_personal_data_and_sms_replies_are_short,
     every_fact_a_reply_states_is_the_engines,
     sold_out_here_offers_the_nearest_store_and_holds_only_after_yes,
     a_hand_off_silences_the_bot_until_a_person_closes_it,

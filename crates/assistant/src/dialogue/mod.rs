@@ -231,7 +231,9 @@ impl Tool {
                 quantity: *quantity,
                 reserve: *reserve,
             }),
-            Tool::Details { product, .. } => Some(Tool::Details { product: product.clone(), store: Some(store.into()) }),
+            Tool::Details { product, .. } => {
+                Some(Tool::Details { product: product.clone(), store: Some(store.into()) })
+            }
             _ => None,
         }
     }
@@ -534,15 +536,20 @@ fn handoff(ctx: &mut Context, reason: HandoffReason, channel: ChatChannel) -> St
 
 fn asks_person(text: &str) -> bool {
     let w = lexicon::words(text);
-    let person = w.iter().any(|x| ["human", "person", "agent", "someone", "somebody", "representative", "staff"].contains(&x.as_str()));
-    let ask = w.iter().any(|x| ["talk", "speak", "want", "need", "get", "connect", "real", "chat"].contains(&x.as_str()));
+    let person = w
+        .iter()
+        .any(|x| ["human", "person", "agent", "someone", "somebody", "representative", "staff"].contains(&x.as_str()));
+    let ask =
+        w.iter().any(|x| ["talk", "speak", "want", "need", "get", "connect", "real", "chat"].contains(&x.as_str()));
     person && (ask || w.len() <= 3)
 }
 
 fn asks_advice(text: &str) -> bool {
     let w = lexicon::words(text);
-    w.iter().any(|x| ["recommend", "recommendation", "recommendations", "suggest", "suggestion", "suggestions", "advice", "ideas"].contains(&x.as_str()))
-        || w.windows(3).any(|p| p[0] == "what" && p[1] == "should" && (p[2] == "i" || p[2] == "we"))
+    w.iter().any(|x| {
+        ["recommend", "recommendation", "recommendations", "suggest", "suggestion", "suggestions", "advice", "ideas"]
+            .contains(&x.as_str())
+    }) || w.windows(3).any(|p| p[0] == "what" && p[1] == "should" && (p[2] == "i" || p[2] == "we"))
 }
 
 fn entity<'a>(u: &'a Understood, kind: &str) -> Option<&'a str> {
@@ -648,7 +655,9 @@ pub fn decide(ctx: &mut Context, turn: &Turn) -> Step {
     // The answer to a slot asked for resumes its flow.
     if let Some(aw) = ctx.awaiting.take() {
         let strong_other = intent.and_then(flows::for_intent).is_some_and(|f| {
-            f.action != aw.action && u.confidence >= 0.6 && !matches!(f.action, Action::FindProduct | Action::Affirm | Action::Deny)
+            f.action != aw.action
+                && u.confidence >= 0.6
+                && !matches!(f.action, Action::FindProduct | Action::Affirm | Action::Deny)
         });
         if !strong_other {
             let mut g = given(text, u);
@@ -666,7 +675,8 @@ pub fn decide(ctx: &mut Context, turn: &Turn) -> Step {
                         g.product = aw.product.clone();
                     }
                     // a bare store number is no product
-                    if g.store.is_some() && g.product.as_deref().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit())) {
+                    if g.store.is_some() && g.product.as_deref().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+                    {
                         g.product = None;
                     }
                 }
@@ -835,10 +845,7 @@ pub fn respond(ctx: &mut Context, tool: &Tool, facts: Facts, channel: ChatChanne
             vars.insert("list", list(ch, &lines));
             let key = if below_cents.is_some() { "found_cheaper" } else { "found" };
             let mut r = say(key, ch, &vars);
-            r.cards = shown
-                .iter()
-                .map(|p| card(p, p.price_cents.map(|c| money(c, &p.currency)), None))
-                .collect();
+            r.cards = shown.iter().map(|p| card(p, p.price_cents.map(|c| money(c, &p.currency)), None)).collect();
             r.facts = shown
                 .iter()
                 .map(|p| {
@@ -876,7 +883,11 @@ pub fn respond(ctx: &mut Context, tool: &Tool, facts: Facts, channel: ChatChanne
                 }
             }
             if let Some((store, n)) = &stock {
-                let s = if *n > 0 { format!("{n} in stock at store {store}.") } else { format!("Sold out at store {store}.") };
+                let s = if *n > 0 {
+                    format!("{n} in stock at store {store}.")
+                } else {
+                    format!("Sold out at store {store}.")
+                };
                 vars.insert("stock", s);
                 facts.push(stock_fact(&product.sku, store, *n));
             }
@@ -895,7 +906,8 @@ pub fn respond(ctx: &mut Context, tool: &Tool, facts: Facts, channel: ChatChanne
             if available >= *quantity {
                 vars.insert("available", available.to_string());
                 if *reserve {
-                    ctx.pending = Some(Pending::Reserve { product: product.clone(), store: store.clone(), quantity: *quantity });
+                    ctx.pending =
+                        Some(Pending::Reserve { product: product.clone(), store: store.clone(), quantity: *quantity });
                     key = "offer_hold";
                 } else {
                     key = "in_stock";
@@ -905,7 +917,8 @@ pub fn respond(ctx: &mut Context, tool: &Tool, facts: Facts, channel: ChatChanne
                 vars.insert("available", n.available.to_string());
                 vars.insert("distance", n.distance_km.map(|d| format!(" ({d:.1} km away)")).unwrap_or_default());
                 facts.push(stock_fact(&product.sku, &n.store, n.available));
-                ctx.pending = Some(Pending::Reserve { product: product.clone(), store: n.store.clone(), quantity: *quantity });
+                ctx.pending =
+                    Some(Pending::Reserve { product: product.clone(), store: n.store.clone(), quantity: *quantity });
                 key = "sold_out_nearest";
             } else {
                 key = "sold_out_nowhere";
@@ -978,7 +991,11 @@ pub fn respond(ctx: &mut Context, tool: &Tool, facts: Facts, channel: ChatChanne
                 vars.insert("total", money(o.total_cents, &o.currency));
             };
             let to_fact = |o: &OrderFact| {
-                fact("order", json!({"orderId": o.order_id, "totalCents": o.total_cents, "refundedCents": o.refunded_cents, "status": o.status(), "date": o.date}), source.clone())
+                fact(
+                    "order",
+                    json!({"orderId": o.order_id, "totalCents": o.total_cents, "refundedCents": o.refunded_cents, "status": o.status(), "date": o.date}),
+                    source.clone(),
+                )
             };
             match order {
                 Some(id) => match orders.iter().find(|o| o.order_id == *id) {
@@ -1089,7 +1106,11 @@ pub fn respond(ctx: &mut Context, tool: &Tool, facts: Facts, channel: ChatChanne
             vars.insert("title", product.title.clone());
             vars.insert("quantity", quantity.to_string());
             let mut r = say("added", ch, &vars);
-            r.facts.push(fact("cart", json!({"sku": product.sku, "quantity": quantity}), "POST /v1/track (Product Added)".into()));
+            r.facts.push(fact(
+                "cart",
+                json!({"sku": product.sku, "quantity": quantity}),
+                "POST /v1/track (Product Added)".into(),
+            ));
             ctx.product = Some(product);
             r
         }
@@ -1102,7 +1123,13 @@ pub fn respond(ctx: &mut Context, tool: &Tool, facts: Facts, channel: ChatChanne
                 let mut r = say("cart", ch, &vars);
                 r.facts = lines
                     .iter()
-                    .map(|l| fact("cartLine", json!({"sku": l.sku, "quantity": l.quantity}), "GET /v1/profiles/{id} (cart)".into()))
+                    .map(|l| {
+                        fact(
+                            "cartLine",
+                            json!({"sku": l.sku, "quantity": l.quantity}),
+                            "GET /v1/profiles/{id} (cart)".into(),
+                        )
+                    })
                     .collect();
                 r
             }
@@ -1123,7 +1150,9 @@ pub fn respond(ctx: &mut Context, tool: &Tool, facts: Facts, channel: ChatChanne
             r.cards = shown.iter().map(|(p, why)| card(p, None, Some(why.clone()))).collect();
             r.facts = shown
                 .iter()
-                .map(|(p, why)| fact("recommendation", json!({"sku": p.sku, "reason": why}), "GET /v1/recommendations".into()))
+                .map(|(p, why)| {
+                    fact("recommendation", json!({"sku": p.sku, "reason": why}), "GET /v1/recommendations".into())
+                })
                 .collect();
             r.consent_purpose = Some("personalization".into());
             r.explanation.push(if personalized {

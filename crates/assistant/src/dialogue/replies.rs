@@ -177,7 +177,9 @@ pub fn format_for(channel: ChatChannel, text: &str) -> String {
 /// A list for a reply: numbered lines on the web and kiosk, `1) a; 2) b` on SMS.
 pub fn list(channel: ChatChannel, lines: &[String]) -> String {
     match channel {
-        ChatChannel::Sms => lines.iter().enumerate().map(|(i, l)| format!("{}) {l}", i + 1)).collect::<Vec<_>>().join("; "),
+        ChatChannel::Sms => {
+            lines.iter().enumerate().map(|(i, l)| format!("{}) {l}", i + 1)).collect::<Vec<_>>().join("; ")
+        }
         _ => lines.iter().enumerate().map(|(i, l)| format!("{}. {l}", i + 1)).collect::<Vec<_>>().join("\n"),
     }
 }

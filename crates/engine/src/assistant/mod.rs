@@ -278,7 +278,12 @@ impl Engine {
     }
 
     /// Messages after position `after`, oldest first, at most `limit`.
-    pub async fn conversation_messages(&self, id: &str, after: i64, limit: i64) -> Result<Vec<MessageView>, EngineError> {
+    pub async fn conversation_messages(
+        &self,
+        id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<MessageView>, EngineError> {
         let mut conn = self.db().reader().acquire().await?;
         chat_store::get(&mut conn, id).await?.ok_or_else(|| EngineError::not_found("conversation", id))?;
         Ok(chat_store::messages(&mut conn, id, after, limit).await?.iter().map(message_view).collect())
@@ -324,7 +329,8 @@ impl Engine {
             chat_store::save(&mut tx, &row).await?;
             tx.commit().await?;
             self.notify(id, n);
-            let message = MessageView { n, role: "shopper".into(), text: text.into(), reply: None, at: format_millis(now) };
+            let message =
+                MessageView { n, role: "shopper".into(), text: text.into(), reply: None, at: format_millis(now) };
             return Ok(TurnView { conversation: view(&row), message, reply: None, understood: None });
         }
         let understanding = self.assistant_understanding().await?;
@@ -475,7 +481,10 @@ impl Engine {
     pub async fn agent_reply(&self, id: &str, agent: &str, text: &str) -> Result<MessageView, EngineError> {
         check_message("text", text)?;
         if agent.trim().is_empty() || agent.chars().count() > MAX_AGENT_CHARS {
-            return Err(EngineError::Invalid(FieldError::invalid("agent", "give the agent's name, 1 to 100 characters")));
+            return Err(EngineError::Invalid(FieldError::invalid(
+                "agent",
+                "give the agent's name, 1 to 100 characters",
+            )));
         }
         let lock = self.turn_lock(id);
         let _turn = lock.lock().await;
@@ -509,7 +518,8 @@ impl Engine {
         row.context = Context { store: row.context.store.clone(), ..Context::default() };
         row.updated_at = now;
         let mut tx = self.db().writer().begin().await?;
-        let n = chat_store::append(&mut tx, id, "system", "The conversation is back with the assistant.", None, now).await?;
+        let n = chat_store::append(&mut tx, id, "system", "The conversation is back with the assistant.", None, now)
+            .await?;
         chat_store::save(&mut tx, &row).await?;
         tx.commit().await?;
         self.notify(id, n);
@@ -541,7 +551,11 @@ impl Engine {
 
     /// The conversations of these identifier values (userIds, anonymousIds) with their
     /// transcripts, for a privacy export.
-    pub(crate) async fn conversations_of(&self, conn: &mut sqlx::AnyConnection, ids: &[String]) -> Result<Value, EngineError> {
+    pub(crate) async fn conversations_of(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        ids: &[String],
+    ) -> Result<Value, EngineError> {
         let rows = chat_store::of_people(conn, ids).await?;
         let mut out = Vec::new();
         for r in rows {

@@ -74,8 +74,11 @@ impl Engine {
                     return Ok(Facts::NoProduct { query: want_text(product) });
                 };
                 let available = self.available_at(&product.sku, store).await?;
-                let nearest =
-                    if available >= *quantity { None } else { self.nearest_with(&product.sku, store, *quantity).await? };
+                let nearest = if available >= *quantity {
+                    None
+                } else {
+                    self.nearest_with(&product.sku, store, *quantity).await?
+                };
                 Ok(Facts::Availability { product, store: store.clone(), available, nearest })
             }
             Tool::Reserve { product, store, quantity } => {
@@ -89,7 +92,9 @@ impl Engine {
                 let body = json!({"sku": product.sku, "store": store, "quantity": quantity}).to_string();
                 match self.reserve(&req, Some(&who.turn_key), body.as_bytes()).await {
                     Ok(r) => Ok(Facts::Reserved { reservation: r.id, until: format_millis(r.expires_at) }),
-                    Err(EngineError::InsufficientStock(m) | EngineError::Conflict(m)) => Ok(Facts::Refused { reason: m }),
+                    Err(EngineError::InsufficientStock(m) | EngineError::Conflict(m)) => {
+                        Ok(Facts::Refused { reason: m })
+                    }
                     Err(EngineError::Invalid(f)) => Ok(Facts::Refused { reason: f.message }),
                     Err(e) => Err(e),
                 }
@@ -181,7 +186,15 @@ impl Engine {
                     .into_iter()
                     .map(|i| {
                         let why = i.reasons.first().map(|x| x.text.clone()).unwrap_or_else(|| "A good match".into());
-                        (ProductRef { sku: i.product_id, title: i.title, price_cents: None, currency: String::new() }, why)
+                        (
+                            ProductRef {
+                                sku: i.product_id,
+                                title: i.title,
+                                price_cents: None,
+                                currency: String::new(),
+                            },
+                            why,
+                        )
                     })
                     .collect();
                 Ok(Facts::Advice { personalized: r.personalized, consent: r.consent.granted, items })
@@ -202,13 +215,8 @@ impl Engine {
         }
         let q: String = query.chars().take(crate::MAX_QUERY_CHARS).collect();
         let q = if organic && !q.to_lowercase().contains("organic") { format!("organic {q}") } else { q };
-        let req = SearchRequest {
-            q,
-            user: who.profile.clone(),
-            store: who.store.clone(),
-            limit,
-            ..SearchRequest::default()
-        };
+        let req =
+            SearchRequest { q, user: who.profile.clone(), store: who.store.clone(), limit, ..SearchRequest::default() };
         let res = self.search(&req).await?;
         let mut items: Vec<ProductRef> = res
             .items
