@@ -747,7 +747,7 @@ fn plan(ctx: &mut Context, flow: &Flow, g: Given, turn: &Turn) -> Step {
                 }
             }
             Slot::Points => {
-                if !g.points.is_some_and(|p| p > 0) {
+                if g.points.is_none_or(|p| p <= 0) {
                     ctx.awaiting = Some(Awaiting { slot: Slot::Points, action: flow.action, product: None });
                     return Step::Say(say("ask_points", ch, &vars));
                 }
