@@ -1,14 +1,18 @@
-//! The shopping assistant. This crate holds its understanding: intents, entities and
-//! out-of-scope detection, trained from a CSV the retailer edits, on all-MiniLM-L6-v2 sentence
+//! The shopping assistant: understanding, dialogue flows ([`dialogue`]), reply templates, the
+//! retailer's knowledge base ([`knowledge`]) and the conversation tables ([`store`]).
+//! Understanding: intents, entities and out-of-scope detection, trained from a CSV the retailer edits, on all-MiniLM-L6-v2 sentence
 //! embeddings (run with candle) combined with character/word n-grams, or on n-grams alone when
 //! the model weights are absent. Pure compute: the only I/O is reading the training file and the
 //! model files it is pointed at. Dialogue flows sit on top of [`understanding::Understood`]:
 //! they decide, this crate only says what the shopper asked. [`generate`] phrases replies: templates,
 //! optionally rephrased by a small LLM whose drafts must pass a grounding check.
 
+pub mod dialogue;
 pub mod eval;
 pub mod generate;
+pub mod knowledge;
 pub mod models;
+pub mod store;
 pub mod understanding;
 
 pub use understanding::{Entity, Understanding, UnderstandingModel, Understood};

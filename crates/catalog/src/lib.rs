@@ -7,7 +7,7 @@ mod product;
 pub mod table;
 
 pub use availability::{set_availability, unavailable, Availability};
-pub use location::{location_exists, regions, upsert_locations, Location, LOCATION_COLUMNS};
+pub use location::{get_location, location_exists, regions, upsert_locations, Location, LOCATION_COLUMNS};
 pub use product::{
     all_products, catalog_stamp, get_product, product_prices, products_changed_since, upsert_products, Product,
     ProductPrice, PRODUCT_COLUMNS,

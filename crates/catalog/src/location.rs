@@ -104,3 +104,21 @@ pub async fn regions(db: &Db) -> Result<std::collections::HashMap<String, String
     let rows = sqlx::query("SELECT id, region FROM locations WHERE region IS NOT NULL").fetch_all(db.reader()).await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
+
+/// One location by id.
+pub async fn get_location(db: &Db, id: &str) -> Result<Option<Location>, DbError> {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT id, name, kind, region, latitude, longitude, timezone FROM locations WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.reader())
+        .await?;
+    Ok(row.map(|r| Location {
+        id: r.get(0),
+        name: r.get(1),
+        kind: r.get(2),
+        region: r.get(3),
+        latitude: r.get(4),
+        longitude: r.get(5),
+        timezone: r.get(6),
+    }))
+}

@@ -1,5 +1,7 @@
 //! `tailor bench intake`: events per second through `POST /v1/batch` into the embedded store,
 //! against a raw batched SQLite insert of the same rows on the same disk, in the same run.
+//! `tailor bench assistant`: assistant reply latency over concurrent conversations, against
+//! `/healthz` at the same rate, in the same run.
 //! `tailor bench serve`: recommendation latency at a fixed request rate with business rules on,
 //! against `/healthz` at the same rate (the HTTP and load-tool floor), in the same run.
 
@@ -60,6 +62,21 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Assistant reply latency at a fixed message rate (open loop) over concurrent conversations.
+    Assistant {
+        /// A data directory with customers, orders, products and stores, e.g. the demo's.
+        #[arg(long, default_value = "./tailor-data")]
+        data_dir: PathBuf,
+        /// Messages per second.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// Seconds of measured load (after 5 s of warm-up).
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Concurrent conversations.
+        #[arg(long, default_value_t = 50)]
+        conversations: usize,
+    },
     /// Recommendation latency at a fixed rate (open loop) with business rules on.
     Serve {
         /// A data directory with a trained model, e.g. the demo's.
@@ -77,6 +94,9 @@ pub enum BenchCommand {
 pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Serve { data_dir, rate, seconds } => crate::bench_serve::serve(data_dir, rate, seconds).await,
+        BenchCommand::Assistant { data_dir, rate, seconds, conversations } => {
+            crate::bench_assistant::assistant(data_dir, rate, seconds, conversations).await
+        }
         BenchCommand::Prices { data_dir, rate, seconds } => crate::bench_prices::prices(data_dir, rate, seconds).await,
         BenchCommand::Inventory { reservations, clients, skus, dir } => {
             crate::bench_inventory::inventory(reservations, clients, skus, dir).await

@@ -19,6 +19,11 @@ pub(crate) struct Latencies {
 }
 
 impl Latencies {
+    /// Latencies of a run: the successful ones sorted, the errors counted, the measured time.
+    pub(crate) fn new(sorted: Vec<Duration>, errors: usize, elapsed: Duration) -> Self {
+        Latencies { sorted, errors, elapsed }
+    }
+
     pub(crate) fn pct(&self, p: f64) -> f64 {
         if self.sorted.is_empty() {
             return f64::NAN;

@@ -3,6 +3,7 @@
 
 mod assistant;
 mod bench;
+mod bench_assistant;
 mod bench_inventory;
 mod bench_prices;
 mod bench_serve;
@@ -447,6 +448,7 @@ async fn demo(data_dir: PathBuf, listen: SocketAddr, shared: PathBuf, http: &Htt
     println!("Tailor demo listening on http://{addr}");
     println!("  console:   http://{addr}/console#key={admin}");
     println!("  API docs:  http://{addr}/docs");
+    println!("  assistant: http://{addr}/assistant#key={write}&open=true   (inbox: http://{addr}/console/inbox)");
     println!("  admin key: {admin}");
     println!("  write key: {write}   (browser/app events: behaviour only)");
     println!("  source key: {source}   (server-side orders: earn points, move stock)");

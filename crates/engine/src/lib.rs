@@ -2,6 +2,7 @@
 //! log, profiles and catalog, and runs the background projection. It is the only API the server
 //! and the CLI call.
 
+mod assistant;
 mod error;
 pub mod import;
 mod inventory;
@@ -27,6 +28,10 @@ use tailor_stream::EventLog;
 pub use tailor_stream::Source;
 use tokio::sync::watch;
 
+pub use assistant::{
+    check_message, ConversationView, InboxItem, MessageView, StartConversation, StartedConversation, TurnView,
+    UnderstoodView, PICKUP_HOLD_MS, STATE_BOT, STATE_HANDOFF,
+};
 pub use error::EngineError;
 pub use inventory::StockEvent;
 pub use journeys::{
@@ -42,6 +47,7 @@ pub use recs::{
 };
 pub use search::{SearchRequest, SearchResponse, MAX_QUERY_CHARS, MAX_SEARCH_LIMIT};
 pub use supervisor::JobStatus;
+pub use tailor_assistant::dialogue::ChatChannel;
 pub use tailor_campaigns::{Guardrails as SendGuardrails, JourneyDef};
 pub use tailor_inventory::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,
@@ -96,6 +102,7 @@ fn migrations() -> Vec<Migration> {
         tailor_loyalty::MIGRATIONS,
         tailor_pricing::MIGRATIONS,
         tailor_campaigns::MIGRATIONS,
+        tailor_assistant::store::MIGRATIONS,
     ]
     .concat()
 }
@@ -119,6 +126,8 @@ struct Inner {
     journeys: journeys::JourneyState,
     /// The product search index.
     search: search::SearchState,
+    /// The assistant's understanding, turn locks and live feed.
+    assistant: assistant::AssistantState,
 }
 
 /// A handle to a running Tailor: cheap to clone, shared by every request.
@@ -160,6 +169,7 @@ impl Engine {
                     Storage::Embedded(dir) => Some(dir.join("search")),
                     Storage::Url(_) => None,
                 }),
+                assistant: Default::default(),
             }),
         };
         engine.load_recs_state(config.background).await?;
@@ -376,6 +386,8 @@ impl Engine {
         out["offers"] = offers.iter().filter_map(|o| serde_json::to_value(o).ok()).collect();
         out["cartHolds"] =
             holds.into_iter().map(|(sku, r)| serde_json::json!({"sku": sku, "reservationId": r})).collect();
+        let (_, values) = profiles::person(&mut conn, id).await?.unwrap_or_default();
+        out["conversations"] = self.conversations_of(&mut conn, &values).await?;
         Ok(out)
     }
 
@@ -387,6 +399,11 @@ impl Engine {
         self.sync().await?;
         let now = now_millis();
         let mut tx = self.inner.db.writer().begin().await?;
+        // Transcripts go with the person: found by the identifiers they used, before those go.
+        let (_, values) = profiles::person(&mut tx, id).await?.unwrap_or_default();
+        let conversations: Vec<String> =
+            tailor_assistant::store::of_people(&mut tx, &values).await?.into_iter().map(|c| c.id).collect();
+        tailor_assistant::store::delete(&mut tx, &conversations).await?;
         let ids = profiles::erase(&mut tx, id, now).await?.ok_or_else(|| EngineError::not_found("profile", id))?;
         tailor_loyalty::forget(&mut tx, &ids).await?;
         let moved = tailor_inventory::forget_customers(&mut tx, &ids, now).await?;

@@ -75,3 +75,49 @@ pub async fn best_sellers(conn: &mut AnyConnection, since: i64, limit: i64) -> R
 pub async fn order_count(conn: &mut AnyConnection) -> Result<i64, ProfileError> {
     Ok(sqlx::query("SELECT COUNT(*) FROM orders").fetch_one(&mut *conn).await?.get(0))
 }
+
+/// One order of a customer, as the assistant and the console list it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderSummary {
+    /// The retailer's order id.
+    pub order_id: String,
+    /// When it completed (unix ms).
+    pub ts: i64,
+    /// Total, cents.
+    pub total_cents: i64,
+    /// Refunded so far, cents.
+    pub refunded_cents: i64,
+    /// Currency.
+    pub currency: String,
+    /// The store it was bought at, if any.
+    pub store_id: Option<String>,
+}
+
+/// The newest orders of the customer made of `members`, newest first, at most `limit`.
+pub async fn recent_orders(
+    conn: &mut AnyConnection,
+    members: &[String],
+    limit: i64,
+) -> Result<Vec<OrderSummary>, ProfileError> {
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT order_id, ts, total_cents, refunded_cents, currency, store_id FROM orders WHERE profile_id IN {} \
+         ORDER BY ts DESC, order_id LIMIT {}",
+        crate::graph::placeholders(1, members.len()),
+        limit.clamp(1, 1000)
+    );
+    let rows = tailor_store::bind_all(sqlx::query(&sql), members).fetch_all(&mut *conn).await?;
+    Ok(rows
+        .iter()
+        .map(|r| OrderSummary {
+            order_id: r.get(0),
+            ts: r.get(1),
+            total_cents: r.get(2),
+            refunded_cents: r.get(3),
+            currency: r.get(4),
+            store_id: r.get(5),
+        })
+        .collect())
+}

@@ -75,6 +75,11 @@ key_extractor!(
 );
 key_extractor!(ReadKey, [Access::Read], "A key that may read (read or admin).");
 key_extractor!(
+    ChatKey,
+    [Access::Intake],
+    "A key that may converse with the assistant (write, source, pos or admin); a write key only with the conversation's token."
+);
+key_extractor!(
     StockKey,
     [Access::Read, Access::Reserve],
     "A key that may read stock and reservations (read, checkout or admin)."

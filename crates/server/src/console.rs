@@ -1,4 +1,5 @@
-//! The web console, the browsable API docs and the OpenAPI document. Every asset is compiled
+//! The web console (with the assistant's hand-off inbox), the chat widget and a page showing it,
+//! the browsable API docs and the OpenAPI document. Every asset is compiled
 //! into the binary: nothing is fetched from a CDN.
 
 use std::sync::Arc;
@@ -15,6 +16,10 @@ const CONSOLE_HTML: &str = include_str!("assets/console.html");
 const CONSOLE_JS: &str = include_str!("assets/console.js");
 const DOCS_HTML: &str = include_str!("assets/docs.html");
 const STYLE_CSS: &str = include_str!("assets/style.css");
+const INBOX_HTML: &str = include_str!("assets/inbox.html");
+const INBOX_JS: &str = include_str!("assets/inbox.js");
+const WIDGET_JS: &str = include_str!("assets/widget.js");
+const ASSISTANT_HTML: &str = include_str!("assets/assistant.html");
 
 const ERROR_CODES: [ErrorCode; 17] = ErrorCode::ALL;
 
@@ -51,4 +56,15 @@ pub(crate) fn routes(openapi: Arc<utoipa::openapi::OpenApi>) -> Router<AppState>
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], CONSOLE_JS).into_response() }),
         )
         .route("/assets/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE_CSS).into_response() }))
+        .route("/console/inbox", get(|| async { Html(INBOX_HTML) }))
+        .route(
+            "/assets/inbox.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], INBOX_JS).into_response() }),
+        )
+        // The chat widget a shop page includes, and a page that includes it.
+        .route(
+            "/assistant/widget.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], WIDGET_JS).into_response() }),
+        )
+        .route("/assistant", get(|| async { Html(ASSISTANT_HTML) }))
 }

@@ -6,6 +6,7 @@
 mod admin;
 mod auth;
 mod console;
+mod conversations;
 mod encoding;
 mod error;
 mod extract;
@@ -63,6 +64,7 @@ pub struct AppState {
         (name = "loyalty", description = "Points accounts, redemption and adjustments"),
         (name = "pricing", description = "Prices on every channel, the price book, guardrails, promotions, repricing and markdowns"),
         (name = "journeys", description = "Journeys, send guardrails, sends and skips, on-site messages, suppressions and unsubscribe"),
+        (name = "assistant", description = "The shopping assistant: conversations, live feeds, the hand-off inbox and the knowledge base"),
         (name = "ops", description = "Health, metrics and statistics"),
     )
 )]
@@ -92,6 +94,7 @@ pub fn app(engine: Engine) -> Router {
         .merge(profiles::routes())
         .merge(recommendations::routes())
         .merge(search::routes())
+        .merge(conversations::routes())
         .merge(inventory::routes())
         .merge(loyalty::routes())
         .merge(pricing::routes())

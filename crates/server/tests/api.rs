@@ -169,7 +169,16 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         "/v1/messages?user=p1",
         "/v1/search?q=milk",
     ];
-    let admin: [(&str, &str); 45] = [
+    // The assistant's shopper routes: any intake key (a browser's write key with the
+    // conversation's token), never a read key.
+    let chat: [(&str, &str); 5] = [
+        ("POST", "/v1/conversations"),
+        ("GET", "/v1/conversations/c1"),
+        ("POST", "/v1/conversations/c1/messages"),
+        ("GET", "/v1/conversations/c1/messages"),
+        ("GET", "/v1/conversations/c1/stream"),
+    ];
+    let admin: [(&str, &str); 51] = [
         ("GET", "/v1/keys"),
         ("POST", "/v1/keys"),
         ("POST", "/v1/keys/k1/revoke"),
@@ -215,6 +224,12 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         ("POST", "/v1/journeys/j1/resume"),
         ("PUT", "/v1/messaging/guardrails"),
         ("POST", "/v1/suppressions"),
+        ("GET", "/v1/assistant/inbox"),
+        ("GET", "/v1/assistant/conversations/c1"),
+        ("POST", "/v1/assistant/conversations/c1/replies"),
+        ("POST", "/v1/assistant/conversations/c1/close"),
+        ("PUT", "/v1/assistant/knowledge/k.md"),
+        ("DELETE", "/v1/assistant/knowledge/k.md"),
     ];
     // The unsubscribe link needs no key (its signed token is the credential): a bad token is a
     // 400 naming it, never a 401.
@@ -249,6 +264,18 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
             403,
             "{path} with a read key"
         );
+        checked += 1;
+    }
+    for (method, path) in chat {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        assert_eq!(read_status(s.http.request(m.clone(), s.url(path))).await.0, 401, "{method} {path} without a key");
+        assert_eq!(
+            read_status(s.http.request(m.clone(), s.url(path)).bearer_auth(&s.read_key)).await.0,
+            403,
+            "{method} {path} with a read key"
+        );
+        let with_write = read_status(s.http.request(m.clone(), s.url(path)).bearer_auth(&s.write_key)).await.0;
+        assert!(with_write != 401 && with_write != 403, "{method} {path} with a write key: {with_write}");
         checked += 1;
     }
     for (method, path) in admin {
