@@ -78,19 +78,22 @@ async fn the_elasticity_report_stores_category_priors_that_new_experiments_start
     let n: usize = stored.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("count");
     assert!(n >= 100, "{stored}");
     // The report's category table: "  COLD CEREAL  sales  products  own  raw  mean ± sd  tau  DL tau".
-    let cereal = printed.lines().find(|l| l.trim_start().starts_with("COLD CEREAL ")).expect("COLD CEREAL in the report");
+    let cereal =
+        printed.lines().find(|l| l.trim_start().starts_with("COLD CEREAL ")).expect("COLD CEREAL in the report");
     let cols: Vec<&str> = cereal.split_whitespace().collect();
     let at = cols.iter().position(|c| *c == "±").expect("mean ± sd");
     let (mean, sd): (f64, f64) = (cols[at - 1].parse().expect("mean"), cols[at + 1].parse().expect("sd"));
 
-    let engine = Engine::open(EngineConfig { storage: Storage::Embedded(data.clone()), background: false, retrain_every: None })
-        .await
-        .expect("open");
+    let engine =
+        Engine::open(EngineConfig { storage: Storage::Embedded(data.clone()), background: false, retrain_every: None })
+            .await
+            .expect("open");
     let estimate = engine.category_elasticity("COLD CEREAL").await.expect("stored");
     assert!((estimate.mean - mean).abs() < 0.006 && (estimate.mean_sd - sd).abs() < 0.006, "{estimate:?} vs {cereal}");
     assert!(estimate.mean < 0.0 && estimate.tau >= 0.0 && estimate.products >= 100, "{estimate:?}");
     let products = dir.path().join("products.csv");
-    std::fs::write(&products, "id,title,price,category,currency\nFLAKES,Corn flakes,3.49,COLD CEREAL,USD\n").expect("write");
+    std::fs::write(&products, "id,title,price,category,currency\nFLAKES,Corn flakes,3.49,COLD CEREAL,USD\n")
+        .expect("write");
     engine.import(ImportKind::Products, &products, &Silent).await.expect("import");
     let input = ExperimentInput {
         prices_cents: vec![319, 349, 379],
