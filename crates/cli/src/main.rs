@@ -341,7 +341,7 @@ async fn main() -> Result<()> {
         }
         Command::Keys { command } => keys(command).await,
         Command::Bench { command } => bench::run(command).await,
-        Command::Pricing { command } => pricing::run(command),
+        Command::Pricing { command } => pricing::run(command).await,
         Command::Assistant { command } => assistant::run(command),
         Command::Models { command } => assistant::run_models(command),
         Command::Campaigns { command } => campaigns::run(command),

@@ -9,8 +9,15 @@ use clap::Subcommand;
 #[derive(Subcommand)]
 pub enum PricingCommand {
     /// Estimate price elasticity per product from The Complete Journey's sales history
-    /// (product estimates shrunk toward their category, with intervals) and print a report.
+    /// (product estimates shrunk toward their category, with intervals), print a report and
+    /// store each category's estimate in the store: new price experiments on a category's
+    /// products start from it (as after PUT /v1/pricing/elasticities/{category}).
     Elasticity {
+        #[command(flatten)]
+        storage: crate::StorageArgs,
+        /// Print the report only; store nothing.
+        #[arg(long)]
+        no_store: bool,
         /// The shared folder holding data/completejourney.
         #[arg(long, default_value = "../shared")]
         shared: PathBuf,
@@ -44,9 +51,22 @@ pub enum PricingCommand {
 }
 
 /// Runs a pricing command.
-pub fn run(command: PricingCommand) -> Result<()> {
+pub async fn run(command: PricingCommand) -> Result<()> {
     match command {
-        PricingCommand::Elasticity { shared, top, out } => crate::pricing_elasticity::run(&shared, top, out.as_deref()),
+        PricingCommand::Elasticity { storage, no_store, shared, top, out } => {
+            let report = crate::pricing_elasticity::run(&shared, top, out.as_deref())?;
+            if !no_store {
+                let engine = storage.open(false).await?;
+                let stored = crate::pricing_elasticity::store_categories(&engine, &report).await;
+                engine.close().await;
+                let (stored, skipped) = stored?;
+                println!(
+                    "\nStored {stored} category estimates as the priors of new price experiments \
+                     ({skipped} left out: a mean elasticity of 0 or above is no prior)"
+                );
+            }
+            Ok(())
+        }
         PricingCommand::Simulate { scenario, seed, export_default, suite, seeds } => match suite {
             Some(file) => crate::pricing_simulate::run_suite(file.as_deref(), &seeds),
             None => crate::pricing_simulate::run(scenario.as_deref(), seed, export_default.as_deref()),

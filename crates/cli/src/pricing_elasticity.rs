@@ -179,7 +179,8 @@ struct Week {
 
 /// Prints the report (and writes every estimate to `out` when given).
 /// Long on purpose: it reads the data, fits and reports in the order the report prints.
-pub fn run(shared: &Path, top: usize, out: Option<&Path>) -> Result<()> {
+/// Reads the data, estimates, prints the report (and the CSV with `out`) and returns the estimates.
+pub fn run(shared: &Path, top: usize, out: Option<&Path>) -> Result<Report> {
     let started = Instant::now();
     let data = shared.join("data").join("completejourney");
     let files = ["transactions.parquet", "products.parquet", "promotions.parquet"].map(|f| data.join(f));
@@ -332,8 +333,33 @@ pub fn run(shared: &Path, top: usize, out: Option<&Path>) -> Result<()> {
         write_csv(path, &report, &products, &ids)?;
         println!("\nWrote {} estimates to {}", report.estimates.len(), path.display());
     }
-    println!("\nDone in {:.1} s", started.elapsed().as_secs_f64());
-    Ok(())
+    println!("\nEstimated in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(report)
+}
+
+/// Stores each category's estimate (shrunk mean, its sd, the spread τ between its products) as
+/// the prior live experiments on the category's products start from; a category whose estimate
+/// is not a usable prior (a mean of 0 or above) is left out and counted. Returns (stored, left out).
+pub async fn store_categories(engine: &tailor_engine::Engine, report: &Report) -> Result<(usize, usize)> {
+    let (mut stored, mut skipped) = (0, 0);
+    for c in &report.categories {
+        let estimate = tailor_pricing::live::CategoryElasticity {
+            mean: c.mean,
+            mean_sd: c.mean_sd,
+            tau: c.tau,
+            products: u32::try_from(c.products).unwrap_or(u32::MAX),
+        };
+        if estimate.check().is_err() {
+            skipped += 1;
+            continue;
+        }
+        engine
+            .set_category_elasticity(&c.category, &estimate)
+            .await
+            .with_context(|| format!("storing the estimate of category {}", c.category))?;
+        stored += 1;
+    }
+    Ok((stored, skipped))
 }
 
 struct ReportInput<'a> {

@@ -11,15 +11,18 @@
 //! good to independent Gamma–Poisson demand per price, each price's prior centred on the curve
 //! fitted so far and worth one period of sales.
 //!
-//! **Safety.** A price other than the list price is tried only when what the experiment has
-//! earned, plus a pessimistic estimate of that price's next period, stays at or above (1 − α)
-//! of what the list price would have earned over the same periods (a conservative bandit, Wu et
-//! al. 2016, with the list price's value estimated from its own sales).
+//! **Safety.** A price other than the list price is tried only while what the prices played so
+//! far are expected to have lost against the list price (by the model's posterior means, so the
+//! luck of the days does not count), plus what that price could lose next period at a
+//! pessimistic bound, stays within α of the list price's value over the same periods (a
+//! conservative bandit, Wu et al. 2016). Thompson draws put each price's own sales on top of the
+//! curve, so a price whose sales leave the curve shows it before the check fails.
 //!
 //! **Stopping.** Once every price has its minimum exposure, the experiment concludes when one
 //! price is best with posterior probability ≥ 0.95 (or choosing it costs < 0.2% in expectation).
-//! The winner must beat the list price with probability ≥ 0.9; otherwise it concludes on the
-//! list price. A concluded experiment keeps watching its sales: when the last weeks sold far
+//! The winner must beat the list price with probability ≥ 0.9, and ≥ 0.8 by its own sales
+//! alone (else the experiment goes on); a model winner that cannot beat the list price
+//! concludes on the list price. A concluded experiment keeps watching its sales: when the last weeks sold far
 //! from what the model expects (a competitor's move, a shift in demand), it starts over from
 //! them.
 
@@ -45,7 +48,12 @@ const BEAT_LIST: f64 = 0.9;
 /// The model check fails above this quantile of its χ² distribution.
 const CHECK_QUANTILE: f64 = 0.99;
 /// How pessimistic the safety rule is about the price it would try (standard deviations).
-const SAFETY_Z: f64 = 1.0;
+const SAFETY_Z: f64 = 2.0;
+/// How far (relative sd) a price's demand may sit from the constant-elasticity curve in the
+/// Thompson draws: its own sales outweigh the curve once they pin it down better than this.
+const DEVIATION_SD: f64 = 0.05;
+/// A winner must also beat the list price with this probability by its own sales alone.
+const OWN_BEAT_LIST: f64 = 0.8;
 /// Periods of sales the change detector compares with what came before.
 const WINDOW: usize = 21;
 /// A window this many standard deviations from its expectation restarts the experiment.
@@ -408,7 +416,16 @@ impl Robust {
                 let l21 = fit.cov[1][0] / l11;
                 let l22 = (fit.cov[1][1] - l21 * l21).max(1e-12).sqrt();
                 let theta = [fit.mode[0] + l11 * z1, fit.mode[1] + l21 * z1 + l22 * z2];
-                self.x.iter().map(|x| (theta[0] + theta[1] * x).min(30.0).exp()).collect()
+                (0..self.x.len())
+                    .map(|k| {
+                        let curve = (theta[0] + theta[1] * self.x[k]).min(30.0).exp();
+                        // The curve is the prior of each price's own demand, worth 1/sd²
+                        // units: a price that sold enough differently shows it.
+                        let shape = 1.0 / (DEVIATION_SD * DEVIATION_SD);
+                        let (a, b) = (shape + self.units[k], shape / curve.max(1e-6) + self.periods[k]);
+                        gamma_quantile(a, rng.gen()) / b
+                    })
+                    .collect()
             }
         }
     }
@@ -449,12 +466,38 @@ impl Robust {
         crate::demand::normal_cdf((mean - floor.ln()) / var.max(1e-12).sqrt())
     }
 
+    /// What price k earns per period under demand `lambda`: nothing when it breaks the volume
+    /// floor there (a period below the floor does not count toward the objective).
+    fn worth(&self, lambda: &[f64], k: usize) -> f64 {
+        match self.volume_floor {
+            Some(floor) if k != self.list && lambda[k] < floor * lambda[self.list] => 0.0,
+            _ => self.value[k] * lambda[k],
+        }
+    }
+
+    /// What price k earns per period in expectation under the posterior means `mean`, weighted
+    /// by the probability it keeps the volume floor.
+    fn expected_worth(&self, fit: &Fit, mean: &[f64], k: usize) -> f64 {
+        self.value[k] * mean[k] * self.keeps_floor(fit, k)
+    }
+
     /// The best allowed price under demand `lambda`.
     fn best(&self, lambda: &[f64], allowed: &[usize]) -> usize {
         allowed
             .iter()
             .copied()
-            .map(|k| (k, self.value[k] * lambda[k]))
+            .map(|k| (k, self.worth(lambda, k)))
+            .fold((usize::MAX, f64::MIN), |a, b| if b.1 > a.1 { b } else { a })
+            .0
+            .min(self.x.len() - 1)
+    }
+
+    /// The best allowed price by the posterior means (weighted by keeping the floor).
+    fn best_expected(&self, fit: &Fit, mean: &[f64], allowed: &[usize]) -> usize {
+        allowed
+            .iter()
+            .copied()
+            .map(|k| (k, self.expected_worth(fit, mean, k)))
             .fold((usize::MAX, f64::MIN), |a, b| if b.1 > a.1 { b } else { a })
             .0
             .min(self.x.len() - 1)
@@ -471,10 +514,10 @@ impl Robust {
         let (mut loss, mut total, mut beats) = (0.0, 0.0, 0usize);
         for d in &draws {
             let top = self.best(d, allowed);
-            let lead = self.value[leader] * d[leader];
-            loss += self.value[top] * d[top] - lead;
+            let lead = self.worth(d, leader);
+            loss += self.worth(d, top) - lead;
             total += lead;
-            if lead > self.value[self.list] * d[self.list] {
+            if lead > self.worth(d, self.list) {
                 beats += 1;
             }
         }
@@ -483,20 +526,39 @@ impl Robust {
             return None;
         }
         let shown = leader == self.list || beats as f64 / STOP_DRAWS as f64 >= BEAT_LIST;
+        if shown && leader != self.list && allowed.contains(&self.list) {
+            // A model can be wrong in ways its check has not caught yet: the winner must also
+            // beat the list price on its own sales, or the experiment goes on.
+            let own = (0..STOP_DRAWS)
+                .filter(|_| {
+                    let d = self.own_draw(rng);
+                    self.worth(&d, leader) > self.worth(&d, self.list)
+                })
+                .count();
+            if (own as f64) < OWN_BEAT_LIST * STOP_DRAWS as f64 {
+                return None;
+            }
+        }
         Some(if shown || !allowed.contains(&self.list) { leader } else { self.list })
+    }
+
+    /// Demand per period of each price drawn from its own sales alone (a Gamma posterior with
+    /// a vague prior): no curve, no pooling.
+    fn own_draw(&self, rng: &mut StdRng) -> Vec<f64> {
+        (0..self.x.len()).map(|k| gamma_quantile(self.units[k] + 0.5, rng.gen()) / (self.periods[k] + 1e-3)).collect()
     }
 
     /// After the stop: the best allowed price by the posterior mean when it beats the list price
     /// with probability ≥ [`BEAT_LIST`], else the list price.
     fn settled(&self, fit: &Fit, allowed: &[usize], rng: &mut StdRng) -> usize {
-        let leader = self.best(&self.mean_demand(), allowed);
+        let leader = self.best_expected(fit, &self.mean_demand(), allowed);
         if leader == self.list || !allowed.contains(&self.list) {
             return leader;
         }
         let beats = (0..STOP_DRAWS)
             .filter(|_| {
                 let d = self.demand_draw(fit, rng);
-                self.value[leader] * d[leader] > self.value[self.list] * d[self.list]
+                self.worth(&d, leader) > self.worth(&d, self.list)
             })
             .count();
         if beats as f64 / STOP_DRAWS as f64 >= BEAT_LIST {
@@ -506,23 +568,22 @@ impl Robust {
         }
     }
 
-    /// Whether trying `k` next keeps the experiment at or above (1 − α) of the list price.
-    fn safe(&self, fit: &Fit, k: usize, _model_list_value: f64) -> bool {
+    /// Whether trying `k` next keeps the experiment at or above (1 − α) of the list price in
+    /// expectation: what each price played so far earned less than the list price would have
+    /// (by the trusted model's posterior means, so the luck of the days does not count), plus
+    /// what `k` could lose next period at a pessimistic bound, must stay within α of the list
+    /// price's value over the periods so far and the next.
+    fn safe(&self, fit: &Fit, mean: &[f64], k: usize) -> bool {
         if k == self.list {
             return true;
         }
-        // The list price's value from its own sales (Gamma–Poisson, not the curve), and the
-        // price to try at the more pessimistic of the model's bound and its own sales' bound.
-        let (a, b) = self.gamma(fit, self.list);
-        let list_value = self.value[self.list] * a / b;
-        let (ak, bk) = self.gamma(fit, k);
-        let own = gamma_quantile(ak, 1.0 - crate::demand::normal_cdf(SAFETY_Z)) / bk;
-        let model = match self.model {
-            Model::PerPrice => own,
-            _ => self.demand_bound(fit, k, SAFETY_Z),
-        };
-        let next = self.value[k] * own.min(model);
-        self.earned + next >= (1.0 - self.alpha) * (self.elapsed + 1.0) * list_value
+        let list_value = self.value[self.list] * mean[self.list];
+        let spent: f64 = (0..self.x.len())
+            .filter(|&j| j != self.list && self.periods[j] > 0.0)
+            .map(|j| self.periods[j] * (list_value - self.expected_worth(fit, mean, j)))
+            .sum();
+        let next = self.value[k] * self.demand_bound(fit, k, SAFETY_Z) * self.keeps_floor(fit, k);
+        spent + (list_value - next) <= self.alpha * (self.elapsed + 1.0) * list_value
     }
 
     /// Looks for a shift in demand: the last [`WINDOW`] periods against each price's mean before
@@ -591,14 +652,13 @@ impl Robust {
         self.detect_shift();
         self.update_model();
         let fit = self.fit(self.active_prior());
-        // Under a volume floor, a price is tried when it may keep the floor and chosen when it
-        // is believed to.
+        // Under a volume floor every draw scores a price that breaks it at nothing; a price is
+        // tried while it may keep the floor and chosen when it is believed to.
         let plausible: Vec<usize> =
             allowed.iter().copied().filter(|&k| self.keeps_floor(&fit, k) >= FLOOR_PLAUSIBLE).collect();
         let kept: Vec<usize> =
             allowed.iter().copied().filter(|&k| self.keeps_floor(&fit, k) >= FLOOR_BELIEVED).collect();
-        let (plausible, allowed): (&[usize], &[usize]) =
-            if kept.is_empty() { (allowed, allowed) } else { (&plausible, &kept) };
+        let allowed: &[usize] = if kept.is_empty() { allowed } else { &kept };
         let list_ok = allowed.contains(&self.list);
         if self.stopped.is_some() {
             // Concluded: the posterior's best price, as long as it is still shown to beat the
@@ -634,11 +694,11 @@ impl Robust {
                 (self.best(&self.demand_draw(&fit, rng), allowed), Rule::Sample)
             }
         };
-        if list_ok && !self.safe(&fit, candidate, list_value) {
+        if list_ok && !self.safe(&fit, &mean, candidate) {
             // The best price by the posterior mean among those safe to play (the list price is).
-            let safe: Vec<usize> = allowed.iter().copied().filter(|&k| self.safe(&fit, k, list_value)).collect();
+            let safe: Vec<usize> = allowed.iter().copied().filter(|&k| self.safe(&fit, &mean, k)).collect();
             self.rule = Rule::Safety;
-            return if safe.is_empty() { self.list } else { self.best(&mean, &safe) };
+            return if safe.is_empty() { self.list } else { self.best_expected(&fit, &mean, &safe) };
         }
         self.rule = rule;
         candidate

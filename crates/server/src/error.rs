@@ -183,6 +183,10 @@ fn parse_shaped<T: serde::de::DeserializeOwned>(
             });
             let e = e.into_inner();
             let msg = e.to_string();
+            // A number no f64 holds (1e999) is valid JSON but no finite value: name its key.
+            if let (true, Some(key)) = (msg.starts_with("number out of range"), &key) {
+                return ApiError::field(key, format!("invalid body: {msg}; give a finite number"));
+            }
             if e.is_syntax() || e.is_eof() {
                 return ApiError {
                     code: ErrorCode::MalformedJson,

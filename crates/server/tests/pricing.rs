@@ -248,9 +248,96 @@ async fn limits_hold_across_repeated_changes_promotions_and_concurrent_quotes(s:
     assert_eq!(after["offers"].as_array().map(Vec::len), Some(1), "issued once: {after}");
 }
 
+/// PUTs a raw body (for numbers JSON values cannot carry) with the admin key.
+async fn put_raw(s: &TestServer, path: &str, body: &str) -> (u16, Value) {
+    let res = s
+        .http
+        .put(s.url(path))
+        .bearer_auth(&s.admin_key)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("send");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn category_elasticities_are_stored_checked_and_become_the_prior_of_new_experiments(s: TestServer) {
+    let s = priced(s).await;
+    let path = "/v1/pricing/elasticities/CANNED";
+    let (status, problem) = s.get(path).await;
+    assert_eq!(status, 404, "no estimate yet: {problem}");
+    // Without a stored estimate an experiment starts from the weak prior.
+    let body = json!({"pricesCents": [180, 200, 220]});
+    let (status, weak) = s.call("PUT", "/v1/pricing/experiments/SOUP", &s.admin_key, Some(&body)).await;
+    assert_eq!(status, 200, "{weak}");
+    assert!(!weak["prior"]["source"].as_str().unwrap_or("").contains("CANNED"), "{weak}");
+    let (status, _) = s.call("DELETE", "/v1/pricing/experiments/SOUP", &s.admin_key, None).await;
+    assert_eq!(status, 200);
+
+    let estimate = json!({"mean": -1.8, "meanSd": 0.2, "tau": 0.4, "products": 40});
+    // A read key cannot set it.
+    let (status, _) = s.call("PUT", path, &s.read_key, Some(&estimate)).await;
+    assert_eq!(status, 403);
+    // Bad input is refused naming the field, and stores nothing.
+    let with = |field: &str, value: Value| {
+        let mut e = estimate.clone();
+        e[field] = value;
+        e
+    };
+    let cases = [
+        (with("mean", json!(0.5)), "mean"),
+        (with("mean", json!(-25.0)), "mean"),
+        (with("mean", json!("NaN")), "mean"),
+        (with("meanSd", json!(-0.1)), "meanSd"),
+        (with("meanSd", json!(11.0)), "meanSd"),
+        (with("tau", json!(f64::MAX)), "tau"),
+        (with("products", json!(0)), "products"),
+        (with("products", json!(-3)), "products"),
+        (json!({"mean": -1.8, "meanSd": 0.2, "tau": 0.4}), "products"),
+        (with("colour", json!(1)), "colour"),
+    ];
+    for (body, field) in cases {
+        let (status, problem) = s.call("PUT", path, &s.admin_key, Some(&body)).await;
+        assert_eq!((status, problem["field"].as_str()), (400, Some(field)), "{body}: {problem}");
+    }
+    // A number no f64 holds is named at its key; NaN is no JSON at all.
+    for (raw, field) in [
+        (r#"{"mean": -1e999, "meanSd": 0.2, "tau": 0.4, "products": 40}"#, "mean"),
+        (r#"{"mean": -1.8, "meanSd": 0.2, "tau": 1e400, "products": 40}"#, "tau"),
+        (r#"{"mean": NaN, "meanSd": 0.2, "tau": 0.4, "products": 40}"#, "body"),
+    ] {
+        let (status, problem) = put_raw(&s, path, raw).await;
+        assert_eq!((status, problem["field"].as_str()), (400, Some(field)), "{raw}: {problem}");
+    }
+    let long = format!("/v1/pricing/elasticities/{}", "C".repeat(201));
+    let (status, problem) = s.call("PUT", &long, &s.admin_key, Some(&estimate)).await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("category")), "{problem}");
+    let (status, _) = s.get(path).await;
+    assert_eq!(status, 404, "nothing was stored");
+
+    // A good estimate is stored, read back with a read key, and replaced by the next one.
+    let (status, stored) = s.call("PUT", path, &s.admin_key, Some(&estimate)).await;
+    assert_eq!((status, &stored), (200, &estimate));
+    let (status, read) = s.get(path).await;
+    assert_eq!((status, &read), (200, &estimate));
+    let newer = with("mean", json!(-2.4));
+    let (status, _) = s.call("PUT", path, &s.admin_key, Some(&newer)).await;
+    assert_eq!(status, 200);
+    assert_eq!(s.get(path).await.1["mean"], -2.4);
+    assert_eq!(s.get("/v1/pricing/elasticities/DAIRY").await.0, 404, "one category's estimate only");
+    // A new experiment on one of its products starts from it.
+    let (status, e) = s.call("PUT", "/v1/pricing/experiments/SOUP", &s.admin_key, Some(&body)).await;
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e["prior"]["mean"], -2.4, "{e}");
+    assert!(e["prior"]["source"].as_str().unwrap_or("").contains("CANNED"), "{e}");
+}
+
 tailor_testkit::http_both_backends!(
     one_list_price_on_every_channel_unless_a_channel_promotion_is_declared,
     every_proposed_price_passes_the_guardrails_and_each_clamp_is_recorded,
     personal_offers_see_behaviour_never_demographics_and_need_consent,
     limits_hold_across_repeated_changes_promotions_and_concurrent_quotes,
+    category_elasticities_are_stored_checked_and_become_the_prior_of_new_experiments,
 );
