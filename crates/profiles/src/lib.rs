@@ -9,6 +9,7 @@
 
 mod commerce;
 mod consent;
+mod contacts;
 mod graph;
 mod migrations;
 mod privacy;
@@ -19,6 +20,7 @@ mod signals;
 mod view;
 
 pub use commerce::recorded_order;
+pub use contacts::{contacts, Contact, MAX_CONTACTS};
 pub use consent::{has_consent, orders_and_cart, set_consent, ConsentSource};
 pub use graph::{group_of, root_of, unmerge, ProfileError};
 pub use migrations::MIGRATIONS;

@@ -7,6 +7,7 @@ mod compose;
 mod config;
 mod fire;
 mod intake;
+mod shelf;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
