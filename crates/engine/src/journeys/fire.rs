@@ -347,7 +347,10 @@ impl CapCounter {
                     let why = format!("frequency cap: {} messages in the last week", week.saturating_add(*earlier));
                     Work::Skip(m, why)
                 } else {
-                    *earlier += 1;
+                    // A pending one (left by a crash) is in the stored counts already.
+                    if !m.pending {
+                        *earlier += 1;
+                    }
                     Work::Send(m)
                 }
             }
