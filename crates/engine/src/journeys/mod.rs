@@ -425,13 +425,13 @@ fn check_id(id: &str) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// The scheduler as a supervised job: reads events and fires due steps every second (a step's
+/// The scheduler as a supervised job: reads events and fires due steps every 250 ms (a step's
 /// lateness is at most about a round).
 pub(crate) fn job() -> crate::supervisor::Job {
     crate::supervisor::Job {
         name: "journeys",
         first_after: Duration::from_millis(200),
-        every: Duration::from_millis(500),
+        every: Duration::from_millis(250),
         wake: None,
         round: Arc::new(|engine: Engine| Box::pin(async move { engine.run_journeys().await.map(|_| ()) })),
     }
