@@ -374,15 +374,20 @@ impl Engine {
     pub async fn run_journeys(&self) -> Result<RoundSummary, EngineError> {
         let _round = self.journey_state().round.lock().await;
         let events = intake::catch_up(self).await?;
-        let mut fired = 0;
-        loop {
-            let n = fire::fire_due(self).await?;
-            fired += n;
-            if n == 0 {
-                break;
+        // Two batches in flight: one is sending while the other is read, decided and
+        // rendered (each leases its own positions, so they never overlap).
+        let drain = || async {
+            let mut fired = 0;
+            loop {
+                let n = fire::fire_due(self).await?;
+                fired += n;
+                if n == 0 {
+                    return Ok::<u64, EngineError>(fired);
+                }
             }
-        }
-        Ok(RoundSummary { events, fired })
+        };
+        let (a, b) = tokio::join!(drain(), drain());
+        Ok(RoundSummary { events, fired: a?.saturating_add(b?) })
     }
 
     async fn customer_root(&self, user: &str) -> Result<String, EngineError> {
