@@ -149,8 +149,9 @@ pub async fn mark_sent(
 /// Appends decision lines `(id, line)`.
 pub async fn log_many(conn: &mut AnyConnection, lines: &[(String, LogLine)]) -> Result<(), StoreError> {
     for chunk in lines.chunks(ROWS) {
-        let mut sql =
-            String::from("INSERT INTO journey_log (id, journey_id, customer_id, step_id, outcome, reason, purpose, at) VALUES ");
+        let mut sql = String::from(
+            "INSERT INTO journey_log (id, journey_id, customer_id, step_id, outcome, reason, purpose, at) VALUES ",
+        );
         for i in 0..chunk.len() {
             let b = i * 8;
             if i > 0 {

@@ -84,7 +84,8 @@ async fn each_customer_gets_each_message_once_across_three_sigkills() {
     }))
     .expect("def");
     engine.put_journey("two", &def).await.expect("journey");
-    let rails = SendGuardrails { per_day: 10, per_week: 10, quiet_from_hour: 0, quiet_until_hour: 0, ..Default::default() };
+    let rails =
+        SendGuardrails { per_day: 10, per_week: 10, quiet_from_hour: 0, quiet_until_hour: 0, ..Default::default() };
     engine.set_send_guardrails(&rails).await.expect("guardrails");
     let now = tailor_core::time::now_millis();
     let mut events = Vec::with_capacity(2 * n);
@@ -141,8 +142,5 @@ async fn each_customer_gets_each_message_once_across_three_sigkills() {
     assert_eq!(distinct, total, "each message exactly once by Message-ID");
     let repeats = delivered.len() - distinct;
     eprintln!("{total} messages, {} raw deliveries: {repeats} repeated under the same Message-ID", delivered.len());
-    assert!(
-        repeats <= 3 * WINDOW,
-        "{repeats} raw repeats: more than the unrecorded window ({WINDOW}) per kill"
-    );
+    assert!(repeats <= 3 * WINDOW, "{repeats} raw repeats: more than the unrecorded window ({WINDOW}) per kill");
 }

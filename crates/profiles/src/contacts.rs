@@ -120,7 +120,8 @@ async fn contacts_chunk(
         }
     }
 
-    let sql = format!("SELECT profile_id, kind, value FROM identities WHERE profile_id IN {inn} ORDER BY first_seen, kind");
+    let sql =
+        format!("SELECT profile_id, kind, value FROM identities WHERE profile_id IN {inn} ORDER BY first_seen, kind");
     for r in bind_all(sqlx::query(&sql), &all).fetch_all(&mut *conn).await? {
         if let Some(c) = root_of_member.get(&r.get::<String, _>(0)).and_then(|root| contacts.get_mut(root)) {
             c.identifiers.push((r.get(1), r.get(2)));

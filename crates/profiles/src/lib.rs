@@ -20,8 +20,8 @@ mod signals;
 mod view;
 
 pub use commerce::recorded_order;
-pub use contacts::{contacts, Contact, MAX_CONTACTS};
 pub use consent::{has_consent, orders_and_cart, set_consent, ConsentSource};
+pub use contacts::{contacts, Contact, MAX_CONTACTS};
 pub use graph::{group_of, root_of, unmerge, ProfileError};
 pub use migrations::MIGRATIONS;
 pub use privacy::{erase, export, person};

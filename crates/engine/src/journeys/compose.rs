@@ -79,7 +79,10 @@ async fn replacement(
         if category.is_some() && item.category != category {
             continue;
         }
-        if item.product_id != sku && !cart.contains(&item.product_id) && !shelf.sold_out(engine, &item.product_id).await? {
+        if item.product_id != sku
+            && !cart.contains(&item.product_id)
+            && !shelf.sold_out(engine, &item.product_id).await?
+        {
             return Ok(Some(item.product_id));
         }
     }

@@ -141,7 +141,11 @@ pub(crate) async fn fire_due(engine: &Engine) -> Result<u64, EngineError> {
                 Some(Ok(())) => Some(Next::Outcome(Outcome::Done)),
                 Some(Err(ChannelError::Transient(e))) if m.attempts + 1 < MAX_ATTEMPTS => {
                     let backoff = 1000_i64 << (m.attempts + 1).clamp(1, 10);
-                    tracing::info!(channel = m.channel.as_str(), attempt = m.attempts + 1, "a send failed; retrying later");
+                    tracing::info!(
+                        channel = m.channel.as_str(),
+                        attempt = m.attempts + 1,
+                        "a send failed; retrying later"
+                    );
                     let why = format!("attempt {} failed ({e}); retrying", m.attempts + 1);
                     lines.push((new_id(), line(&plan.p, Some(&m.step_id), "retrying", why, Some(m.purpose), now)));
                     Some(Next::Outcome(Outcome::Later(now.saturating_add(backoff))))
@@ -542,8 +546,16 @@ async fn record_decisions(engine: &Engine, plans: &[Plan], now: i64) -> Result<(
                 lines.push((new_id(), line(p, Some(step_id), "deferred", why.clone(), Some(purpose), now)));
             }
             Work::Send(m) if m.channel == SendChannel::Onsite => {
-                store::put_onsite(&mut tx, &m.out.key, &p.customer_id, &p.journey_id, m.out.subject.as_deref(), &m.out.text, now)
-                    .await?;
+                store::put_onsite(
+                    &mut tx,
+                    &m.out.key,
+                    &p.customer_id,
+                    &p.journey_id,
+                    m.out.subject.as_deref(),
+                    &m.out.text,
+                    now,
+                )
+                .await?;
                 if !store::record_send(&mut tx, &m.new_send(p), "sent", Some(&m.why), now).await? {
                     store::settle_send(&mut tx, &m.out.key, "sent", Some(&m.why), now).await?;
                 }

@@ -28,8 +28,12 @@ pub(super) struct Shelf {
 impl Shelf {
     /// Reads what the carts of `customers` need, in a few queries for all of them.
     pub(super) async fn load(engine: &Engine, customers: &[&Contact]) -> Result<Shelf, EngineError> {
-        let skus: Vec<String> =
-            customers.iter().flat_map(|c| c.cart.iter().map(|(sku, _)| sku.clone())).collect::<BTreeSet<_>>().into_iter().collect();
+        let skus: Vec<String> = customers
+            .iter()
+            .flat_map(|c| c.cart.iter().map(|(sku, _)| sku.clone()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let mut shelf = Shelf::default();
         if skus.is_empty() {
             return Ok(shelf);
@@ -47,7 +51,8 @@ impl Shelf {
                 let on_hand: Option<i64> = r.get(1);
                 shelf.sold_out.insert(r.get(0), on_hand.is_some_and(|n| n <= 0));
             }
-            let sql = format!("SELECT id, title FROM products WHERE id IN {}", tailor_store::placeholders(1, chunk.len()));
+            let sql =
+                format!("SELECT id, title FROM products WHERE id IN {}", tailor_store::placeholders(1, chunk.len()));
             for r in tailor_store::bind_all(sqlx::query(&sql), chunk).fetch_all(&mut *conn).await? {
                 use tailor_store::Row;
                 shelf.names.insert(r.get(0), r.get(1));
@@ -57,11 +62,8 @@ impl Shelf {
         for sku in &skus {
             shelf.sold_out.entry(sku.clone()).or_insert(false);
         }
-        let products: HashMap<String, tailor_catalog::ProductPrice> = tailor_catalog::product_prices(&mut conn, &skus)
-            .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
+        let products: HashMap<String, tailor_catalog::ProductPrice> =
+            tailor_catalog::product_prices(&mut conn, &skus).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
         let lists = tailor_pricing::store::list_prices(&mut conn, &skus, "", now).await?;
         let rails = tailor_pricing::store::guardrails_for(&mut conn, &skus).await?;
         for c in customers {
@@ -152,7 +154,8 @@ async fn quotes_now(engine: &Engine, customer: &str, skus: &[String]) -> Result<
         Err(EngineError::NoPrice(_) | EngineError::Invalid(_)) => {
             let mut out = Vec::new();
             for sku in skus {
-                if let Ok(mut q) = engine.quote_prices(std::slice::from_ref(sku), CHANNEL, "", Some(customer), 1).await {
+                if let Ok(mut q) = engine.quote_prices(std::slice::from_ref(sku), CHANNEL, "", Some(customer), 1).await
+                {
                     out.append(&mut q);
                 }
             }
