@@ -3,30 +3,13 @@
 //! availability, reserves after the assistant's offer and asks for a person; the console's inbox
 //! shows the conversation with its context, and the person's reply reaches the widget.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tailor");
+mod browser;
 
-fn browser() -> Option<std::path::PathBuf> {
-    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/console");
-    let ready = tests.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists();
-    if !ready {
-        assert!(std::env::var_os("CI").is_none(), "CI must run the browser test: scripts/browser.sh installs it");
-        eprintln!("skipping: run scripts/browser.sh to install Chromium and playwright-core");
-        return None;
-    }
-    Some(tests)
-}
-
-fn key(dir: &Path, scope: &str) -> String {
-    let out =
-        Command::new(BIN).args(["keys", "create", "--scope", scope, "--data-dir"]).arg(dir).output().expect("keys");
-    String::from_utf8(out.stdout).expect("utf8").trim().to_string()
-}
+use browser::{browser, key, serve, BIN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_reserves_asks_for_a_person_and_the_persons_reply_reaches_the_widget() {
@@ -47,16 +30,7 @@ async fn a_shopper_reserves_asks_for_a_person_and_the_persons_reply_reaches_the_
         assert!(out.status.success(), "import {kind}: {}", String::from_utf8_lossy(&out.stderr));
     }
     let (write, admin) = (key(dir.path(), "write"), key(dir.path(), "admin"));
-    let mut server = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("TAILOR_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("banner");
-    let base = line.trim().rsplit(' ').next().expect("url").to_string();
+    let (mut server, base) = serve(dir.path());
     let shot = dir.path().join("assistant");
     let out = Command::new("node")
         .arg(tests.join("assistant.mjs"))

@@ -1,54 +1,19 @@
 //! The console in a real browser: headless Chromium (Debian's package) driven by playwright-core
 //! looks a customer up by e-mail and sees the unified profile across channels.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tailor");
+mod browser;
 
-/// The browser scripts' folder, when Chromium and playwright-core are installed (CI must have
-/// them; elsewhere the test skips with a message).
-fn browser() -> Option<std::path::PathBuf> {
-    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/console");
-    let ready = tests.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists();
-    if !ready {
-        assert!(std::env::var_os("CI").is_none(), "CI must run the browser test: scripts/browser.sh installs it");
-        eprintln!("skipping: run scripts/browser.sh to install Chromium and playwright-core");
-        return None;
-    }
-    Some(tests)
-}
-
-/// `tailor serve` on `dir` on a free port: the process and its base URL.
-fn serve(dir: &Path) -> (std::process::Child, String) {
-    let mut server = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("TAILOR_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("banner");
-    let base = line.trim().rsplit(' ').next().expect("url").to_string();
-    (server, base)
-}
+use browser::{browser, key, serve, BIN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_finds_a_customer_and_shows_every_channel() {
     let Some(tests) = browser() else { return };
     let dir = tempfile::tempdir().expect("dir");
-    let key = |scope: &str| {
-        let out = Command::new(BIN)
-            .args(["keys", "create", "--scope", scope, "--data-dir"])
-            .arg(dir.path())
-            .output()
-            .expect("keys");
-        String::from_utf8(out.stdout).expect("utf8").trim().to_string()
-    };
+    let key = |scope: &str| key(dir.path(), scope);
     // The orders are sales, so they come from a server-side source key (a browser key's are behaviour only).
     let (admin, source) = (key("admin"), key("source"));
     let (mut server, base) = serve(dir.path());
@@ -215,14 +180,7 @@ async fn the_console_shows_prices_per_channel_and_the_decisions_chart() {
 async fn the_console_charts_models_and_why_suggestions_were_made() {
     let Some(tests) = browser() else { return };
     let dir = tempfile::tempdir().expect("dir");
-    let key = |scope: &str| {
-        let out = Command::new(BIN)
-            .args(["keys", "create", "--scope", scope, "--data-dir"])
-            .arg(dir.path())
-            .output()
-            .expect("keys");
-        String::from_utf8(out.stdout).expect("utf8").trim().to_string()
-    };
+    let key = |scope: &str| key(dir.path(), scope);
     // The orders are sales, so they come from a server-side source key (a browser key's are behaviour only).
     let (admin, source) = (key("admin"), key("source"));
     let (mut server, base) = serve(dir.path());

@@ -2,33 +2,14 @@
 //! playwright-core renders a journey's funnel, its lift chart with both intervals, and the channel
 //! and hour mix; every rendered number equals the report's (`GET /v1/journeys/{id}/report`).
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tailor");
+mod browser;
 
-/// The browser scripts' folder, when Chromium and playwright-core are installed (CI must have
-/// them; elsewhere the test skips with a message).
-fn browser() -> Option<std::path::PathBuf> {
-    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/console");
-    let ready = tests.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists();
-    if !ready {
-        assert!(std::env::var_os("CI").is_none(), "CI must run the browser test: scripts/browser.sh installs it");
-        eprintln!("skipping: run scripts/browser.sh to install Chromium and playwright-core");
-        return None;
-    }
-    Some(tests)
-}
-
-fn key(dir: &Path, scope: &str) -> String {
-    let out =
-        Command::new(BIN).args(["keys", "create", "--scope", scope, "--data-dir"]).arg(dir).output().expect("keys");
-    String::from_utf8(out.stdout).expect("utf8").trim().to_string()
-}
+use browser::{browser, key, serve, BIN};
 
 /// The report, polled until `done` holds (bounded: the scheduler runs in the background).
 async fn report_until(http: &reqwest::Client, base: &str, key: &str, done: impl Fn(&Value) -> bool) -> Value {
@@ -76,16 +57,7 @@ async fn the_console_renders_a_journeys_funnel_and_lift_with_the_reports_numbers
     assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
     let (admin, source, write, read) =
         (key(dir.path(), "admin"), key(dir.path(), "source"), key(dir.path(), "write"), key(dir.path(), "read"));
-    let mut server = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("TAILOR_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("banner");
-    let base = line.trim().rsplit(' ').next().expect("url").to_string();
+    let (mut server, base) = serve(dir.path());
     let http = reqwest::Client::new();
 
     let put = |path: &str, body: Value| http.put(format!("{base}{path}")).bearer_auth(&admin).json(&body).send();
