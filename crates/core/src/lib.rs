@@ -1,6 +1,7 @@
 //! Domain types of Tailor: events (Segment spec), identifiers, consent purposes, channels and the
 //! error codes every layer shares. No I/O and no HTTP live here.
 
+pub mod bucket;
 pub mod channel;
 pub mod commerce;
 pub mod consent;

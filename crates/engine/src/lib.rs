@@ -29,8 +29,8 @@ pub use tailor_stream::Source;
 use tokio::sync::watch;
 
 pub use assistant::{
-    check_message, ConversationView, InboxItem, MessageView, StartConversation, StartedConversation, TurnView,
-    UnderstoodView, PICKUP_HOLD_MS, STATE_BOT, STATE_HANDOFF,
+    check_message, Caller, ConversationView, InboxItem, MessageView, StartConversation, StartedConversation, TurnView,
+    UnderstoodView, BROWSER_HOLD_MAX_UNITS, PICKUP_HOLD_MS, STATE_BOT, STATE_HANDOFF,
 };
 pub use error::EngineError;
 pub use inventory::StockEvent;

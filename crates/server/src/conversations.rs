@@ -14,17 +14,19 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use tailor_core::ErrorCode;
 use tailor_engine::{
-    ChatChannel, ConversationView, InboxItem, MessageView, Principal, Scope, StartConversation, StartedConversation,
-    TurnView,
+    Caller, ChatChannel, ConversationView, InboxItem, MessageView, Principal, Scope, StartConversation,
+    StartedConversation, TurnView,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{AdminKey, ChatKey};
+use crate::chat_limits::ChatOrigin;
 use crate::error::parse_body;
 use crate::extract::{Path, Query};
 use crate::page::{cursor_of, Page, PageParams, PageQuery};
@@ -42,6 +44,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(close))
         .routes(routes!(put_knowledge, delete_knowledge))
 }
+
+/// Paths named in rate-limit answers.
+const START_PATH: &str = "/v1/conversations";
+const MESSAGES_PATH: &str = "/v1/conversations/{id}/messages";
 
 /// The header carrying a conversation's token.
 pub(crate) const TOKEN_HEADER: &str = "x-conversation-token";
@@ -96,11 +102,17 @@ struct KnowledgeStored {
 }
 
 /// Refuses a browser key without the conversation's token. Other chat keys speak for the shop.
-async fn check_token(state: &AppState, key: &Principal, id: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Returns the conversation.
+async fn check_token(
+    state: &AppState,
+    key: &Principal,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<ConversationView, ApiError> {
     // Unknown conversations are a 404 for every key.
-    state.engine.conversation(id).await?;
+    let conversation = state.engine.conversation(id).await?;
     if key.scope != Scope::Write {
-        return Ok(());
+        return Ok(conversation);
     }
     let token = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
     if token.is_empty() || !state.engine.conversation_token_ok(id, token).await? {
@@ -113,7 +125,12 @@ async fn check_token(state: &AppState, key: &Principal, id: &str, headers: &Head
             errors: None,
         });
     }
-    Ok(())
+    Ok(conversation)
+}
+
+/// Who the turn is for and where it comes from, for the engine's caps on what a browser may do.
+fn caller(key: &Principal, origin: &ChatOrigin) -> Caller {
+    Caller { browser: key.scope == Scope::Write, client: origin.client }
 }
 
 /// Starts a conversation. With the write key (a browser) the shopper is an anonymous visitor;
@@ -122,12 +139,17 @@ async fn check_token(state: &AppState, key: &Principal, id: &str, headers: &Head
 #[utoipa::path(post, path = "/v1/conversations", tag = "assistant", security(("bearer" = [])),
     request_body = StartBody,
     responses((status = 201, body = StartedConversation), (status = 400, description = "Invalid field"),
-        (status = 403, description = "A browser key named a userId")))]
+        (status = 403, description = "A browser key named a userId"),
+        (status = 429, description = "Too many chats from this address or shopper (browser key)")))]
 async fn start(
     State(state): State<AppState>,
     ChatKey(key): ChatKey,
+    origin: ChatOrigin,
     body: Bytes,
-) -> Result<(StatusCode, Json<StartedConversation>), ApiError> {
+) -> Result<(StatusCode, Json<StartedConversation>), Response> {
+    if key.scope == Scope::Write {
+        origin.admit_client(START_PATH)?;
+    }
     let b: StartBody = if body.iter().all(u8::is_ascii_whitespace) {
         StartBody { user_id: None, anonymous_id: None, channel: None, store_id: None }
     } else {
@@ -141,14 +163,19 @@ async fn start(
                 .into(),
             field: Some("userId".into()),
             errors: None,
-        });
+        }
+        .into());
     }
     let channel = match b.channel.as_deref() {
         None => ChatChannel::Web,
         Some(c) => ChatChannel::parse(c).ok_or_else(|| ApiError::field("channel", "one of web, sms, kiosk"))?,
     };
+    if let (Scope::Write, Some(anon)) = (key.scope, &b.anonymous_id) {
+        origin.admit_shopper(anon, START_PATH)?;
+    }
     let req = StartConversation { user_id: b.user_id, anonymous_id: b.anonymous_id, channel, store_id: b.store_id };
-    Ok((StatusCode::CREATED, Json(state.engine.start_conversation(&req).await?)))
+    let started = state.engine.start_conversation(&req).await.map_err(ApiError::from)?;
+    Ok((StatusCode::CREATED, Json(started)))
 }
 
 /// A conversation: its shopper, channel, store and whether a person has it.
@@ -172,18 +199,29 @@ async fn get_conversation(
     request_body = MessageBody, params(("id" = String, Path, description = "The conversation")),
     responses((status = 200, body = TurnView), (status = 400, description = "Invalid field"),
         (status = 403, description = "A browser key without the conversation's token"),
-        (status = 404, description = "Unknown conversation")))]
+        (status = 404, description = "Unknown conversation"),
+        (status = 429, description = "Too many messages from this address or shopper (browser key)")))]
 async fn send(
     State(state): State<AppState>,
     ChatKey(key): ChatKey,
+    origin: ChatOrigin,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<TurnView>, ApiError> {
+) -> Result<Json<TurnView>, Response> {
+    let browser = key.scope == Scope::Write;
+    if browser {
+        origin.admit_client(MESSAGES_PATH)?;
+    }
     let b: MessageBody = parse_body(&body, &["text"])?;
-    tailor_engine::check_message("text", &b.text)?;
-    check_token(&state, &key, &id, &headers).await?;
-    Ok(Json(state.engine.converse(&id, &b.text).await?))
+    tailor_engine::check_message("text", &b.text).map_err(ApiError::from)?;
+    let conversation = check_token(&state, &key, &id, &headers).await?;
+    if browser {
+        let shopper = conversation.user_id.as_deref().or(conversation.anonymous_id.as_deref()).unwrap_or(&id);
+        origin.admit_shopper(shopper, MESSAGES_PATH)?;
+    }
+    let turn = state.engine.converse(&id, &b.text, caller(&key, &origin)).await.map_err(ApiError::from)?;
+    Ok(Json(turn))
 }
 
 /// The conversation's messages, oldest first (shopper, assistant, agent, system).

@@ -5,6 +5,7 @@
 
 mod admin;
 mod auth;
+mod chat_limits;
 mod console;
 mod conversations;
 mod encoding;

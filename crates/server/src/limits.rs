@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+pub use tailor_core::bucket::Bucket;
 
 /// Connection and request limits of a listener. The defaults suit one node facing the internet
 /// directly or through proxies listed in `trusted_proxies`.
@@ -46,6 +47,8 @@ pub struct ServerLimits {
 /// Defaults: 200/s (burst 400) per client address, 2,000/s (burst 4,000) per API key, and
 /// 20 failed authentications per address (refilled at one every 5 s); an address that spent them
 /// is answered 429 until refilled, except for requests with a key already seen to be valid.
+/// Chat from browsers (the write key): 60 starts and messages at once per address, refilled at
+/// one a second, and 12 per shopper, refilled at one every 5 s (people type slower).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimits {
@@ -55,16 +58,11 @@ pub struct RateLimits {
     pub per_key: Option<Bucket>,
     /// Requests answered 401, per client address.
     pub failed_auth_per_ip: Option<Bucket>,
-}
-
-/// One token bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Bucket {
-    /// Requests allowed at once after a quiet period.
-    pub burst: f64,
-    /// Requests added back per second.
-    pub per_second: f64,
+    /// Conversation starts and messages sent with the write key (from browsers), per client
+    /// address.
+    pub chat_per_ip: Option<Bucket>,
+    /// The same, per shopper (the conversation's anonymousId or userId).
+    pub chat_per_shopper: Option<Bucket>,
 }
 
 impl Default for ServerLimits {
@@ -88,6 +86,8 @@ impl Default for RateLimits {
             per_ip: Some(Bucket { burst: 400.0, per_second: 200.0 }),
             per_key: Some(Bucket { burst: 4_000.0, per_second: 2_000.0 }),
             failed_auth_per_ip: Some(Bucket { burst: 20.0, per_second: 0.2 }),
+            chat_per_ip: Some(Bucket { burst: 60.0, per_second: 1.0 }),
+            chat_per_shopper: Some(Bucket { burst: 12.0, per_second: 0.2 }),
         }
     }
 }
@@ -95,7 +95,7 @@ impl Default for RateLimits {
 impl RateLimits {
     /// No request rate limit at all (benchmarks, tests of other things).
     pub fn off() -> Self {
-        Self { per_ip: None, per_key: None, failed_auth_per_ip: None }
+        Self { per_ip: None, per_key: None, failed_auth_per_ip: None, chat_per_ip: None, chat_per_shopper: None }
     }
 }
 
@@ -125,10 +125,12 @@ impl ServerLimits {
             ("per_ip", self.rate.per_ip),
             ("per_key", self.rate.per_key),
             ("failed_auth_per_ip", self.rate.failed_auth_per_ip),
+            ("chat_per_ip", self.rate.chat_per_ip),
+            ("chat_per_shopper", self.rate.chat_per_shopper),
         ];
         for (name, b) in buckets {
             if let Some(b) = b {
-                if !(b.burst.is_finite() && b.burst >= 1.0 && b.per_second.is_finite() && b.per_second > 0.0) {
+                if !b.is_valid() {
                     return Err(format!("rate.{name} needs burst >= 1 and per_second > 0"));
                 }
             }

@@ -489,7 +489,44 @@ async fn transcripts_are_personal_data_and_sms_replies_are_short(s: TestServer) 
     assert_eq!(status, 404, "the transcript went with the person");
 }
 
+/// The write key is in every shop page, so a script can chat with it: holds asked for from a
+/// browser are capped at 5 units each, 2 per shopper and 3 per address at once; the shop's own
+/// servers (a source key) are not capped. A refused hold holds nothing and says why.
+async fn a_browser_cannot_hold_the_shelf_by_chatting(s: TestServer) {
+    shop(&s).await;
+    let big = Chat::anonymous(&s, "script-0", "web").await;
+    let turn = big.say("can you reserve 6 bananas for pickup at store 500").await;
+    assert!(text(&turn).contains("Shall I hold 6"), "{turn}");
+    let turn = big.say("yes").await;
+    assert!(text(&turn).contains("up to 5 units"), "{turn}");
+    assert_eq!(available(&s, "banana", "500").await, 9, "nothing held");
+
+    async fn reserve_one(chat: &Chat<'_>) -> String {
+        let turn = chat.say("can you reserve bananas for pickup at store 500").await;
+        assert!(text(&turn).contains("Shall I hold 1"), "{turn}");
+        text(&chat.say("yes").await)
+    }
+    let a = Chat::anonymous(&s, "script-a", "web").await;
+    assert!(reserve_one(&a).await.starts_with("Done"));
+    assert!(reserve_one(&a).await.starts_with("Done"));
+    let third = reserve_one(&a).await;
+    assert!(third.contains("as many holds as we take online"), "the shopper's cap: {third}");
+    assert_eq!(available(&s, "banana", "500").await, 7);
+    // Another anonymousId from the same address: one more, then the address's cap.
+    let b = Chat::anonymous(&s, "script-b", "web").await;
+    assert!(reserve_one(&b).await.starts_with("Done"));
+    let c = Chat::anonymous(&s, "script-c", "web").await;
+    let refused = reserve_one(&c).await;
+    assert!(refused.contains("as many holds as we take online"), "the address's cap: {refused}");
+    assert_eq!(available(&s, "banana", "500").await, 6, "refused holds hold nothing");
+    // The shop's server speaks for a signed-in shopper: not capped.
+    let shop_server = Chat::signed_in(&s, "kiosk-user", "500").await;
+    assert!(reserve_one(&shop_server).await.starts_with("Done"));
+    assert_eq!(available(&s, "banana", "500").await, 5);
+}
+
 tailor_testkit::http_both_backends!(
+    a_browser_cannot_hold_the_shelf_by_chatting,
     transcripts_are_personal_data_and_sms_replies_are_short,
     every_fact_a_reply_states_is_the_engines,
     sold_out_here_offers_the_nearest_store_and_holds_only_after_yes,

@@ -103,11 +103,7 @@ async fn a_burst_of_bad_keys_gets_429_with_retry_after_and_a_good_client_is_unaf
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_over_the_per_address_limit_get_429_and_other_addresses_go_on() {
     let limits = ServerLimits {
-        rate: RateLimits {
-            per_ip: Some(Bucket { burst: 10.0, per_second: 0.5 }),
-            per_key: None,
-            failed_auth_per_ip: None,
-        },
+        rate: RateLimits { per_ip: Some(Bucket { burst: 10.0, per_second: 0.5 }), per_key: None, ..RateLimits::off() },
         ..Default::default()
     };
     let s = TestServer::start_with(limits).await;
@@ -127,11 +123,7 @@ async fn requests_over_the_per_address_limit_get_429_and_other_addresses_go_on()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_over_its_limit_gets_429_and_another_key_goes_on() {
     let limits = ServerLimits {
-        rate: RateLimits {
-            per_ip: None,
-            per_key: Some(Bucket { burst: 5.0, per_second: 0.1 }),
-            failed_auth_per_ip: None,
-        },
+        rate: RateLimits { per_ip: None, per_key: Some(Bucket { burst: 5.0, per_second: 0.1 }), ..RateLimits::off() },
         ..Default::default()
     };
     let s = TestServer::start_with(limits).await;
@@ -149,11 +141,7 @@ async fn a_key_over_its_limit_gets_429_and_another_key_goes_on() {
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit_and_others_cannot_spoof_one() {
     let limits = ServerLimits {
         trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
-        rate: RateLimits {
-            per_ip: Some(Bucket { burst: 3.0, per_second: 0.1 }),
-            per_key: None,
-            failed_auth_per_ip: None,
-        },
+        rate: RateLimits { per_ip: Some(Bucket { burst: 3.0, per_second: 0.1 }), per_key: None, ..RateLimits::off() },
         ..Default::default()
     };
     let s = TestServer::start_with(limits).await;
@@ -172,4 +160,82 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit_and_othe
         statuses.push(answer(req.send().await.expect("send")).await.0);
     }
     assert_eq!(statuses, [200, 200, 200, 429]);
+}
+
+/// Starts a browser conversation as `anon` from `client`; returns (status, id, token).
+async fn start_chat(s: &TestServer, client: &reqwest::Client, anon: &str) -> (u16, String, String) {
+    let res = client
+        .post(s.url("/v1/conversations"))
+        .bearer_auth(&s.write_key)
+        .json(&json!({"anonymousId": anon}))
+        .send()
+        .await
+        .expect("send");
+    let (status, _, body) = answer(res).await;
+    let id = body["conversation"]["id"].as_str().unwrap_or("").to_string();
+    (status, id, body["token"].as_str().unwrap_or("").to_string())
+}
+
+async fn chat_message(
+    s: &TestServer,
+    client: &reqwest::Client,
+    key: &str,
+    id: &str,
+    token: &str,
+) -> (u16, Option<String>, Value) {
+    let res = client
+        .post(s.url(&format!("/v1/conversations/{id}/messages")))
+        .bearer_auth(key)
+        .header("X-Conversation-Token", token)
+        .json(&json!({"text": "hi"}))
+        .send()
+        .await
+        .expect("send");
+    answer(res).await
+}
+
+/// The shopper-facing chat routes take the write key, which every visitor's page holds: starts
+/// and messages from browsers are limited per shopper (anonymousId) and per address, answered
+/// 429 with `Retry-After`; another address goes on, and the shop's own server (a source key) is
+/// limited only per key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_chat_is_limited_per_shopper_and_per_address() {
+    let slow = |burst| Some(Bucket { burst, per_second: 0.001 });
+    let rate = RateLimits { chat_per_ip: slow(6.0), chat_per_shopper: slow(3.0), ..RateLimits::off() };
+    let s = TestServer::start_with(ServerLimits { rate, ..Default::default() }).await;
+    let here = client_from("127.0.0.1");
+    let there = client_from("127.0.0.2");
+
+    // anon-a: its start and two messages, then its shopper limit (address tokens used: 4).
+    let (status, a, token_a) = start_chat(&s, &here, "anon-a").await;
+    assert_eq!(status, 201);
+    for _ in 0..2 {
+        let (status, _, body) = chat_message(&s, &here, &s.write_key, &a, &token_a).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, retry, body) = chat_message(&s, &here, &s.write_key, &a, &token_a).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], "rate_limited");
+    assert!(body["detail"].as_str().unwrap_or("").contains("this shopper"), "{body}");
+    assert!(retry.and_then(|r| r.parse::<u64>().ok()).is_some_and(|r| r >= 1));
+
+    // anon-b from the same address: its start and one message, then the address's limit.
+    let (status, b, token_b) = start_chat(&s, &here, "anon-b").await;
+    assert_eq!(status, 201);
+    let (status, _, body) = chat_message(&s, &here, &s.write_key, &b, &token_b).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, retry, body) = chat_message(&s, &here, &s.write_key, &b, &token_b).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["detail"].as_str().unwrap_or("").contains("this address"), "{body}");
+    assert!(retry.is_some());
+    let (status, _, _) = start_chat(&s, &here, "anon-z").await;
+    assert_eq!(status, 429, "a new anonymousId does not get around the address's limit");
+
+    // Another address goes on; the shop's server continues anon-a's conversation.
+    let (status, c, token_c) = start_chat(&s, &there, "anon-c").await;
+    assert_eq!(status, 201);
+    let (status, _, body) = chat_message(&s, &there, &s.write_key, &c, &token_c).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = chat_message(&s, &here, &s.source_key, &a, "").await;
+    assert_eq!(status, 200, "{body}");
 }

@@ -7,6 +7,7 @@
 mod tools;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -20,7 +21,7 @@ use tailor_core::time::{format_millis, now_millis};
 use tailor_core::{FieldError, Identifier, IdentifierKind};
 use tokio::sync::broadcast;
 
-pub use tools::PICKUP_HOLD_MS;
+pub use tools::{BROWSER_HOLD_MAX_UNITS, PICKUP_HOLD_MS};
 
 use crate::{Engine, EngineError};
 
@@ -29,9 +30,21 @@ pub const STATE_BOT: &str = "bot";
 /// A person has the conversation; the bot is silent until they close it.
 pub const STATE_HANDOFF: &str = "handoff";
 
+/// Who sends a turn: a browser (the write key, which every visitor's page holds) or the shop's own
+/// servers, and from which client address. What a browser's turn may hold is capped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caller {
+    /// Sent with the browser's write key.
+    pub browser: bool,
+    /// The client address, when known.
+    pub client: Option<IpAddr>,
+}
+
 /// The assistant's in-memory state.
 #[derive(Default)]
 pub(crate) struct AssistantState {
+    /// Caps on the holds browsers' turns make.
+    holds: tools::HoldCaps,
     understanding: tokio::sync::OnceCell<Understanding>,
     /// One turn at a time per conversation (on this node).
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -316,7 +329,8 @@ impl Engine {
 
     /// One shopper turn: stored, understood, decided, answered from the engine's facts. While a
     /// person has the conversation the message is stored for them and the bot says nothing.
-    pub async fn converse(&self, id: &str, text: &str) -> Result<TurnView, EngineError> {
+    /// `caller` says whether a browser sent it (its holds are capped) and from where.
+    pub async fn converse(&self, id: &str, text: &str, caller: Caller) -> Result<TurnView, EngineError> {
         check_message("text", text)?;
         let lock = self.turn_lock(id);
         let _turn = lock.lock().await;
@@ -357,6 +371,7 @@ impl Engine {
                     anonymous_id: row.anonymous_id.as_deref(),
                     channel,
                     store: ctx.store.clone(),
+                    caller,
                 };
                 let facts = self.run_tool(&who, &tool).await?;
                 dialogue::respond(&mut ctx, &tool, facts, channel)

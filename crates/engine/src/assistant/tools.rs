@@ -3,20 +3,70 @@
 //! reply may state. No business rule is repeated here: a price is `quote_prices`, stock is
 //! `stock_availability`, points are `loyalty_account`.
 
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 use tailor_assistant::dialogue::{
     CartLineFact, ChatChannel, Facts, LoyaltyFact, OrderFact, PriceFact, ProductRef, StoreStock, Tool, Want,
 };
 use tailor_assistant::knowledge::KnowledgeBase;
 use tailor_assistant::store as chat_store;
+use tailor_core::bucket::{Bucket, Buckets};
 use tailor_core::time::{format_millis, now_millis};
 use tailor_core::{Event, EventKind};
 use tailor_inventory::{Allocation, ReserveRequest};
 
+use super::Caller;
 use crate::{Engine, EngineError, RecsRequest, SearchRequest};
 
 /// How long the assistant holds units for pickup (the shipped policy says 24 hours).
 pub const PICKUP_HOLD_MS: i64 = 24 * 3_600_000;
+
+/// Most units one hold asked for from a browser may take.
+pub const BROWSER_HOLD_MAX_UNITS: i64 = 5;
+
+/// Caps on the holds browsers' turns make, per client address and per shopper, kept in memory
+/// on each node: a script holding the write key cannot empty a store's shelf by chatting. Holds
+/// last 24 hours, so the buckets refill slowly: three holds at once per address, then one an
+/// hour; two per shopper, then one every 30 minutes.
+pub(crate) struct HoldCaps {
+    per_client: Buckets<IpAddr>,
+    per_shopper: Buckets<String>,
+}
+
+impl Default for HoldCaps {
+    fn default() -> Self {
+        Self {
+            per_client: Buckets::new(Bucket { burst: 3.0, per_second: 1.0 / 3_600.0 }),
+            per_shopper: Buckets::new(Bucket { burst: 2.0, per_second: 1.0 / 1_800.0 }),
+        }
+    }
+}
+
+impl HoldCaps {
+    /// Takes a hold token of the client and of the shopper; on refusal gives back what it took
+    /// and says why.
+    fn admit(&self, client: Option<IpAddr>, shopper: &str) -> Result<(), String> {
+        let now = Instant::now();
+        let refused = |wait: Duration| {
+            format!(
+                "that is as many holds as we take online for now; try again in {} minutes, or ask for a person",
+                wait.as_secs().div_ceil(60).max(1)
+            )
+        };
+        if let Some(ip) = client {
+            self.per_client.take(&ip, now).map_err(refused)?;
+        }
+        if let Err(wait) = self.per_shopper.take(&shopper.to_string(), now) {
+            if let Some(ip) = client {
+                self.per_client.give_back(&ip);
+            }
+            return Err(refused(wait));
+        }
+        Ok(())
+    }
+}
 
 /// Who the turn is for and where.
 pub(crate) struct Who<'a> {
@@ -34,6 +84,8 @@ pub(crate) struct Who<'a> {
     pub channel: ChatChannel,
     /// The store in context.
     pub store: Option<String>,
+    /// A browser or the shop's servers, and from where.
+    pub caller: Caller,
 }
 
 /// Cents from a decimal string ("3.49" → 349); `None` when it is not one.
@@ -82,6 +134,20 @@ impl Engine {
                 Ok(Facts::Availability { product, store: store.clone(), available, nearest })
             }
             Tool::Reserve { product, store, quantity } => {
+                if who.caller.browser {
+                    if *quantity > BROWSER_HOLD_MAX_UNITS {
+                        return Ok(Facts::Refused {
+                            reason: format!(
+                                "online holds are for up to {BROWSER_HOLD_MAX_UNITS} units; for more, ask for a person"
+                            ),
+                        });
+                    }
+                    let shopper = who.user_id.or(who.anonymous_id).unwrap_or(who.conversation);
+                    if let Err(reason) = self.inner.assistant.holds.admit(who.caller.client, shopper) {
+                        metrics::counter!("tailor_assistant_holds_capped_total").increment(1);
+                        return Ok(Facts::Refused { reason });
+                    }
+                }
                 let req = ReserveRequest {
                     lines: vec![(product.sku.clone(), *quantity)],
                     allocation: Allocation::Pickup(store.clone()),
