@@ -216,6 +216,78 @@ pub struct JourneyDef {
     /// the step falls due (1–168); none: send when due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_hour_within_hours: Option<u32>,
+    /// Send only to those the messages will change, by an uplift model's prediction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targeting: Option<Targeting>,
+}
+
+/// Whom a journey sends to by predicted uplift (a model trained from a journey's own holdout,
+/// `POST /v1/uplift-models`). One rule: `topShare`, or `valuePerConversion` with `costPerMessage`.
+/// Entrants in the holdout and in the exploration share are drawn at random first, so the next
+/// model learns from a fair sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Targeting {
+    /// The uplift model's name.
+    pub model: String,
+    /// Send to this share (0–1] of customers with the highest predicted uplift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_share: Option<f64>,
+    /// Or send where predicted uplift × this value (e.g. a conversion's margin) …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_per_conversion: Option<f64>,
+    /// … exceeds the cost of a message (both in major units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_message: Option<f64>,
+    /// The share of entrants (0–50 percent; default 10) sent whatever their uplift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explore_percent: Option<f64>,
+}
+
+/// The exploration share when a journey's targeting sets none, in percent.
+pub const DEFAULT_EXPLORE_PERCENT: f64 = 10.0;
+
+impl Targeting {
+    /// The exploration share in percent.
+    pub fn explore_percent(&self) -> f64 {
+        self.explore_percent.unwrap_or(DEFAULT_EXPLORE_PERCENT)
+    }
+
+    /// Checks the numbers, naming the field.
+    fn check(&self) -> Result<(), FieldError> {
+        if !is_id(&self.model) {
+            return Err(FieldError::invalid("targeting.model", "a model name: letters, digits, '-' or '_'"));
+        }
+        let in_range = |v: f64, lo: f64, hi: f64| v.is_finite() && v >= lo && v <= hi;
+        match (self.top_share, self.value_per_conversion, self.cost_per_message) {
+            (Some(share), None, None) => {
+                if !(in_range(share, 0.0, 1.0) && share > 0.0) {
+                    return Err(FieldError::invalid("targeting.topShare", "a share above 0 and at most 1"));
+                }
+            }
+            (None, Some(value), Some(cost)) => {
+                if !(in_range(value, 0.0, 1e6) && value > 0.0) {
+                    return Err(FieldError::invalid(
+                        "targeting.valuePerConversion",
+                        "a value above 0 and at most 1,000,000",
+                    ));
+                }
+                if !in_range(cost, 0.0, 1e6) {
+                    return Err(FieldError::invalid("targeting.costPerMessage", "a cost from 0 to 1,000,000"));
+                }
+            }
+            _ => {
+                return Err(FieldError::invalid(
+                    "targeting",
+                    "one rule: topShare, or valuePerConversion with costPerMessage",
+                ))
+            }
+        }
+        if self.explore_percent.is_some_and(|e| !in_range(e, 0.0, 50.0)) {
+            return Err(FieldError::invalid("targeting.explorePercent", "an exploration share is 0 to 50 percent"));
+        }
+        Ok(())
+    }
 }
 
 /// The holdout when a journey sets none, in percent.
@@ -399,6 +471,9 @@ impl JourneyDef {
         }
         if self.best_hour_within_hours.is_some_and(|h| !(1..=168).contains(&h)) {
             return Err(FieldError::invalid("bestHourWithinHours", "a send waits 1 to 168 hours for the best hour"));
+        }
+        if let Some(t) = &self.targeting {
+            t.check()?;
         }
         Ok(())
     }

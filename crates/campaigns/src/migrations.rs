@@ -103,4 +103,18 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX journey_entries_journey ON journey_entries (journey_id, entered_at)
     ",
     ),
+    // What targeting knew and decided at each entry (the next model's training data), and the
+    // uplift models journeys target with.
+    Migration::portable(
+        "campaigns/003_uplift",
+        "
+    ALTER TABLE journey_entries ADD COLUMN targeting TEXT;
+    CREATE TABLE uplift_models (
+        name TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        journey_id TEXT NOT NULL,
+        trained_at BIGINT NOT NULL
+    )
+    ",
+    ),
 ];

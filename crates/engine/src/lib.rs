@@ -38,7 +38,10 @@ pub use journeys::{
     builtin_journey, Channels, Clock, DecisionView, JourneyView, OnsiteMessage, RoundSummary, SendView, SmtpConfig,
     StepCount, BUILTIN_JOURNEYS,
 };
-pub use journeys::{ChannelLift, DifferenceView, FunnelStep, GroupView, JourneyReport, LiftView, MixItem, StepLift};
+pub use journeys::{
+    ChannelLift, DifferenceView, FunnelStep, GroupView, JourneyReport, LiftView, MixItem, SideCount, StepLift,
+    UpliftModelView,
+};
 pub use keys::{Access, ApiKey, NewKey, Principal, Scope};
 pub use loyalty::{LoyaltyAccount, LoyaltyEventPage, Redemption};
 pub use profiles::{MergeView, ProfileView, TimelineEntry};

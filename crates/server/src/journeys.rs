@@ -45,6 +45,7 @@ const JOURNEY_FIELDS: &[&str] = &[
     "goal",
     "attributionHours",
     "bestHourWithinHours",
+    "targeting",
 ];
 
 /// Every journey with its current version and where its customers are, by id.

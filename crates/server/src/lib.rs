@@ -24,6 +24,7 @@ mod profiles;
 mod ratelimit;
 mod recommendations;
 mod search;
+mod uplift;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -100,6 +101,7 @@ pub fn app(engine: Engine) -> Router {
         .merge(loyalty::routes())
         .merge(pricing::routes())
         .merge(journeys::routes())
+        .merge(uplift::routes())
         .merge(ops::routes())
         .merge(admin::routes())
         .split_for_parts();

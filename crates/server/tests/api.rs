@@ -168,6 +168,8 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         "/v1/messages/decisions?user=p1",
         "/v1/messages?user=p1",
         "/v1/search?q=milk",
+        "/v1/uplift-models",
+        "/v1/uplift-models/m1",
     ];
     // The assistant's shopper routes: any intake key (a browser's write key with the
     // conversation's token), never a read key.
@@ -178,7 +180,7 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         ("GET", "/v1/conversations/c1/messages"),
         ("GET", "/v1/conversations/c1/stream"),
     ];
-    let admin: [(&str, &str); 51] = [
+    let admin: [(&str, &str); 53] = [
         ("GET", "/v1/keys"),
         ("POST", "/v1/keys"),
         ("POST", "/v1/keys/k1/revoke"),
@@ -230,6 +232,8 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         ("POST", "/v1/assistant/conversations/c1/close"),
         ("PUT", "/v1/assistant/knowledge/k.md"),
         ("DELETE", "/v1/assistant/knowledge/k.md"),
+        ("POST", "/v1/uplift-models"),
+        ("DELETE", "/v1/uplift-models/m1"),
     ];
     // The unsubscribe link needs no key (its signed token is the credential): a bad token is a
     // 400 naming it, never a 401.

@@ -366,7 +366,161 @@ async fn a_send_waits_for_the_customers_best_hour_outside_quiet_hours_within_the
     assert_eq!(sends["items"][0]["at"], format_millis(t0 + 4 * HOUR), "{sends}");
 }
 
+/// Live uplift targeting: a journey with a 50% holdout teaches a model that frequent customers
+/// buy when sent a reminder and rare ones do not; a second journey targeting the top half by
+/// that model sends to frequent customers and leaves rare ones out (recorded `not_targeted` with
+/// the predicted uplift), except its random exploration share. Training waits for the
+/// attribution windows to close; bad targeting is refused naming the field.
+async fn a_journeys_holdout_trains_the_model_the_next_journey_targets_with(s: TestServer) {
+    products(&s).await;
+    let t0 = start_time();
+    s.engine.journey_clock().set(t0);
+    let rails = json!({"perDay": 10, "perWeek": 50, "quietFromHour": 0, "quietUntilHour": 0, "defaultTimeZone": "UTC"});
+    put(&s, "/v1/messaging/guardrails", &rails).await;
+    let step = json!([{"id": "reminder", "type": "send", "channel": "onsite", "template": "cart_reminder"}]);
+    put(
+        &s,
+        "/v1/journeys/learn",
+        &json!({"name": "Learn", "trigger": {"event": "Product Added"},
+        "steps": step, "holdout": 50, "attributionHours": 72}),
+    )
+    .await;
+
+    let frequent = |i: usize| i.is_multiple_of(2);
+    let mut history = Vec::new();
+    let mut added = Vec::new();
+    for i in 0..N {
+        let user = format!("u{i}");
+        history.push(json!({"type": "identify", "userId": user, "timestamp": format_millis(t0 - 200 * DAY),
+            "traits": {"consent": {"personalization": true}}}));
+        if frequent(i) {
+            for k in 0..4 {
+                history.push(json!({"type": "track", "userId": user, "event": "Order Completed",
+                    "timestamp": format_millis(t0 - (10 + 30 * k) * DAY),
+                    "properties": {"order_id": format!("h-{i}-{k}"), "total": 30.0,
+                        "products": [{"product_id": "A", "quantity": 15, "price": 2.0}]}}));
+            }
+        }
+        added.push(json!({"type": "track", "userId": user, "event": "Product Added", "timestamp": format_millis(t0),
+            "properties": {"product_id": "A", "quantity": 1, "price": 2.0}}));
+    }
+    batch(&s, history, true).await;
+    s.engine.sync().await.expect("project");
+    batch(&s, added, false).await;
+    let settled = |step: &'static str| {
+        move |r: &Value| {
+            let f = funnel(r, step);
+            ["sent", "heldOut", "notTargeted"].iter().map(|k| f[*k].as_u64().unwrap_or(0)).sum::<u64>() == N as u64
+        }
+    };
+    report_until(&s, "learn", settled("reminder")).await;
+
+    // Frequent customers who were sent the reminder buy; nobody else does.
+    let mut buys = Vec::new();
+    for i in (0..N).filter(|i| frequent(*i)) {
+        let id = profile_id(&s, &format!("u{i}")).await;
+        let (_, sends) = s.get(&format!("/v1/messages/sends?user={id}&journey=learn")).await;
+        if sends["items"][0]["status"] == "sent" {
+            buys.push(json!({"type": "track", "userId": format!("u{i}"), "event": "Order Completed",
+                "timestamp": format_millis(t0 + 2 * HOUR),
+                "properties": {"order_id": format!("b-{i}"), "total": 20.0,
+                    "products": [{"product_id": "A", "quantity": 10, "price": 2.0}]}}));
+        }
+    }
+    assert!(buys.len() >= 30, "{} frequent customers were sent the reminder", buys.len());
+    batch(&s, buys, true).await;
+    s.engine.sync().await.expect("project");
+
+    // Before the attribution windows close there is nothing to learn from yet.
+    let train = json!({"name": "reminder-uplift", "journey": "learn"});
+    let (status, problem) = s.call("POST", "/v1/uplift-models", &s.admin_key, Some(&train)).await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(problem["detail"].as_str().unwrap_or("").contains("there are 0 and 0"), "{problem}");
+    s.engine.journey_clock().set(t0 + 73 * HOUR);
+    let (status, model) = s.call("POST", "/v1/uplift-models", &s.admin_key, Some(&train)).await;
+    assert_eq!(status, 201, "{model}");
+    assert_eq!(model["control"][0].as_u64().unwrap_or(0) + model["treated"][0].as_u64().unwrap_or(0), N as u64);
+    assert_eq!(model["control"][1], 0, "the holdout bought nothing: {model}");
+    let (status, listed) = s.get("/v1/uplift-models").await;
+    assert_eq!((status, listed[0]["name"].as_str()), (200, Some("reminder-uplift")), "{listed}");
+
+    // Bad targeting is refused naming the field, and nothing is saved.
+    let targeted = |targeting: Value| {
+        json!({"name": "Targeted", "trigger": {"event": "Product Added"}, "steps": step, "holdout": 10,
+            "attributionHours": 72, "targeting": targeting})
+    };
+    for (targeting, field) in [
+        (json!({"model": "nope", "topShare": 0.5}), "targeting.model"),
+        (json!({"model": "reminder-uplift", "topShare": 0}), "targeting.topShare"),
+        (
+            json!({"model": "reminder-uplift", "topShare": 0.5, "valuePerConversion": 5, "costPerMessage": 1}),
+            "targeting",
+        ),
+        (
+            json!({"model": "reminder-uplift", "valuePerConversion": 5, "costPerMessage": -1}),
+            "targeting.costPerMessage",
+        ),
+        (json!({"model": "reminder-uplift", "topShare": 0.5, "explorePercent": 60}), "targeting.explorePercent"),
+    ] {
+        let (status, problem) = s.call("PUT", "/v1/journeys/targeted", &s.admin_key, Some(&targeted(targeting))).await;
+        assert_eq!((status, problem["field"].as_str()), (400, Some(field)), "{problem}");
+    }
+    let (status, _) = s.get("/v1/journeys/targeted").await;
+    assert_eq!(status, 404, "nothing saved");
+    let (status, problem) = s
+        .call("POST", "/v1/uplift-models", &s.admin_key, Some(&json!({"name": "bad name!", "journey": "learn"})))
+        .await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("name")), "{problem}");
+
+    // The targeted journey: the top half by predicted uplift, 10% explored at random (the
+    // first journey paused, so the next cart reaches only this one).
+    let (status, _) = s.call("POST", "/v1/journeys/learn/pause", &s.admin_key, None).await;
+    assert_eq!(status, 200);
+    put(&s, "/v1/journeys/targeted", &targeted(json!({"model": "reminder-uplift", "topShare": 0.5}))).await;
+    let t1 = t0 + 80 * HOUR;
+    s.engine.journey_clock().set(t1);
+    let carts: Vec<Value> = (0..N)
+        .map(|i| {
+            json!({"type": "track", "userId": format!("u{i}"), "event": "Product Added",
+            "timestamp": format_millis(t1), "properties": {"product_id": "A", "quantity": 1, "price": 2.0}})
+        })
+        .collect();
+    batch(&s, carts, false).await;
+    let report = report_until(&s, "targeted", settled("reminder")).await;
+    let (mut rare_sent, mut rare_left_out, mut rare_held) = (0, 0, 0);
+    for i in 0..N {
+        let id = profile_id(&s, &format!("u{i}")).await;
+        let (_, sends) = s.get(&format!("/v1/messages/sends?user={id}&journey=targeted")).await;
+        let item = &sends["items"][0];
+        match (frequent(i), item["status"].as_str()) {
+            (true, Some("sent" | "held_out")) => {}
+            (true, other) => panic!("a frequent customer was {other:?}: {sends}"),
+            (false, Some("sent")) => rare_sent += 1,
+            (false, Some("held_out")) => rare_held += 1,
+            (false, Some("not_targeted")) => {
+                rare_left_out += 1;
+                let why = item["reason"].as_str().unwrap_or("");
+                assert!(why.contains("predicted uplift") && why.contains("below the top 50%"), "{why}");
+            }
+            (false, other) => panic!("{other:?}: {sends}"),
+        }
+    }
+    let rare = N / 2 - rare_held;
+    assert!(rare_left_out * 10 >= rare * 7, "{rare_left_out} of {rare} rare customers left out");
+    assert!(rare_sent > 0, "the exploration share reaches rare customers too");
+    let sides: HashMap<String, u64> = report["sides"]
+        .as_array()
+        .expect("sides")
+        .iter()
+        .map(|x| (x["side"].as_str().unwrap_or("").to_string(), x["customers"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(sides.values().sum::<u64>(), N as u64, "{sides:?}");
+    assert_eq!(sides.get("not_targeted").copied(), Some(rare_left_out as u64), "{sides:?}");
+    assert_eq!(funnel(&report, "reminder")["notTargeted"], rare_left_out, "{report}");
+}
+
 tailor_testkit::http_both_backends!(
+    a_journeys_holdout_trains_the_model_the_next_journey_targets_with,
     a_send_waits_for_the_customers_best_hour_outside_quiet_hours_within_the_bound,
     the_report_measures_a_known_effect_against_the_holdout,
     a_holdout_outside_0_to_50_percent_is_refused_naming_the_field,

@@ -10,14 +10,14 @@ use crate::TargetingError;
 /// At most this many distinct whole numbers make a column also categorical.
 const SMALL_LEVELS: usize = 12;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum Column {
     Numeric { mean: f64, sd: f64, levels: Vec<i64> },
     Categorical { levels: Vec<String> },
 }
 
 /// The learned encoding of a campaign's feature columns.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Encoder {
     names: Vec<String>,
     columns: Vec<Column>,

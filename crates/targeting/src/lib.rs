@@ -1,13 +1,14 @@
 //! Campaign intelligence, pure compute: **whom** a message changes ([`uplift`]), and — built on
 //! the same numbers — on which channel ([`channel`]) and at which hour ([`sendtime`]) to reach
 //! each customer, how many messages they tolerate ([`fatigue`]) and what a campaign caused
-//! ([`lift`]).
+//! ([`lift`]); [`live`] applies uplift to customers as journeys meet them.
 //! No I/O beyond reading the caller's CSV; time and seeds are passed in.
 
 pub mod channel;
 pub mod encode;
 pub mod fatigue;
 pub mod lift;
+pub mod live;
 pub mod logistic;
 pub mod sendtime;
 pub mod table;

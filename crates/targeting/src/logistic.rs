@@ -2,7 +2,7 @@
 //! features, tens of thousands of rows) converge in a handful of steps, deterministically.
 
 /// A fitted logistic model: `P(y = 1 | x) = σ(bias + weights · x)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Logistic {
     /// One weight per feature.
     pub weights: Vec<f64>,

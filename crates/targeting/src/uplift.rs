@@ -41,7 +41,7 @@ pub struct Member {
 /// each lost one of the four (`bench/uplift/compare.py`). Other members stay for trying.
 pub const DEFAULT_ENSEMBLE: [Member; 1] = [Member { method: Method::Interaction, l2: 1.0, levels: false }];
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Fitted {
     encoder: Encoder,
     method: Method,
@@ -50,7 +50,7 @@ struct Fitted {
 }
 
 /// A fitted uplift model: an average of members' predicted rises in the probability to act.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpliftModel {
     members: Vec<Fitted>,
     /// Share of each message arm among the treated in training: the "any message" uplift is

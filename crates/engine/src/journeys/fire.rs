@@ -259,6 +259,10 @@ async fn decide(engine: &Engine, s: &Send<'_>, profile: &ProfileView, now: i64) 
         super::holdout::hold(engine, &new, existing.is_some(), s.def.holdout_percent(), now).await?;
         return Ok(Outcome::Done);
     }
+    if let Some(reason) = super::targeting::left_out(engine, s.p).await? {
+        super::holdout::withhold(engine, &new, existing.is_some(), "not_targeted", reason, now).await?;
+        return Ok(Outcome::Done);
+    }
     let content = compose::content(engine, profile, s.options, now).await?;
     if content.cart_empty {
         return skip(engine, &new, existing.is_some(), "the cart is empty now", s, now).await;

@@ -18,14 +18,16 @@ pub(super) async fn record_entry(
     entry: i64,
     trigger: (i64, i64),
 ) -> Result<(), EngineError> {
+    let holdout = entries::is_held_out(&j.id, customer, j.def.holdout_percent());
     let row = EntryRow {
         journey_id: j.id.clone(),
         customer_id: customer.to_string(),
         entry,
         version,
-        holdout: entries::is_held_out(&j.id, customer, j.def.holdout_percent()),
+        holdout,
         entered_at: trigger.1,
         seq: trigger.0,
+        targeting: super::targeting::at_entry(conn, j, customer, holdout, trigger.1).await?,
     };
     entries::record_entry(conn, &row).await?;
     Ok(())
@@ -46,17 +48,30 @@ pub(super) async fn hold(
     now: i64,
 ) -> Result<(), EngineError> {
     let reason = format!("in the journey's {percent}% holdout: not sent, so the report can measure what sends cause");
+    withhold(engine, new, pending, "held_out", reason, now).await
+}
+
+/// Records a send that is not made, with its status (`held_out`, `not_targeted`) and why, and
+/// the decision.
+pub(super) async fn withhold(
+    engine: &Engine,
+    new: &NewSend<'_>,
+    pending: bool,
+    status: &str,
+    reason: String,
+    now: i64,
+) -> Result<(), EngineError> {
     let mut tx = engine.db().writer().begin().await?;
     if pending {
-        store::settle_send(&mut tx, new.key, "held_out", Some(&reason), now).await?;
+        store::settle_send(&mut tx, new.key, status, Some(&reason), now).await?;
     } else {
-        store::record_send(&mut tx, new, "held_out", Some(&reason), now).await?;
+        store::record_send(&mut tx, new, status, Some(&reason), now).await?;
     }
     let line = LogLine {
         journey_id: new.journey_id.to_string(),
         customer_id: new.customer_id.to_string(),
         step_id: Some(new.step_id.to_string()),
-        outcome: "held_out".into(),
+        outcome: status.into(),
         reason,
         purpose: Some(new.purpose.to_string()),
         at: now,

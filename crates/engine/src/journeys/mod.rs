@@ -11,6 +11,7 @@ mod holdout;
 mod intake;
 mod report;
 mod sendtime;
+mod targeting;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -24,7 +25,10 @@ use tailor_core::{FieldError, Purpose};
 
 pub use clock::Clock;
 pub use config::{Channels, SmtpConfig};
-pub use report::{ChannelLift, DifferenceView, FunnelStep, GroupView, JourneyReport, LiftView, MixItem, StepLift};
+pub use report::{
+    ChannelLift, DifferenceView, FunnelStep, GroupView, JourneyReport, LiftView, MixItem, SideCount, StepLift,
+};
+pub use targeting::UpliftModelView;
 
 use crate::{Engine, EngineError};
 
@@ -256,6 +260,7 @@ impl Engine {
         check_id(id)?;
         let templates: BTreeSet<String> = self.templates().messages().keys().cloned().collect();
         def.check(&templates).map_err(EngineError::Invalid)?;
+        targeting::check_model(self, def).await?;
         let mut tx = self.db().writer().begin().await?;
         store::save_journey(&mut tx, id, def, self.journey_clock().now()).await?;
         tx.commit().await?;

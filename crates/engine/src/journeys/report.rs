@@ -148,6 +148,8 @@ pub struct FunnelStep {
     pub held_out: u64,
     /// Skipped by a guardrail (consent, caps, no address, empty cart).
     pub skipped: u64,
+    /// Left out by uplift targeting.
+    pub not_targeted: u64,
     /// Dead-lettered.
     pub failed: u64,
     /// Of the entries that reached it, how many converted within the window.
@@ -192,6 +194,21 @@ pub struct JourneyReport {
     pub hour_mix: Vec<MixItem>,
     /// The zone of `hourMix`.
     pub zone: String,
+    /// With uplift targeting: entries per side (holdout, explore, targeted, not_targeted) and
+    /// how many converted.
+    pub sides: Vec<SideCount>,
+}
+
+/// Entries on one side of targeting.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SideCount {
+    /// holdout, explore, targeted or not_targeted.
+    pub side: String,
+    /// Entries.
+    pub customers: u64,
+    /// Of those, converted within the window.
+    pub converted: u64,
 }
 
 /// The revenue an event carries, as intake reads an order's amount: `total`, else `revenue`,
@@ -246,17 +263,18 @@ fn outcomes(
 }
 
 impl Engine {
-    /// A journey's report: recipients against its holdout, overall, per send step and per
-    /// channel, with the funnel and the channel and hour mix.
-    pub async fn journey_report(&self, id: &str) -> Result<JourneyReport, EngineError> {
+    /// A journey's definition, its entries and each entry's outcome (converted, revenue) by its
+    /// goal within its attribution window.
+    pub(super) async fn journey_outcomes(
+        &self,
+        id: &str,
+    ) -> Result<(tailor_campaigns::JourneyDef, Vec<EntryRow>, super::targeting::Outcomes), EngineError> {
         let mut conn = self.db().reader().acquire().await?;
         let saved = store::journey(&mut conn, id).await?.ok_or_else(|| EngineError::not_found("journey", id))?;
-        let def = &saved.def;
+        let def = saved.def;
         let goal = def.goal_event().to_string();
         let window_ms = i64::from(def.attribution_window_hours()) * 3_600_000;
         let entries = entries::entries_of(&mut conn, id, MAX_ROWS).await?;
-        let sends = entries::outcomes_of(&mut conn, id, MAX_ROWS).await?;
-        let g = store::guardrails(&mut conn).await?;
         let since = entries.iter().map(|e| e.entered_at).min().unwrap_or(0);
         // The goal events since the first entry, by the customer (root profile) they belong to.
         let rows = sqlx::query(
@@ -290,6 +308,19 @@ impl Engine {
         }
         drop(conn);
         let result = outcomes(&entries, &goals, window_ms);
+        Ok((def, entries, result))
+    }
+
+    /// A journey's report: recipients against its holdout, overall, per send step and per
+    /// channel, with the funnel and the channel and hour mix.
+    pub async fn journey_report(&self, id: &str) -> Result<JourneyReport, EngineError> {
+        let (def, entries, result) = self.journey_outcomes(id).await?;
+        let def = &def;
+        let goal = def.goal_event().to_string();
+        let mut conn = self.db().reader().acquire().await?;
+        let sends = entries::outcomes_of(&mut conn, id, MAX_ROWS).await?;
+        let g = store::guardrails(&mut conn).await?;
+        drop(conn);
         let side: HashMap<(&str, i64), bool> =
             entries.iter().map(|e| ((e.customer_id.as_str(), e.entry), e.holdout)).collect();
 
@@ -319,6 +350,7 @@ impl Engine {
                 sent: 0,
                 held_out: 0,
                 skipped: 0,
+                not_targeted: 0,
                 failed: 0,
                 converted: 0,
             });
@@ -328,6 +360,7 @@ impl Engine {
                 "sent" => f.sent += 1,
                 "held_out" => f.held_out += 1,
                 "skipped" => f.skipped += 1,
+                "not_targeted" => f.not_targeted += 1,
                 "failed" => f.failed += 1,
                 _ => {}
             }
@@ -360,6 +393,7 @@ impl Engine {
             sent: 0,
             held_out: entries.iter().filter(|e| e.holdout).count() as u64,
             skipped: 0,
+            not_targeted: 0,
             failed: 0,
             converted: converted_all,
         });
@@ -376,7 +410,7 @@ impl Engine {
             per_step.into_iter().map(|(step, (r, h))| StepLift { step, lift: view(r, h) }).collect();
         steps.sort_by_key(|s| step_order.iter().position(|x| *x == s.step).unwrap_or(usize::MAX));
         Ok(JourneyReport {
-            journey: saved.id,
+            journey: id.to_string(),
             goal,
             attribution_hours: def.attribution_window_hours(),
             holdout_percent: def.holdout_percent(),
@@ -391,6 +425,7 @@ impl Engine {
             channel_mix: channel_mix.into_iter().map(|(key, sends)| MixItem { key, sends }).collect(),
             hour_mix: hour_mix.iter().enumerate().map(|(h, n)| MixItem { key: format!("{h:02}"), sends: *n }).collect(),
             zone: zone.name().to_string(),
+            sides: super::targeting::side_counts(&entries, &result),
         })
     }
 }
@@ -408,6 +443,7 @@ mod tests {
             holdout,
             entered_at: at,
             seq,
+            targeting: None,
         }
     }
 
