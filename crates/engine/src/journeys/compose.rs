@@ -30,25 +30,26 @@ pub(super) struct Content {
 
 /// The customer's address on a channel.
 pub(super) fn address(profile: &ProfileView, channel: SendChannel) -> Option<String> {
-    let kind = match channel {
-        SendChannel::Email => "email",
-        SendChannel::Sms => "phone",
-        SendChannel::Push => "device_id",
+    // Push goes to the app's push token (a trait or an identifier the app sends), else to the
+    // device the app installed on, which the push gateway maps to its token.
+    let (traits, kinds): (&[&str], &[&str]) = match channel {
+        SendChannel::Email => (&["email"], &["email"]),
+        SendChannel::Sms => (&["phone"], &["phone"]),
+        SendChannel::Push => (&["push_token", "pushToken"], &["push_token", "device_token", "device_id"]),
         SendChannel::Onsite => return Some(profile.id.clone()),
     };
-    let from_traits = match channel {
-        SendChannel::Email => profile.traits.get("email").and_then(Value::as_str).map(str::to_string),
-        SendChannel::Sms => profile.traits.get("phone").and_then(Value::as_str).map(str::to_string),
-        _ => None,
+    let from_traits = traits
+        .iter()
+        .filter_map(|t| profile.traits.get(*t).and_then(Value::as_str))
+        .find(|s| !s.is_empty())
+        .map(str::to_string);
+    let same = |kind: &str, want: &str| {
+        kind.eq_ignore_ascii_case(want) || kind.replace('_', "").eq_ignore_ascii_case(&want.replace('_', ""))
     };
     let from_ids = || {
-        profile
-            .identifiers
-            .iter()
-            .find(|i| i.kind.eq_ignore_ascii_case(kind) || i.kind.replace('_', "").eq_ignore_ascii_case(kind))
-            .map(|i| i.value.clone())
+        kinds.iter().find_map(|want| profile.identifiers.iter().find(|i| same(&i.kind, want)).map(|i| i.value.clone()))
     };
-    from_traits.filter(|s| !s.is_empty()).or_else(from_ids)
+    from_traits.or_else(from_ids)
 }
 
 async fn sold_out(engine: &Engine, sku: &str) -> Result<bool, EngineError> {
@@ -287,5 +288,58 @@ impl Engine {
             base.trim_end_matches('/'),
             unsubscribe_token(&secret, customer, purpose)
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tailor_profiles::{Features, IdentifierView};
+
+    use super::*;
+
+    fn profile(traits: Value, ids: &[(&str, &str)]) -> ProfileView {
+        ProfileView {
+            id: "p1".into(),
+            created_at: String::new(),
+            traits,
+            identifiers: ids
+                .iter()
+                .map(|(kind, value)| IdentifierView {
+                    kind: kind.to_string(),
+                    value: value.to_string(),
+                    first_seen: String::new(),
+                    profile_id: "p1".into(),
+                })
+                .collect(),
+            features: Features {
+                first_seen: None,
+                last_seen: None,
+                channels: Vec::new(),
+                event_count: 0,
+                order_count: 0,
+                spend: "0".into(),
+                currency: "USD".into(),
+                top_categories: Vec::new(),
+                preferred_store: None,
+            },
+            consent: Vec::new(),
+            cart: Vec::new(),
+            merged_profiles: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn push_reaches_the_apps_push_token_first_then_its_device() {
+        let none = profile(json!({"email": "a@b.co"}), &[]);
+        assert_eq!(address(&none, SendChannel::Push), None, "no app: push cannot reach them");
+        assert_eq!(address(&none, SendChannel::Email).as_deref(), Some("a@b.co"));
+        let device = profile(json!({}), &[("deviceId", "dev-1")]);
+        assert_eq!(address(&device, SendChannel::Push).as_deref(), Some("dev-1"));
+        let token = profile(json!({"push_token": "tok-9"}), &[("device_id", "dev-1")]);
+        assert_eq!(address(&token, SendChannel::Push).as_deref(), Some("tok-9"));
+        let id_token = profile(json!({}), &[("device_id", "dev-1"), ("push_token", "tok-3")]);
+        assert_eq!(address(&id_token, SendChannel::Push).as_deref(), Some("tok-3"));
+        assert_eq!(address(&none, SendChannel::Sms), None);
     }
 }
