@@ -11,6 +11,7 @@ pub mod machine;
 mod migrations;
 pub mod outbox;
 pub mod segment;
+pub mod segment_store;
 pub mod store;
 
 pub use journey::{Guardrails, JourneyDef, SendChannel, Step, StepKind};

@@ -117,4 +117,23 @@ pub const MIGRATIONS: &[Migration] = &[
     )
     ",
     ),
+    // Segments and their members, kept up as events arrive.
+    Migration::portable(
+        "campaigns/004_segments",
+        "
+    CREATE TABLE segments (
+        id TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE segment_members (
+        segment_id TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        since BIGINT NOT NULL,
+        checked_at BIGINT NOT NULL,
+        PRIMARY KEY (segment_id, customer_id)
+    );
+    CREATE INDEX segment_members_checked ON segment_members (segment_id, checked_at)
+    ",
+    ),
 ];

@@ -232,46 +232,62 @@ impl Membership {
     }
 }
 
+/// What the store knows of one customer for a segment's conditions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerState {
+    /// Their traits (merged over their profiles).
+    pub traits: BTreeMap<String, Value>,
+    /// Completed orders.
+    pub orders: u32,
+    /// Spend, in cents.
+    pub spend_cents: i64,
+    /// Times (unix ms) of their events, by name (those a segment counts; older ones may be left out).
+    pub events: HashMap<String, Vec<i64>>,
+}
+
+/// Whether a customer in `state` meets every condition of `def` at `now`.
+pub fn is_member(def: &SegmentDef, state: &CustomerState, now: i64) -> bool {
+    def.conditions.iter().all(|cond| match cond {
+        Condition::Trait { name, equals } => state.traits.get(name) == Some(equals),
+        Condition::EventCount { event, min, within_days } => {
+            let from = now.saturating_sub(window_ms(*within_days));
+            let n = state.events.get(event).map_or(0, |ts| ts.iter().filter(|at| **at > from && **at <= now).count());
+            n >= *min as usize
+        }
+        Condition::Orders { min } => state.orders >= *min,
+        Condition::Spend { min_cents } => state.spend_cents >= *min_cents,
+    })
+}
+
+/// The events a segment counts, each with its longest window in days.
+pub fn events_counted(def: &SegmentDef) -> BTreeMap<String, u32> {
+    let mut out: BTreeMap<String, u32> = BTreeMap::new();
+    for c in &def.conditions {
+        if let Condition::EventCount { event, within_days, .. } = c {
+            let w = out.entry(event.clone()).or_default();
+            *w = (*w).max(*within_days);
+        }
+    }
+    out
+}
+
 /// The members at `now`, derived from the whole history `(customer, fact, at)` at once.
 pub fn recompute(def: &SegmentDef, history: &[(String, Fact, i64)], now: i64) -> BTreeSet<String> {
-    let mut by: BTreeMap<&str, Vec<(&Fact, i64)>> = BTreeMap::new();
+    let mut by: BTreeMap<&str, CustomerState> = BTreeMap::new();
     for (who, fact, at) in history.iter().filter(|(_, _, at)| *at <= now) {
-        by.entry(who.as_str()).or_default().push((fact, *at));
+        let state = by.entry(who.as_str()).or_default();
+        match fact {
+            Fact::Trait(n, v) => {
+                state.traits.insert(n.clone(), v.clone());
+            }
+            Fact::Order(c) => {
+                state.orders = state.orders.saturating_add(1);
+                state.spend_cents = state.spend_cents.saturating_add(*c);
+            }
+            Fact::Event(e) => state.events.entry(e.clone()).or_default().push(*at),
+        }
     }
-    by.into_iter()
-        .filter(|(_, facts)| {
-            def.conditions.iter().all(|cond| match cond {
-                Condition::Trait { name, equals } => facts
-                    .iter()
-                    .rev()
-                    .find_map(|(f, _)| match f {
-                        Fact::Trait(n, v) if n == name => Some(v),
-                        _ => None,
-                    })
-                    .is_some_and(|v| v == equals),
-                Condition::EventCount { event, min, within_days } => {
-                    let from = now.saturating_sub(window_ms(*within_days));
-                    let n =
-                        facts.iter().filter(|(f, at)| matches!(f, Fact::Event(e) if e == event) && *at > from).count();
-                    n >= *min as usize
-                }
-                Condition::Orders { min } => {
-                    facts.iter().filter(|(f, _)| matches!(f, Fact::Order(_))).count() >= *min as usize
-                }
-                Condition::Spend { min_cents } => {
-                    let spend: i64 = facts
-                        .iter()
-                        .filter_map(|(f, _)| match f {
-                            Fact::Order(c) => Some(*c),
-                            _ => None,
-                        })
-                        .fold(0i64, |a, c| a.saturating_add(c));
-                    spend >= *min_cents
-                }
-            })
-        })
-        .map(|(who, _)| who.to_string())
-        .collect()
+    by.into_iter().filter(|(_, state)| is_member(def, state, now)).map(|(who, _)| who.to_string()).collect()
 }
 
 #[cfg(test)]

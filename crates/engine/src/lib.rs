@@ -14,6 +14,7 @@ mod pricing;
 mod projector;
 mod recs;
 mod search;
+mod segments;
 mod supervisor;
 
 use std::path::PathBuf;
@@ -49,8 +50,10 @@ pub use recs::{
     BoostRule, ConsentUse, Merchandising, ReasonView, RecommendedItem, RecsRequest, RecsResponse, TrainSummary, MAX_K,
 };
 pub use search::{SearchRequest, SearchResponse, MAX_QUERY_CHARS, MAX_SEARCH_LIMIT};
+pub use segments::{SegmentMember, SegmentView};
 pub use supervisor::JobStatus;
 pub use tailor_assistant::dialogue::ChatChannel;
+pub use tailor_campaigns::segment::SegmentDef;
 pub use tailor_campaigns::{Guardrails as SendGuardrails, JourneyDef};
 pub use tailor_inventory::{
     AdjustMode, Adjustment, Allocation, ChannelPolicy, LocationAvailability, Policy, Reservation, ReservationLine,
@@ -413,6 +416,7 @@ impl Engine {
         tailor_pricing::store::forget_offers(&mut tx, &ids).await?;
         tailor_campaigns::store::forget(&mut tx, &ids).await?;
         tailor_campaigns::entries::forget(&mut tx, &ids).await?;
+        tailor_campaigns::segment_store::forget(&mut tx, &ids).await?;
         tx.commit().await?;
         self.stock_moved(moved).await;
         self.forget_in_models(&ids).await?;

@@ -24,6 +24,7 @@ mod profiles;
 mod ratelimit;
 mod recommendations;
 mod search;
+mod segments;
 mod uplift;
 
 use std::future::Future;
@@ -102,6 +103,7 @@ pub fn app(engine: Engine) -> Router {
         .merge(pricing::routes())
         .merge(journeys::routes())
         .merge(uplift::routes())
+        .merge(segments::routes())
         .merge(ops::routes())
         .merge(admin::routes())
         .split_for_parts();

@@ -71,6 +71,11 @@ impl PageQuery {
             .transpose()
     }
 
+    /// The cursor as a text position written by [`cursor_of_text`] with `tag`.
+    pub(crate) fn text(&self, tag: char) -> Result<Option<&str>, ApiError> {
+        self.cursor.as_deref().map(|c| c.strip_prefix(tag).ok_or_else(bad_cursor)).transpose()
+    }
+
     /// The cursor as a pair of positions written by [`cursor_of_pair`] with `tag`.
     pub(crate) fn pair(&self, tag: char) -> Result<Option<(i64, i64)>, ApiError> {
         self.cursor
@@ -127,6 +132,11 @@ pub(crate) fn cursor_of(tag: char, n: i64) -> String {
 /// The opaque cursor for the pair of positions `(a, b)` of kind `tag`.
 pub(crate) fn cursor_of_pair(tag: char, a: i64, b: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{tag}{a}.{b}"))
+}
+
+/// The opaque cursor for text position `s` (an id) of kind `tag`.
+pub(crate) fn cursor_of_text(tag: char, s: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{tag}{s}"))
 }
 
 #[cfg(test)]

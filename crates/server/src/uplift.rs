@@ -2,6 +2,8 @@
 //! delete models. Journeys name a model in `targeting.model` to send only to those a message
 //! changes. Thin: the engine trains and scores.
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,7 +15,8 @@ use utoipa_axum::routes;
 
 use crate::auth::{AdminKey, ReadKey};
 use crate::error::parse_body;
-use crate::extract::Path;
+use crate::extract::{Path, Query};
+use crate::page::{Page, PageParams, PageQuery};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -47,10 +50,15 @@ async fn train(
 }
 
 /// Every uplift model, by name.
-#[utoipa::path(get, path = "/v1/uplift-models", tag = "journeys", security(("bearer" = [])),
-    responses((status = 200, body = Vec<UpliftModelView>)))]
-async fn list(State(state): State<AppState>, _key: ReadKey) -> Result<Json<Vec<UpliftModelView>>, ApiError> {
-    Ok(Json(state.engine.uplift_models().await?))
+#[utoipa::path(get, path = "/v1/uplift-models", tag = "journeys", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = Page<UpliftModelView>), (status = 400, description = "Bad limit or cursor")))]
+async fn list(
+    State(state): State<AppState>,
+    _key: ReadKey,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Page<UpliftModelView>>, ApiError> {
+    let page = PageQuery::from_query(&q)?;
+    Ok(Json(page.slice(state.engine.uplift_models().await?)?))
 }
 
 /// One uplift model: what it learned from and the spread of its predictions.

@@ -170,6 +170,9 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         "/v1/search?q=milk",
         "/v1/uplift-models",
         "/v1/uplift-models/m1",
+        "/v1/segments",
+        "/v1/segments/s1",
+        "/v1/segments/s1/members",
     ];
     // The assistant's shopper routes: any intake key (a browser's write key with the
     // conversation's token), never a read key.
@@ -180,7 +183,7 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         ("GET", "/v1/conversations/c1/messages"),
         ("GET", "/v1/conversations/c1/stream"),
     ];
-    let admin: [(&str, &str); 53] = [
+    let admin: [(&str, &str); 55] = [
         ("GET", "/v1/keys"),
         ("POST", "/v1/keys"),
         ("POST", "/v1/keys/k1/revoke"),
@@ -234,6 +237,8 @@ async fn every_route_refuses_a_missing_key_and_a_key_of_the_wrong_scope(s: TestS
         ("DELETE", "/v1/assistant/knowledge/k.md"),
         ("POST", "/v1/uplift-models"),
         ("DELETE", "/v1/uplift-models/m1"),
+        ("PUT", "/v1/segments/s1"),
+        ("DELETE", "/v1/segments/s1"),
     ];
     // The unsubscribe link needs no key (its signed token is the credential): a bad token is a
     // 400 naming it, never a 401.

@@ -442,7 +442,7 @@ async fn a_journeys_holdout_trains_the_model_the_next_journey_targets_with(s: Te
     assert_eq!(model["control"][0].as_u64().unwrap_or(0) + model["treated"][0].as_u64().unwrap_or(0), N as u64);
     assert_eq!(model["control"][1], 0, "the holdout bought nothing: {model}");
     let (status, listed) = s.get("/v1/uplift-models").await;
-    assert_eq!((status, listed[0]["name"].as_str()), (200, Some("reminder-uplift")), "{listed}");
+    assert_eq!((status, listed["items"][0]["name"].as_str()), (200, Some("reminder-uplift")), "{listed}");
 
     // Bad targeting is refused naming the field, and nothing is saved.
     let targeted = |targeting: Value| {

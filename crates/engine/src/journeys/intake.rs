@@ -52,6 +52,18 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
         return Ok(0);
     };
     let journeys: Vec<Saved> = store::journeys(&mut tx).await?.into_iter().filter(|j| !j.paused).collect();
+    // Segments judge again each customer these events name.
+    if crate::segments::any(&mut tx).await? {
+        let mut touched = std::collections::BTreeSet::new();
+        for r in &rows {
+            if let Some(profile) = r.get::<Option<String>, _>(2) {
+                if let Some(root) = tailor_profiles::root_of(&mut tx, &profile).await? {
+                    touched.insert(root);
+                }
+            }
+        }
+        crate::segments::on_customers(&mut tx, &touched, now).await?;
+    }
     if !journeys.is_empty() {
         for r in &rows {
             let (Some(name), Some(profile)) = (r.get::<Option<String>, _>(1), r.get::<Option<String>, _>(2)) else {

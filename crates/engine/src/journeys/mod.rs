@@ -385,6 +385,7 @@ impl Engine {
     pub async fn run_journeys(&self) -> Result<RoundSummary, EngineError> {
         let _round = self.journey_state().round.lock().await;
         let events = intake::catch_up(self).await?;
+        self.recheck_segments().await?;
         let mut fired = 0;
         loop {
             let n = fire::fire_due(self).await?;

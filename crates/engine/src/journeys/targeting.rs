@@ -40,6 +40,7 @@ pub struct UpliftModelView {
     /// The journey whose entries trained it.
     pub journey: String,
     /// When it was trained (RFC 3339).
+    #[schema(value_type = String, format = DateTime)]
     pub trained_at: String,
     /// The features it reads, in order.
     pub features: Vec<String>,
