@@ -20,7 +20,14 @@ pub const TRIGGER_EVENTS: &[&str] = &[
     "birthday",
     "back_in_stock",
     "price_drop",
+    SEGMENT_ENTERED,
+    SEGMENT_EXITED,
 ];
+
+/// The trigger of a customer entering a segment (`trigger.segment` names it).
+pub const SEGMENT_ENTERED: &str = "Segment Entered";
+/// The trigger of a customer leaving a segment (`trigger.segment` names it).
+pub const SEGMENT_EXITED: &str = "Segment Exited";
 
 /// The longest wait a step may hold, in seconds (a year).
 pub const MAX_WAIT_SECONDS: i64 = 366 * 86_400;
@@ -33,6 +40,9 @@ pub const MAX_STEPS: usize = 64;
 pub struct Trigger {
     /// The event name (one of [`TRIGGER_EVENTS`]).
     pub event: String,
+    /// The segment, for `Segment Entered` and `Segment Exited`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
 }
 
 /// Whether a customer may enter again.
@@ -326,6 +336,22 @@ impl JourneyDef {
                 "trigger.event",
                 format!("unknown trigger event '{}'; one of: {}", self.trigger.event, TRIGGER_EVENTS.join(", ")),
             ));
+        }
+        let by_segment = [SEGMENT_ENTERED, SEGMENT_EXITED].contains(&self.trigger.event.as_str());
+        match (&self.trigger.segment, by_segment) {
+            (None, true) => {
+                return Err(FieldError::invalid("trigger.segment", "a segment trigger names its segment"));
+            }
+            (Some(_), false) => {
+                return Err(FieldError::invalid(
+                    "trigger.segment",
+                    "only Segment Entered and Segment Exited triggers name a segment",
+                ));
+            }
+            (Some(id), true) if !is_id(id) => {
+                return Err(FieldError::invalid("trigger.segment", "a segment id: letters, digits, '-' or '_'"));
+            }
+            _ => {}
         }
         self.check_measurement()?;
         for (field, list) in [("exitOn", &self.exit_on), ("restartOn", &self.restart_on)] {

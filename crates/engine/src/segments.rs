@@ -93,13 +93,14 @@ async fn state_of(
     Ok(Some(state))
 }
 
-/// Judges `customer` for one segment and records the outcome; true when membership changed.
+/// Judges `customer` for one segment and records the outcome: `Some(true)` when they entered,
+/// `Some(false)` when they left.
 async fn judge(
     conn: &mut sqlx::AnyConnection,
     s: &SavedSegment,
     customer: &str,
     now: i64,
-) -> Result<bool, EngineError> {
+) -> Result<Option<bool>, EngineError> {
     let inside = match state_of(conn, &s.def, customer, now).await? {
         Some(state) => segment::is_member(&s.def, &state, now),
         None => false,
@@ -110,7 +111,18 @@ async fn judge(
     } else if was {
         store::remove_member(conn, &s.id, customer).await?;
     }
-    Ok(inside != was)
+    Ok((inside != was).then_some(inside))
+}
+
+/// A customer entered (`entered`) or left a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Moved {
+    /// The segment.
+    pub segment: String,
+    /// The customer (root profile).
+    pub customer: String,
+    /// Entered, else left.
+    pub entered: bool,
 }
 
 /// Whether any segment exists (the intake skips judging otherwise).
@@ -119,22 +131,25 @@ pub(crate) async fn any(conn: &mut sqlx::AnyConnection) -> Result<bool, EngineEr
 }
 
 /// Judges again every customer in `customers` (root profiles) for every segment, inside the
-/// caller's transaction (the journeys' intake, as it reads their events).
+/// caller's transaction (the journeys' intake, as it reads their events); returns who moved.
 pub(crate) async fn on_customers(
     conn: &mut sqlx::AnyConnection,
     customers: &BTreeSet<String>,
     now: i64,
-) -> Result<(), EngineError> {
+) -> Result<Vec<Moved>, EngineError> {
+    let mut moved = Vec::new();
     if customers.is_empty() {
-        return Ok(());
+        return Ok(moved);
     }
     let segments = store::segments(conn).await?;
     for s in &segments {
         for c in customers {
-            judge(conn, s, c, now).await?;
+            if let Some(entered) = judge(conn, s, c, now).await? {
+                moved.push(Moved { segment: s.id.clone(), customer: c.clone(), entered });
+            }
         }
     }
-    Ok(())
+    Ok(moved)
 }
 
 impl Engine {
@@ -206,7 +221,8 @@ impl Engine {
     }
 
     /// Judges again the members checked longest ago of segments that count events in a
-    /// window, since time alone moves people out of those. Returns how many left.
+    /// window, since time alone moves people out of those; journeys triggered by leaving start.
+    /// Returns how many left.
     pub(crate) async fn recheck_segments(&self) -> Result<u64, EngineError> {
         let now = self.journey_clock().now();
         let mut tx = self.db().writer().begin().await?;
@@ -218,12 +234,27 @@ impl Engine {
             for customer in
                 store::stale_members(&mut tx, &s.id, now.saturating_sub(RECHECK_MS), STALE_PER_ROUND).await?
             {
-                if judge(&mut tx, &s, &customer, now).await? {
+                if judge(&mut tx, &s, &customer, now).await? == Some(false) {
                     left += 1;
+                    let moved = Moved { segment: s.id.clone(), customer, entered: false };
+                    crate::journeys::segment_moved(&mut tx, &moved, now).await?;
                 }
             }
         }
         tx.commit().await?;
         Ok(left)
     }
+}
+
+/// Checks that a journey's trigger segment exists, naming the field.
+pub(crate) async fn check_trigger(engine: &Engine, def: &tailor_campaigns::JourneyDef) -> Result<(), EngineError> {
+    let Some(id) = &def.trigger.segment else { return Ok(()) };
+    let mut conn = engine.db().reader().acquire().await?;
+    if store::segment(&mut conn, id).await?.is_none() {
+        return Err(EngineError::Invalid(FieldError::invalid(
+            "trigger.segment",
+            format!("no segment '{id}': create it with PUT /v1/segments/{id}"),
+        )));
+    }
+    Ok(())
 }

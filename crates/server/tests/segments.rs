@@ -40,6 +40,20 @@ async fn all_members(s: &TestServer, id: &str) -> Vec<String> {
     }
 }
 
+async fn entered(s: &TestServer, customer: &str, journey: &str) -> bool {
+    let (status, log) = s.get(&format!("/v1/messages/decisions?user={customer}")).await;
+    assert_eq!(status, 200, "{log}");
+    log["items"].as_array().is_some_and(|d| d.iter().any(|x| x["journey"] == journey && x["outcome"] == "entered"))
+}
+
+async fn entered_until(s: &TestServer, customer: &str, journey: &str) {
+    let deadline = std::time::Instant::now() + tailor_testkit::EVENT_WAIT;
+    while !entered(s, customer, journey).await {
+        assert!(std::time::Instant::now() < deadline, "{customer} never entered {journey}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 async fn profile_id(s: &TestServer, user: &str) -> String {
     let (status, found) = s.get_until(&format!("/v1/profiles/lookup?userId={user}"), |st, _| st == 200).await;
     assert_eq!(status, 200, "{found}");
@@ -93,6 +107,27 @@ async fn membership_follows_events_and_time(s: TestServer) {
     expected.sort();
     assert_eq!(all_members(&s, "engaged-gold").await, expected, "three pages of up to three");
 
+    // Journeys start when a customer enters or leaves (not for those already inside).
+    let journey = |event: &str| {
+        json!({"name": event, "trigger": {"event": event, "segment": "engaged-gold"}, "holdout": 0,
+            "steps": [{"id": "pause", "type": "wait", "seconds": 86_400},
+                {"id": "hello", "type": "send", "channel": "onsite", "template": "cart_reminder"}]})
+    };
+    for (id, event) in [("vip-welcome", "Segment Entered"), ("vip-lost", "Segment Exited")] {
+        let (status, saved) = s.call("PUT", &format!("/v1/journeys/{id}"), &s.admin_key, Some(&journey(event))).await;
+        assert_eq!(status, 200, "{saved}");
+    }
+    for (trigger, why) in [
+        (json!({"event": "Segment Entered"}), "no segment"),
+        (json!({"event": "Segment Entered", "segment": "nope"}), "an unknown segment"),
+        (json!({"event": "Product Added", "segment": "engaged-gold"}), "a segment on another trigger"),
+    ] {
+        let mut bad = journey("Segment Entered");
+        bad["trigger"] = trigger;
+        let (status, problem) = s.call("PUT", "/v1/journeys/bad", &s.admin_key, Some(&bad)).await;
+        assert_eq!((status, problem["field"].as_str()), (400, Some("trigger.segment")), "{why}: {problem}");
+    }
+
     // c3 views again: now two views, so they enter; c4 becomes silver: they leave.
     batch(
         &s,
@@ -116,6 +151,10 @@ async fn membership_follows_events_and_time(s: TestServer) {
     let ids: Vec<&str> =
         members["items"].as_array().expect("items").iter().filter_map(|m| m["profileId"].as_str()).collect();
     assert!(ids.contains(&c3.as_str()) && !ids.contains(&c4.as_str()), "{members}");
+    entered_until(&s, &c3, "vip-welcome").await;
+    entered_until(&s, &c4, "vip-lost").await;
+    let c0 = profile_id(&s, "c0").await;
+    assert!(!entered(&s, &c0, "vip-welcome").await, "already a member when the journey started");
 
     // An erased member leaves at once.
     let (status, _) = s.call("DELETE", &format!("/v1/profiles/{c3}"), &s.admin_key, None).await;
@@ -125,6 +164,7 @@ async fn membership_follows_events_and_time(s: TestServer) {
     // A week later the views have left the window: time alone empties the segment.
     s.engine.journey_clock().set(t0 + 7 * DAY);
     members_until(&s, "engaged-gold", 0).await;
+    entered_until(&s, &c0, "vip-lost").await;
     let (status, listed) = s.get("/v1/segments").await;
     assert_eq!((status, listed["items"][0]["id"].as_str()), (200, Some("engaged-gold")), "{listed}");
 }

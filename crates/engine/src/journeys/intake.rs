@@ -3,7 +3,7 @@
 //! customer's journey on an exit event, restarts it on a restart event, and enters them on the
 //! trigger. Positions, the log and the cursor commit together: a crash repeats nothing.
 
-use tailor_campaigns::journey::Reentry;
+use tailor_campaigns::journey::{Reentry, SEGMENT_ENTERED, SEGMENT_EXITED};
 use tailor_campaigns::machine::{self, Decision, Facts};
 use tailor_campaigns::store::{self, LogLine, PositionRow, Saved};
 use tailor_store::{Backend, Row};
@@ -62,7 +62,9 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
                 }
             }
         }
-        crate::segments::on_customers(&mut tx, &touched, now).await?;
+        for moved in crate::segments::on_customers(&mut tx, &touched, now).await? {
+            segment_moved_at(&mut tx, &journeys, &moved, (last, now), now).await?;
+        }
     }
     if !journeys.is_empty() {
         for r in &rows {
@@ -136,6 +138,36 @@ async fn on_event(
     super::holdout::record_entry(conn, j, customer, j.version, entry, trigger).await?;
     store::log(conn, &log("entered", format!("{event} started version {}", j.version)), &new_id()).await?;
     Ok(())
+}
+
+/// Starts the journeys triggered by a customer entering or leaving a segment; `trigger` is the
+/// (log position, time) the move counts from.
+async fn segment_moved_at(
+    conn: &mut sqlx::AnyConnection,
+    journeys: &[Saved],
+    moved: &crate::segments::Moved,
+    trigger: (i64, i64),
+    now: i64,
+) -> Result<(), EngineError> {
+    let event = if moved.entered { SEGMENT_ENTERED } else { SEGMENT_EXITED };
+    for j in journeys {
+        if j.def.trigger.event == event && j.def.trigger.segment.as_deref() == Some(moved.segment.as_str()) {
+            on_event(conn, j, &moved.customer, event, trigger, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Starts the journeys triggered by a segment move found outside the intake (time moved a
+/// member out), counted from the newest log position.
+pub(crate) async fn segment_moved(
+    conn: &mut sqlx::AnyConnection,
+    moved: &crate::segments::Moved,
+    now: i64,
+) -> Result<(), EngineError> {
+    let journeys: Vec<Saved> = store::journeys(conn).await?.into_iter().filter(|j| !j.paused).collect();
+    let last: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&mut *conn).await?.get(0);
+    segment_moved_at(conn, &journeys, moved, (last, now), now).await
 }
 
 /// Where a customer entering at `now` stands. Branches right at the start are decided when

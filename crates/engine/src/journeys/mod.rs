@@ -25,6 +25,7 @@ use tailor_core::{FieldError, Purpose};
 
 pub use clock::Clock;
 pub use config::{Channels, SmtpConfig};
+pub(crate) use intake::segment_moved;
 pub use report::{
     ChannelLift, DifferenceView, FunnelStep, GroupView, JourneyReport, LiftView, MixItem, SideCount, StepLift,
 };
@@ -261,6 +262,7 @@ impl Engine {
         let templates: BTreeSet<String> = self.templates().messages().keys().cloned().collect();
         def.check(&templates).map_err(EngineError::Invalid)?;
         targeting::check_model(self, def).await?;
+        crate::segments::check_trigger(self, def).await?;
         let mut tx = self.db().writer().begin().await?;
         store::save_journey(&mut tx, id, def, self.journey_clock().now()).await?;
         tx.commit().await?;
