@@ -1,8 +1,10 @@
 // The chat widget and the console's hand-off inbox in headless Chromium: a shopper asks about
 // availability on a shop page with the widget, reserves after the assistant's offer, asks for a
 // person; the console inbox shows the conversation with its context, a person replies there and
-// the reply reaches the widget over its live feed. Prints one JSON line.
+// the reply reaches the widget over its live feed. The shop page is on another origin than
+// Tailor, so the widget's calls are cross-origin. Prints one JSON line.
 // Usage: node assistant.mjs BASE_URL WRITE_KEY ADMIN_KEY STORE SHOT_PREFIX
+import http from "node:http";
 import { chromium } from "playwright-core";
 
 const [base, writeKey, adminKey, store, shot] = process.argv.slice(2);
@@ -18,8 +20,21 @@ const lastText = (role) => (page) => page.evaluate((r) => {
 try {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   context.on("requestfailed", (r) => failedRequests.push(r.url()));
+  // The shop's page lives on the shop's own origin (a server of its own on another port) and
+  // loads the widget from Tailor, as in production: every call the widget makes is cross-origin,
+  // preflights included.
+  const shopServer = http.createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html" });
+    res.end(`<!doctype html><html><head><title>A shop</title></head><body><h1>A shop</h1>
+<script src="${base}/assistant/widget.js" data-key="${writeKey}" data-store="${store}" data-open="true"></script></body></html>`);
+  });
+  await new Promise((ok) => shopServer.listen(0, "127.0.0.1", ok));
+  const shopOrigin = `http://localhost:${shopServer.address().port}`;
+  shopServer.unref();
   const shop = await context.newPage();
-  await shop.goto(`${base}/assistant#key=${writeKey}&store=${store}&open=true`);
+  const consoleErrors = [];
+  shop.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  await shop.goto(`${shopOrigin}/product/bananas`);
   await shop.waitForSelector("#tailor-chat:not([hidden])");
   const ask = async (text) => {
     const before = await shop.evaluate(() => document.querySelectorAll(".tailor-msg[data-role=assistant]").length);
@@ -53,7 +68,8 @@ try {
   await shop.waitForFunction(() => [...document.querySelectorAll(".tailor-msg[data-role=agent]")].some((m) => m.textContent.includes("Ana")), null, { timeout: 15000 });
   const agent = await lastText("agent")(shop);
   await shop.screenshot({ path: `${shot}-widget.png` });
-  console.log(JSON.stringify({ availability, held, handoff, transcript, context: contextRows, agent, failedRequests }));
+  const origin = await shop.evaluate(() => location.origin);
+  console.log(JSON.stringify({ availability, held, handoff, transcript, context: contextRows, agent, failedRequests, origin, consoleErrors }));
 } finally {
   await browser.close();
 }

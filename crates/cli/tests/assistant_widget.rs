@@ -55,6 +55,12 @@ async fn a_shopper_reserves_asks_for_a_person_and_the_persons_reply_reaches_the_
     let text = |k: &str| seen[k].as_str().unwrap_or("").to_string();
     assert!(text("availability").contains("sold out at store 381") && text("availability").contains("436"), "{seen}");
     assert!(text("held").contains("held for you at store 436"), "{seen}");
+    let origin = seen["origin"].as_str().unwrap_or("");
+    assert!(
+        origin.starts_with("http://localhost:") && !base.contains(origin),
+        "the shop page has its own origin: {seen}"
+    );
+    assert_eq!(seen["consoleErrors"], serde_json::json!([]), "no call was blocked: {seen}");
     assert!(text("handoff").contains("person"), "{seen}");
     assert_eq!(avail["items"][0]["available"], 4, "{avail}");
     // The inbox shows the whole transcript and the context the assistant had.

@@ -8,6 +8,7 @@ mod auth;
 mod chat_limits;
 mod console;
 mod conversations;
+mod cors;
 mod encoding;
 mod error;
 mod extract;

@@ -19,6 +19,7 @@ pub use tailor_core::bucket::Bucket;
 /// | `body_read_timeout_secs` | 30 | a request body that sends no byte this long closes the connection |
 /// | `shutdown_grace_secs` | 8 | on SIGTERM, requests still running this long after are dropped (with the jobs and the store closing after, the process exits within 10 s) |
 /// | `rate` | see [`RateLimits`] | 429 with `Retry-After` |
+/// | `allowed_origins` | any | a browser page from another origin cannot call intake or the assistant |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerLimits {
@@ -39,6 +40,9 @@ pub struct ServerLimits {
     pub trusted_proxies: Vec<IpAddr>,
     /// Request rate limits.
     pub rate: RateLimits,
+    /// Web origins (e.g. `https://shop.example`) whose pages may call the browser routes
+    /// (intake, conversations) with the write key; empty: any origin.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Token buckets kept in memory on each node: a bucket holds up to `burst` requests and refills
@@ -76,6 +80,7 @@ impl Default for ServerLimits {
             shutdown_grace_secs: 8.0,
             trusted_proxies: Vec::new(),
             rate: RateLimits::default(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -116,6 +121,14 @@ impl ServerLimits {
         for (name, v) in secs {
             if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
                 return Err(format!("{name} must be between 0 and 86400 seconds, not {v}"));
+            }
+        }
+        for o in &self.allowed_origins {
+            let host = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://")).unwrap_or("");
+            if host.is_empty() || o.len() > 256 || host.trim_end_matches('/').contains(['/', '?', '#', ' ']) {
+                return Err(format!(
+                    "allowed_origins: '{o}' is not an origin; write scheme://host[:port], e.g. https://shop.example"
+                ));
             }
         }
         if self.max_connections == 0 || self.max_connections_per_ip == 0 {

@@ -48,7 +48,9 @@ pub(crate) fn layer(app: Router, limits: &ServerLimits) -> Router {
     };
     let origin =
         Arc::new(Origin { trusted_proxies: limits.trusted_proxies.clone(), chat: Arc::new(ChatGate::new(rate)) });
-    app.layer(axum::middleware::from_fn_with_state(origin, mark_origin))
+    let app = app.layer(axum::middleware::from_fn_with_state(origin, mark_origin));
+    // Outermost, so that answers from the limits (429) reach the page too.
+    crate::cors::layer(app, &limits.allowed_origins)
 }
 
 struct Origin {
