@@ -13,8 +13,10 @@ pub enum Channel {
     App,
     /// A physical store (POS, associate tablet).
     Store,
-    /// Customer support (phone, chat).
+    /// Customer support (phone, a person's chat).
     Support,
+    /// The shopping assistant's conversations.
+    Chat,
     /// E-mail.
     Email,
     /// A server-side integration with no customer-facing channel.
@@ -29,6 +31,7 @@ impl Channel {
             Self::App => "app",
             Self::Store => "store",
             Self::Support => "support",
+            Self::Chat => "chat",
             Self::Email => "email",
             Self::Server => "server",
         }
@@ -41,6 +44,7 @@ impl Channel {
             "app" | "mobile" => Self::App,
             "store" | "pos" | "instore" | "in_store" => Self::Store,
             "support" | "call_center" | "callcenter" => Self::Support,
+            "chat" | "assistant" => Self::Chat,
             "email" => Self::Email,
             "server" => Self::Server,
             _ => return None,

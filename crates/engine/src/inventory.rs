@@ -347,7 +347,7 @@ impl Engine {
         let Some(channel) = tailor_core::Channel::parse(&p.channel) else {
             return Err(EngineError::Invalid(tailor_core::FieldError::invalid(
                 "channel",
-                "one of web, app, store, support, email, server",
+                "one of web, app, store, support, chat, email, server",
             )));
         };
         let p = ChannelPolicy { channel: channel.as_str().to_string(), ..p.clone() };

@@ -101,7 +101,7 @@ pub async fn set_policy(db: &Db, p: &ChannelPolicy, now: i64) -> Result<(), Inve
     if tailor_core::Channel::parse(&p.channel).map(|c| c.as_str()) != Some(p.channel.as_str()) {
         return Err(InventoryError::Invalid(FieldError::invalid(
             "channel",
-            "must be one of web, app, store, support, email, server",
+            "must be one of web, app, store, support, chat, email, server",
         )));
     }
     if p.cart_ttl_ms < 1000 {

@@ -59,7 +59,7 @@ impl Rule {
         // A misspelt channel would make a rule that never matches: refuse it.
         if let Some(c) = &self.channel {
             if tailor_core::Channel::parse(c).map(|ch| ch.as_str()) != Some(c.as_str()) {
-                return bad("channel", "must be one of web, app, store, support, email, server");
+                return bad("channel", "must be one of web, app, store, support, chat, email, server");
             }
         }
         match (self.points_per_unit, self.multiplier) {

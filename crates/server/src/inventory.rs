@@ -63,7 +63,7 @@ struct PolicyBody {
 /// is held), `reserve_on_cart` (Product Added holds units for the cart's time to live),
 /// `reserve_on_order` (held at checkout through `POST /v1/reservations`).
 #[utoipa::path(put, path = "/v1/inventory/policies/{channel}", tag = "inventory", security(("bearer" = [])),
-    request_body = PolicyBody, params(("channel" = String, Path, description = "web, app, store, support, email or server")),
+    request_body = PolicyBody, params(("channel" = String, Path, description = "web, app, store, support, chat, email or server")),
     responses((status = 200, body = ChannelPolicy), (status = 400, description = "Invalid field")))]
 async fn put_policy(
     State(state): State<AppState>,
@@ -402,7 +402,7 @@ async fn reserve(
         channel: match text(&v, "channel", false)? {
             None => "web".into(),
             Some(c) => tailor_core::Channel::parse(&c)
-                .ok_or_else(|| ApiError::field("channel", "one of web, app, store, support, email, server"))?
+                .ok_or_else(|| ApiError::field("channel", "one of web, app, store, support, chat, email, server"))?
                 .as_str()
                 .to_string(),
         },

@@ -50,7 +50,7 @@ struct PriceList {
 /// customer's personalization consent) are listed with their reasons.
 #[utoipa::path(get, path = "/v1/prices", tag = "pricing", security(("bearer" = [])),
     params(("sku" = String, Query, description = "SKUs, comma-separated"),
-        ("channel" = String, Query, description = "web, app, store, support, email or server"),
+        ("channel" = String, Query, description = "web, app, store, support, chat, email or server"),
         ("user" = Option<String>, Query, description = "A profile id, for personal offers"),
         ("zone" = Option<String>, Query, description = "Price zone (default list when absent)"),
         ("quantity" = Option<u32>, Query, description = "Units (multi-buy promotions), default 1")),
@@ -67,7 +67,7 @@ async fn quote(
         .unwrap_or_default();
     let channel = q.get("channel").map(String::as_str).unwrap_or("web");
     if Channel::parse(channel).is_none() {
-        return Err(ApiError::field("channel", "one of web, app, store, support, email, server"));
+        return Err(ApiError::field("channel", "one of web, app, store, support, chat, email, server"));
     }
     let quantity = match q.get("quantity") {
         None => 1,

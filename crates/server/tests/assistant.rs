@@ -478,6 +478,15 @@ async fn transcripts_are_personal_data_and_sms_replies_are_short(s: TestServer) 
     assert!(reply(&turn)["cards"].as_array().is_some_and(Vec::is_empty), "no cards on SMS: {turn}");
     assert!(!text(&turn).contains('\n') && text(&turn).chars().count() <= 306, "{turn}");
     assert!(text(&turn).contains("1) "), "an SMS list: {turn}");
+    // The turn is on the shopper's timeline, channel chat, with what was asked but not the words.
+    let on_timeline = |t: &Value| {
+        t["items"].as_array().and_then(|items| items.iter().find(|e| e["name"] == "Assistant Message")).cloned()
+    };
+    let (_, timeline) = s.get_until(&format!("/v1/profiles/{profile}/timeline"), |_, t| on_timeline(t).is_some()).await;
+    let event = on_timeline(&timeline).unwrap_or_else(|| panic!("no turn on the timeline: {timeline}"));
+    assert_eq!(event["channel"], "chat", "{event}");
+    assert_eq!(event["properties"]["conversation_id"].as_str(), Some(chat.id.as_str()), "{event}");
+    assert!(!event.to_string().contains("looking for milk"), "no message text on the timeline: {event}");
     let (status, export) = s.call("GET", &format!("/v1/profiles/{profile}/export"), &s.admin_key, None).await;
     assert_eq!(status, 200, "{export}");
     let conversations = export["conversations"].as_array().expect("conversations");

@@ -388,6 +388,7 @@ impl Engine {
         chat_store::save(&mut tx, &row).await?;
         tx.commit().await?;
         self.notify(id, m);
+        self.record_turn(&row, &understood, row.state == STATE_HANDOFF, m);
         metrics::counter!("tailor_assistant_turns_total").increment(1);
         tracing::debug!(conversation = id, intent = ?understood.intent, "assistant turn");
         Ok(TurnView {
@@ -406,6 +407,41 @@ impl Engine {
                 out_of_scope: understood.out_of_scope,
             }),
         })
+    }
+
+    /// Puts the turn on the shopper's timeline as an `Assistant Message` event on channel `chat`:
+    /// what was asked (the intent), never the words (the transcript keeps those). Recorded in the
+    /// background so the reply does not wait; a failure is logged, the turn itself is stored.
+    fn record_turn(&self, row: &ConversationRow, understood: &Understood, handed_off: bool, n: i64) {
+        let mut raw = serde_json::json!({
+            "type": "track",
+            "event": "Assistant Message",
+            "messageId": format!("assistant-turn-{}-{n}", row.id),
+            "properties": {
+                "conversation_id": row.id,
+                "intent": understood.intent,
+                "out_of_scope": understood.out_of_scope,
+                "handed_off": handed_off,
+                "conversation_channel": row.channel,
+            },
+            "context": {"channel": "chat"},
+        });
+        match (&row.user_id, &row.anonymous_id) {
+            (Some(u), _) => raw["userId"] = serde_json::json!(u),
+            (None, Some(a)) => raw["anonymousId"] = serde_json::json!(a),
+            (None, None) => return,
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let event = match tailor_core::Event::parse(raw, Some(tailor_core::EventKind::Track), now_millis()) {
+                Ok(e) => e,
+                Err(e) => return tracing::warn!(field = %e.field, "an assistant turn could not become an event"),
+            };
+            let source = tailor_stream::Source { name: "assistant".into(), trusted: false };
+            if let Err(e) = engine.ingest_from(&[event], &source).await {
+                tracing::warn!(error = %e, "an assistant turn did not reach the timeline");
+            }
+        });
     }
 
     fn notify(&self, id: &str, n: i64) {
