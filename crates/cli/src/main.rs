@@ -366,7 +366,7 @@ async fn keys(command: KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Create { scope, name, source, storage } => {
             let Some(scope) = Scope::parse(&scope) else {
-                bail!("--scope must be one of write, source, read, checkout, pos, admin")
+                bail!("--scope must be one of write, source, read, checkout, pos, agent, admin")
             };
             let engine = storage.open(false).await?;
             let key = engine.new_key(scope, &name, source.as_deref().unwrap_or(&name)).await;

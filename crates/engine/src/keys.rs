@@ -50,6 +50,9 @@ pub enum Scope {
     Checkout,
     /// A till: sends its sales as trusted events, reads loyalty accounts and redeems points.
     Pos,
+    /// A person answering the assistant's hand-offs (customer service, store staff): reads the
+    /// inbox and a conversation's context, replies and closes; nothing else.
+    Agent,
     /// Everything, including privacy requests, merges, settings and keys.
     Admin,
 }
@@ -65,6 +68,8 @@ pub enum Access {
     Reserve,
     /// Redeeming points.
     Redeem,
+    /// Answering the assistant's hand-offs.
+    Agent,
     /// Anything else: settings, privacy requests, keys.
     Admin,
 }
@@ -77,6 +82,7 @@ impl Access {
             Self::Read => "read or admin",
             Self::Reserve => "checkout or admin",
             Self::Redeem => "pos or admin",
+            Self::Agent => "agent or admin",
             Self::Admin => "admin",
         }
     }
@@ -84,7 +90,8 @@ impl Access {
 
 impl Scope {
     /// Every scope, for help texts.
-    pub const ALL: [Scope; 6] = [Self::Write, Self::Source, Self::Read, Self::Checkout, Self::Pos, Self::Admin];
+    pub const ALL: [Scope; 7] =
+        [Self::Write, Self::Source, Self::Read, Self::Checkout, Self::Pos, Self::Agent, Self::Admin];
 
     /// Parses a stored or typed name.
     pub fn parse(s: &str) -> Option<Scope> {
@@ -99,6 +106,7 @@ impl Scope {
             Self::Read => "read",
             Self::Checkout => "checkout",
             Self::Pos => "pos",
+            Self::Agent => "agent",
             Self::Admin => "admin",
         }
     }
@@ -111,6 +119,7 @@ impl Scope {
             Self::Read => needed == Access::Read,
             Self::Checkout => matches!(needed, Access::Reserve),
             Self::Pos => matches!(needed, Access::Intake | Access::Redeem),
+            Self::Agent => needed == Access::Agent,
         }
     }
 

@@ -62,7 +62,7 @@ async fn create_key(
 ) -> Result<(StatusCode, Json<NewKey>), ApiError> {
     let req: CreateKey = parse_body(&body, &["scope", "name", "source"])?;
     let scope = Scope::parse(&req.scope)
-        .ok_or_else(|| ApiError::field("scope", "must be one of write, source, read, checkout, pos, admin"))?;
+        .ok_or_else(|| ApiError::field("scope", "must be one of write, source, read, checkout, pos, agent, admin"))?;
     let source = req.source.as_deref().unwrap_or(&req.name);
     Ok((StatusCode::CREATED, Json(state.engine.new_key(scope, &req.name, source).await?)))
 }

@@ -91,6 +91,7 @@ key_extractor!(
     "A key that may read loyalty accounts (read, pos or admin)."
 );
 key_extractor!(RedeemKey, [Access::Redeem], "A key that may redeem points (pos or admin).");
+key_extractor!(AgentKey, [Access::Agent], "A key that may answer the assistant's hand-offs (agent or admin).");
 key_extractor!(AdminKey, [Access::Admin], "An admin key.");
 
 /// Declares the two auth schemes in the OpenAPI document.

@@ -25,7 +25,7 @@ use tailor_engine::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{AdminKey, ChatKey};
+use crate::auth::{AdminKey, AgentKey, ChatKey};
 use crate::chat_limits::ChatOrigin;
 use crate::error::parse_body;
 use crate::extract::{Path, Query};
@@ -317,7 +317,7 @@ async fn stream(
     params(PageParams), responses((status = 200, body = Page<InboxItem>)))]
 async fn inbox(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _key: AgentKey,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Page<InboxItem>>, ApiError> {
     let page = PageQuery::from_query(&q)?;
@@ -331,7 +331,7 @@ async fn inbox(
     responses((status = 200, body = InboxItem), (status = 404, description = "Unknown conversation")))]
 async fn agent_view(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _key: AgentKey,
     Path(id): Path<String>,
 ) -> Result<Json<InboxItem>, ApiError> {
     Ok(Json(state.engine.conversation_context(&id).await?))
@@ -345,7 +345,7 @@ async fn agent_view(
         (status = 404, description = "Unknown conversation"), (status = 409, description = "Not handed off")))]
 async fn agent_reply(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _key: AgentKey,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
@@ -360,7 +360,7 @@ async fn agent_reply(
         (status = 409, description = "Not handed off")))]
 async fn close(
     State(state): State<AppState>,
-    _key: AdminKey,
+    _key: AgentKey,
     Path(id): Path<String>,
 ) -> Result<Json<ConversationView>, ApiError> {
     Ok(Json(state.engine.close_handoff(&id).await?))

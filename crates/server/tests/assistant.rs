@@ -296,7 +296,13 @@ async fn a_hand_off_silences_the_bot_until_a_person_closes_it(s: TestServer) {
     assert_eq!(turn["conversation"]["state"], "handoff", "{turn}");
     assert_eq!(turn["conversation"]["handoffReason"], "requested");
 
-    let (status, inbox) = s.call("GET", "/v1/assistant/inbox", &s.admin_key, None).await;
+    // The person answering holds an agent key: the inbox and replies, nothing else.
+    let agent = s.engine.create_key(tailor_engine::Scope::Agent, "service desk").await.expect("key");
+    for (method, path) in [("GET", "/v1/stats"), ("GET", "/v1/keys"), ("PUT", "/v1/assistant/knowledge/x.md")] {
+        let (status, problem) = s.call(method, path, &agent, Some(&json!({"markdown": "# x"}))).await;
+        assert_eq!(status, 403, "{method} {path}: {problem}");
+    }
+    let (status, inbox) = s.call("GET", "/v1/assistant/inbox", &agent, None).await;
     assert_eq!(status, 200, "{inbox}");
     let item = inbox["items"]
         .as_array()
@@ -316,7 +322,7 @@ async fn a_hand_off_silences_the_bot_until_a_person_closes_it(s: TestServer) {
         .call(
             "POST",
             &format!("/v1/assistant/conversations/{}/replies", chat.id),
-            &s.admin_key,
+            &agent,
             Some(&json!({"agent": "Ana", "text": "Hi, Ana here. How can I help?"})),
         )
         .await;
@@ -326,7 +332,7 @@ async fn a_hand_off_silences_the_bot_until_a_person_closes_it(s: TestServer) {
     assert_eq!((last["role"].as_str(), last["text"].as_str()), (Some("agent"), Some("Hi, Ana here. How can I help?")));
 
     let (status, closed) =
-        s.call("POST", &format!("/v1/assistant/conversations/{}/close", chat.id), &s.admin_key, None).await;
+        s.call("POST", &format!("/v1/assistant/conversations/{}/close", chat.id), &agent, None).await;
     assert_eq!((status, closed["state"].as_str()), (200, Some("bot")), "{closed}");
     let turn = chat.say("hi").await;
     assert!(!text(&turn).is_empty(), "the assistant answers again: {turn}");
