@@ -4,27 +4,39 @@
 //! back to the list price when it cannot show a better one.
 //!
 //! **Models.** First a Poisson model with constant elasticity, ln λ(p) = a + b·ln(p / reference),
-//! its prior on `b` from the product's category. Each period its fit is checked against what
-//! each price actually sold (a posterior predictive χ² over the prices, scaled by the day-to-day
-//! dispersion the sales show). When the category's prior is what does not fit, the prior is
-//! widened; when the curve itself does not fit (logit, kinked demand), the product switches for
-//! good to independent Gamma–Poisson demand per price, each price's prior centred on the curve
-//! fitted so far and worth one period of sales.
+//! its prior on `b` from the product's category. Each price's demand is a Gamma posterior with
+//! that curve as its prior: the curve's own uncertainty plus how far the prices' sales sit from
+//! it (estimated from them, at least 5%), updated by the price's own sales. So a price that sells
+//! off the curve (logit, kinked demand) shows it in the means, the bounds and the draws before
+//! the check fails. Each period the curve is checked against what each price actually sold (a
+//! posterior predictive χ² over the prices, scaled by the day-to-day dispersion the sales show).
+//! When the category's prior is what does not fit, the prior is widened; when the curve itself
+//! does not fit, the product switches for good to independent Gamma–Poisson demand per price,
+//! each price's prior centred on the curve fitted so far and worth one period of sales.
+//!
+//! **Choosing.** Thompson sampling, its draws at half the posterior's spread (a horizon of months
+//! leaves little time to recoup a price explored on a tail draw).
 //!
 //! **Safety.** A price other than the list price is tried only while what the prices played so
 //! far are expected to have lost against the list price (by the model's posterior means, so the
 //! luck of the days does not count), plus what that price could lose next period at a
 //! pessimistic bound, stays within α of the list price's value over the same periods (a
-//! conservative bandit, Wu et al. 2016). Thompson draws put each price's own sales on top of the
-//! curve, so a price whose sales leave the curve shows it before the check fails.
+//! conservative bandit, Wu et al. 2016).
+//!
+//! **Volume floor.** A period at a price selling less than the floor's share of the list price's
+//! units earns nothing, so every price is weighed by its value × the posterior probability that
+//! it keeps the floor. A price that may break the floor is tried for its exposure (and explored
+//! on the floor in the draws) only when its sales over the exposure can tell; while a price
+//! played may still break it, the list price is measured again one period in six.
 //!
 //! **Stopping.** Once every price has its minimum exposure, the experiment concludes when one
 //! price is best with posterior probability ≥ 0.95 (or choosing it costs < 0.2% in expectation).
-//! The winner must beat the list price with probability ≥ 0.9, and ≥ 0.8 by its own sales
-//! alone (else the experiment goes on); a model winner that cannot beat the list price
-//! concludes on the list price. A concluded experiment keeps watching its sales: when the last weeks sold far
-//! from what the model expects (a competitor's move, a shift in demand), it starts over from
-//! them.
+//! The winner must beat the list price with probability ≥ 0.9 (and in expectation once the chance
+//! it breaks the floor is counted), and beat the list price and the model's runner-up with
+//! probability ≥ 0.8 by their own sales alone (else the experiment goes on); a model winner that
+//! cannot beat the list price concludes on the list price. A concluded experiment keeps
+//! watching its sales: when the last weeks sold far from what the model expects (a
+//! competitor's move, a shift in demand), it starts over from them.
 
 use std::fmt::Write as _;
 
