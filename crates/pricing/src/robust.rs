@@ -179,6 +179,10 @@ pub struct Robust {
     /// Each price's posterior probability of keeping the volume floor, as of the last choice.
     #[serde(skip)]
     keep: Vec<f64>,
+    /// The dispersion and the deviation from the curve, computed once per choice (the sales do
+    /// not change within one).
+    #[serde(skip)]
+    cache: Option<(f64, f64)>,
 }
 
 /// The fitted constant-elasticity model: mode and covariance of (a, b).
@@ -213,6 +217,7 @@ impl Robust {
             rule: Rule::Exposure,
             restarts: 0,
             keep: Vec::new(),
+            cache: None,
         }
     }
 
@@ -231,6 +236,7 @@ impl Robust {
         if arm >= self.x.len() || !(exposure.is_finite() && units.is_finite()) || exposure <= 0.0 {
             return;
         }
+        self.cache = None;
         self.periods[arm] += exposure;
         self.units[arm] += units.max(0.0);
         self.earned += units.max(0.0) * self.value[arm];
@@ -336,6 +342,9 @@ impl Robust {
 
     /// Day-to-day dispersion of sales around each price's own mean (≥ 1: Poisson).
     fn dispersion(&self) -> f64 {
+        if let Some((phi, _)) = self.cache {
+            return phi;
+        }
         let mean: Vec<f64> = (0..self.x.len())
             .map(|k| if self.periods[k] > 0.0 { self.units[k] / self.periods[k] } else { 0.0 })
             .collect();
@@ -435,6 +444,9 @@ impl Robust {
     /// spread of what each price sold around the curve beyond its sampling noise, between
     /// [`DEVIATION_SD`] and [`MAX_DEVIATION_SD`].
     fn deviation(&self, fit: &Fit) -> f64 {
+        if let Some((_, tau)) = self.cache {
+            return tau;
+        }
         let phi = self.dispersion();
         let (mut excess, mut played) = (0.0, 0usize);
         for k in 0..self.x.len() {
@@ -745,12 +757,14 @@ impl Robust {
     /// Chooses the next price among `allowed` (indices the guardrails permit; never empty).
     pub fn choose_arm(&mut self, allowed: &[usize], rng: &mut StdRng) -> usize {
         self.period += 1;
+        self.cache = None;
         self.detect_shift();
         self.update_model();
         let fit = self.fit(self.active_prior());
         // Under a volume floor every draw scores a price that breaks it at nothing, and every
         // expectation weighs a price by the probability it keeps the floor; a price is tried
         // for its exposure only while it may keep it.
+        self.cache = Some((self.dispersion(), self.deviation(&fit)));
         self.keep = (0..self.x.len()).map(|k| self.keeps_floor(&fit, k)).collect();
         let arm = self.pick(&fit, allowed, rng);
         // The floor is measured against the list price's units: while a price played may still
