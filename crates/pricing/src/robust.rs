@@ -4,27 +4,39 @@
 //! back to the list price when it cannot show a better one.
 //!
 //! **Models.** First a Poisson model with constant elasticity, ln λ(p) = a + b·ln(p / reference),
-//! its prior on `b` from the product's category. Each period its fit is checked against what
-//! each price actually sold (a posterior predictive χ² over the prices, scaled by the day-to-day
-//! dispersion the sales show). When the category's prior is what does not fit, the prior is
-//! widened; when the curve itself does not fit (logit, kinked demand), the product switches for
-//! good to independent Gamma–Poisson demand per price, each price's prior centred on the curve
-//! fitted so far and worth one period of sales.
+//! its prior on `b` from the product's category. Each price's demand is a Gamma posterior with
+//! that curve as its prior: the curve's own uncertainty plus how far the prices' sales sit from
+//! it (estimated from them, at least 5%), updated by the price's own sales. So a price that sells
+//! off the curve (logit, kinked demand) shows it in the means, the bounds and the draws before
+//! the check fails. Each period the curve is checked against what each price actually sold (a
+//! posterior predictive χ² over the prices, scaled by the day-to-day dispersion the sales show).
+//! When the category's prior is what does not fit, the prior is widened; when the curve itself
+//! does not fit, the product switches for good to independent Gamma–Poisson demand per price,
+//! each price's prior centred on the curve fitted so far and worth one period of sales.
+//!
+//! **Choosing.** Thompson sampling, its draws at half the posterior's spread (a horizon of months
+//! leaves little time to recoup a price explored on a tail draw).
 //!
 //! **Safety.** A price other than the list price is tried only while what the prices played so
 //! far are expected to have lost against the list price (by the model's posterior means, so the
 //! luck of the days does not count), plus what that price could lose next period at a
 //! pessimistic bound, stays within α of the list price's value over the same periods (a
-//! conservative bandit, Wu et al. 2016). Thompson draws put each price's own sales on top of the
-//! curve, so a price whose sales leave the curve shows it before the check fails.
+//! conservative bandit, Wu et al. 2016).
+//!
+//! **Volume floor.** A period at a price selling less than the floor's share of the list price's
+//! units earns nothing, so every price is weighed by its value × the posterior probability that
+//! it keeps the floor. A price that may break the floor is tried for its exposure (and explored
+//! on the floor in the draws) only when its sales over the exposure can tell; while a price
+//! played may still break it, the list price is measured again one period in six.
 //!
 //! **Stopping.** Once every price has its minimum exposure, the experiment concludes when one
 //! price is best with posterior probability ≥ 0.95 (or choosing it costs < 0.2% in expectation).
-//! The winner must beat the list price with probability ≥ 0.9, and ≥ 0.8 by its own sales
-//! alone (else the experiment goes on); a model winner that cannot beat the list price
-//! concludes on the list price. A concluded experiment keeps watching its sales: when the last weeks sold far
-//! from what the model expects (a competitor's move, a shift in demand), it starts over from
-//! them.
+//! The winner must beat the list price with probability ≥ 0.9 (and in expectation once the chance
+//! it breaks the floor is counted), and beat the list price and the model's runner-up with
+//! probability ≥ 0.8 by their own sales alone (else the experiment goes on); a model winner that
+//! cannot beat the list price concludes on the list price. A concluded experiment keeps
+//! watching its sales: when the last weeks sold far from what the model expects (a
+//! competitor's move, a shift in demand), it starts over from them.
 
 use std::fmt::Write as _;
 
@@ -49,9 +61,12 @@ const BEAT_LIST: f64 = 0.9;
 const CHECK_QUANTILE: f64 = 0.99;
 /// How pessimistic the safety rule is about the price it would try (standard deviations).
 const SAFETY_Z: f64 = 2.0;
-/// How far (relative sd) a price's demand may sit from the constant-elasticity curve in the
-/// Thompson draws: its own sales outweigh the curve once they pin it down better than this.
+/// How far (relative sd) a price's demand may sit from the constant-elasticity curve at least:
+/// its own sales outweigh the curve once they pin it down better than this. The spread the
+/// sales show around the curve widens it (up to [`MAX_DEVIATION_SD`]).
 const DEVIATION_SD: f64 = 0.05;
+/// The widest deviation from the curve the policy allows before the check replaces the curve.
+const MAX_DEVIATION_SD: f64 = 1.0;
 /// A winner must also beat the list price with this probability by its own sales alone.
 const OWN_BEAT_LIST: f64 = 0.8;
 /// Periods of sales the change detector compares with what came before.
@@ -64,8 +79,18 @@ const HISTORY: usize = 400;
 const WIDE_PRIOR_SD: f64 = 3.0;
 /// Under a volume floor, a price is tried when it keeps the floor with this probability…
 const FLOOR_PLAUSIBLE: f64 = 0.3;
-/// …and chosen after its exposure only with this one.
-const FLOOR_BELIEVED: f64 = 0.9;
+/// A price keeps the volume floor for sure above this posterior probability.
+const FLOOR_SURE: f64 = 0.99;
+/// While a price played may break the floor, the list price is played at least one period in
+/// this many.
+const FLOOR_WATCH: f64 = 6.0;
+/// A price that may break the floor is tried when its exposure's units, times the variance the
+/// curve leaves on its ratio to the list price, reach 1 / this: its own sales can then tell.
+const FLOOR_TELLING: f64 = 3.0;
+/// Thompson draws that choose the next price sit this share of the posterior's spread from
+/// its centre (in standard scores): a horizon of months leaves little time to recoup a
+/// price explored on a draw from the posterior's tails.
+const SAMPLE_SPREAD: f64 = 0.5;
 /// Periods of sales the fallback's prior is worth at each price.
 const FALLBACK_PRIOR_PERIODS: f64 = 1.0;
 
@@ -98,6 +123,9 @@ pub enum Rule {
     Concluded,
     /// The stopping rule found no price shown better than the list price.
     ListPrice,
+    /// The list price, played again to check that the price chosen keeps the volume floor
+    /// (measured against the list price's units).
+    FloorCheck,
 }
 
 /// The knobs of the policy.
@@ -148,6 +176,13 @@ pub struct Robust {
     pub rule: Rule,
     /// Times the change detector restarted the experiment.
     pub restarts: u32,
+    /// Each price's posterior probability of keeping the volume floor, as of the last choice.
+    #[serde(skip)]
+    keep: Vec<f64>,
+    /// The dispersion and the deviation from the curve, computed once per choice (the sales do
+    /// not change within one).
+    #[serde(skip)]
+    cache: Option<(f64, f64)>,
 }
 
 /// The fitted constant-elasticity model: mode and covariance of (a, b).
@@ -181,6 +216,8 @@ impl Robust {
             period: 0,
             rule: Rule::Exposure,
             restarts: 0,
+            keep: Vec::new(),
+            cache: None,
         }
     }
 
@@ -199,6 +236,7 @@ impl Robust {
         if arm >= self.x.len() || !(exposure.is_finite() && units.is_finite()) || exposure <= 0.0 {
             return;
         }
+        self.cache = None;
         self.periods[arm] += exposure;
         self.units[arm] += units.max(0.0);
         self.earned += units.max(0.0) * self.value[arm];
@@ -237,6 +275,10 @@ impl Robust {
                 100.0 * (1.0 - self.alpha)
             ),
             Rule::Concluded => format!("price experiment concluded: {price} earns most; model: {model}"),
+            Rule::FloorCheck => format!(
+                "price experiment: the list price {price} again, to check that the price chosen sells at \
+                 least the volume floor's share of its units; model: {model}"
+            ),
             Rule::ListPrice => {
                 format!("price experiment concluded: no price shown better than the list price {price}; model: {model}")
             }
@@ -300,6 +342,9 @@ impl Robust {
 
     /// Day-to-day dispersion of sales around each price's own mean (≥ 1: Poisson).
     fn dispersion(&self) -> f64 {
+        if let Some((phi, _)) = self.cache {
+            return phi;
+        }
         let mean: Vec<f64> = (0..self.x.len())
             .map(|k| if self.periods[k] > 0.0 { self.units[k] / self.periods[k] } else { 0.0 })
             .collect();
@@ -383,14 +428,51 @@ impl Robust {
                     a / b
                 })
                 .collect(),
-            _ => (0..self.x.len())
-                .map(|k| {
-                    let x = self.x[k];
-                    let var = fit.cov[0][0] + 2.0 * x * fit.cov[0][1] + x * x * fit.cov[1][1];
-                    (fit.mode[0] + fit.mode[1] * x + var.max(0.0) / 2.0).min(30.0).exp()
-                })
-                .collect(),
+            _ => {
+                let tau = self.deviation(&fit);
+                (0..self.x.len())
+                    .map(|k| {
+                        let (a, b) = self.on_curve(&fit, k, tau);
+                        a / b
+                    })
+                    .collect()
+            }
         }
+    }
+
+    /// How far (relative sd) the prices' demand sits from the constant-elasticity curve: the
+    /// spread of what each price sold around the curve beyond its sampling noise, between
+    /// [`DEVIATION_SD`] and [`MAX_DEVIATION_SD`].
+    fn deviation(&self, fit: &Fit) -> f64 {
+        if let Some((_, tau)) = self.cache {
+            return tau;
+        }
+        let phi = self.dispersion();
+        let (mut excess, mut played) = (0.0, 0usize);
+        for k in 0..self.x.len() {
+            if self.periods[k] <= 0.0 {
+                continue;
+            }
+            played += 1;
+            let curve = (fit.mode[0] + fit.mode[1] * self.x[k]).min(30.0).exp();
+            let r = ((self.units[k] + 0.5) / (self.periods[k] * curve + 0.5)).ln();
+            excess += r * r - phi / (self.units[k] + 0.5);
+        }
+        if played < 3 {
+            return DEVIATION_SD;
+        }
+        (excess / (played - 2) as f64).max(0.0).sqrt().clamp(DEVIATION_SD, MAX_DEVIATION_SD)
+    }
+
+    /// Price k's demand posterior (Gamma shape, rate) under the curve: the curve (with its
+    /// uncertainty and the deviation `tau` a price may have from it) is the prior, the price's
+    /// own sales the likelihood.
+    fn on_curve(&self, fit: &Fit, k: usize, tau: f64) -> (f64, f64) {
+        let x = self.x[k];
+        let var = (fit.cov[0][0] + 2.0 * x * fit.cov[0][1] + x * x * fit.cov[1][1]).max(0.0);
+        let centre = (fit.mode[0] + fit.mode[1] * x + var / 2.0).min(30.0).exp().max(1e-6);
+        let shape = 1.0 / (tau * tau + var);
+        (shape + self.units[k], shape / centre + self.periods[k])
     }
 
     /// The fallback's Gamma posterior (shape, rate) at price k, its prior centred on `fit`.
@@ -403,27 +485,34 @@ impl Robust {
     /// Demand per period of each price under one posterior draw (or its `z`-quantile with `draw`
     /// false: a pessimistic or optimistic bound per price).
     fn demand_draw(&self, fit: &Fit, rng: &mut StdRng) -> Vec<f64> {
+        self.demand_draw_scaled(fit, rng, 1.0)
+    }
+
+    /// A posterior draw `spread` times as far from the posterior's centre (in standard scores).
+    fn demand_draw_scaled(&self, fit: &Fit, rng: &mut StdRng, spread: f64) -> Vec<f64> {
+        let mut u = || crate::demand::normal_cdf(spread * normal_quantile(rng.gen()));
         match self.model {
             Model::PerPrice => (0..self.x.len())
                 .map(|k| {
                     let (a, b) = self.gamma(fit, k);
-                    gamma_quantile(a, rng.gen()) / b
+                    gamma_quantile(a, u()) / b
                 })
                 .collect(),
             _ => {
-                let (z1, z2) = (normal_quantile(rng.gen()), normal_quantile(rng.gen()));
+                let (z1, z2) = (normal_quantile(u()), normal_quantile(u()));
                 let l11 = fit.cov[0][0].max(1e-12).sqrt();
                 let l21 = fit.cov[1][0] / l11;
                 let l22 = (fit.cov[1][1] - l21 * l21).max(1e-12).sqrt();
                 let theta = [fit.mode[0] + l11 * z1, fit.mode[1] + l21 * z1 + l22 * z2];
+                let tau = self.deviation(fit);
                 (0..self.x.len())
                     .map(|k| {
                         let curve = (theta[0] + theta[1] * self.x[k]).min(30.0).exp();
                         // The curve is the prior of each price's own demand, worth 1/sd²
                         // units: a price that sold enough differently shows it.
-                        let shape = 1.0 / (DEVIATION_SD * DEVIATION_SD);
+                        let shape = 1.0 / (tau * tau);
                         let (a, b) = (shape + self.units[k], shape / curve.max(1e-6) + self.periods[k]);
-                        gamma_quantile(a, rng.gen()) / b
+                        gamma_quantile(a, u()) / b
                     })
                     .collect()
             }
@@ -439,9 +528,8 @@ impl Robust {
                 gamma_quantile(a, u) / b
             }
             _ => {
-                let x = self.x[k];
-                let var = fit.cov[0][0] + 2.0 * x * fit.cov[0][1] + x * x * fit.cov[1][1];
-                (fit.mode[0] + fit.mode[1] * x - z * var.max(0.0).sqrt()).min(30.0).exp()
+                let (a, b) = self.on_curve(fit, k, self.deviation(fit));
+                gamma_quantile(a, u) / b
             }
         }
     }
@@ -459,20 +547,30 @@ impl Robust {
                 ((ak / bk).ln() - (al / bl).ln(), 1.0 / ak + 1.0 / al)
             }
             _ => {
+                // The curve's slope, and the two prices' own sales, weighted by their precision.
                 let dx = self.x[k] - self.x[self.list];
-                (fit.mode[1] * dx, fit.cov[1][1].max(0.0) * dx * dx)
+                let tau = self.deviation(fit);
+                let (m0, v0) = (fit.mode[1] * dx, fit.cov[1][1].max(0.0) * dx * dx + tau * tau);
+                let (nk, nl) = (self.periods[k], self.periods[self.list]);
+                if nk > 0.0 && nl > 0.0 {
+                    let (yk, yl) = (self.units[k] + 0.5, self.units[self.list] + 0.5);
+                    let m1 = (yk / nk).ln() - (yl / nl).ln();
+                    let v1 = self.dispersion() * (1.0 / yk + 1.0 / yl);
+                    ((m0 * v1 + m1 * v0) / (v0 + v1), v0 * v1 / (v0 + v1))
+                } else {
+                    (m0, v0)
+                }
             }
         };
         crate::demand::normal_cdf((mean - floor.ln()) / var.max(1e-12).sqrt())
     }
 
-    /// What price k earns per period under demand `lambda`: nothing when it breaks the volume
-    /// floor there (a period below the floor does not count toward the objective).
+    /// What price k earns per period under demand `lambda`, weighted by the posterior
+    /// probability that it keeps the volume floor (a period below the floor earns nothing, and
+    /// one price's demand drawn high says little about whether it keeps the floor: the risk is
+    /// priced in expectation, not explored).
     fn worth(&self, lambda: &[f64], k: usize) -> f64 {
-        match self.volume_floor {
-            Some(floor) if k != self.list && lambda[k] < floor * lambda[self.list] => 0.0,
-            _ => self.value[k] * lambda[k],
-        }
+        self.value[k] * lambda[k] * self.keep.get(k).copied().unwrap_or(1.0)
     }
 
     /// What price k earns per period in expectation under the posterior means `mean`, weighted
@@ -511,35 +609,50 @@ impl Robust {
             wins[self.best(d, allowed)] += 1;
         }
         let leader = (0..wins.len()).max_by_key(|&k| wins[k])?;
-        let (mut loss, mut total, mut beats) = (0.0, 0.0, 0usize);
+        let (mut loss, mut total) = (0.0, 0.0);
         for d in &draws {
             let top = self.best(d, allowed);
             let lead = self.worth(d, leader);
             loss += self.worth(d, top) - lead;
             total += lead;
-            if lead > self.worth(d, self.list) {
-                beats += 1;
-            }
         }
         let p_best = wins[leader] as f64 / STOP_DRAWS as f64;
         if !(p_best >= STOP_PROBABILITY || (total > 0.0 && loss / total < STOP_LOSS)) {
             return None;
         }
-        let shown = leader == self.list || beats as f64 / STOP_DRAWS as f64 >= BEAT_LIST;
-        if shown && leader != self.list && allowed.contains(&self.list) {
-            // A model can be wrong in ways its check has not caught yet: the winner must also
-            // beat the list price on its own sales, or the experiment goes on.
-            let own = (0..STOP_DRAWS)
-                .filter(|_| {
-                    let d = self.own_draw(rng);
-                    self.worth(&d, leader) > self.worth(&d, self.list)
-                })
-                .count();
-            if (own as f64) < OWN_BEAT_LIST * STOP_DRAWS as f64 {
+        let shown = leader == self.list || self.beats(&draws, leader, self.list, BEAT_LIST);
+        // A model can be wrong in ways its check has not caught yet: the winner must also beat
+        // the list price, and the model's runner-up, on their own sales, or the experiment
+        // goes on.
+        let mean = self.mean_demand();
+        let runner_up = allowed
+            .iter()
+            .copied()
+            .filter(|&k| k != leader)
+            .max_by(|&a, &b| self.worth(&mean, a).total_cmp(&self.worth(&mean, b)));
+        let own: Vec<Vec<f64>> = (0..STOP_DRAWS).map(|_| self.own_draw(rng)).collect();
+        let bar = OWN_BEAT_LIST;
+        if shown && leader != self.list && allowed.contains(&self.list) && !self.beats(&own, leader, self.list, bar) {
+            return None;
+        }
+        if let Some(r) = runner_up {
+            if r != self.list && !self.beats(&own, leader, r, bar) {
                 return None;
             }
         }
         Some(if shown || !allowed.contains(&self.list) { leader } else { self.list })
+    }
+
+    /// Whether price k is shown to beat the list price over `draws` of demand: it earns more
+    /// with probability ≥ `bar`, and still earns more in expectation once the chance that it
+    /// breaks the volume floor is counted as a loss of everything it earns.
+    fn beats(&self, draws: &[Vec<f64>], k: usize, rival: usize, bar: f64) -> bool {
+        let (mut gain, mut beats) = (0.0, 0usize);
+        for d in draws {
+            gain += self.worth(d, k) - self.worth(d, rival);
+            beats += usize::from(self.value[k] * d[k] > self.value[rival] * d[rival]);
+        }
+        gain > 0.0 && beats as f64 >= bar * draws.len() as f64
     }
 
     /// Demand per period of each price drawn from its own sales alone (a Gamma posterior with
@@ -555,13 +668,8 @@ impl Robust {
         if leader == self.list || !allowed.contains(&self.list) {
             return leader;
         }
-        let beats = (0..STOP_DRAWS)
-            .filter(|_| {
-                let d = self.demand_draw(fit, rng);
-                self.worth(&d, leader) > self.worth(&d, self.list)
-            })
-            .count();
-        if beats as f64 / STOP_DRAWS as f64 >= BEAT_LIST {
+        let draws: Vec<Vec<f64>> = (0..STOP_DRAWS).map(|_| self.demand_draw(fit, rng)).collect();
+        if self.beats(&draws, leader, self.list, BEAT_LIST) {
             leader
         } else {
             self.list
@@ -649,16 +757,35 @@ impl Robust {
     /// Chooses the next price among `allowed` (indices the guardrails permit; never empty).
     pub fn choose_arm(&mut self, allowed: &[usize], rng: &mut StdRng) -> usize {
         self.period += 1;
+        self.cache = None;
         self.detect_shift();
         self.update_model();
         let fit = self.fit(self.active_prior());
-        // Under a volume floor every draw scores a price that breaks it at nothing; a price is
-        // tried while it may keep the floor and chosen when it is believed to.
-        let plausible: Vec<usize> =
-            allowed.iter().copied().filter(|&k| self.keeps_floor(&fit, k) >= FLOOR_PLAUSIBLE).collect();
-        let kept: Vec<usize> =
-            allowed.iter().copied().filter(|&k| self.keeps_floor(&fit, k) >= FLOOR_BELIEVED).collect();
-        let allowed: &[usize] = if kept.is_empty() { allowed } else { &kept };
+        // Under a volume floor every draw scores a price that breaks it at nothing, and every
+        // expectation weighs a price by the probability it keeps the floor; a price is tried
+        // for its exposure only while it may keep it.
+        self.cache = Some((self.dispersion(), self.deviation(&fit)));
+        self.keep = (0..self.x.len()).map(|k| self.keeps_floor(&fit, k)).collect();
+        let arm = self.pick(&fit, allowed, rng);
+        // The floor is measured against the list price's units: while a price played may still
+        // break it, the list price keeps being measured too (one period in FLOOR_WATCH), or a
+        // lucky start at the list price would stand unchallenged.
+        if self.volume_floor.is_some()
+            && arm != self.list
+            && allowed.contains(&self.list)
+            && self.keep[arm] < FLOOR_SURE
+            && self.periods[self.list] * FLOOR_WATCH < self.periods[arm]
+        {
+            self.rule = Rule::FloorCheck;
+            return self.list;
+        }
+        arm
+    }
+
+    /// The price the rules choose (before the volume floor's watch on the list price).
+    fn pick(&mut self, fit: &Fit, allowed: &[usize], rng: &mut StdRng) -> usize {
+        let fit = *fit;
+        let plausible: Vec<usize> = allowed.iter().copied().filter(|&k| self.keep[k] >= FLOOR_PLAUSIBLE).collect();
         let list_ok = allowed.contains(&self.list);
         if self.stopped.is_some() {
             // Concluded: the posterior's best price, as long as it is still shown to beat the
@@ -676,10 +803,20 @@ impl Robust {
         let list_value = self.value[self.list] * mean[self.list];
         // A price needs its exposure only if it could beat the list price at all.
         let promising = |k: usize| self.value[k] * self.demand_bound(&fit, k, -2.0) > list_value;
+        // Under a volume floor, a price that may break it is tried only when its exposure can
+        // tell: the units it would sell over the exposure pin the ratio to the list price's down
+        // better than the curve does.
+        let tau = self.deviation(&fit);
+        let telling = |k: usize| {
+            let dx = self.x[k] - self.x[self.list];
+            let curve = fit.cov[1][1].max(0.0) * dx * dx + tau * tau;
+            let units = mean[k] * f64::from(self.min_exposure) + self.units[k];
+            self.keep[k] >= FLOOR_SURE || units * curve * FLOOR_TELLING >= 1.0
+        };
         let unexposed: Vec<usize> = plausible
             .iter()
             .copied()
-            .filter(|&k| self.periods[k] < f64::from(self.min_exposure) && promising(k))
+            .filter(|&k| self.periods[k] < f64::from(self.min_exposure) && promising(k) && telling(k))
             .collect();
         // The untried price nearest the list price first: the cheapest to learn from.
         let nearest = unexposed.iter().copied().min_by(|&a, &b| self.x[a].abs().total_cmp(&self.x[b].abs()));
@@ -691,7 +828,22 @@ impl Robust {
                     self.rule = if winner == self.list { Rule::ListPrice } else { Rule::Concluded };
                     return winner;
                 }
-                (self.best(&self.demand_draw(&fit, rng), allowed), Rule::Sample)
+                let d = self.demand_draw_scaled(&fit, rng, SAMPLE_SPREAD);
+                let sampled = |k: usize| match self.volume_floor {
+                    // A price whose sales can tell whether it keeps the floor is explored on it: the
+                    // draw scores it at nothing when it breaks the floor there.
+                    Some(f) if k != self.list && self.keep[k] < FLOOR_SURE && telling(k) => {
+                        if d[k] >= f * d[self.list] {
+                            self.value[k] * d[k]
+                        } else {
+                            0.0
+                        }
+                    }
+                    _ => self.worth(&d, k),
+                };
+                let pick =
+                    allowed.iter().copied().max_by(|&a, &b| sampled(a).total_cmp(&sampled(b))).unwrap_or(self.list);
+                (pick, Rule::Sample)
             }
         };
         if list_ok && !self.safe(&fit, &mean, candidate) {

@@ -295,63 +295,14 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
     let mut totals = vec![[0.0f64; 3]; POLICIES.len()];
     let mut report = Report::default();
     let mut stops = Vec::new();
-    let floor = (scenario.objective == Objective::MarginWithVolumeFloor).then_some(scenario.volume_floor);
-    for (i, p) in scenario.products.iter().enumerate() {
-        let prices: Vec<f64> = scenario.price_points.iter().map(|m| round_cents(m * p.reference_price)).collect();
-        let margin: Vec<f64> = prices.iter().map(|x| x - p.unit_cost).collect();
-        let value: Vec<f64> = prices.iter().map(|x| scenario.objective.unit_value(*x, p.unit_cost)).collect();
-        let expected: Vec<Vec<f64>> = (0..scenario.periods)
-            .map(|t| prices.iter().map(|x| p.expected(*x, t, scenario.periods)).collect())
-            .collect();
-        let list = (0..prices.len())
-            .min_by(|&a, &b| {
-                let d = |k: usize| (scenario.price_points[k] - 1.0).abs();
-                d(a).total_cmp(&d(b))
-            })
-            .unwrap_or(0);
-        let rails = scenario.guardrails.map(|g| Guardrails {
-            unit_cost_cents: Some((p.unit_cost * 100.0).round() as i64),
-            min_margin: g.min_margin,
-            max_daily_change: g.max_daily_change,
-            ..Default::default()
-        });
-        let prior = p.prior_elasticity.unwrap_or(scenario.prior_elasticity);
-        let oracle_values: Vec<Vec<f64>> =
-            expected.iter().map(|row| row.iter().zip(&value).map(|(l, v)| l * v).collect()).collect();
-        let excluded: Vec<Vec<bool>> = match floor {
-            Some(f) => expected.iter().map(|row| row.iter().map(|l| *l < f * row[list]).collect()).collect(),
-            None => Vec::new(),
-        };
-        let settings =
-            Settings { prior, alpha: scenario.alpha, min_exposure: scenario.min_exposure, volume_floor: floor };
-        let mut tailor = Robust::new(&prices, p.reference_price, list, value.clone(), settings);
-        let mut policies: Vec<Box<dyn PricePolicy>> = vec![
-            Box::new(Oracle::new(oracle_values, excluded)),
-            Box::new(Fixed(list)),
-            Box::new(EpsilonGreedy::new(value.clone(), scenario.epsilon)),
-            Box::new(Thompson::new(&prices, p.reference_price, value.clone(), prior, scenario.min_exposure)),
-        ];
-        let score = |(r, m, floored): (f64, f64, f64)| {
-            let objective = match scenario.objective {
-                Objective::Revenue => r,
-                Objective::Margin => m,
-                Objective::MarginWithVolumeFloor => floored,
-            };
-            [r, m, objective]
-        };
-        let floor_units = floor.map(|f| expected.iter().map(|row| f * row[list]).collect::<Vec<f64>>());
-        let play = |policy: &mut dyn PricePolicy, j: usize| {
-            play(policy, &prices, &margin, &expected, floor_units.as_deref(), rails.as_ref(), seed, i, j)
-        };
-        for (j, policy) in policies.iter_mut().enumerate() {
-            let s = score(play(policy.as_mut(), j));
+    for i in 0..scenario.products.len() {
+        let (scores, tailor) = run_product(scenario, seed, i);
+        for (j, s) in scores.iter().enumerate() {
             (0..3).for_each(|c| totals[j][c] += s[c]);
         }
-        let s = score(play(&mut tailor, 4));
-        (0..3).for_each(|c| totals[4][c] += s[c]);
         if let Some((when, arm)) = tailor.stopped {
             stops.push(when);
-            report.back_to_list += usize::from(arm == list);
+            report.back_to_list += usize::from(arm == tailor.list());
         }
         report.fallback += usize::from(tailor.model == Model::PerPrice);
         report.restarts += tailor.restarts;
@@ -374,6 +325,60 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
         .collect();
     report.stopped = (stops.len(), stops.get(stops.len() / 2).copied());
     report
+}
+
+/// Plays every policy on product `i` of the scenario: each one's (revenue, margin, objective)
+/// in [`POLICIES`] order, and Tailor's policy as it ended.
+pub(crate) fn run_product(scenario: &Scenario, seed: u64, i: usize) -> (Vec<[f64; 3]>, Robust) {
+    let p = &scenario.products[i];
+    let floor = (scenario.objective == Objective::MarginWithVolumeFloor).then_some(scenario.volume_floor);
+    let prices: Vec<f64> = scenario.price_points.iter().map(|m| round_cents(m * p.reference_price)).collect();
+    let margin: Vec<f64> = prices.iter().map(|x| x - p.unit_cost).collect();
+    let value: Vec<f64> = prices.iter().map(|x| scenario.objective.unit_value(*x, p.unit_cost)).collect();
+    let expected: Vec<Vec<f64>> =
+        (0..scenario.periods).map(|t| prices.iter().map(|x| p.expected(*x, t, scenario.periods)).collect()).collect();
+    let list = (0..prices.len())
+        .min_by(|&a, &b| {
+            let d = |k: usize| (scenario.price_points[k] - 1.0).abs();
+            d(a).total_cmp(&d(b))
+        })
+        .unwrap_or(0);
+    let rails = scenario.guardrails.map(|g| Guardrails {
+        unit_cost_cents: Some((p.unit_cost * 100.0).round() as i64),
+        min_margin: g.min_margin,
+        max_daily_change: g.max_daily_change,
+        ..Default::default()
+    });
+    let prior = p.prior_elasticity.unwrap_or(scenario.prior_elasticity);
+    let oracle_values: Vec<Vec<f64>> =
+        expected.iter().map(|row| row.iter().zip(&value).map(|(l, v)| l * v).collect()).collect();
+    let excluded: Vec<Vec<bool>> = match floor {
+        Some(f) => expected.iter().map(|row| row.iter().map(|l| *l < f * row[list]).collect()).collect(),
+        None => Vec::new(),
+    };
+    let settings = Settings { prior, alpha: scenario.alpha, min_exposure: scenario.min_exposure, volume_floor: floor };
+    let mut tailor = Robust::new(&prices, p.reference_price, list, value.clone(), settings);
+    let mut policies: Vec<Box<dyn PricePolicy>> = vec![
+        Box::new(Oracle::new(oracle_values, excluded)),
+        Box::new(Fixed(list)),
+        Box::new(EpsilonGreedy::new(value.clone(), scenario.epsilon)),
+        Box::new(Thompson::new(&prices, p.reference_price, value.clone(), prior, scenario.min_exposure)),
+    ];
+    let score = |(r, m, floored): (f64, f64, f64)| {
+        let objective = match scenario.objective {
+            Objective::Revenue => r,
+            Objective::Margin => m,
+            Objective::MarginWithVolumeFloor => floored,
+        };
+        [r, m, objective]
+    };
+    let floor_units = floor.map(|f| expected.iter().map(|row| f * row[list]).collect::<Vec<f64>>());
+    let play = |policy: &mut dyn PricePolicy, j: usize| {
+        play(policy, &prices, &margin, &expected, floor_units.as_deref(), rails.as_ref(), seed, i, j)
+    };
+    let mut scores: Vec<[f64; 3]> = policies.iter_mut().enumerate().map(|(j, p)| score(play(p.as_mut(), j))).collect();
+    scores.push(score(play(&mut tailor, 4)));
+    (scores, tailor)
 }
 
 fn round_cents(x: f64) -> f64 {

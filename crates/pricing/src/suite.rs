@@ -353,6 +353,61 @@ mod tests {
         }
     }
 
+    /// Per-product outcomes of one family (a development aid: `FAMILY=kinked SEEDS=1 cargo test
+    /// -p tailor-pricing --release suite_products -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn suite_products() {
+        let seeds: Vec<u64> = std::env::var("SEEDS").map_or(vec![1], |s| parse_seeds(&s).unwrap());
+        let name = std::env::var("FAMILY").unwrap_or_else(|_| "kinked".into());
+        let (mut gap_t, mut gap_e, mut total) = (0.0, 0.0, 0.0);
+        for seed in seeds {
+            let scenario = family(&name, seed);
+            for i in 0..scenario.products.len() {
+                let (s, t) = crate::simulate::run_product(&scenario, seed, i);
+                let o = s[0][2];
+                let (periods, units) = t.totals();
+                let rates: Vec<String> =
+                    periods.iter().zip(units).map(|(n, u)| format!("{:>3.0}:{:>5.1}", n, u / n.max(1e-9))).collect();
+                let p = &scenario.products[i];
+                let curve: Vec<String> = scenario
+                    .price_points
+                    .iter()
+                    .map(|m| {
+                        let x = m * p.reference_price;
+                        let l = p.expected(x, scenario.periods / 2, scenario.periods);
+                        format!("{:5.1}", l * scenario.objective.unit_value(x, p.unit_cost))
+                    })
+                    .collect();
+                let ratio: Vec<String> = scenario
+                    .price_points
+                    .iter()
+                    .map(|m| {
+                        let l = |x: f64| p.expected(x * p.reference_price, scenario.periods / 2, scenario.periods);
+                        format!("{:.3}", l(*m) / l(1.0))
+                    })
+                    .collect();
+                println!("    units/list {}", ratio.join(" "));
+                println!(
+                    "s{seed} {:>3} static {:5.1} eps {:5.1} tailor {:5.1} | {:?} {:?} stop {:?} | {} | true {}",
+                    i,
+                    100.0 * s[1][2] / o,
+                    100.0 * s[2][2] / o,
+                    100.0 * s[4][2] / o,
+                    t.model,
+                    t.rule,
+                    t.stopped,
+                    rates.join(" "),
+                    curve.join(" ")
+                );
+                gap_t += o - s[4][2];
+                gap_e += o - s[2][2];
+                total += o;
+            }
+        }
+        println!("tailor {:.2}% eps {:.2}%", 100.0 * (1.0 - gap_t / total), 100.0 * (1.0 - gap_e / total));
+    }
+
     #[test]
     fn seeds_parse_as_ranges_and_lists() {
         assert_eq!(parse_seeds("1-5").unwrap(), vec![1, 2, 3, 4, 5]);

@@ -83,3 +83,29 @@ fn the_state_survives_storage() {
     assert_eq!((back.totals(), back.stopped, back.model, back.period), (p.totals(), p.stopped, p.model, p.period));
     assert_eq!(back.history, p.history);
 }
+
+#[test]
+fn under_a_volume_floor_the_list_price_is_measured_again_while_the_floor_is_unsure() {
+    let prices = [1.6, 1.8, 2.0, 2.2, 2.4];
+    let settings = Settings { prior: (-1.0, 0.6), alpha: DEFAULT_ALPHA, min_exposure: 2, volume_floor: Some(0.9) };
+    let mut p = Robust::new(&prices, 2.0, 2, prices.iter().map(|x| x - 1.0).collect(), settings);
+    // Three weeks at the list price, then months at +10% selling 96% of its units: more margin,
+    // and close enough to the floor (90%) that a short stay at the list price could mislead.
+    for _ in 0..20 {
+        p.observe(2, 40.0);
+    }
+    for _ in 0..150 {
+        p.observe(3, 38.4);
+    }
+    p.stopped = Some((170, 3));
+    let (mut rng, all) = (StdRng::seed_from_u64(1), (0..5).collect::<Vec<usize>>());
+    let arm = p.choose_arm(&all, &mut rng);
+    let text = p.explain("200 cents");
+    assert_eq!((arm, p.rule), (2, Rule::FloorCheck), "{text}");
+    assert!(text.contains("volume floor"), "{text}");
+    // Once the list price is measured as well as the price chosen, the chosen price comes back.
+    for _ in 0..30 {
+        p.observe(2, 40.0);
+    }
+    assert_eq!(p.choose_arm(&all, &mut rng), 3, "{}", p.explain("220 cents"));
+}
