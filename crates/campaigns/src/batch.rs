@@ -10,16 +10,19 @@ use std::collections::{HashMap, HashSet};
 use sqlx::AnyConnection;
 use tailor_store::{bind_all, placeholders, Row};
 
-use crate::store::{LogLine, NewSend, SendRow};
+use crate::store::{LogLine, NewSend, PositionRow, SendRow};
 use crate::StoreError;
 
-/// Rows per multi-row statement (under both backends' bind limits for the widest row).
-const ROWS: usize = 200;
+/// Values per `IN` list, and bound values per multi-row statement. SQLite looks a parameter's
+/// name up by a linear scan (sqlx binds each one by name), so a statement's binding costs the
+/// square of its parameters: a few hundred keep it negligible next to a round-trip.
+const IN_LIST: usize = 250;
+const PARAMS: usize = 100;
 
 /// The sends recorded under `keys`, by key.
 pub async fn sends_by_keys(conn: &mut AnyConnection, keys: &[String]) -> Result<HashMap<String, SendRow>, StoreError> {
     let mut out = HashMap::new();
-    for chunk in keys.chunks(ROWS * 4) {
+    for chunk in keys.chunks(IN_LIST) {
         let sql = format!(
             "SELECT idem_key, journey_id, customer_id, step_id, channel, template, status, reason, purpose, attempts, \
              updated_at FROM journey_sends WHERE idem_key IN {}",
@@ -54,7 +57,7 @@ pub async fn sent_counts(
     week: i64,
 ) -> Result<HashMap<String, (i64, i64)>, StoreError> {
     let mut out = HashMap::new();
-    for chunk in customers.chunks(ROWS * 4) {
+    for chunk in customers.chunks(IN_LIST) {
         let sql = format!(
             "SELECT customer_id, CAST(SUM(CASE WHEN updated_at >= $1 THEN 1 ELSE 0 END) AS BIGINT), COUNT(*) \
              FROM journey_sends WHERE status IN ('sent', 'pending') AND updated_at >= $2 AND customer_id IN {} \
@@ -75,7 +78,7 @@ pub async fn sent_history(
     since: i64,
 ) -> Result<HashMap<String, Vec<(String, i64)>>, StoreError> {
     let mut out: HashMap<String, Vec<(String, i64)>> = HashMap::new();
-    for chunk in customers.chunks(ROWS * 4) {
+    for chunk in customers.chunks(IN_LIST) {
         let sql = format!(
             "SELECT customer_id, channel, updated_at FROM journey_sends WHERE status = 'sent' AND updated_at >= $1 \
              AND customer_id IN {} ORDER BY customer_id, updated_at, idem_key",
@@ -102,7 +105,7 @@ pub async fn held_out_among(
     let mut out = HashSet::new();
     for (journey, customers) in by_journey {
         let customers: Vec<&str> = customers.into_iter().collect();
-        for chunk in customers.chunks(ROWS * 4) {
+        for chunk in customers.chunks(IN_LIST) {
             let sql = format!(
                 "SELECT journey_id, customer_id, entry FROM journey_entries WHERE journey_id = $1 AND holdout <> 0 \
                  AND customer_id IN {}",
@@ -127,7 +130,7 @@ pub async fn deferrals(
     prefix: &str,
 ) -> Result<Vec<(String, String, Option<String>, String)>, StoreError> {
     let mut out = Vec::new();
-    for chunk in customers.chunks(ROWS * 4) {
+    for chunk in customers.chunks(IN_LIST) {
         let sql = format!(
             "SELECT customer_id, journey_id, step_id, reason FROM journey_log WHERE outcome = 'deferred' \
              AND reason LIKE $1 AND customer_id IN {}",
@@ -144,7 +147,7 @@ pub async fn deferrals(
 pub async fn suppressed_among(conn: &mut AnyConnection, addresses: &[String]) -> Result<HashSet<String>, StoreError> {
     let lower: Vec<String> = addresses.iter().map(|a| a.to_ascii_lowercase()).collect();
     let mut out = HashSet::new();
-    for chunk in lower.chunks(ROWS * 4) {
+    for chunk in lower.chunks(IN_LIST) {
         let sql = format!("SELECT address FROM suppressions WHERE address IN {}", placeholders(1, chunk.len()));
         for r in bind_all(sqlx::query(&sql), chunk).fetch_all(&mut *conn).await? {
             out.insert(r.get::<String, _>(0));
@@ -161,7 +164,7 @@ pub async fn record_pending(
     sends: &[(NewSend<'_>, String)],
     now: i64,
 ) -> Result<(), StoreError> {
-    for chunk in sends.chunks(ROWS) {
+    for chunk in sends.chunks(PARAMS / 11) {
         let mut sql = String::from(
             "INSERT INTO journey_sends (idem_key, journey_id, version, customer_id, entry, step_id, channel, template, \
              status, reason, purpose, attempts, created_at, updated_at) VALUES ",
@@ -209,7 +212,7 @@ pub async fn mark_sent(
     lines: &[(String, LogLine)],
     now: i64,
 ) -> Result<(), StoreError> {
-    for chunk in keys.chunks(ROWS * 4) {
+    for chunk in keys.chunks(IN_LIST) {
         let sql = format!(
             "UPDATE journey_sends SET status = 'sent', updated_at = $1 WHERE status = 'pending' AND idem_key IN {}",
             placeholders(2, chunk.len())
@@ -219,9 +222,53 @@ pub async fn mark_sent(
     log_many(conn, lines).await
 }
 
+/// Moves leased positions on (step, due time, status, reason; the lease cleared) where `owner`
+/// still holds their lease, a few rows per statement; returns the (journey, customer) of each
+/// position moved (another engine took the others over, and this one's result is dropped).
+pub async fn advance_leased(
+    conn: &mut AnyConnection,
+    moved: &[PositionRow],
+    owner: &str,
+    now: i64,
+) -> Result<HashSet<(String, String)>, StoreError> {
+    let mut out = HashSet::new();
+    for chunk in moved.chunks(PARAMS / 7) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for i in 0..chunk.len() {
+            let b = 2 + i * 7;
+            rows.push(format!("(${},${},${},${},${},${},${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7));
+        }
+        // VALUES columns are column1… on both backends.
+        let sql = format!(
+            "UPDATE journey_positions SET step = v.column4, due_at = v.column5, status = v.column6, \
+             reason = v.column7, lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+             FROM (VALUES {}) AS v WHERE journey_positions.journey_id = v.column1 \
+             AND journey_positions.customer_id = v.column2 AND journey_positions.entry = v.column3 \
+             AND journey_positions.lease_owner = $2 \
+             RETURNING journey_positions.journey_id, journey_positions.customer_id",
+            rows.join(",")
+        );
+        let mut q = sqlx::query(&sql).bind(now).bind(owner);
+        for p in chunk {
+            q = q
+                .bind(p.journey_id.as_str())
+                .bind(p.customer_id.as_str())
+                .bind(p.entry)
+                .bind(p.step)
+                .bind(p.due_at)
+                .bind(p.status.as_str())
+                .bind(p.reason.as_deref());
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            out.insert((r.get(0), r.get(1)));
+        }
+    }
+    Ok(out)
+}
+
 /// Appends decision lines `(id, line)`.
 pub async fn log_many(conn: &mut AnyConnection, lines: &[(String, LogLine)]) -> Result<(), StoreError> {
-    for chunk in lines.chunks(ROWS) {
+    for chunk in lines.chunks(PARAMS / 8) {
         let mut sql = String::from(
             "INSERT INTO journey_log (id, journey_id, customer_id, step_id, outcome, reason, purpose, at) VALUES ",
         );

@@ -43,8 +43,9 @@ impl Contact {
     }
 }
 
-/// The most ids one call reads (bind limits of both backends are far above).
-pub const MAX_CONTACTS: usize = 2000;
+/// The most ids one query reads (bind limits of both backends are far above; SQLite binds a
+/// statement's parameters in time quadratic in their number, so a few hundred at a time).
+pub const MAX_CONTACTS: usize = 250;
 
 /// The contacts of `ids` (profile ids, usually roots), keyed by the id asked for; an id whose
 /// profile is gone (erased) is absent.

@@ -4,9 +4,9 @@
 //! the sends already recorded, holdouts, suppressions, activity hours, products and prices: see
 //! `Known`, `Hours` and `Shelf`), decides and
 //! renders every message in memory, records them all as `pending` in one transaction, hands
-//! them to the channel over a few kept-open connections, marks each one `sent` right after the
-//! server accepted it (group commits, see [`Recorder`]), and moves the positions on in one
-//! transaction.
+//! them to the channel over a few kept-open connections, marks each one `sent` and moves its
+//! position on right after the server accepted it (group commits, see [`Recorder`]), and moves
+//! the other positions on in one transaction.
 //!
 //! A send is decided in one place, [`decide`]: who (the customer's address and consent),
 //! when (quiet hours, frequency caps lowered by fatigue, the best hour when the journey asks,
@@ -111,7 +111,7 @@ pub(crate) async fn fire_due(engine: &Engine) -> Result<u64, EngineError> {
     record_decisions(engine, &plans, now).await?;
 
     // Channel calls; each accepted send is marked sent right after.
-    let results = send_all(engine, &plans, now, leased_at).await?;
+    let results = send_all(engine, &owner, &plans, now, leased_at).await?;
 
     // Webhook steps, one by one (rare; each records itself).
     let mut webhook_outcomes = HashMap::new();
@@ -131,6 +131,7 @@ pub(crate) async fn fire_due(engine: &Engine) -> Result<u64, EngineError> {
     // Settle failures and move every position on: one transaction.
     let mut tx = engine.db().writer().begin().await?;
     let mut lines = Vec::new();
+    let mut moves = Vec::with_capacity(plans.len());
     for (i, plan) in plans.iter().enumerate() {
         let outcome = match &plan.work {
             Work::Move(d) => Some(Next::Decided(d.clone())),
@@ -142,7 +143,8 @@ pub(crate) async fn fire_due(engine: &Engine) -> Result<u64, EngineError> {
                 // Not called (the send window closed): the lease runs out and it is tried
                 // again under the same key.
                 None => None,
-                Some(Ok(())) => Some(Next::Outcome(Outcome::Done)),
+                // Moved on with its `sent` record (see `Recorder`).
+                Some(Ok(())) => None,
                 Some(Err(ChannelError::Transient(e))) if m.attempts + 1 < MAX_ATTEMPTS => {
                     let backoff = 1000_i64 << (m.attempts + 1).clamp(1, 10);
                     tracing::info!(
@@ -174,8 +176,13 @@ pub(crate) async fn fire_due(engine: &Engine) -> Result<u64, EngineError> {
                 None => Decision::End("completed"),
             },
         };
-        if let Some(l) = finish(&mut tx, &owner, &plan.p, decision, now).await? {
-            lines.push((new_id(), l));
+        moves.push(moved(&plan.p, decision, now));
+    }
+    let advanced = batch::advance_leased(&mut tx, &moves, &owner, now).await?;
+    for m in moves.iter().filter(|m| m.status == "completed") {
+        if advanced.contains(&(m.journey_id.clone(), m.customer_id.clone())) {
+            let reason = m.reason.clone().unwrap_or_default();
+            lines.push((new_id(), line(m, None, "completed", reason, None, now)));
         }
     }
     batch::log_many(&mut tx, &lines).await?;
@@ -455,26 +462,15 @@ async fn plan(engine: &Engine, known: &Known, p: &PositionRow, now: i64) -> Resu
     Ok(Plan { p: p.clone(), def: Some(def.clone()), facts, step: Some(i), work })
 }
 
-/// Moves a leased position on (if this engine still holds the lease); the decision line of a
-/// journey that ended.
-async fn finish(
-    conn: &mut sqlx::AnyConnection,
-    owner: &str,
-    p: &PositionRow,
-    next: Decision,
-    now: i64,
-) -> Result<Option<LogLine>, EngineError> {
-    let moved = match next {
+/// Where a position goes after `next` (written if this engine still holds its lease).
+fn moved(p: &PositionRow, next: Decision, now: i64) -> PositionRow {
+    match next {
         Decision::Wait(pos) => PositionRow { step: Some(pos.step as i64), due_at: pos.due_at, ..p.clone() },
         Decision::Act(i) => PositionRow { step: Some(i as i64), due_at: now, ..p.clone() },
         Decision::End(reason) => {
             PositionRow { step: None, status: "completed".into(), reason: Some(reason.to_string()), ..p.clone() }
         }
-    };
-    if store::advance_leased(conn, &moved, owner, now).await? && moved.status == "completed" {
-        return Ok(Some(line(p, None, "completed", moved.reason.clone().unwrap_or_default(), None, now)));
     }
-    Ok(None)
 }
 
 fn line(p: &PositionRow, step: Option<&str>, outcome: &str, reason: String, purpose: Option<&str>, at: i64) -> LogLine {
@@ -681,12 +677,13 @@ async fn record_decisions(engine: &Engine, plans: &[Plan], now: i64) -> Result<(
 /// index (a send not called because the send window closed is absent).
 async fn send_all(
     engine: &Engine,
+    owner: &str,
     plans: &[Plan],
     now: i64,
     leased_at: Instant,
 ) -> Result<HashMap<usize, Result<(), ChannelError>>, EngineError> {
     let channels = engine.channels();
-    let recorder = Recorder::start(engine.clone(), now);
+    let recorder = Recorder::start(engine.clone(), owner.to_string(), now);
     let slots = Arc::new(Semaphore::new(SENDERS));
     let mut set = tokio::task::JoinSet::new();
     for (i, plan) in plans.iter().enumerate() {
@@ -699,6 +696,11 @@ async fn send_all(
         };
         let out = m.out.clone();
         let sent = line(&plan.p, Some(&m.step_id), "sent", m.why.clone(), Some(m.purpose), now);
+        let next = match (&plan.def, plan.step) {
+            (Some(def), Some(step)) => machine::after(def, step, now, &plan.facts),
+            _ => Decision::End("completed"),
+        };
+        let next = moved(&plan.p, next, now);
         let channel_name = m.channel.as_str();
         let (slots, unrecorded, tx) = (slots.clone(), recorder.permits.clone(), recorder.tx.clone());
         set.spawn(async move {
@@ -714,7 +716,7 @@ async fn send_all(
             };
             if result.is_ok() {
                 metrics::counter!("tailor_journey_sends_total", "channel" => channel_name).increment(1);
-                let _ = tx.send(Accepted { key: out.key.clone(), line: sent, _permit: permit });
+                let _ = tx.send(Accepted { key: out.key.clone(), line: sent, next, _permit: permit });
             }
             (i, Some(result))
         });
@@ -730,16 +732,18 @@ async fn send_all(
     Ok(results)
 }
 
-/// A send the server accepted, waiting for its `sent` record; the permit is released once
-/// it is committed.
+/// A send the server accepted, waiting for its `sent` record and its position's move to the
+/// step after; the permit is released once they are committed.
 struct Accepted {
     key: String,
     line: LogLine,
+    next: PositionRow,
     _permit: OwnedSemaphorePermit,
 }
 
-/// Marks accepted sends `sent` as they come, each group in one commit (a commit takes as long
-/// as one fsync; the sends accepted meanwhile form the next group).
+/// Marks accepted sends `sent` as they come and moves their positions on in the same commit
+/// (so a send seen `sent` has gone on to its next step), each group in one commit (a commit
+/// takes as long as one fsync; the sends accepted meanwhile form the next group).
 struct Recorder {
     tx: mpsc::UnboundedSender<Accepted>,
     permits: Arc<Semaphore>,
@@ -747,7 +751,7 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn start(engine: Engine, now: i64) -> Recorder {
+    fn start(engine: Engine, owner: String, now: i64) -> Recorder {
         let (tx, mut rx) = mpsc::unbounded_channel::<Accepted>();
         let permits = Arc::new(Semaphore::new(UNRECORDED));
         let closing = permits.clone();
@@ -758,9 +762,17 @@ impl Recorder {
                     group.push(more);
                 }
                 let keys: Vec<&str> = group.iter().map(|a| a.key.as_str()).collect();
-                let lines: Vec<(String, LogLine)> = group.iter().map(|a| (new_id(), a.line.clone())).collect();
+                let mut lines: Vec<(String, LogLine)> = group.iter().map(|a| (new_id(), a.line.clone())).collect();
+                let moves: Vec<PositionRow> = group.iter().map(|a| a.next.clone()).collect();
                 let written = async {
                     let mut t = engine.db().writer().begin().await?;
+                    let advanced = batch::advance_leased(&mut t, &moves, &owner, now).await?;
+                    for m in moves.iter().filter(|m| m.status == "completed") {
+                        if advanced.contains(&(m.journey_id.clone(), m.customer_id.clone())) {
+                            let reason = m.reason.clone().unwrap_or_default();
+                            lines.push((new_id(), line(m, None, "completed", reason, None, now)));
+                        }
+                    }
                     batch::mark_sent(&mut t, &keys, &lines, now).await?;
                     t.commit().await?;
                     Ok::<_, EngineError>(())

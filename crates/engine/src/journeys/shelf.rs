@@ -13,6 +13,8 @@ use tailor_profiles::Contact;
 
 use crate::{Engine, EngineError};
 
+/// SKUs per `IN` list (SQLite binds a statement's parameters in time quadratic in their number).
+const SKUS_PER_QUERY: usize = 250;
 /// The channel journey messages are priced for.
 const CHANNEL: &str = "web";
 
@@ -41,7 +43,7 @@ impl Shelf {
         let now = tailor_core::time::now_millis();
         let promotions = engine.promotions().await?;
         let mut conn = engine.db().reader().acquire().await?;
-        for chunk in skus.chunks(500) {
+        for chunk in skus.chunks(SKUS_PER_QUERY) {
             let sql = format!(
                 "SELECT sku, CAST(SUM(on_hand - reserved - damaged) AS BIGINT) FROM inventory_stock WHERE sku IN {} GROUP BY sku",
                 tailor_store::placeholders(1, chunk.len())
