@@ -55,8 +55,9 @@ const LEASE_MS: i64 = 30_000;
 const SEND_WINDOW: Duration = Duration::from_secs(8);
 /// Channel calls in flight at once (the SMTP channel keeps as many connections open).
 const SENDERS: usize = 8;
-/// Sends the server accepted whose `sent` record is not committed yet, at most: what a crash
-/// can repeat (under the same Message-ID). Senders wait for the record beyond it.
+/// Sends the server accepted whose `sent` record is not committed yet, at most, across the
+/// batches in flight in one engine: what a crash can repeat (under the same Message-ID).
+/// Senders wait for the record beyond it.
 pub(crate) const UNRECORDED: usize = 32;
 /// Channel calls before a send is dead-lettered.
 const MAX_ATTEMPTS: i64 = 5;
@@ -703,11 +704,12 @@ async fn send_all(
         let next = moved(&plan.p, next, now);
         let channel_name = m.channel.as_str();
         let (slots, unrecorded, tx) = (slots.clone(), recorder.permits.clone(), recorder.tx.clone());
+        let failed = recorder.failed.clone();
         set.spawn(async move {
             let Ok(_slot) = slots.acquire_owned().await else { return (i, None) };
             // Waits while too many accepted sends are unrecorded (the crash window).
             let Ok(permit) = unrecorded.acquire_owned().await else { return (i, None) };
-            if leased_at.elapsed() > SEND_WINDOW {
+            if leased_at.elapsed() > SEND_WINDOW || failed.load(std::sync::atomic::Ordering::SeqCst) {
                 return (i, None);
             }
             let result = match target {
@@ -746,15 +748,19 @@ struct Accepted {
 /// takes as long as one fsync; the sends accepted meanwhile form the next group).
 struct Recorder {
     tx: mpsc::UnboundedSender<Accepted>,
+    /// The engine's unrecorded sends (shared by the batches in flight).
     permits: Arc<Semaphore>,
+    /// Set when a record failed: no more sends start in this batch.
+    failed: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<Result<(), EngineError>>,
 }
 
 impl Recorder {
     fn start(engine: Engine, owner: String, now: i64) -> Recorder {
         let (tx, mut rx) = mpsc::unbounded_channel::<Accepted>();
-        let permits = Arc::new(Semaphore::new(UNRECORDED));
-        let closing = permits.clone();
+        let permits = engine.journey_state().unrecorded.get_or_init(|| Arc::new(Semaphore::new(UNRECORDED))).clone();
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let closing = failed.clone();
         let task = tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut group = vec![first];
@@ -781,13 +787,13 @@ impl Recorder {
                 if let Err(e) = written {
                     // No more sends start: what is unrecorded stays pending and is sent again
                     // under the same key when its lease runs out.
-                    closing.close();
+                    closing.store(true, std::sync::atomic::Ordering::SeqCst);
                     return Err(e);
                 }
             }
             Ok(())
         });
-        Recorder { tx, permits, task }
+        Recorder { tx, permits, failed, task }
     }
 
     async fn finish(self) -> Result<(), EngineError> {

@@ -54,6 +54,9 @@ pub(crate) struct JourneyState {
     pub round: tokio::sync::Mutex<()>,
     /// The population's message and engagement counts per channel, reused for a minute.
     pub population: std::sync::Mutex<Option<channel::Population>>,
+    /// Sends the server accepted whose record is not committed yet, across the batches in
+    /// flight: at most `fire::UNRECORDED` (what a crash can repeat).
+    pub unrecorded: std::sync::OnceLock<Arc<tokio::sync::Semaphore>>,
 }
 
 /// A journey as the API shows it.
