@@ -3,6 +3,7 @@
 //! the scheduler's rows (positions leased per engine, sends keyed for idempotency, the decision
 //! log). The engine composes them with profiles, pricing, stock and the channels.
 
+pub mod batch;
 pub mod channels;
 pub mod entries;
 pub mod guard;

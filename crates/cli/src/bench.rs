@@ -2,6 +2,7 @@
 //! against a raw batched SQLite insert of the same rows on the same disk, in the same run.
 //! `tailor bench assistant`: assistant reply latency over concurrent conversations, against
 //! `/healthz` at the same rate, in the same run.
+//! `tailor bench journeys`: see `bench_journeys`.
 //! `tailor bench serve`: recommendation latency at a fixed request rate with business rules on,
 //! against `/healthz` at the same rate (the HTTP and load-tool floor), in the same run.
 
@@ -77,6 +78,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 50)]
         conversations: usize,
     },
+    /// Journey messages decided, composed, rendered and handed to an SMTP server per second
+    /// (vs raw sends to the same server), and the lateness of due steps.
+    Journeys {
+        /// Customers in the journey.
+        #[arg(long, default_value_t = 100_000)]
+        customers: usize,
+        /// Second e-mails falling due per second in the lateness run.
+        #[arg(long, default_value_t = 2000)]
+        rate: u32,
+        /// Directory for the store (default: a temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Recommendation latency at a fixed rate (open loop) with business rules on.
     Serve {
         /// A data directory with a trained model, e.g. the demo's.
@@ -101,6 +115,7 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Inventory { reservations, clients, skus, dir } => {
             crate::bench_inventory::inventory(reservations, clients, skus, dir).await
         }
+        BenchCommand::Journeys { customers, rate, dir } => crate::bench_journeys::journeys(customers, rate, dir).await,
         BenchCommand::Intake { events, batch, clients, dir, with_projection } => {
             intake(events, batch, clients, dir, with_projection).await
         }

@@ -5,6 +5,7 @@ mod assistant;
 mod bench;
 mod bench_assistant;
 mod bench_inventory;
+mod bench_journeys;
 mod bench_prices;
 mod bench_serve;
 mod campaigns;
@@ -17,6 +18,7 @@ mod progress;
 mod recs;
 mod recs_cart;
 mod search_eval;
+mod smtp_sink;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

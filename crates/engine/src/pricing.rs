@@ -204,7 +204,7 @@ impl Engine {
     /// the consent purpose used. An offer is issued once and shown again while valid; issuing
     /// happens in a write transaction holding the customer's offer lock, so concurrent quotes
     /// cannot issue past the per-customer cap.
-    async fn personal_offers(
+    pub(crate) async fn personal_offers(
         &self,
         conn: &mut AnyConnection,
         user: &str,

@@ -9,6 +9,7 @@
 
 mod commerce;
 mod consent;
+mod contacts;
 mod graph;
 mod migrations;
 mod privacy;
@@ -20,6 +21,7 @@ mod view;
 
 pub use commerce::recorded_order;
 pub use consent::{has_consent, orders_and_cart, set_consent, ConsentSource};
+pub use contacts::{contacts, events_of, Contact, EventFilter, MAX_CONTACTS};
 pub use graph::{group_of, root_of, unmerge, ProfileError};
 pub use migrations::MIGRATIONS;
 pub use privacy::{erase, export, person};

@@ -327,6 +327,13 @@ impl SmtpSink {
         SmtpSink { port, dir, child }
     }
 
+    /// How many messages were delivered so far.
+    pub fn count(&self) -> usize {
+        std::fs::read_dir(self.dir.path())
+            .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count())
+            .unwrap_or(0)
+    }
+
     /// Every message delivered so far, in arrival order (raw RFC 5322 text).
     pub fn messages(&self) -> Vec<String> {
         let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(self.dir.path())

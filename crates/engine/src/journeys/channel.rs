@@ -8,13 +8,13 @@ use std::collections::HashMap;
 
 use rand::SeedableRng;
 use tailor_campaigns::journey::{SendChannel, SendOptions};
-use tailor_campaigns::store::PositionRow;
+use tailor_profiles::{Contact, EventFilter};
 use tailor_store::Row;
 use tailor_targeting::channel::{self as choice, Arm};
 use tailor_targeting::fatigue::{self, Signals};
 
 use super::compose;
-use crate::{Engine, EngineError, ProfileView};
+use crate::{Engine, EngineError};
 
 /// Events that show a customer engaged with a message, and on which channel.
 pub const ENGAGEMENT_EVENTS: &[(&str, SendChannel)] = &[
@@ -54,50 +54,44 @@ pub(super) struct History {
     pub recent_unsubscribes: u32,
 }
 
-/// Reads a customer's history (`customer` is the root profile id).
-pub(super) async fn history(engine: &Engine, customer: &str, now: i64) -> Result<History, EngineError> {
-    let mut conn = engine.db().reader().acquire().await?;
-    let members = tailor_profiles::group_of(&mut conn, customer).await?;
+/// The histories of a batch's customers (root profiles), read in a few queries for all of them.
+pub(super) async fn histories(
+    engine: &Engine,
+    contacts: &[&Contact],
+    now: i64,
+) -> Result<HashMap<String, History>, EngineError> {
+    if contacts.is_empty() {
+        return Ok(HashMap::new());
+    }
     let since = now.saturating_sub(HISTORY_MS);
-    let sends: Vec<(String, i64)> = sqlx::query(
-        "SELECT channel, updated_at FROM journey_sends WHERE customer_id = $1 AND status = 'sent' \
-         AND updated_at >= $2 ORDER BY updated_at, idem_key",
-    )
-    .bind(customer)
-    .bind(since)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect();
+    let ids: Vec<String> = contacts.iter().map(|c| c.id.clone()).collect();
+    let mut conn = engine.db().reader().acquire().await?;
+    let sends = tailor_campaigns::batch::sent_history(&mut conn, &ids, since).await?;
     let names: Vec<&str> = ENGAGEMENT_EVENTS.iter().map(|(n, _)| *n).chain([PURCHASE]).collect();
-    let sql = format!(
-        "SELECT name, ts FROM events WHERE profile_id IN {} AND ts >= ${} AND name IN {} ORDER BY ts, seq",
-        tailor_store::placeholders(1, members.len()),
-        members.len() + 1,
-        tailor_store::placeholders(members.len() + 2, names.len()),
-    );
-    let events: Vec<(String, i64)> =
-        tailor_store::bind_all(tailor_store::bind_all(sqlx::query(&sql), &members).bind(since), &names)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-    let sql = format!(
-        "SELECT COUNT(*) FROM consents WHERE profile_id IN {} AND granted = 0 AND purpose LIKE 'marketing_%' \
-         AND at >= ${}",
-        tailor_store::placeholders(1, members.len()),
-        members.len() + 1
-    );
-    let unsubscribes: i64 = tailor_store::bind_all(sqlx::query(&sql), &members)
-        .bind(now.saturating_sub(30 * DAY_MS))
-        .fetch_one(&mut *conn)
-        .await?
-        .get(0);
+    let filter = EventFilter { since, names: &names, ..EventFilter::default() };
+    let events = tailor_profiles::events_of(&mut conn, contacts, &filter).await?;
+    drop(conn);
+    let unsubscribed_since = now.saturating_sub(30 * DAY_MS);
+    Ok(contacts
+        .iter()
+        .map(|c| {
+            let h = history_of(
+                sends.get(&c.id).map_or(&[][..], Vec::as_slice),
+                events.get(&c.id).map_or(&[][..], Vec::as_slice),
+                u32::try_from(c.marketing_withdrawals_since(unsubscribed_since)).unwrap_or(u32::MAX),
+                now,
+            );
+            (c.id.clone(), h)
+        })
+        .collect())
+}
+
+/// A customer's history from their sent messages (channel, when) and their engagement and
+/// purchase events (name, when), both oldest first.
+fn history_of(sends: &[(String, i64)], events: &[(Option<String>, i64)], unsubscribes: u32, now: i64) -> History {
     let mut engaged = vec![false; sends.len()];
-    for (name, at) in &events {
-        let (window, channel) = match channel_of(name) {
+    for (name, at) in events {
+        let (window, channel) = match name.as_deref().and_then(channel_of) {
             Some(c) => (ENGAGE_WINDOW_MS, Some(c.as_str())),
             None => (PURCHASE_WINDOW_MS, None),
         };
@@ -109,7 +103,7 @@ pub(super) async fn history(engine: &Engine, customer: &str, now: i64) -> Result
             engaged[i] = true;
         }
     }
-    let mut h = History { recent_unsubscribes: u32::try_from(unsubscribes).unwrap_or(u32::MAX), ..History::default() };
+    let mut h = History { recent_unsubscribes: unsubscribes, ..History::default() };
     for ((c, _), e) in sends.iter().zip(&engaged) {
         let Some(ch) = [SendChannel::Email, SendChannel::Sms, SendChannel::Push, SendChannel::Onsite]
             .into_iter()
@@ -129,7 +123,7 @@ pub(super) async fn history(engine: &Engine, customer: &str, now: i64) -> Result
             h.ignored_in_a_row = h.ignored_in_a_row.saturating_add(1);
         }
     }
-    Ok(h)
+    h
 }
 
 /// Messages and engagements per channel across all customers (last 180 days), counted at most
@@ -140,7 +134,7 @@ pub(crate) struct Population {
     per_channel: HashMap<String, (u64, u64)>,
 }
 
-async fn population(engine: &Engine, now: i64) -> Result<Population, EngineError> {
+pub(super) async fn population(engine: &Engine, now: i64) -> Result<Population, EngineError> {
     let cache = &engine.journey_state().population;
     if let Some(p) = cache.lock().ok().and_then(|c| c.clone()) {
         if now >= p.at && now - p.at < POPULATION_TTL_MS {
@@ -183,48 +177,41 @@ async fn population(engine: &Engine, now: i64) -> Result<Population, EngineError
 }
 
 /// The channel for this send: the step's own when it offers no choice (or the one already
-/// recorded under its key), else the choice among the step's channels, with why.
-pub(super) async fn choose(
-    engine: &Engine,
+/// recorded under its key, `recorded`), else the choice among the step's channels from the
+/// customer's consents, addresses and `history` against the `population`'s, with why.
+pub(super) fn choose(
     key: &str,
     step_channel: SendChannel,
     options: &SendOptions,
-    p: &PositionRow,
-    profile: &ProfileView,
-    now: i64,
-) -> Result<(SendChannel, Option<String>), EngineError> {
+    recorded: Option<&str>,
+    contact: &Contact,
+    history: Option<&History>,
+    population: Option<&Population>,
+) -> (SendChannel, Option<String>) {
     if options.channels.is_empty() {
-        return Ok((step_channel, None));
+        return (step_channel, None);
     }
-    let mut conn = engine.db().reader().acquire().await?;
-    if let Some(existing) = tailor_campaigns::store::send(&mut conn, key).await? {
-        if let Some(c) = options.channels.iter().chain([&step_channel]).find(|c| c.as_str() == existing.channel) {
-            return Ok((*c, None));
+    if let Some(existing) = recorded {
+        if let Some(c) = options.channels.iter().chain([&step_channel]).find(|c| c.as_str() == existing) {
+            return (*c, None);
         }
     }
-    let members = tailor_profiles::group_of(&mut conn, &p.customer_id).await?;
     let mut candidates = options.channels.clone();
     if !candidates.contains(&step_channel) {
         candidates.insert(0, step_channel);
     }
-    let mut consents = Vec::with_capacity(candidates.len());
-    for c in &candidates {
-        consents.push(tailor_profiles::has_consent(&mut conn, &members, c.purpose()).await?);
-    }
-    drop(conn);
-    let history = history(engine, &p.customer_id, now).await?;
-    let population = population(engine, now).await?;
+    let empty = History::default();
+    let history = history.unwrap_or(&empty);
     let arms: Vec<Arm> = candidates
         .iter()
-        .zip(consents)
-        .map(|(c, consent)| {
+        .map(|c| {
             let (sends, engaged) = history.per_channel.get(c.as_str()).copied().unwrap_or_default();
             let (population_sends, population_engaged) =
-                population.per_channel.get(c.as_str()).copied().unwrap_or_default();
+                population.and_then(|p| p.per_channel.get(c.as_str()).copied()).unwrap_or_default();
             Arm {
                 name: c.as_str().to_string(),
-                consent,
-                reachable: *c == SendChannel::Onsite || compose::address(profile, *c).is_some(),
+                consent: contact.grants(c.purpose()),
+                reachable: *c == SendChannel::Onsite || compose::address(contact, *c).is_some(),
                 sends,
                 engaged,
                 population_sends,
@@ -238,17 +225,11 @@ pub(super) async fn choose(
     let picked = choice::choose(&arms, choice::PRIOR_STRENGTH, &mut rng);
     // No channel allowed: the step's own channel, whose guardrails record why it is skipped.
     let channel = picked.chosen.map_or(step_channel, |i| candidates[i]);
-    Ok((channel, Some(format!("channel {}", picked.explanation))))
+    (channel, Some(format!("channel {}", picked.explanation)))
 }
 
 /// The customer's weekly cap after fatigue, and why when it is lower than `global`.
-pub(super) async fn weekly_cap(
-    engine: &Engine,
-    customer: &str,
-    global: u32,
-    now: i64,
-) -> Result<(u32, Option<String>), EngineError> {
-    let h = history(engine, customer, now).await?;
+pub(super) fn weekly_cap(h: &History, global: u32) -> (u32, Option<String>) {
     let signals = Signals { ignored_in_a_row: h.ignored_in_a_row, recent_unsubscribes: h.recent_unsubscribes };
-    Ok(fatigue::weekly_cap(global, signals, fatigue::IGNORED_BEFORE_FATIGUE))
+    fatigue::weekly_cap(global, signals, fatigue::IGNORED_BEFORE_FATIGUE)
 }

@@ -30,4 +30,9 @@ impl Clock {
         let now = self.now();
         self.set(now.saturating_add(ms));
     }
+
+    /// Back to the wall clock (a benchmark that set up its state at a fixed time).
+    pub fn unpin(&self) {
+        self.pinned.store(0, Ordering::SeqCst);
+    }
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use tailor_campaigns::entries::{self, EntryRow, StoredModel};
-use tailor_campaigns::store::{PositionRow, Saved};
+use tailor_campaigns::store::Saved;
 use tailor_core::FieldError;
 use tailor_targeting::live::{self, CustomerFacts, Example, LiveModel, Rule, Side};
 
@@ -124,17 +124,11 @@ fn rule_of(t: &tailor_campaigns::journey::Targeting) -> Rule {
     }
 }
 
-/// Why this entry is not sent messages, when targeting left it out.
-pub(super) async fn left_out(engine: &Engine, p: &PositionRow) -> Result<Option<String>, EngineError> {
-    let mut conn = engine.db().reader().acquire().await?;
-    let Some(json) = entries::targeting_of(&mut conn, &p.journey_id, &p.customer_id, p.entry).await? else {
-        return Ok(None);
-    };
-    let record: EntryTargeting = match serde_json::from_str(&json) {
-        Ok(r) => r,
-        Err(_) => return Ok(None),
-    };
-    Ok((record.side == Some(Side::NotTargeted)).then(|| format!("not targeted: {}", record.reason.unwrap_or_default())))
+/// Why an entry is not sent messages, from what targeting recorded at its entry (its JSON),
+/// when targeting left it out.
+pub(super) fn left_out_reason(json: &str) -> Option<String> {
+    let record: EntryTargeting = serde_json::from_str(json).ok()?;
+    (record.side == Some(Side::NotTargeted)).then(|| format!("not targeted: {}", record.reason.unwrap_or_default()))
 }
 
 /// Checks that a journey's uplift model exists, naming the field.
