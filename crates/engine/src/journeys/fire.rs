@@ -240,9 +240,9 @@ impl Known {
         let mut defs = HashMap::new();
         for p in claimed {
             let k = (p.journey_id.clone(), p.version);
-            if !defs.contains_key(&k) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = defs.entry(k) {
                 if let Some(def) = store::journey_version(&mut conn, &p.journey_id, p.version).await? {
-                    defs.insert(k, Arc::new(def));
+                    slot.insert(Arc::new(def));
                 }
             }
         }
@@ -298,10 +298,7 @@ impl Known {
             .filter_map(|(id, _)| contacts.get(*id))
             .collect();
         let histories = super::channel::histories(engine, &with_history, now).await?;
-        let population = match choosing {
-            true => Some(super::channel::population(engine, now).await?),
-            false => None,
-        };
+        let population = if choosing { Some(super::channel::population(engine, now).await?) } else { None };
         let timed: Vec<&Contact> = best_hour.iter().filter_map(|id| contacts.get(*id)).collect();
         let hours = Hours::load(engine, &timed, &guardrails, now).await?;
         let with_carts: Vec<&Contact> = contacts.values().collect();
