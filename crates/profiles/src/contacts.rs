@@ -110,9 +110,9 @@ async fn contacts_chunk(
 
     // Traits: oldest profile first, the root's own last so they win (as the profile view does).
     let sql = format!("SELECT id, traits FROM profiles WHERE id IN {inn} ORDER BY created_at, id");
-    // Per root: the traits of the profiles merged into it, and its own.
-    type OthersAndOwn = (Map<String, Value>, Map<String, Value>);
-    let mut merged: HashMap<String, OthersAndOwn> = HashMap::new();
+    // Per root: (the other members' traits, the root's own).
+    type Traits = Map<String, Value>;
+    let mut merged: HashMap<String, (Traits, Traits)> = HashMap::new();
     for r in bind_all(sqlx::query(&sql), &all).fetch_all(&mut *conn).await? {
         let id: String = r.get(0);
         let Some(root) = root_of_member.get(&id) else { continue };

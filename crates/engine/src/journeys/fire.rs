@@ -305,10 +305,7 @@ impl Known {
             .filter_map(|(id, _)| contacts.get(*id))
             .collect();
         let histories = super::channel::histories(engine, &with_history, now).await?;
-        let population = match choosing {
-            true => Some(super::channel::population(engine, now).await?),
-            false => None,
-        };
+        let population = if choosing { Some(super::channel::population(engine, now).await?) } else { None };
         let timed: Vec<&Contact> = best_hour.iter().filter_map(|id| contacts.get(*id)).collect();
         let hours = Hours::load(engine, &timed, &guardrails, now).await?;
         let with_carts: Vec<&Contact> = contacts.values().collect();
