@@ -97,29 +97,7 @@ pub async fn held_out_among(
     conn: &mut AnyConnection,
     entries: &[(String, String, i64)],
 ) -> Result<HashSet<(String, String, i64)>, StoreError> {
-    let wanted: HashSet<&(String, String, i64)> = entries.iter().collect();
-    let mut by_journey: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> = Default::default();
-    for (j, c, _) in entries {
-        by_journey.entry(j.as_str()).or_default().insert(c.as_str());
-    }
-    let mut out = HashSet::new();
-    for (journey, customers) in by_journey {
-        let customers: Vec<&str> = customers.into_iter().collect();
-        for chunk in customers.chunks(IN_LIST) {
-            let sql = format!(
-                "SELECT journey_id, customer_id, entry FROM journey_entries WHERE journey_id = $1 AND holdout <> 0 \
-                 AND customer_id IN {}",
-                placeholders(2, chunk.len())
-            );
-            for r in bind_all(sqlx::query(&sql).bind(journey), chunk).fetch_all(&mut *conn).await? {
-                let k: (String, String, i64) = (r.get(0), r.get(1), r.get(2));
-                if wanted.contains(&k) {
-                    out.insert(k);
-                }
-            }
-        }
-    }
-    Ok(out)
+    Ok(entry_rows(conn, entries, "holdout <> 0", |_| ()).await?.into_keys().collect())
 }
 
 /// What targeting recorded at each of `entries` (journey, customer, entry) that is not held out
@@ -127,25 +105,36 @@ pub async fn held_out_among(
 pub async fn targeting_among(
     conn: &mut AnyConnection,
     entries: &[(String, String, i64)],
-) -> Result<std::collections::HashMap<(String, String, i64), String>, StoreError> {
+) -> Result<HashMap<(String, String, i64), String>, StoreError> {
+    entry_rows(conn, entries, "holdout = 0 AND targeting IS NOT NULL", |r| r.get(3)).await
+}
+
+/// The rows of `journey_entries` for `entries` where `filter` holds, each read by `read` (the
+/// row's columns: journey, customer, entry, targeting), by entry.
+async fn entry_rows<T>(
+    conn: &mut AnyConnection,
+    entries: &[(String, String, i64)],
+    filter: &str,
+    read: impl Fn(&tailor_store::AnyRow) -> T,
+) -> Result<HashMap<(String, String, i64), T>, StoreError> {
     let wanted: HashSet<&(String, String, i64)> = entries.iter().collect();
     let mut by_journey: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> = Default::default();
     for (j, c, _) in entries {
         by_journey.entry(j.as_str()).or_default().insert(c.as_str());
     }
-    let mut out = std::collections::HashMap::new();
+    let mut out = HashMap::new();
     for (journey, customers) in by_journey {
         let customers: Vec<&str> = customers.into_iter().collect();
         for chunk in customers.chunks(IN_LIST) {
             let sql = format!(
                 "SELECT journey_id, customer_id, entry, targeting FROM journey_entries WHERE journey_id = $1 \
-                 AND holdout = 0 AND targeting IS NOT NULL AND customer_id IN {}",
+                 AND {filter} AND customer_id IN {}",
                 placeholders(2, chunk.len())
             );
             for r in bind_all(sqlx::query(&sql).bind(journey), chunk).fetch_all(&mut *conn).await? {
                 let k: (String, String, i64) = (r.get(0), r.get(1), r.get(2));
                 if wanted.contains(&k) {
-                    out.insert(k, r.get(3));
+                    out.insert(k, read(&r));
                 }
             }
         }
