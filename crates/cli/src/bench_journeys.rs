@@ -42,7 +42,10 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 /// Long on purpose: a benchmark script (set-up, measured runs, baseline, report) read top to bottom.
 pub async fn journeys(customers: usize, rate: u32, dir: Option<PathBuf>) -> Result<()> {
     anyhow::ensure!(customers > 0 && rate > 0, "--customers and --rate are at least 1");
-    let tmp = tempfile::tempdir_in(dir.unwrap_or_else(std::env::temp_dir))?;
+    let base = dir.unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&base)
+        .map_err(|e| anyhow::anyhow!("--dir {}: cannot create it ({e}); pick a writable directory", base.display()))?;
+    let tmp = tempfile::tempdir_in(&base)?;
     let root = tmp.path().to_path_buf();
     println!("journeys benchmark: {customers} customers, embedded store in {}", root.display());
     let sink = Sink::start().await?;
