@@ -4,7 +4,7 @@
 //! filled from every customer at once. Judging reads the customer's merged profile (traits,
 //! orders, spend) and their counted events; the rule itself is `tailor_campaigns::segment`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use tailor_campaigns::segment::{self, CustomerState, SegmentDef};
@@ -57,11 +57,11 @@ fn check_id(id: &str) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// What the store knows of `customer` (a root profile) for `def` at `now`; None when the profile
-/// is gone.
+/// What the store knows of `customer` (a root profile) at `now`, with the events in `counted`
+/// (name → longest window in days); None when the profile is gone.
 async fn state_of(
     conn: &mut sqlx::AnyConnection,
-    def: &SegmentDef,
+    counted: &BTreeMap<String, u32>,
     customer: &str,
     now: i64,
 ) -> Result<Option<CustomerState>, EngineError> {
@@ -72,7 +72,6 @@ async fn state_of(
         spend_cents: tailor_core::money::cents(&serde_json::Value::String(view.features.spend.clone())).unwrap_or(0),
         ..CustomerState::default()
     };
-    let counted = segment::events_counted(def);
     if !counted.is_empty() {
         let members = tailor_profiles::group_of(conn, customer).await?;
         let longest = counted.values().copied().max().unwrap_or(0);
@@ -101,10 +100,19 @@ async fn judge(
     customer: &str,
     now: i64,
 ) -> Result<Option<bool>, EngineError> {
-    let inside = match state_of(conn, &s.def, customer, now).await? {
-        Some(state) => segment::is_member(&s.def, &state, now),
-        None => false,
-    };
+    let state = state_of(conn, &segment::events_counted(&s.def), customer, now).await?;
+    record(conn, s, customer, state.as_ref(), now).await
+}
+
+/// Records whether `customer`, in `state` (None: gone), is a member of one segment now.
+async fn record(
+    conn: &mut sqlx::AnyConnection,
+    s: &SavedSegment,
+    customer: &str,
+    state: Option<&CustomerState>,
+    now: i64,
+) -> Result<Option<bool>, EngineError> {
+    let inside = state.is_some_and(|state| segment::is_member(&s.def, state, now));
     let was = store::member_since(conn, &s.id, customer).await?.is_some();
     if inside {
         store::add_member(conn, &s.id, customer, now).await?;
@@ -142,9 +150,18 @@ pub(crate) async fn on_customers(
         return Ok(moved);
     }
     let segments = store::segments(conn).await?;
+    // Each customer's profile and counted events are read once, for every segment.
+    let mut counted: BTreeMap<String, u32> = BTreeMap::new();
     for s in &segments {
-        for c in customers {
-            if let Some(entered) = judge(conn, s, c, now).await? {
+        for (event, days) in segment::events_counted(&s.def) {
+            let w = counted.entry(event).or_default();
+            *w = (*w).max(days);
+        }
+    }
+    for c in customers {
+        let state = state_of(conn, &counted, c, now).await?;
+        for s in &segments {
+            if let Some(entered) = record(conn, s, c, state.as_ref(), now).await? {
                 moved.push(Moved { segment: s.id.clone(), customer: c.clone(), entered });
             }
         }
