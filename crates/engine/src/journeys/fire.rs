@@ -255,6 +255,8 @@ impl Known {
         let mut keys = Vec::new();
         let mut addresses = Vec::new();
         let mut entries = Vec::new();
+        // Entries of journey versions that target by uplift (only theirs may be left out).
+        let mut targeted = Vec::new();
         // Customers with a send due, how many, and whether one may choose its channel.
         let mut sending: HashMap<&str, (usize, bool)> = HashMap::new();
         let mut best_hour: BTreeSet<&str> = BTreeSet::new();
@@ -276,6 +278,9 @@ impl Known {
                         best_hour.insert(c.id.as_str());
                     }
                     entries.push((p.journey_id.clone(), p.customer_id.clone(), p.entry));
+                    if def.targeting.is_some() {
+                        targeted.push((p.journey_id.clone(), p.customer_id.clone(), p.entry));
+                    }
                 }
             }
         }
@@ -290,7 +295,7 @@ impl Known {
         let suppressed = batch::suppressed_among(&mut conn, &addresses).await?;
         let guardrails = store::guardrails(&mut conn).await?;
         let held_out = batch::held_out_among(&mut conn, &entries).await?;
-        let left_out = batch::targeting_among(&mut conn, &entries)
+        let left_out = batch::targeting_among(&mut conn, &targeted)
             .await?
             .into_iter()
             .filter_map(|(k, json)| super::targeting::left_out_reason(&json).map(|r| (k, r)))
