@@ -22,6 +22,18 @@ async fn preflight(s: &TestServer, path: &str, origin: &str) -> reqwest::Respons
         .expect("send")
 }
 
+/// A conversation started from the shop's page with the write key.
+async fn start_from_shop(s: &TestServer) -> reqwest::Response {
+    s.http
+        .post(s.url("/v1/conversations"))
+        .header("Origin", SHOP)
+        .bearer_auth(&s.write_key)
+        .json(&json!({"anonymousId": "a1"}))
+        .send()
+        .await
+        .expect("send")
+}
+
 fn allow_origin(res: &reqwest::Response) -> Option<String> {
     res.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_string)
 }
@@ -36,15 +48,7 @@ async fn a_shops_page_may_call_the_browser_routes_and_nothing_else() {
         let headers = res.headers()["access-control-allow-headers"].to_str().expect("text").to_string();
         assert!(headers.contains("authorization") && headers.contains("x-conversation-token"), "{headers}");
     }
-    let res = s
-        .http
-        .post(s.url("/v1/conversations"))
-        .header("Origin", SHOP)
-        .bearer_auth(&s.write_key)
-        .json(&json!({"anonymousId": "a1"}))
-        .send()
-        .await
-        .expect("send");
+    let res = start_from_shop(&s).await;
     assert_eq!(res.status().as_u16(), 201);
     assert_eq!(allow_origin(&res).as_deref(), Some("*"));
     // Read and admin routes never answer another origin's page.
@@ -72,15 +76,7 @@ async fn with_allowed_origins_only_those_get_in_and_429s_reach_the_page() {
     let problem: serde_json::Value = res.json().await.expect("json");
     assert!(problem["detail"].as_str().unwrap_or("").contains("allowed_origins"), "{problem}");
     for expected in [201, 429] {
-        let res = s
-            .http
-            .post(s.url("/v1/conversations"))
-            .header("Origin", SHOP)
-            .bearer_auth(&s.write_key)
-            .json(&json!({"anonymousId": "a1"}))
-            .send()
-            .await
-            .expect("send");
+        let res = start_from_shop(&s).await;
         assert_eq!(res.status().as_u16(), expected);
         assert_eq!(allow_origin(&res).as_deref(), Some(SHOP), "the page can read a {expected}");
     }
