@@ -88,6 +88,18 @@ async fn sends(s: &TestServer, id: &str) -> Vec<Value> {
     body["items"].as_array().cloned().unwrap_or_default()
 }
 
+/// A customer's sends once none is pending: a message the SMTP server accepted is recorded
+/// `sent` right after, by the scheduler's recorder.
+async fn settled_sends(s: &TestServer, id: &str) -> Vec<Value> {
+    let (status, body) = s
+        .get_until(&format!("/v1/messages/sends?user={id}"), |st, b| {
+            st == 200 && b["items"].as_array().is_some_and(|items| items.iter().all(|x| x["status"] != "pending"))
+        })
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().cloned().unwrap_or_default()
+}
+
 fn money(cents: i64) -> String {
     format!("${}.{:02}", cents / 100, cents % 100)
 }
@@ -142,7 +154,7 @@ async fn abandoned_cart_reminds_at_todays_prices_then_discounts_under_the_floor_
     assert!(m.contains("Subject: 10% off your cart at Tailor Shop"), "{m}");
     assert!(m.contains("- Plums (instead of Apples, sold out): $1.35 (was $1.50)"), "{m}");
     assert!(m.contains("- Pears: $2.84 (was $3.00)"), "held at the margin floor (cost 2.70 + 5%): {m}");
-    let sent = sends(&s, &id).await;
+    let sent = settled_sends(&s, &id).await;
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert!(sent.iter().all(|x| x["status"] == "sent" && x["consentPurpose"] == "marketing_email"), "{sent:?}");
     let why = sent[0]["reason"].as_str().unwrap_or_default();
