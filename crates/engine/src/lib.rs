@@ -290,6 +290,7 @@ impl Engine {
             }
         };
         tailor_stream::mark_replayed(&mut tx, seq, projector::CURSOR, now_millis()).await?;
+        recs::stamp_shopper_change(&mut tx).await?;
         tx.commit().await?;
         self.shoppers_changed();
         self.stock_moved(moved).await;
@@ -356,6 +357,7 @@ impl Engine {
         let merge_id = chosen.id.clone();
         let mut tx = self.inner.db.writer().begin().await?;
         profiles::unmerge(&mut tx, &merge_id, now_millis()).await?;
+        recs::stamp_shopper_change(&mut tx).await?;
         tx.commit().await?;
         self.shoppers_changed();
         let merges = self.merges(id).await?;
@@ -373,6 +375,7 @@ impl Engine {
         let mut tx = self.inner.db.writer().begin().await?;
         let root = profiles::root_of(&mut tx, id).await?.ok_or_else(|| EngineError::not_found("profile", id))?;
         profiles::set_consent(&mut tx, &root, purpose, granted, now_millis(), source).await?;
+        recs::stamp_shopper_change(&mut tx).await?;
         tx.commit().await?;
         self.shoppers_changed();
         Ok(())

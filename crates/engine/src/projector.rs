@@ -102,8 +102,9 @@ async fn step(engine: &Engine, careful: bool) -> Result<u64, EngineError> {
     let mut tx = db.writer().begin().await?;
     lock(engine, &mut tx).await?;
     let position = crate::cursor_in(&mut tx, CURSOR).await?;
-    // Another node's rounds (or a first look) make cached shoppers stale.
-    engine.projection_at(position);
+    let stamp = crate::cursor_in(&mut tx, crate::recs::SHOPPER_CHANGES).await?;
+    // Another node's rounds or changes (or a first look) make cached shoppers stale.
+    engine.projection_at(position, stamp);
     let events = read_after(&mut tx, position, BATCH).await?;
     let Some(last) = events.last().map(|e| e.seq) else {
         return Ok(0);
@@ -138,7 +139,7 @@ async fn step(engine: &Engine, careful: bool) -> Result<u64, EngineError> {
     }
     save_cursor(&mut tx, CURSOR, last).await?;
     tx.commit().await?;
-    engine.projection_at(last);
+    engine.projection_at(last, stamp);
     engine.shoppers_changed();
     engine.stock_moved(stock_moved).await;
     Ok(events.len() as u64)

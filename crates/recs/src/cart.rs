@@ -6,7 +6,8 @@
 //! candidates and blended with [`CartWeights`], learned on validation carts built from the train
 //! period (see [`crate::learn`]).
 
-use std::collections::{HashMap, HashSet};
+// Fx hashing: these maps of item numbers are built on every request, where SipHash showed.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -225,7 +226,7 @@ impl Model {
     /// are not used.
     pub fn cart_candidates(&self, shopper: &Shopper, cart: &[u32]) -> CartCandidates {
         let in_cart: HashSet<u32> = cart.iter().copied().collect();
-        let mut index: HashMap<u32, usize> = HashMap::new();
+        let mut index: HashMap<u32, usize> = HashMap::default();
         let mut out = CartCandidates::default();
         let mut at = |out: &mut CartCandidates, item: u32| -> usize {
             *index.entry(item).or_insert_with(|| {
@@ -273,7 +274,7 @@ impl Model {
         let co = &self.cooccurrence;
         let n = co.baskets.max(1) as f32;
         let freq = |i: u32| co.freq.get(i as usize).copied().unwrap_or(0).max(1) as f32;
-        let mut best_with: HashMap<u32, f32> = HashMap::new();
+        let mut best_with: HashMap<u32, f32> = HashMap::default();
         for &a in &in_cart {
             let fa = freq(a);
             for &(j, k) in co.together.get(a as usize).map_or(&[][..], Vec::as_slice) {

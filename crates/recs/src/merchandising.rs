@@ -113,7 +113,7 @@ impl Merchandising {
         let brand_idx = |name: &str| model.content.brands.iter().position(|c| c == name).map(|c| c as u32);
         let mut categories = None;
         if !filters.categories.is_empty() {
-            let mut set = HashSet::new();
+            let mut set = rustc_hash::FxHashSet::default();
             for c in filters.categories {
                 set.insert(
                     category_idx(c)

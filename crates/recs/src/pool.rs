@@ -1,7 +1,8 @@
 //! The candidate pool of one request: every source's candidates with their normalized scores
 //! and the shopper's item behind each, before rules and diversity pick the list.
 
-use std::collections::{HashMap, HashSet};
+// Fx hashing: these maps of item numbers are built on every request, where SipHash showed.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::model::{Model, Ranked, Weights};
 use crate::recommend::{Action, ItemKind, Query, Shopper, Source, Surface, SOURCES};
@@ -81,7 +82,7 @@ fn spread(
     neighbours: &[Vec<(u32, f32)>],
     skip: &HashSet<u32>,
 ) -> impl Iterator<Item = (u32, f32, Option<u32>)> {
-    let mut acc: HashMap<u32, (f32, u32, f32)> = HashMap::new();
+    let mut acc: HashMap<u32, (f32, u32, f32)> = HashMap::default();
     for &(seed, w) in seeds {
         for &(j, sim) in neighbours.get(seed as usize).map_or(&[][..], Vec::as_slice) {
             if skip.contains(&j) {
@@ -183,7 +184,7 @@ impl Model {
         if personal && w.ease > 0.0 && !habits.is_empty() {
             let history: Vec<u32> = habits.iter().map(|h| h.item).collect();
             // A history predicts itself; for discovery those slots go to new items.
-            let own: HashSet<u32> = if q.novel { history.iter().copied().collect() } else { HashSet::new() };
+            let own: HashSet<u32> = if q.novel { history.iter().copied().collect() } else { HashSet::default() };
             let best = self.ease.recommend(&history, PER_SOURCE, |i| in_view.contains(&i) || own.contains(&i));
             pool.add_list(Source::Ease, best.into_iter().map(|(i, s, seed)| (i, s, Some(seed))));
         }
@@ -236,7 +237,7 @@ impl Model {
         let x = match shopper.user {
             Some(u) if self.als.knows_user(u as usize) => self.als.user(u as usize),
             _ => {
-                let mut history: HashMap<u32, f32> = HashMap::new();
+                let mut history: HashMap<u32, f32> = HashMap::default();
                 for (i, _) in &shopper.purchases {
                     *history.entry(*i).or_default() += 1.0;
                 }
@@ -283,7 +284,7 @@ impl Model {
 
     /// The best sellers of the categories the shopper buys most (by decayed purchase days).
     fn category_candidates(&self, habits: &[Habit]) -> Vec<(u32, f32, Option<u32>)> {
-        let mut share: HashMap<u32, f32> = HashMap::new();
+        let mut share: HashMap<u32, f32> = HashMap::default();
         for h in habits {
             if let Some(&c) = self.content.category.get(h.item as usize).filter(|c| **c != NONE) {
                 *share.entry(c).or_default() += h.strength;

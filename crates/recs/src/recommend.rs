@@ -1,7 +1,8 @@
 //! Serving: the candidate sources for one shopper on one surface, blended, filtered by the
 //! business rules, diversified and explained.
 
-use std::collections::{HashMap, HashSet};
+// Fx hashing: these maps of item numbers are built on every request, where SipHash showed.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -246,7 +247,7 @@ pub struct Rules<'a> {
 impl Default for Rules<'_> {
     fn default() -> Self {
         Rules {
-            exclude: HashSet::new(),
+            exclude: HashSet::default(),
             categories: None,
             max_per_category: None,
             max_per_brand: None,
@@ -320,8 +321,8 @@ impl Diversity {
         Diversity {
             max_per_category: rules.max_per_category,
             max_per_brand: rules.max_per_brand,
-            per_category: HashMap::new(),
-            per_brand: HashMap::new(),
+            per_category: HashMap::default(),
+            per_brand: HashMap::default(),
         }
     }
 
@@ -362,7 +363,7 @@ impl Model {
             (self.pool(shopper, q), *weights)
         };
         let bought: HashSet<u32> =
-            if q.novel { shopper.purchases.iter().map(|p| p.0).collect() } else { HashSet::new() };
+            if q.novel { shopper.purchases.iter().map(|p| p.0).collect() } else { HashSet::default() };
         let (category, brand) = (|i: u32| self.category_of(i), |i: u32| self.brand_of(i));
         let kind = |i: u32| self.content.kind.get(i as usize).map_or("", String::as_str);
         let merchandise = |i: u32| !crate::nonmerch::matches(kind(i), &rules.non_merchandise);
@@ -387,7 +388,7 @@ impl Model {
         let ranked = self.ranked(&pool, &w, &rules.boosts);
 
         let mut out: Vec<Recommendation> = Vec::with_capacity(q.k);
-        let mut taken: HashSet<u32> = HashSet::new();
+        let mut taken: HashSet<u32> = HashSet::default();
         let mut diversity = Diversity::new(rules);
         let mut diverse = |i: u32| diversity.admit(category(i), brand(i));
         for &pin in &rules.pins {

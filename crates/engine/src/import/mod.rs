@@ -132,7 +132,7 @@ impl Engine {
             ImportKind::Stock => self.import_stock(path, progress).await,
         };
         // Customers and orders change what recommendations read about shoppers.
-        self.shoppers_changed();
+        self.shoppers_changed_everywhere().await?;
         report
     }
 

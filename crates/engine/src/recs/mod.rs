@@ -116,7 +116,7 @@ impl Engine {
     pub(crate) async fn forget_in_models(&self, ids: &[String]) -> Result<(), EngineError> {
         let _no_training = self.recs().training.lock().await;
         self.recs().history.forget(ids);
-        self.shoppers_changed();
+        self.shoppers_changed_everywhere().await?;
         if let Some(s) = self.serving().filter(|s| ids.iter().any(|id| s.model.user_index.contains_key(id))) {
             let (mut model, version, ids) = (s.model.clone(), s.version, ids.to_vec());
             let model = blocking(
@@ -186,7 +186,7 @@ impl Engine {
         }
         self.known_store(store, "storeId").await?;
         tailor_recs_store::set_weather(self.db(), store, weather, temperature_c, now_millis()).await?;
-        self.shoppers_changed();
+        self.shoppers_changed_everywhere().await?;
         Ok(())
     }
 
@@ -212,9 +212,21 @@ impl Engine {
         self.recs().shoppers.changed();
     }
 
-    /// The projection cursor stands at `position` (see [`shoppers::ShopperCache::cursor_at`]).
-    pub(crate) fn projection_at(&self, position: i64) {
+    /// Something shoppers' answers depend on changed outside the event log (an import, an
+    /// erasure, a weather report): this node reads its shoppers again at once, every other one
+    /// at its next projection round.
+    pub(crate) async fn shoppers_changed_everywhere(&self) -> Result<(), EngineError> {
+        let mut conn = self.db().writer().acquire().await?;
+        stamp_shopper_change(&mut conn).await?;
+        self.shoppers_changed();
+        Ok(())
+    }
+
+    /// The projection cursor stands at `position` and the stamp of changes made outside the
+    /// log at `stamp` (see [`shoppers::ShopperCache::cursor_at`]).
+    pub(crate) fn projection_at(&self, position: i64, stamp: i64) {
         self.recs().shoppers.cursor_at(position);
+        self.recs().shoppers.stamp_at(stamp);
     }
 
     /// The merchandising rules.
@@ -229,4 +241,21 @@ impl Engine {
         *self.recs().merchandising.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(m);
         Ok(())
     }
+}
+
+/// The cursor row counting changes to shoppers made outside the event log (consent decisions,
+/// unmerges, erasures, imports, weather): every node's projection rounds watch it.
+pub(crate) const SHOPPER_CHANGES: &str = "shopper_changes";
+
+/// Counts one change to shoppers made outside the event log, in the caller's transaction when
+/// it has one, so other nodes read their cached shoppers again (see [`SHOPPER_CHANGES`]).
+pub(crate) async fn stamp_shopper_change(conn: &mut sqlx::AnyConnection) -> Result<(), EngineError> {
+    sqlx::query(
+        "INSERT INTO cursors (name, position) VALUES ($1, 1) \
+         ON CONFLICT (name) DO UPDATE SET position = cursors.position + 1",
+    )
+    .bind(SHOPPER_CHANGES)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -14,7 +14,7 @@ use tailor_recs::situation::Weather;
 use tailor_recs::RecommendedItem;
 use tailor_recs_store::WEATHER_MILLIS;
 
-use super::shoppers::CachedShopper;
+use super::shoppers::{Cached, CachedShopper, ShopperKey};
 use crate::{Engine, EngineError};
 
 /// A request for recommendations.
@@ -182,11 +182,30 @@ impl Engine {
     /// The shopper of `req` and their signals as of `now`, from the cache while nothing they
     /// depend on changed (see [`super::shoppers`]).
     async fn cached_shopper(&self, req: &RecsRequest, now: i64) -> Result<Arc<CachedShopper>, EngineError> {
-        let cache = &self.recs().shoppers;
         let key = (req.user.clone(), req.anonymous_id.clone());
-        if let Some(hit) = cache.shopper(&key) {
-            return Ok(hit);
+        match self.recs().shoppers.shopper(&key) {
+            Cached::Fresh(hit) | Cached::Old { shopper: hit, refresh: false } => Ok(hit),
+            Cached::Old { shopper, refresh: true } => {
+                let (engine, req) = (self.clone(), req.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = engine.read_shopper(&req, key, now).await {
+                        tracing::warn!(error = %e, "a cached shopper could not be read again; the next request will");
+                    }
+                });
+                Ok(shopper)
+            }
+            Cached::Missing => self.read_shopper(req, key, now).await,
         }
+    }
+
+    /// Reads the shopper of `req` and keeps them in the cache under `key`.
+    async fn read_shopper(
+        &self,
+        req: &RecsRequest,
+        key: ShopperKey,
+        now: i64,
+    ) -> Result<Arc<CachedShopper>, EngineError> {
+        let cache = &self.recs().shoppers;
         let (generation, read_at) = (cache.generation(), Instant::now());
         let root = self.shopper_of(req).await?;
         let signals = match &root {

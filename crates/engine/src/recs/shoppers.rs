@@ -8,11 +8,13 @@
 //! round that applied events (orders, carts, views, identities, merges), a round that finds the
 //! log projected further by another node, a consent decision, an unmerge, an erasure, an
 //! import. An entry of an older generation is read again. Changes made directly by another node
-//! (a consent set through its API) reach this one at its next projection round that sees the
-//! cursor move, and in any case within [`MAX_AGE`].
+//! (a consent set through its API) count in a shared stamp (`recs::SHOPPER_CHANGES`) that this
+//! node's next projection round reads. [`MAX_AGE`] is the net under both: an entry past it but
+//! of the current generation still answers while one task reads it again, so a burst of
+//! shoppers growing old together never puts their reads on the requests' path.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,7 @@ use tailor_profiles::Signals;
 use tailor_recs::situation::Weather;
 
 /// The longest a cached entry is used, whatever the generation says.
-pub(crate) const MAX_AGE: Duration = Duration::from_secs(10);
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(60);
 /// Shoppers cached at most; past it the cache starts over (a bound, not an eviction policy).
 const MAX_SHOPPERS: usize = 100_000;
 
@@ -40,6 +42,19 @@ pub(crate) struct CachedShopper {
     read_at: Instant,
     /// Their purchases in the terms of a model version (see `Observed::indexed`).
     indexed: Mutex<Indexed>,
+    /// Whether a background read of this shopper is under way.
+    refreshing: AtomicBool,
+}
+
+/// What the cache holds for a shopper.
+pub(crate) enum Cached {
+    /// Current: answer from it.
+    Fresh(Arc<CachedShopper>),
+    /// Of the current generation but past [`MAX_AGE`]: answer from it; when `refresh` is true
+    /// the caller reads the shopper again in the background (only one caller is told to).
+    Old { shopper: Arc<CachedShopper>, refresh: bool },
+    /// Absent, or something it depends on changed: read it before answering.
+    Missing,
 }
 
 impl CachedShopper {
@@ -63,6 +78,9 @@ pub(crate) struct ShopperCache {
     generation: AtomicU64,
     /// The projection cursor this process last saw or left, to notice another node's rounds.
     cursor_seen: AtomicI64,
+    /// The count of changes made outside the log this process last saw (see
+    /// `recs::SHOPPER_CHANGES`), to notice another node's consent decisions and erasures.
+    stamp_seen: AtomicI64,
     /// By (user, anonymousId) as the request gave them.
     shoppers: Mutex<HashMap<ShopperKey, Arc<CachedShopper>>>,
     /// Store → its latest weather report (condition, observed at, ms) and when it was read.
@@ -74,6 +92,10 @@ pub(crate) struct ShopperCache {
 fn fresh(generation: u64, read_at: Instant, now: u64) -> bool {
     generation == now && read_at.elapsed() < MAX_AGE
 }
+
+/// An entry the shopper cache hands out past [`MAX_AGE`] answers at most this long (a bound
+/// for a background read that fails or stalls).
+const STALE_GRACE: Duration = Duration::from_secs(60);
 
 impl ShopperCache {
     /// The current generation, read before the database so a change during the read is not
@@ -95,11 +117,28 @@ impl ShopperCache {
         }
     }
 
-    /// The shopper cached for `key`, when still current.
-    pub(crate) fn shopper(&self, key: &ShopperKey) -> Option<Arc<CachedShopper>> {
+    /// Changes outside the log stand at `stamp`: when it moved since this process last looked,
+    /// another node changed shoppers (this process's own changes moved it too, harmlessly).
+    pub(crate) fn stamp_at(&self, stamp: i64) {
+        if self.stamp_seen.swap(stamp, Ordering::AcqRel) != stamp {
+            self.changed();
+        }
+    }
+
+    /// What is cached for `key` (see [`Cached`]).
+    pub(crate) fn shopper(&self, key: &ShopperKey) -> Cached {
         let now = self.generation();
         let map = self.shoppers.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key).filter(|c| fresh(c.generation, c.read_at, now)).cloned()
+        let Some(c) = map.get(key).filter(|c| c.generation == now) else { return Cached::Missing };
+        let age = c.read_at.elapsed();
+        if age < MAX_AGE {
+            Cached::Fresh(c.clone())
+        } else if age < MAX_AGE + STALE_GRACE {
+            let refresh = !c.refreshing.swap(true, Ordering::AcqRel);
+            Cached::Old { shopper: c.clone(), refresh }
+        } else {
+            Cached::Missing
+        }
     }
 
     /// Keeps a shopper read at `generation`.
@@ -111,7 +150,14 @@ impl ShopperCache {
         generation: u64,
         read_at: Instant,
     ) -> Arc<CachedShopper> {
-        let entry = Arc::new(CachedShopper { root, signals, generation, read_at, indexed: Mutex::new(None) });
+        let entry = Arc::new(CachedShopper {
+            root,
+            signals,
+            generation,
+            read_at,
+            indexed: Mutex::new(None),
+            refreshing: AtomicBool::new(false),
+        });
         let mut map = self.shoppers.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_SHOPPERS {
             map.clear();
@@ -159,21 +205,38 @@ mod tests {
     fn a_change_or_another_nodes_round_makes_cached_shoppers_stale() {
         let cache = ShopperCache::default();
         let key = (Some("p1".to_string()), None);
+        let fresh = |c: &ShopperCache| matches!(c.shopper(&key), Cached::Fresh(_));
+        let missing = |c: &ShopperCache| matches!(c.shopper(&key), Cached::Missing);
         let g = cache.generation();
         cache.keep_shopper(key.clone(), Some("p1".into()), None, g, Instant::now());
-        assert!(cache.shopper(&key).is_some(), "read again at once: cached");
+        assert!(fresh(&cache), "read again at once: cached");
         cache.changed();
-        assert!(cache.shopper(&key).is_none(), "a change in this process");
+        assert!(missing(&cache), "a change in this process");
         let g = cache.generation();
         cache.cursor_at(10);
         cache.keep_shopper(key.clone(), Some("p1".into()), None, cache.generation(), Instant::now());
         assert_ne!(g, cache.generation(), "the first cursor seen counts as a move");
         cache.cursor_at(10);
-        assert!(cache.shopper(&key).is_some(), "the cursor where this process left it");
+        assert!(fresh(&cache), "the cursor where this process left it");
         cache.cursor_at(12);
-        assert!(cache.shopper(&key).is_none(), "another node projected");
+        assert!(missing(&cache), "another node projected");
+    }
+
+    #[test]
+    fn an_old_shopper_answers_while_exactly_one_caller_reads_it_again() {
+        let cache = ShopperCache::default();
+        let key = (Some("p1".to_string()), None);
         let old = Instant::now().checked_sub(MAX_AGE).expect("uptime past MAX_AGE");
-        cache.keep_shopper(key.clone(), None, None, cache.generation(), old);
-        assert!(cache.shopper(&key).is_none(), "too old whatever the generation");
+        cache.keep_shopper(key.clone(), Some("p1".into()), None, cache.generation(), old);
+        assert!(matches!(cache.shopper(&key), Cached::Old { refresh: true, .. }), "the first caller reads again");
+        assert!(matches!(cache.shopper(&key), Cached::Old { refresh: false, .. }), "the next ones do not");
+        cache.keep_shopper(key.clone(), Some("p1".into()), None, cache.generation(), Instant::now());
+        assert!(matches!(cache.shopper(&key), Cached::Fresh(_)), "the read came back");
+        cache.keep_shopper(key.clone(), Some("p1".into()), None, cache.generation(), old);
+        cache.changed();
+        assert!(matches!(cache.shopper(&key), Cached::Missing), "a known change is never answered from");
+        let older = Instant::now().checked_sub(MAX_AGE + STALE_GRACE).expect("uptime");
+        cache.keep_shopper(key.clone(), None, None, cache.generation(), older);
+        assert!(matches!(cache.shopper(&key), Cached::Missing), "too old whatever the generation");
     }
 }
