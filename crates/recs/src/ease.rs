@@ -68,22 +68,28 @@ impl Ease {
     /// The best `k` items for a shopper who bought `history`, each with the bought item that
     /// predicts it most; `skip` items are left out.
     pub fn recommend(&self, history: &[u32], k: usize, skip: impl Fn(u32) -> bool) -> Vec<(u32, f32, u32)> {
-        let n = self.neighbours.len();
-        let (mut score, mut best, mut best_w) = (vec![0f32; n], vec![0u32; n], vec![0f32; n]);
+        // Sparse: a history touches a few thousand items of the catalog's tens of thousands, and
+        // a request should not clear and scan a vector of all of them.
+        let mut acc: rustc_hash::FxHashMap<u32, (f32, u32, f32)> = rustc_hash::FxHashMap::default();
         for &i in history {
             for &(j, w) in self.neighbours.get(i as usize).map_or(&[][..], Vec::as_slice) {
-                let j = j as usize;
-                score[j] += w;
-                if w > best_w[j] {
-                    best_w[j] = w;
-                    best[j] = i;
+                let e = acc.entry(j).or_insert((0.0, 0, 0.0));
+                e.0 += w;
+                if w > e.2 {
+                    e.2 = w;
+                    e.1 = i;
                 }
             }
         }
-        top_k(&score, k, |j| score[j] <= 0.0 || skip(j as u32))
-            .into_iter()
-            .map(|(j, s)| (j, s, best[j as usize]))
-            .collect()
+        let mut found: Vec<(u32, f32, u32)> =
+            acc.into_iter().filter(|(j, (s, _, _))| *s > 0.0 && !skip(*j)).map(|(j, (s, b, _))| (j, s, b)).collect();
+        let by_score = |a: &(u32, f32, u32), b: &(u32, f32, u32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if found.len() > k {
+            found.select_nth_unstable_by(k, by_score);
+            found.truncate(k);
+        }
+        found.sort_unstable_by(by_score);
+        found
     }
 }
 
@@ -221,6 +227,25 @@ pub fn spd_inverse(mut a: Vec<f64>, n: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_history_scores_the_sum_of_its_weights_best_first_and_names_the_strongest_seed() {
+        let ease = Ease {
+            neighbours: vec![
+                vec![(2, 0.5), (3, 0.25), (4, -1.0)],
+                vec![(2, 0.75), (3, 0.25), (5, 0.125)],
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+            ],
+        };
+        let got = ease.recommend(&[0, 1], 10, |_| false);
+        assert_eq!(got, vec![(2, 1.25, 1), (3, 0.5, 0), (5, 0.125, 1)], "negative sums are left out");
+        assert_eq!(ease.recommend(&[0, 1], 1, |_| false), vec![(2, 1.25, 1)]);
+        assert_eq!(ease.recommend(&[0, 1], 10, |j| j == 2), vec![(3, 0.5, 0), (5, 0.125, 1)]);
+        assert!(ease.recommend(&[], 10, |_| false).is_empty());
+    }
 
     #[test]
     fn spd_inverse_inverts() {

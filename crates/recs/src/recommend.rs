@@ -385,7 +385,17 @@ impl Model {
                 && (rules.available)(i)
         };
         let allowed = |i: u32| allowed_pin(i) && merchandise(i);
-        let ranked = self.ranked(&pool, &w, &rules.boosts);
+        let mut ranked = self.scored(&pool, &w, &rules.boosts);
+        let order = |a: &(usize, f32, bool), b: &(usize, f32, bool)| {
+            b.1.total_cmp(&a.1).then(pool.items[a.0].cmp(&pool.items[b.0]))
+        };
+        // Most lists fill from the best few hundred of thousands of candidates: those are sorted
+        // first, the rest only if the rules reach them.
+        let head = (q.k * 8).max(128).min(ranked.len());
+        if head < ranked.len() {
+            ranked.select_nth_unstable_by(head, order);
+        }
+        ranked[..head].sort_unstable_by(order);
 
         let mut out: Vec<Recommendation> = Vec::with_capacity(q.k);
         let mut taken: HashSet<u32> = HashSet::default();
@@ -397,10 +407,14 @@ impl Model {
                 out.push(Recommendation { item: pin, score: f32::INFINITY, reasons: vec![Reason::Pinned] });
             }
         }
-        for &(c, score, boosted) in &ranked {
+        for n in 0..ranked.len() {
             if out.len() >= q.k {
                 break;
             }
+            if n == head {
+                ranked[head..].sort_unstable_by(order);
+            }
+            let (c, score, boosted) = ranked[n];
             let item = pool.items[c];
             if !allowed(item) || taken.contains(&item) || !diverse(item) {
                 continue;
@@ -443,9 +457,9 @@ impl Model {
         self.content.brand.get(i as usize).copied().unwrap_or(NONE)
     }
 
-    /// The pool's candidates (index, score, boosted) by blended score under `w`, best first
-    /// (ties by item); boosts multiply.
-    fn ranked(&self, pool: &Pool, w: &Weights, boosts: &[Boost]) -> Vec<(usize, f32, bool)> {
+    /// The pool's candidates (index, score, boosted) with a positive blended score under `w`,
+    /// in pool order; boosts multiply.
+    fn scored(&self, pool: &Pool, w: &Weights, boosts: &[Boost]) -> Vec<(usize, f32, bool)> {
         let boost = |i: u32| {
             boosts
                 .iter()
@@ -457,16 +471,14 @@ impl Model {
                 .map(|b| b.factor)
                 .product::<f32>()
         };
-        let mut ranked: Vec<(usize, f32, bool)> = (0..pool.items.len())
+        (0..pool.items.len())
             .filter_map(|c| {
                 let item = pool.items[c];
                 let s = pool.score(c, w);
                 let b = boost(item);
                 (s > 0.0).then_some((c, s * b, b != 1.0))
             })
-            .collect();
-        ranked.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(pool.items[a.0].cmp(&pool.items[b.0])));
-        ranked
+            .collect()
     }
 
     /// The strongest contributions to candidate `c`, as reasons.
