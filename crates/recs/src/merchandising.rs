@@ -1,8 +1,6 @@
 //! The merchandisers' rules as the retailer's team writes them (product, category and brand
 //! names), checked when they are set, and turned into the model's [`Rules`] for one request.
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 use tailor_core::FieldError;
 

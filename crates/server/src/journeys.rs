@@ -128,10 +128,10 @@ async fn resume(
     Ok(Json(state.engine.pause_journey(&id, false).await?))
 }
 
-/// A built-in journey's definition (`abandoned_cart`), to switch on (and edit) with
+/// A built-in journey's definition (`abandoned_cart`, `welcome`), to switch on (and edit) with
 /// `PUT /v1/journeys/{id}`.
 #[utoipa::path(get, path = "/v1/builtin-journeys/{name}", tag = "journeys", security(("bearer" = [])),
-    params(("name" = String, Path, description = "abandoned_cart")),
+    params(("name" = String, Path, description = "abandoned_cart or welcome")),
     responses((status = 200, body = JourneyDef), (status = 404, description = "No such built-in journey")))]
 async fn builtin(_key: ReadKey, Path(name): Path<String>) -> Result<Json<JourneyDef>, ApiError> {
     tailor_engine::builtin_journey(&name).map(Json).ok_or_else(|| {

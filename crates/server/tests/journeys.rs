@@ -367,7 +367,29 @@ async fn bad_journeys_and_guardrails_are_refused_naming_the_field(s: TestServer)
     }
 }
 
+async fn the_welcome_journey_greets_a_new_customer_whose_cart_is_empty(s: TestServer) {
+    let sink = shop(&s).await;
+    let (status, mut def) = s.get("/v1/builtin-journeys/welcome").await;
+    assert_eq!(status, 200, "{def}");
+    def["holdout"] = json!(0);
+    let (status, body) = s.call("PUT", "/v1/journeys/welcome", &s.admin_key, Some(&def)).await;
+    assert_eq!(status, 200, "{body}");
+    let id = customer(&s, "ada", "UTC").await;
+    track(&s, "ada", "Signed Up", json!({})).await;
+    decisions_until(&s, &id, "entered", 1).await;
+    s.engine.journey_clock().advance(1000);
+    let got = sink.wait_for(1).await;
+    let welcome: Vec<&String> = got.iter().filter(|m| m.contains("Welcome to")).collect();
+    assert_eq!(welcome.len(), 1, "one welcome, though the cart is empty: {got:?}");
+    assert_eq!(to(welcome[0]), "ada@example.com");
+    assert!(welcome[0].contains("Hi Sam,"), "{}", welcome[0]);
+    assert!(!welcome[0].contains("cart"), "{}", welcome[0]);
+    let sent = settled_sends(&s, &id).await;
+    assert!(sent.iter().any(|x| x["journey"] == "welcome" && x["status"] == "sent"), "{sent:?}");
+}
+
 tailor_testkit::http_both_backends!(
+    the_welcome_journey_greets_a_new_customer_whose_cart_is_empty,
     abandoned_cart_reminds_at_todays_prices_then_discounts_under_the_floor_with_a_similar_item,
     a_purchase_ends_the_journey_and_a_cart_change_restarts_the_wait,
     withdrawn_consent_is_a_recorded_skip_and_quiet_hours_wait_for_morning,

@@ -105,5 +105,32 @@ Back to your cart: {{ brand.url }}/cart
                 ("body", "Back to your cart: {{ brand.url }}/cart"),
             ]),
         ),
+        (
+            "welcome".into(),
+            t(&[
+                ("subject", "Welcome to {{ brand.name }}{% if customer.firstName is defined %}, {{ customer.firstName }}{% endif %}"),
+                (
+                    "html",
+                    r#"{% import "brand.html" as b %}{{ b.header() }}
+{{ b.greeting() }}
+<p>Thanks for joining {{ brand.name }}. Every order earns points you can spend on your next one, and the more you shop the further you get.</p>{% if similar %}<p>Popular with our customers:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}">Start shopping</a></p>{{ b.footer() }}"#,
+                ),
+                (
+                    "text",
+                    r#"{% import "brand.txt" as b %}{{ b.greeting() }}
+
+Thanks for joining {{ brand.name }}. Every order earns points you can spend on your next one, and the more you shop the further you get.
+{% if similar %}
+Popular with our customers:
+{{ b.lines(similar) }}{% endif %}
+Start shopping: {{ brand.url }}
+
+{{ b.footer() }}"#,
+                ),
+                ("sms", "Welcome to {{ brand.name }}! Every order earns points: {{ brand.url }}"),
+                ("title", "Welcome to {{ brand.name }}"),
+                ("body", "Every order earns points you can spend on the next one"),
+            ]),
+        ),
     ]
 }

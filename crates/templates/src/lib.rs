@@ -257,6 +257,14 @@ impl Library {
         Ok(out)
     }
 
+    /// Whether any part of message `id` uses the top-level variable `name` (e.g. `cart`): a
+    /// message that shows the cart is not sent for an empty one, a welcome message is.
+    pub fn shows(&self, id: &str, name: &str) -> bool {
+        ALL_PARTS.iter().any(|part| {
+            self.env.get_template(&source_name(id, *part)).is_ok_and(|t| t.undeclared_variables(false).contains(name))
+        })
+    }
+
     fn render_part(&self, id: &str, part: Part, ctx: &Value) -> Result<String, TemplateError> {
         let field = || format!("templates.{id}.{}", part.name());
         let tmpl = self

@@ -5,7 +5,7 @@ use super::*;
 #[test]
 fn builtins_parse_and_render_on_every_channel() {
     let lib = Library::builtin();
-    assert_eq!(lib.messages().len(), 2);
+    assert_eq!(lib.messages().len(), 3);
     for (label, ctx) in probe_contexts() {
         for id in lib.messages().keys() {
             for ch in [Channel::Email, Channel::Sms, Channel::Push] {
@@ -14,6 +14,16 @@ fn builtins_parse_and_render_on_every_channel() {
             }
         }
     }
+}
+
+#[test]
+fn a_message_shows_the_cart_only_when_its_template_uses_it() {
+    let lib = Library::builtin();
+    assert!(lib.shows("cart_reminder", "cart"), "the cart is in the body");
+    assert!(lib.shows("cart_discount", "cart"));
+    assert!(!lib.shows("welcome", "cart"), "a welcome goes out with an empty cart");
+    assert!(lib.shows("welcome", "brand"));
+    assert!(!lib.shows("no-such-template", "cart"));
 }
 
 #[test]

@@ -15,7 +15,7 @@ use crate::{Engine, EngineError, RecsRequest};
 /// The message's content and why it says what it says.
 #[derive(Debug, Default)]
 pub(super) struct Content {
-    /// Nothing left in the cart (the send is skipped).
+    /// Nothing left in the cart (a message that shows the cart is skipped).
     pub cart_empty: bool,
     /// Cart lines: sku, name, quantity, priceCents, currency, optional replaced.
     pub items: Vec<Value>,

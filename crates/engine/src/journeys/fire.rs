@@ -603,7 +603,7 @@ async fn decide(engine: &Engine, known: &Known, s: &Send<'_>, c: &Contact, now: 
         return Ok(Work::Withheld(message(unsent(), String::new()), "not_targeted", reason.clone()));
     }
     let content = compose::content(engine, &known.shelf, c, s.options).await?;
-    if content.cart_empty {
+    if content.cart_empty && engine.templates().shows(s.template, "cart") {
         return Ok(skip("the cart is empty now".into()));
     }
     let unsubscribe = engine.unsubscribe_url(&s.p.customer_id, channel.purpose()).await?;

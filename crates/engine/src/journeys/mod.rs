@@ -182,7 +182,7 @@ pub struct RoundSummary {
 }
 
 /// Built-in journeys a marketer switches on (and edits) with `PUT /v1/journeys/{id}`.
-pub const BUILTIN_JOURNEYS: &[&str] = &["abandoned_cart"];
+pub const BUILTIN_JOURNEYS: &[&str] = &["abandoned_cart", "welcome"];
 
 /// A built-in journey's definition.
 pub fn builtin_journey(name: &str) -> Option<JourneyDef> {
@@ -204,6 +204,14 @@ pub fn builtin_journey(name: &str) -> Option<JourneyDef> {
             "exitOn": ["Order Completed"],
             "restartOn": ["Product Added", "Product Removed"],
             "reentry": "after_exit"
+        }),
+        "welcome" => serde_json::json!({
+            "name": "Welcome",
+            "trigger": {"event": "Signed Up"},
+            "steps": [
+                {"id": "welcome", "type": "send", "channel": "email", "template": "welcome"}
+            ],
+            "reentry": "never"
         }),
         _ => return None,
     };
