@@ -274,3 +274,82 @@ impl Als {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// x solving A x = b by Gaussian elimination with partial pivoting (A is k × k, row-major).
+    fn exact(mut a: Vec<f64>, mut b: Vec<f64>) -> Vec<f64> {
+        let k = b.len();
+        for c in 0..k {
+            let p = (c..k).max_by(|&i, &j| a[i * k + c].abs().total_cmp(&a[j * k + c].abs())).expect("rows");
+            for j in 0..k {
+                a.swap(c * k + j, p * k + j);
+            }
+            b.swap(c, p);
+            for r in c + 1..k {
+                let f = a[r * k + c] / a[c * k + c];
+                for j in c..k {
+                    a[r * k + j] -= f * a[c * k + j];
+                }
+                b[r] -= f * b[c];
+            }
+        }
+        let mut x = vec![0f64; k];
+        for r in (0..k).rev() {
+            let s: f64 = (r + 1..k).map(|j| a[r * k + j] * x[j]).sum();
+            x[r] = (b[r] - s) / a[r * k + r];
+        }
+        x
+    }
+
+    #[test]
+    fn conjugate_gradient_matches_the_exact_least_squares_solve() {
+        let (k, items) = (8, 40);
+        let mut rng = StdRng::seed_from_u64(7);
+        let y: Vec<f32> = (0..items * k).map(|_| rng.gen::<f32>() - 0.5).collect();
+        let cfg = AlsConfig { factors: k, regularization: 0.1, alpha: 2.0, ..AlsConfig::default() };
+        // One user's row: counts 1, 2 and 3 (confidence 2, 4 and 6 at alpha 2).
+        let row: Vec<(u32, f32)> = vec![(1, 1.0), (5, 2.0), (9, 3.0), (17, 1.0), (30, 2.0)];
+        let yty = gram(&y, k, cfg.regularization);
+        // The normal equations: (YᵀY + λI + Σ (c − 1) yᵢyᵢᵀ) x = Σ c yᵢ.
+        let mut a: Vec<f64> = yty.iter().map(|v| f64::from(*v)).collect();
+        let mut b = vec![0f64; k];
+        for &(i, v) in &row {
+            let c = f64::from(cfg.alpha * v);
+            let yi = &y[i as usize * k..(i as usize + 1) * k];
+            for p in 0..k {
+                b[p] += c * f64::from(yi[p]);
+                for q in 0..k {
+                    a[p * k + q] += (c - 1.0) * f64::from(yi[p]) * f64::from(yi[q]);
+                }
+            }
+        }
+        let want = exact(a, b);
+        let mut scratch = vec![0f32; 3 * k];
+        let close = |x: &[f32]| x.iter().zip(&want).map(|(g, w)| (f64::from(*g) - w).abs()).fold(0f64, f64::max);
+        // From zero, k steps reach the solution (CG is exact in k steps up to rounding).
+        let mut x = vec![0f32; k];
+        solve_row(&mut x, &y, &yty, || row.iter().copied(), k, &cfg, &mut scratch);
+        assert!(close(&x) < 1e-3, "CG from zero is {} off", close(&x));
+        // Warm-started near the solution, as each sweep starts from the last, 3 steps keep it there.
+        let mut x: Vec<f32> = want.iter().map(|w| *w as f32 + 0.05).collect();
+        let before = close(&x);
+        solve_row_fast(&mut x, &y, &yty, || row.iter().copied(), 3, &cfg, &mut scratch);
+        assert!(close(&x) < before / 10.0, "3 warm steps from {before} end {} off", close(&x));
+    }
+
+    #[test]
+    fn training_fits_observed_pairs_above_unobserved_ones() {
+        // Two groups of users, each buying the items of its own group.
+        let triples: Vec<(u32, u32, f32)> =
+            (0..40u32).flat_map(|u| (0..5u32).map(move |j| (u, (u % 2) * 5 + j, 1.0))).collect();
+        let m = Csr::from_triples(40, triples);
+        let als = Als::train(&m, 10, &AlsConfig { factors: 4, iterations: 10, ..AlsConfig::default() }, &|_| {});
+        let mut scores = vec![0f32; 10];
+        als.scores(0, &mut scores);
+        let (own, other) = (scores[..5].iter().sum::<f32>() / 5.0, scores[5..].iter().sum::<f32>() / 5.0);
+        assert!(own > 0.5 && other.abs() < 0.2, "own group {own}, other {other}");
+    }
+}
