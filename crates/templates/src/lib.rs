@@ -171,6 +171,8 @@ pub const MAX_SOURCE_BYTES: usize = 64 * 1024;
 pub struct Library {
     env: Environment<'static>,
     messages: BTreeMap<String, MessageTemplate>,
+    /// The top-level variables each message uses, read once when it is added.
+    variables: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Library {
@@ -196,7 +198,7 @@ fn new_env() -> Environment<'static> {
 impl Library {
     /// The brand snippets and the built-in message templates (those the built-in journeys use).
     pub fn builtin() -> Library {
-        let mut lib = Library { env: new_env(), messages: BTreeMap::new() };
+        let mut lib = Library { env: new_env(), messages: BTreeMap::new(), variables: BTreeMap::new() };
         for (id, t) in builtin::messages() {
             // Built-ins are checked by the tests; never refused at run time.
             let _ = lib.insert(&id, t);
@@ -223,6 +225,14 @@ impl Library {
                 })?;
             }
         }
+        let used = ALL_PARTS
+            .iter()
+            .filter_map(|part| {
+                self.env.get_template(&source_name(id, *part)).ok().filter(|_| template.part(*part).is_some())
+            })
+            .flat_map(|t| t.undeclared_variables(false))
+            .collect();
+        self.variables.insert(id.to_string(), used);
         self.messages.insert(id.to_string(), template);
         Ok(())
     }
@@ -260,9 +270,7 @@ impl Library {
     /// Whether any part of message `id` uses the top-level variable `name` (e.g. `cart`): a
     /// message that shows the cart is not sent for an empty one, a welcome message is.
     pub fn shows(&self, id: &str, name: &str) -> bool {
-        ALL_PARTS.iter().any(|part| {
-            self.env.get_template(&source_name(id, *part)).is_ok_and(|t| t.undeclared_variables(false).contains(name))
-        })
+        self.variables.get(id).is_some_and(|used| used.contains(name))
     }
 
     fn render_part(&self, id: &str, part: Part, ctx: &Value) -> Result<String, TemplateError> {
