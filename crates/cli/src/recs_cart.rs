@@ -100,7 +100,7 @@ pub fn recommend_carts(train: &Path, cases: &Path, k: usize, out: &Path, model: 
             let now = history.last().map_or(trained.data_until, |p| p.1);
             let shopper = Shopper {
                 user,
-                purchases: history,
+                purchases: history.into(),
                 cart: c.cart.iter().filter_map(|i| idx(i)).collect(),
                 personal: true,
                 ..Shopper::default()

@@ -238,7 +238,7 @@ impl Model {
         };
         if shopper.personal && !shopper.purchases.is_empty() {
             let mut own: Vec<(i64, Vec<u32>)> = Vec::new();
-            let mut sorted = shopper.purchases.clone();
+            let mut sorted = shopper.purchases.to_vec();
             sorted.sort_unstable_by_key(|p| (p.1, p.0));
             sorted.dedup();
             for (i, ts) in sorted {
@@ -345,10 +345,8 @@ impl Model {
             }
         }
         if shopper.personal {
-            pool.habits = habits(&shopper.purchases, now, self.config.repeat_half_life)
-                .into_iter()
-                .map(|h| (h.item, h))
-                .collect();
+            pool.habits =
+                shopper.habits_at(now, self.config.repeat_half_life).habits.iter().map(|h| (h.item, *h)).collect();
         }
         let weights = Weights { repeat: 1.0, together: 1.0, ease: 1.0, popularity: 1.0, ..Weights::zero() };
         (pool, weights)
@@ -419,7 +417,7 @@ mod tests {
         let purchases: Vec<(u32, i64)> = (0..5)
             .flat_map(|w| [(idx("milk"), NOW - w * 7 * 86_400), (idx("miso-soup"), NOW - w * 7 * 86_400)])
             .collect();
-        let shopper = Shopper { purchases, personal: true, ..Shopper::default() };
+        let shopper = Shopper { purchases: purchases.into(), personal: true, ..Shopper::default() };
         let cands = model.cart_candidates(&shopper, &[idx("milk")]);
         assert!(!cands.items.contains(&idx("milk")));
         let w = model.cart_weights.vector();

@@ -19,7 +19,7 @@ pub fn offline_request(u: usize, purchases: &[(u32, i64)], known: bool, k: usize
     let now = purchases.last().map_or(0, |p| p.1);
     let shopper = Shopper {
         user: known.then_some(u as u32),
-        purchases: purchases.to_vec(),
+        purchases: purchases.to_vec().into(),
         personal: true,
         ..Shopper::default()
     };
@@ -217,7 +217,8 @@ fn cart_rankings(model: &Model, cases: &[CartCase], purchases: &[Vec<(u32, i64)>
         .map(|case| {
             let history: Vec<(u32, i64)> =
                 purchases[case.user as usize].iter().copied().filter(|p| p.1 < case.ts).collect();
-            let shopper = Shopper { user: Some(case.user), purchases: history, personal: true, ..Shopper::default() };
+            let shopper =
+                Shopper { user: Some(case.user), purchases: history.into(), personal: true, ..Shopper::default() };
             let c = model.cart_candidates(&shopper, &case.cart);
             let hidden = c.items.iter().position(|i| *i == case.hidden);
             CartRanking { features: c.features, items: c.items, hidden }

@@ -6,7 +6,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::model::{Model, Ranked, Weights};
 use crate::recommend::{Action, ItemKind, Query, Shopper, Source, Surface, SOURCES};
-use crate::replenish::{habits, Habit};
+use crate::replenish::Habit;
 use crate::situation::Moment;
 use crate::topk::top_k;
 
@@ -172,8 +172,8 @@ impl Model {
             anchors.extend(shopper.cart.iter().copied());
         }
         let in_view: HashSet<u32> = anchors.iter().copied().collect();
-        let habits =
-            if personal { habits(&shopper.purchases, q.now, self.config.repeat_half_life) } else { Vec::new() };
+        let day = if personal { shopper.habits_at(q.now, self.config.repeat_half_life) } else { Default::default() };
+        let habits = &day.habits;
         if personal && w.als > 0.0 {
             pool.add_list(Source::Als, self.als_candidates(shopper).into_iter().map(|(i, s)| (i, s, None)));
         }
@@ -199,7 +199,7 @@ impl Model {
             }
         }
         if personal && w.category > 0.0 && !habits.is_empty() && !self.by_category.is_empty() {
-            pool.add_list(Source::Category, self.category_candidates(&habits));
+            pool.add_list(Source::Category, self.category_candidates(habits));
         }
         if personal && w.repeat > 0.0 {
             // Some things are bought again by almost everyone (milk), others once (a grill).
@@ -226,7 +226,7 @@ impl Model {
         if let (Some(weather), true) = (q.weather, w.weather > 0.0) {
             pool.add_list(Source::Weather, self.situations.for_weather(weather).iter().map(|(i, s)| (*i, *s, None)));
         }
-        pool.habits = habits.into_iter().map(|h| (h.item, h)).collect();
+        pool.habits = habits.iter().map(|h| (h.item, *h)).collect();
         pool
     }
 
@@ -238,7 +238,7 @@ impl Model {
             Some(u) if self.als.knows_user(u as usize) => self.als.user(u as usize),
             _ => {
                 let mut history: HashMap<u32, f32> = HashMap::default();
-                for (i, _) in &shopper.purchases {
+                for (i, _) in shopper.purchases.iter() {
                     *history.entry(*i).or_default() += 1.0;
                 }
                 for (i, _, _) in &shopper.session {

@@ -2,6 +2,8 @@
 //! business rules, diversified and explained.
 
 // Fx hashing: these maps of item numbers are built on every request, where SipHash showed.
+use std::sync::Arc;
+
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde::{Deserialize, Serialize};
@@ -9,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Model, Weights};
 pub use crate::pool::Pool;
 use crate::pool::NONE;
-use crate::replenish::Habit;
+use crate::replenish::{DayHabits, Habit};
 use crate::situation::{Moment, Weather};
 
 /// Where the recommendations are shown.
@@ -170,14 +172,29 @@ pub enum Action {
 pub struct Shopper {
     /// Their index in the model, when it was trained with them.
     pub user: Option<u32>,
-    /// Their purchases (item, unix seconds), including those after training.
-    pub purchases: Vec<(u32, i64)>,
+    /// Their purchases (item, unix seconds), including those after training; shared, so a
+    /// caller that keeps a shopper between requests does not copy their history each time.
+    pub purchases: Arc<Vec<(u32, i64)>>,
+    /// Their habits as the caller kept them (computed per request when absent or of another
+    /// day; see [`Shopper::habits_at`]).
+    pub habits: Option<Arc<DayHabits>>,
     /// Recent views and adds (item, action, unix seconds), newest last.
     pub session: Vec<(u32, Action, i64)>,
     /// What is in their cart.
     pub cart: Vec<u32>,
     /// Whether they consented to personalization: without it only non-personal sources run.
     pub personal: bool,
+}
+
+impl Shopper {
+    /// Their habits on the day of `now` (unix seconds): the ones the caller kept when they are
+    /// of that day, else computed from the purchases.
+    pub fn habits_at(&self, now: i64, half_life_days: f64) -> Arc<DayHabits> {
+        match &self.habits {
+            Some(h) if h.day == now.div_euclid(86_400) => h.clone(),
+            _ => Arc::new(DayHabits::at(&self.purchases, now, half_life_days)),
+        }
+    }
 }
 
 /// What is asked.

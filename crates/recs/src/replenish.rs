@@ -56,6 +56,24 @@ impl Habit {
     }
 }
 
+/// A shopper's habits as of one day. They change only with the day and with new purchases, so
+/// a caller that keeps a shopper between requests keeps these with it instead of sorting the
+/// whole history again on every request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DayHabits {
+    /// The unix day (UTC) they are for.
+    pub day: i64,
+    /// Best first, as [`habits`] gives them.
+    pub habits: Vec<Habit>,
+}
+
+impl DayHabits {
+    /// The habits of `purchases` (item, unix seconds) on the day of `now` (unix seconds).
+    pub fn at(purchases: &[(u32, i64)], now: i64, half_life_days: f64) -> DayHabits {
+        DayHabits { day: now.div_euclid(86_400), habits: habits(purchases, now, half_life_days) }
+    }
+}
+
 /// The habits of a shopper with `purchases` (item, unix seconds) at time `now`; `half_life_days`
 /// sets how fast old purchases fade.
 pub fn habits(purchases: &[(u32, i64)], now: i64, half_life_days: f64) -> Vec<Habit> {
@@ -108,5 +126,24 @@ mod tests {
         assert_eq!(get(1).still_bought(), 1.0, "a year away does not end the milk habit");
         assert!(get(2).still_bought() < 0.1, "half a year of shopping without coffee does");
         assert!(get(1).score(0.0) > get(2).score(0.0));
+    }
+
+    #[test]
+    fn a_shopper_answers_from_the_habits_kept_for_the_day_and_computes_another_days() {
+        use crate::recommend::Shopper;
+        use std::sync::Arc;
+        let purchases = vec![(1, 10 * DAY), (1, 17 * DAY), (2, 20 * DAY)];
+        // Kept habits that differ from what the purchases give, to see which answered.
+        let kept = DayHabits { day: 30, habits: Vec::new() };
+        let shopper = Shopper {
+            purchases: Arc::new(purchases.clone()),
+            habits: Some(Arc::new(kept.clone())),
+            personal: true,
+            ..Shopper::default()
+        };
+        assert_eq!(*shopper.habits_at(30 * DAY + 3600, 180.0), kept, "same day: the kept ones");
+        let next_day = shopper.habits_at(31 * DAY, 180.0);
+        assert_eq!(*next_day, DayHabits::at(&purchases, 31 * DAY, 180.0), "another day: computed");
+        assert_eq!(next_day.habits.len(), 2);
     }
 }

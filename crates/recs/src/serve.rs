@@ -2,12 +2,15 @@
 //! the merchandisers' rules and where products can be bought go in; the explained, merchandised,
 //! available list comes out. The engine reads the inputs from the store and calls [`serve`].
 
+use std::sync::Arc;
+
 use tailor_core::FieldError;
 
 use crate::explain::{explain_answer, RecommendedItem};
 use crate::merchandising::{Filters, Merchandising};
 use crate::model::Model;
 use crate::recommend::{Action, ItemKind, Query, Rules, Shopper, Surface};
+use crate::replenish::DayHabits;
 use crate::situation::Weather;
 
 /// The most items one request may ask for.
@@ -73,7 +76,9 @@ pub struct Observed<'a> {
     /// `purchases` already in the model's terms ([`Observed::indexed_purchases`] of this
     /// model), when the caller kept them from an earlier request: converting thousands of
     /// product ids is most of a request's own work.
-    pub indexed: Option<&'a [(u32, i64)]>,
+    pub indexed: Option<&'a Arc<Vec<(u32, i64)>>>,
+    /// The habits of `indexed`, when the caller kept them (see [`Shopper::habits_at`]).
+    pub habits: Option<&'a Arc<DayHabits>>,
 }
 
 impl Observed<'_> {
@@ -93,9 +98,10 @@ impl Observed<'_> {
         Shopper {
             user: self.members.iter().find_map(|m| model.user_index.get(m).copied()),
             purchases: match self.indexed {
-                Some(p) => p.to_vec(),
-                None => self.indexed_purchases(model),
+                Some(p) => p.clone(),
+                None => Arc::new(self.indexed_purchases(model)),
             },
+            habits: self.habits.cloned(),
             session: self
                 .session
                 .iter()
@@ -321,11 +327,12 @@ mod tests {
             cart: &cart,
             personal: true,
             indexed: None,
+            habits: None,
         };
         let s = observed.shopper(&model);
         let idx = |id: &str| model.item_index[id];
         assert_eq!(s.user, Some(model.user_index["c1"]), "the first member the model knows");
-        assert_eq!(s.purchases, vec![(idx("milk"), 1), (idx("jam"), 3)]);
+        assert_eq!(*s.purchases, vec![(idx("milk"), 1), (idx("jam"), 3)]);
         assert_eq!(s.session, vec![(idx("eggs"), Action::Viewed, 8), (idx("miso-soup"), Action::Added, 9)]);
         assert_eq!(s.cart, vec![idx("bread")]);
     }

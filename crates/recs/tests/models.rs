@@ -114,7 +114,8 @@ fn a_large_catalog_gets_an_index_and_still_recommends_the_group_item() {
     for u in [0usize, 13] {
         let purchases: Vec<(u32, i64)> =
             data.rows.iter().filter(|r| r.user as usize == u).map(|r| (r.item, r.ts)).collect();
-        let shopper = Shopper { user: Some(u as u32), purchases, personal: true, ..Shopper::default() };
+        let shopper =
+            Shopper { user: Some(u as u32), purchases: purchases.into(), personal: true, ..Shopper::default() };
         let query = Query {
             surface: Surface::Home,
             anchors: vec![],

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tailor_core::time::now_millis;
 use tailor_core::{Identifier, IdentifierKind};
 use tailor_profiles::Signals;
+use tailor_recs::replenish::DayHabits;
 use tailor_recs::serve::{self, Ask, Observed, SESSION_MILLIS};
 use tailor_recs::situation::Weather;
 use tailor_recs::RecommendedItem;
@@ -124,9 +125,15 @@ impl Engine {
             cart: &signals.cart,
             personal,
             indexed: None,
+            habits: None,
         };
         let indexed = personal.then(|| shopper.indexed(serving.version, || observed.indexed_purchases(model)));
-        observed.indexed = indexed.as_deref().map(Vec::as_slice);
+        let (secs, half_life) = (now / 1000, model.config.repeat_half_life);
+        let habits = indexed.as_ref().map(|purchases| {
+            shopper.habits(serving.version, secs.div_euclid(86_400), || DayHabits::at(purchases, secs, half_life))
+        });
+        observed.indexed = indexed.as_ref();
+        observed.habits = habits.as_ref();
         let ask = Ask {
             surface,
             item: req.item.as_deref(),

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tailor_profiles::Signals;
+use tailor_recs::replenish::DayHabits;
 use tailor_recs::situation::Weather;
 
 /// The longest a cached entry is used, whatever the generation says.
@@ -42,6 +43,8 @@ pub(crate) struct CachedShopper {
     read_at: Instant,
     /// Their purchases in the terms of a model version (see `Observed::indexed`).
     indexed: Mutex<Indexed>,
+    /// Their habits as of a day, in the terms of a model version (see `Observed::habits`).
+    habits: Mutex<Option<(i64, Arc<DayHabits>)>>,
     /// Whether a background read of this shopper is under way.
     refreshing: AtomicBool,
 }
@@ -67,6 +70,22 @@ impl CachedShopper {
                 let p = Arc::new(convert());
                 *slot = Some((version, p.clone()));
                 p
+            }
+        }
+    }
+}
+
+impl CachedShopper {
+    /// Their habits on `day` in the terms of model `version`, made by `compute` once per day
+    /// and version.
+    pub(crate) fn habits(&self, version: i64, day: i64, compute: impl FnOnce() -> DayHabits) -> Arc<DayHabits> {
+        let mut slot = self.habits.lock().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some((v, h)) if *v == version && h.day == day => h.clone(),
+            _ => {
+                let h = Arc::new(compute());
+                *slot = Some((version, h.clone()));
+                h
             }
         }
     }
@@ -156,6 +175,7 @@ impl ShopperCache {
             generation,
             read_at,
             indexed: Mutex::new(None),
+            habits: Mutex::new(None),
             refreshing: AtomicBool::new(false),
         });
         let mut map = self.shoppers.lock().unwrap_or_else(|e| e.into_inner());
