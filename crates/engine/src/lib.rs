@@ -4,6 +4,7 @@
 
 mod assistant;
 mod error;
+mod health;
 pub mod import;
 mod inventory;
 mod journeys;
@@ -134,6 +135,8 @@ struct Inner {
     search: search::SearchState,
     /// The assistant's understanding, turn locks and live feed.
     assistant: assistant::AssistantState,
+    /// Readiness figures read from the store, kept briefly.
+    health: health::HealthCache,
 }
 
 /// A handle to a running Tailor: cheap to clone, shared by every request.
@@ -176,6 +179,7 @@ impl Engine {
                     Storage::Url(_) => None,
                 }),
                 assistant: Default::default(),
+                health: Default::default(),
             }),
         };
         engine.load_recs_state(config.background).await?;
@@ -234,6 +238,9 @@ impl Engine {
     /// returns how many were new. When it returns, the events are durable.
     pub async fn ingest_from(&self, events: &[Event], source: &Source) -> Result<u64, EngineError> {
         let n = self.inner.log.append(events, source).await?;
+        if n > 0 {
+            self.inner.health.changed();
+        }
         metrics_counter(n);
         Ok(n)
     }
@@ -241,16 +248,27 @@ impl Engine {
     /// What an operator needs to know to trust the engine: projection lag, dead letters waiting
     /// for a replay, and each background job's last success.
     pub async fn readiness(&self) -> Result<Readiness, EngineError> {
-        let head = self.inner.log.head().await?;
-        let cursor = self.inner.log.cursor(projector::CURSOR).await?;
+        let figures = match self.inner.health.get(std::time::Instant::now()) {
+            Some(figures) => figures,
+            None => {
+                let (read_at, changes) = (std::time::Instant::now(), self.inner.health.changes());
+                let figures = health::Figures {
+                    head: self.inner.log.head().await?,
+                    cursor: self.inner.log.cursor(projector::CURSOR).await?,
+                    dead_letters: self.inner.log.dead_letter_count().await?,
+                };
+                self.inner.health.keep(read_at, changes, figures);
+                figures
+            }
+        };
         let jobs = self.inner.jobs.status();
-        let lag = head - cursor;
+        let lag = figures.head.saturating_sub(figures.cursor);
         let failing = jobs.values().any(|j| j.failing_for >= 3);
         let status = if lag > READY_LAG || failing { "degraded" } else { "ok" };
         Ok(Readiness {
             status,
             projection_lag: lag,
-            dead_letters: self.inner.log.dead_letter_count().await?,
+            dead_letters: figures.dead_letters,
             jobs: jobs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         })
     }

@@ -210,6 +210,8 @@ impl Engine {
     /// again (see [`shoppers`]).
     pub(crate) fn shoppers_changed(&self) {
         self.recs().shoppers.changed();
+        // The same moves (a projection round, a replay) change the projection's lag.
+        self.inner.health.changed();
     }
 
     /// Something shoppers' answers depend on changed outside the event log (an import, an
