@@ -224,8 +224,11 @@ pub async fn journeys(customers: usize, rate: u32, dir: Option<PathBuf>) -> Resu
         }
     }
     let second = sink.take();
-    let mut lateness: Vec<i64> =
-        second.iter().filter_map(|d| due_of.get(&d.message_id).map(|due| d.at_ms - due)).collect();
+    // (due, late) of each message, in the order they fell due.
+    let mut timeline: Vec<(i64, i64)> =
+        second.iter().filter_map(|d| due_of.get(&d.message_id).map(|due| (*due, d.at_ms - due))).collect();
+    timeline.sort_unstable();
+    let mut lateness: Vec<i64> = timeline.iter().map(|t| t.1).collect();
     anyhow::ensure!(
         lateness.len() == customers,
         "{} of {customers} second e-mails arrived ({} messages in all)",
@@ -248,5 +251,11 @@ pub async fn journeys(customers: usize, rate: u32, dir: Option<PathBuf>) -> Resu
         percentile(&lateness, 0.99),
         lateness.last().copied().unwrap_or(0)
     );
+    // Where the late ones are: a slow start, a steady queue or stalls show apart.
+    let tenths: Vec<String> = timeline
+        .chunks(timeline.len().div_ceil(10).max(1))
+        .map(|c| format!("{}", c.iter().map(|t| t.1).max().unwrap_or(0)))
+        .collect();
+    println!("              worst per tenth of the run, in the order due (ms): {}", tenths.join(" "));
     Ok(())
 }

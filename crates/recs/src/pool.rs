@@ -29,7 +29,22 @@ const PER_SOURCE: usize = 300;
 const CATEGORIES: usize = 12;
 const PER_CATEGORY: usize = 30;
 
+/// Candidates a request's pool has room for before it grows (the sources give up to
+/// [`PER_SOURCE`] each and overlap): growing copies every row and rehashes the index.
+const ROOM: usize = 2048;
+
 impl Pool {
+    /// An empty pool with room for a request's candidates.
+    fn with_room() -> Pool {
+        Pool {
+            index: HashMap::with_capacity_and_hasher(ROOM, Default::default()),
+            items: Vec::with_capacity(ROOM),
+            parts: Vec::with_capacity(ROOM),
+            because: Vec::with_capacity(ROOM),
+            habits: HashMap::default(),
+        }
+    }
+
     pub(crate) fn add(&mut self, source: Source, item: u32, score: f32, because: Option<u32>) {
         let slot = source as usize;
         let i = *self.index.entry(item).or_insert_with(|| {
@@ -164,7 +179,7 @@ impl Model {
 
     /// Every source's candidates for one request.
     pub fn pool(&self, shopper: &Shopper, q: &Query) -> Pool {
-        let mut pool = Pool::default();
+        let mut pool = Pool::with_room();
         let w = self.surface_weights(q);
         let personal = shopper.personal;
         let mut anchors: Vec<u32> = q.anchors.clone();
