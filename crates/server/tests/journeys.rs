@@ -388,6 +388,212 @@ async fn the_welcome_journey_greets_a_new_customer_whose_cart_is_empty(s: TestSe
     assert!(sent.iter().any(|x| x["journey"] == "welcome" && x["status"] == "sent"), "{sent:?}");
 }
 
+/// A delivered message with quoted-printable soft line breaks joined.
+fn unfolded(m: &str) -> String {
+    m.replace("=\r\n", "").replace("=\n", "")
+}
+
+/// The number in "would earn you N points" of a delivered message.
+fn points_shown(m: &str) -> Option<i64> {
+    let m = unfolded(m);
+    let rest = &m[m.find("would earn you ")? + "would earn you ".len()..];
+    rest.split(' ').next()?.parse().ok()
+}
+
+/// An order placed on the web shop (the channel earning rules match on).
+async fn web_order(s: &TestServer, user: &str, properties: Value) {
+    let event = json!({"userId": user, "event": "Order Completed", "properties": properties,
+        "context": {"channel": "web"}});
+    let (status, body) = s.send_trusted("/v1/track", &event).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn loyalty_setup(s: &TestServer) {
+    // Fruit bought on the web earns 3 points a dollar; Silver members (any spend) earn double.
+    let rules = json!([{"name": "fruit on the web", "channel": "web", "category": "FRUIT", "pointsPerUnit": 3.0}]);
+    let (status, body) = s.call("PUT", "/v1/loyalty/rules", &s.admin_key, Some(&rules)).await;
+    assert_eq!(status, 200, "{body}");
+    let tiers = json!([{"name": "Silver", "minSpendCents": 100, "multiplier": 2.0}]);
+    let (status, body) = s.call("PUT", "/v1/loyalty/tiers", &s.admin_key, Some(&tiers)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn the_cart_reminder_shows_the_points_the_order_would_earn_as_loyalty_grants_them(s: TestServer) {
+    let sink = shop(&s).await;
+    loyalty_setup(&s).await;
+    let id = customer(&s, "pat", "UTC").await;
+    // A first order makes Pat a Silver member; 25 points to spend.
+    web_order(
+        &s,
+        "pat",
+        json!({"order_id": "p-1", "total": 1.5,
+        "products": [{"product_id": "C", "quantity": 1, "price": 1.5, "category": "FRUIT"}]}),
+    )
+    .await;
+    let (_, account) = s.get_until(&format!("/v1/loyalty/{id}"), |st, b| st == 200 && b["tier"] == "Silver").await;
+    assert_eq!(account["tier"], "Silver", "{account}");
+    let adjust = json!({"points": 25, "reason": "goodwill"});
+    let (status, body) = s.call("POST", &format!("/v1/loyalty/{id}/adjust"), &s.admin_key, Some(&adjust)).await;
+    assert_eq!(status, 200, "{body}");
+    add(&s, "pat", "A", 2.0).await;
+    add(&s, "pat", "B", 3.0).await;
+    decisions_until(&s, &id, "entered", 1).await;
+
+    s.engine.journey_clock().advance(HOUR + 1000);
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1);
+    let m = unfolded(&got[0]);
+    // (2.00 + 3.00) x 3 points a dollar x 2 for Silver.
+    assert_eq!(points_shown(&m), Some(30), "{m}");
+    assert!(m.contains("You have 25 points to spend as a Silver member."), "{m}");
+    let sent = settled_sends(&s, &id).await;
+    assert!(sent[0]["reason"].as_str().unwrap_or("").contains("would earn 30 points (Silver: 2x)"), "{sent:?}");
+
+    // Pat orders the cart at the prices the message showed: loyalty grants what it said.
+    let (status, prices) = s.get(&format!("/v1/prices?sku=A,B&channel=web&user={id}")).await;
+    assert_eq!(status, 200, "{prices}");
+    let mut products = Vec::new();
+    let mut total = 0;
+    for q in prices["items"].as_array().expect("items") {
+        let cents = q["priceCents"].as_i64().expect("cents");
+        total += cents;
+        let sku = q["sku"].as_str().expect("sku");
+        let line = format!("- {}: 1 x {}", if sku == "A" { "Apples" } else { "Pears" }, money(cents));
+        assert!(m.contains(&line), "{line} in {m}");
+        products.push(json!({"product_id": sku, "quantity": 1, "price": cents as f64 / 100.0, "category": "FRUIT"}));
+    }
+    let order = json!({"order_id": "p-2", "total": total as f64 / 100.0, "products": products});
+    web_order(&s, "pat", order).await;
+    let (_, account) = s
+        .get_until(&format!("/v1/loyalty/{id}"), |_, b| {
+            b["history"].as_array().is_some_and(|h| h.iter().any(|e| e["orderId"] == "p-2"))
+        })
+        .await;
+    let earned = account["history"]
+        .as_array()
+        .and_then(|h| h.iter().find(|e| e["orderId"] == "p-2" && e["kind"] == "earn"))
+        .and_then(|e| e["points"].as_i64());
+    assert_eq!(earned, points_shown(&m), "the message promised what the order earned: {account}");
+}
+
+async fn put_journey(s: &TestServer, id: &str, def: &Value) {
+    let (status, body) = s.call("PUT", &format!("/v1/journeys/{id}"), &s.admin_key, Some(def)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn steps_journey() -> Value {
+    json!({
+        "name": "After checkout",
+        "trigger": {"event": "Checkout Started"},
+        "steps": [
+            {"id": "order", "type": "waitUntil", "event": "Order Completed", "seconds": 3600,
+             "then": "thank", "otherwise": "nudge"},
+            {"id": "nudge", "type": "updateTrait", "name": "nudged", "value": true, "next": "end"},
+            {"id": "thank", "type": "grantPoints", "points": 50, "reason": "thanks for ordering"},
+            {"id": "mark", "type": "updateTrait", "name": "vip_candidate", "value": "yes"},
+            {"id": "check", "type": "branch", "condition": {"type": "traitEquals", "name": "vip_candidate", "value": "yes"},
+             "then": "bonus", "otherwise": "end"},
+            {"id": "bonus", "type": "grantPoints", "points": 5, "reason": "the branch saw the new trait"},
+            {"id": "end", "type": "exit"}
+        ],
+        "holdout": 0
+    })
+}
+
+async fn journey_entries(s: &TestServer, id: &str) -> Vec<Value> {
+    let (_, account) = s.get(&format!("/v1/loyalty/{id}")).await;
+    account["history"].as_array().cloned().unwrap_or_default().into_iter().filter(|e| e["kind"] == "journey").collect()
+}
+
+async fn profile_traits(s: &TestServer, id: &str) -> Value {
+    let (status, profile) = s.call("GET", &format!("/v1/profiles/{id}"), &s.admin_key, None).await;
+    assert_eq!(status, 200, "{profile}");
+    profile["traits"].clone()
+}
+
+async fn waiting_for_an_event_grants_points_once_and_sets_traits_or_times_out(s: TestServer) {
+    let _sink = shop(&s).await;
+    put_journey(&s, "after_checkout", &steps_journey()).await;
+    let ora = customer(&s, "ora", "UTC").await;
+    let tim = customer(&s, "tim", "UTC").await;
+    track(&s, "ora", "Checkout Started", json!({})).await;
+    track(&s, "tim", "Checkout Started", json!({})).await;
+    decisions_until(&s, &ora, "entered", 1).await;
+    decisions_until(&s, &tim, "entered", 1).await;
+
+    // Ora orders within the hour: the wait is over, the points and traits follow at once.
+    s.engine.journey_clock().advance(HOUR / 2);
+    track(
+        &s,
+        "ora",
+        "Order Completed",
+        json!({"order_id": "o-9", "total": 2.0,
+        "products": [{"product_id": "A", "quantity": 1, "price": 2.0}]}),
+    )
+    .await;
+    let log = decisions_until(&s, &ora, "points_granted", 2).await;
+    let resumed = log.iter().find(|d| d["outcome"] == "resumed").expect("resumed");
+    assert_eq!(resumed["step"], "order");
+    assert!(resumed["reason"].as_str().unwrap_or("").contains("Order Completed"), "{resumed}");
+    assert!(log.iter().any(|d| d["outcome"] == "trait_updated" && d["step"] == "mark"), "{log:?}");
+    let granted = journey_entries(&s, &ora).await;
+    let mut points: Vec<(i64, String)> = granted
+        .iter()
+        .map(|e| (e["points"].as_i64().unwrap_or(0), e["reason"].as_str().unwrap_or("").to_string()))
+        .collect();
+    points.sort();
+    assert_eq!(
+        points,
+        vec![(5, "the branch saw the new trait".to_string()), (50, "thanks for ordering".to_string())],
+        "{granted:?}"
+    );
+    assert_eq!(profile_traits(&s, &ora).await["vip_candidate"], "yes");
+    let sent = settled_sends(&s, &ora).await;
+    let thank = sent.iter().find(|x| x["step"] == "thank").expect("thank recorded");
+    assert_eq!((thank["status"].as_str(), thank["channel"].as_str()), (Some("done"), Some("loyalty")), "{sent:?}");
+    assert!(thank["reason"].as_str().unwrap_or("").contains("granted 50 points"), "{thank}");
+
+    // Tim never orders: at the timeout he takes the other way (a trait, no points).
+    s.engine.journey_clock().advance(HOUR / 2 + 1000);
+    // (The timeout is logged as the position moves on, after the trait's own commit.)
+    let log = decisions_until(&s, &tim, "timed_out", 1).await;
+    assert!(log.iter().any(|d| d["outcome"] == "timed_out" && d["step"] == "order"), "{log:?}");
+    assert!(log.iter().any(|d| d["outcome"] == "trait_updated" && d["step"] == "nudge"), "{log:?}");
+    assert_eq!(profile_traits(&s, &tim).await["nudged"], true);
+    assert!(journey_entries(&s, &tim).await.is_empty(), "no points without an order");
+
+    // More rounds, later: nothing is granted twice.
+    for _ in 0..3 {
+        s.engine.journey_clock().advance(HOUR);
+        s.engine.run_journeys().await.expect("round");
+    }
+    assert_eq!(journey_entries(&s, &ora).await.len(), 2, "each grant once");
+    let (_, journey) = s.get("/v1/journeys/after_checkout").await;
+    let active = journey["steps"].as_array().expect("steps").iter().filter(|c| c["status"] == "active").count();
+    assert_eq!(active, 0, "both finished: {journey}");
+}
+
+async fn bad_steps_are_refused_naming_the_field_and_nothing_is_saved(s: TestServer) {
+    let cases = [
+        ("/steps/2/points", json!(0), "steps[2].points"),
+        ("/steps/2/points", json!(100_001), "steps[2].points"),
+        ("/steps/0/event", json!("Order Teleported"), "steps[0].event"),
+        ("/steps/0/seconds", json!(0), "steps[0].seconds"),
+        ("/steps/0/then", json!("nowhere"), "steps[0].then"),
+        ("/steps/1/name", json!("consent"), "steps[1].name"),
+        ("/steps/3/value", json!({"nested": 1}), "steps[3].value"),
+    ];
+    for (pointer, value, field) in cases {
+        let mut def = steps_journey();
+        *def.pointer_mut(pointer).expect(pointer) = value;
+        let (status, problem) = s.call("PUT", "/v1/journeys/bad_steps", &s.admin_key, Some(&def)).await;
+        assert_eq!((status, problem["field"].as_str()), (400, Some(field)), "{problem}");
+        assert_eq!(problem["type"].as_str().map(|t| !t.is_empty()), Some(true), "problem+json: {problem}");
+    }
+    let (status, _) = s.get("/v1/journeys/bad_steps").await;
+    assert_eq!(status, 404, "nothing half-saved");
+}
+
 tailor_testkit::http_both_backends!(
     the_welcome_journey_greets_a_new_customer_whose_cart_is_empty,
     abandoned_cart_reminds_at_todays_prices_then_discounts_under_the_floor_with_a_similar_item,
@@ -396,4 +602,7 @@ tailor_testkit::http_both_backends!(
     bad_journeys_and_guardrails_are_refused_naming_the_field,
     one_click_unsubscribe_withdraws_consent_at_once,
     a_failing_sms_webhook_is_retried_then_dead_lettered_without_blocking_email,
+    the_cart_reminder_shows_the_points_the_order_would_earn_as_loyalty_grants_them,
+    waiting_for_an_event_grants_points_once_and_sets_traits_or_times_out,
+    bad_steps_are_refused_naming_the_field_and_nothing_is_saved,
 );

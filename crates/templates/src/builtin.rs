@@ -13,7 +13,7 @@ pub(crate) const SNIPPETS: &[(&str, &str)] = &[
 {% endmacro %}
 {% macro cards(items) %}<table>{% for item in items %}{{ product_card(item) }}{% endfor %}</table>{% endmacro %}
 {% macro offer_block(offer) %}<div><p><strong>{{ offer.percent }}% off for you</strong>{% if offer.endsAt is defined %} until {{ offer.endsAt }}{% endif %}:</p><table>{% for item in offer.items %}<tr><td>{{ item.name }}</td><td><s>{{ item.wasCents | money(item.currency) }}</s> {{ item.priceCents | money(item.currency) }}</td></tr>{% endfor %}</table></div>{% endmacro %}
-{% macro points_block(points) %}<p>This order would earn you {{ points.earn }} points.</p>{% endmacro %}
+{% macro points_block(points) %}<p>{% if points.earn %}This order would earn you {{ points.earn }} points.{% endif %}{% if points.balance %} You have {{ points.balance }} points to spend{% if points.tier is defined %} as a {{ points.tier }} member{% endif %}.{% endif %}</p>{% endmacro %}
 {% macro footer() %}<p><a href="{{ brand.url }}">{{ brand.name }}</a> | <a href="{{ unsubscribeUrl }}">Unsubscribe</a></p></div>{% endmacro %}"#,
     ),
     (
@@ -25,7 +25,7 @@ pub(crate) const SNIPPETS: &[(&str, &str)] = &[
 {% macro offer_block(offer) %}{{ offer.percent }}% off for you:
 {% for item in offer.items %}- {{ item.name }}{% if item.replaced is defined %} (instead of {{ item.replaced.name }}, sold out){% endif %}: {{ item.priceCents | money(item.currency) }} (was {{ item.wasCents | money(item.currency) }})
 {% endfor %}{% endmacro %}
-{% macro points_block(points) %}This order would earn you {{ points.earn }} points.{% endmacro %}
+{% macro points_block(points) %}{% if points.earn %}This order would earn you {{ points.earn }} points.{% endif %}{% if points.balance %} You have {{ points.balance }} points to spend{% if points.tier is defined %} as a {{ points.tier }} member{% endif %}.{% endif %}{% endmacro %}
 {% macro footer() %}{{ brand.name }} | {{ brand.url }}
 Unsubscribe: {{ unsubscribeUrl }}{% endmacro %}"#,
     ),

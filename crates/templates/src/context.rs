@@ -16,7 +16,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("cart.currency", "the currency"),
     ("similar", "similar in-stock items: sku, name, priceCents, currency"),
     ("offer", "optional: percent, items (sku, name, priceCents, wasCents, currency), endsAt"),
-    ("points", "optional: earn (points the cart would earn), balance"),
+    ("points", "optional: earn (points the cart would earn at the prices shown), balance (spendable), optional tier"),
     ("unsubscribeUrl", "the one-click unsubscribe link"),
 ];
 
@@ -39,7 +39,7 @@ pub fn probe_contexts() -> Vec<(&'static str, Value)> {
         ], "totalCents": 196, "currency": "USD"},
         "similar": [item],
         "offer": {"percent": 10, "items": [{"sku": "1", "name": "Bananas", "priceCents": 88, "wasCents": 98, "currency": "USD"}], "endsAt": "2026-12-02T00:00:00Z"},
-        "points": {"earn": 2, "balance": 120},
+        "points": {"earn": 2, "balance": 120, "tier": "Gold"},
         "unsubscribeUrl": "https://shop.example/u",
     });
     vec![("a customer with only the variables always present", sparse), ("a customer with every variable", full)]

@@ -82,3 +82,22 @@ fn sms_counts_segments_per_encoding() {
     assert_eq!(enc, SmsEncoding::Gsm7);
     assert!(n <= 3 && text.ends_with("...") && text.len() <= 3 * 153);
 }
+
+#[test]
+fn the_cart_messages_show_the_points_the_order_would_earn_the_balance_and_the_tier() {
+    let lib = Library::builtin();
+    let (_, mut ctx) = probe_contexts().remove(1);
+    for id in ["cart_reminder", "cart_discount"] {
+        let r = lib.render(id, Channel::Email, &ctx).expect("render");
+        assert!(
+            r.text.contains("This order would earn you 2 points. You have 120 points to spend as a Gold member."),
+            "{id}: {}",
+            r.text
+        );
+        assert!(r.html.expect("html").contains("This order would earn you 2 points."), "{id}");
+    }
+    // Nothing to earn and nothing to spend: no sentence about points.
+    ctx["points"] = serde_json::json!({"earn": 0, "balance": 0});
+    let r = lib.render("cart_reminder", Channel::Email, &ctx).expect("render");
+    assert!(!r.text.contains("points"), "{}", r.text);
+}

@@ -27,6 +27,8 @@ pub(super) struct Content {
     pub total_cents: i64,
     /// The currency.
     pub currency: String,
+    /// The cart's lines as an order of them would earn points: amount in cents, category.
+    pub earning: Vec<(i64, Option<String>)>,
     /// What was used: prices, replacements, the floor.
     pub explanation: Vec<String>,
 }
@@ -125,7 +127,12 @@ pub(super) async fn content(
             continue;
         };
         out.currency = q.currency.clone();
-        total = total.saturating_add(q.price_cents.saturating_mul(*quantity));
+        let Some(amount) = q.price_cents.checked_mul(*quantity) else {
+            out.explanation.push(format!("{sku}: {quantity} x {} cents is out of range: left out", q.price_cents));
+            continue;
+        };
+        total = total.saturating_add(amount);
+        out.earning.push((amount, shelf.category(engine, sku).await));
         let mut item = json!({
             "sku": sku, "name": shelf.name(engine, sku).await, "quantity": quantity,
             "priceCents": q.price_cents, "currency": q.currency,
@@ -212,7 +219,13 @@ async fn similar(
 }
 
 /// The render context (see `tailor_templates::VARIABLES`).
-pub(super) fn context(engine: &Engine, contact: &Contact, c: &Content, unsubscribe: &str) -> Value {
+pub(super) fn context(
+    engine: &Engine,
+    contact: &Contact,
+    c: &Content,
+    points: Option<&Value>,
+    unsubscribe: &str,
+) -> Value {
     let channels = engine.channels();
     let mut customer = json!({"id": contact.id});
     for (from, to) in [("firstName", "firstName"), ("first_name", "firstName"), ("email", "email")] {
@@ -232,6 +245,9 @@ pub(super) fn context(engine: &Engine, contact: &Contact, c: &Content, unsubscri
     });
     if let Some(o) = &c.offer {
         ctx["offer"] = o.clone();
+    }
+    if let Some(p) = points {
+        ctx["points"] = p.clone();
     }
     ctx
 }

@@ -4,7 +4,7 @@
 //! trigger. Positions, the log and the cursor commit together: a crash repeats nothing.
 
 use tailor_campaigns::journey::{Reentry, SEGMENT_ENTERED, SEGMENT_EXITED};
-use tailor_campaigns::machine::{self, Decision, Facts};
+use tailor_campaigns::machine::{self, Decision};
 use tailor_campaigns::store::{self, LogLine, PositionRow, Saved};
 use tailor_store::{Backend, Row};
 use tailor_stream::save_cursor;
@@ -123,6 +123,29 @@ async fn on_event(
             store::put_position(conn, &moved, now).await?;
             super::holdout::record_entry(conn, j, customer, p.version, entry, trigger).await?;
             store::log(conn, &log("restarted", format!("{event} restarted the journey")), &new_id()).await?;
+            return Ok(());
+        }
+        // A customer waiting for this event goes on (the version they are on decides).
+        let step = p.step.and_then(|s| usize::try_from(s).ok());
+        let def = if p.version == j.version {
+            std::borrow::Cow::Borrowed(&j.def)
+        } else {
+            match store::journey_version(conn, &j.id, p.version).await? {
+                Some(d) => std::borrow::Cow::Owned(d),
+                None => return Ok(()),
+            }
+        };
+        if let Some(decision) = machine::on_event(&def, step, p.due_at, event, now) {
+            let waited = step.and_then(|i| def.steps.get(i)).map(|s| s.id.clone());
+            let moved = row_of(p, decision);
+            store::put_position(conn, &moved, now).await?;
+            let line =
+                LogLine { step_id: waited, ..log("resumed", format!("{event} arrived in time: the wait is over")) };
+            store::log(conn, &line, &new_id()).await?;
+            if moved.status == "completed" {
+                let done = LogLine { step_id: None, ..log("completed", "completed".into()) };
+                store::log(conn, &done, &new_id()).await?;
+            }
         }
         return Ok(());
     }
@@ -190,12 +213,17 @@ fn place(
         status: "active".into(),
         reason: None,
     };
-    match def.steps.first().map(|s| &s.kind) {
-        Some(tailor_campaigns::StepKind::Wait { .. }) => match machine::enter(def, now, &Facts::default()) {
-            Decision::Wait(p) => PositionRow { step: Some(p.step as i64), due_at: p.due_at, ..base },
-            _ => base,
-        },
-        _ => base,
+    row_of(&base, machine::arrive(def, 0, now))
+}
+
+/// `p` moved to where `decision` says (a position due later, or ended).
+fn row_of(p: &PositionRow, decision: Decision) -> PositionRow {
+    match decision {
+        Decision::Wait(at) => PositionRow { step: Some(at.step as i64), due_at: at.due_at, ..p.clone() },
+        Decision::Act(i) => PositionRow { step: Some(i as i64), ..p.clone() },
+        Decision::End(reason) => {
+            PositionRow { step: None, status: "completed".into(), reason: Some(reason.to_string()), ..p.clone() }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! durable scheduler (events enter and exit customers, due positions are leased and fired, see
 //! `intake` and `fire`), the channels, the guardrails, unsubscribe and on-site messages.
 
+mod act;
 mod channel;
 mod clock;
 mod compose;
@@ -9,6 +10,7 @@ mod config;
 mod fire;
 mod holdout;
 mod intake;
+mod points;
 mod report;
 mod sendtime;
 mod shelf;
