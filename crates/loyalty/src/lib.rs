@@ -19,7 +19,8 @@ mod tiers;
 pub use error::LoyaltyError;
 pub use events::{events_after, lock_feed, LoyaltyEvent, LoyaltyEventKind};
 pub use ledger::{
-    adjust, balance, expiring_by, forget, history, mature, redeem, warn_expiring, Balance, Bucket, Entry, Policy,
+    active_by_profile, adjust, balance, expiring_by, forget, history, mature, redeem, warn_expiring, Balance, Bucket,
+    Entry, Policy,
 };
 pub use migrations::MIGRATIONS;
 pub use orders::apply_order_event;

@@ -594,6 +594,175 @@ async fn bad_steps_are_refused_naming_the_field_and_nothing_is_saved(s: TestServ
     assert_eq!(status, 404, "nothing half-saved");
 }
 
+const DAY: i64 = 24 * HOUR;
+
+/// 15:00 UTC, `days` days from today on the wall clock (loyalty dates its entries by it):
+/// waking hours for a customer in UTC.
+fn afternoon_in(days: i64) -> i64 {
+    (tailor_core::time::now_millis() / DAY + days) * DAY + 15 * HOUR
+}
+
+fn date(ms: i64) -> String {
+    tailor_core::time::format_millis(ms).chars().take(10).collect()
+}
+
+/// Switches a built-in journey on as it comes (without a holdout: these tests follow each
+/// customer's messages).
+async fn switch_on(s: &TestServer, name: &str) {
+    let (status, mut def) = s.get(&format!("/v1/builtin-journeys/{name}")).await;
+    assert_eq!(status, 200, "{def}");
+    def["holdout"] = json!(0);
+    put_journey(s, name, &def).await;
+}
+
+fn subjects_to(messages: &[String], address: &str) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| to(m) == address)
+        .filter_map(|m| m.lines().find_map(|l| l.strip_prefix("Subject: ")).map(str::to_string))
+        .collect()
+}
+
+async fn points_expiring_warns_whose_points_expire_and_not_once_they_are_spent(s: TestServer) {
+    let sink = shop(&s).await;
+    switch_on(&s, "points_expiring").await;
+    let ivy = customer(&s, "ivy", "UTC").await;
+    let joe = customer(&s, "joe", "UTC").await;
+    let gift = json!({"points": 120, "reason": "welcome gift"});
+    let (status, body) = s.call("POST", &format!("/v1/loyalty/{ivy}/adjust"), &s.admin_key, Some(&gift)).await;
+    assert_eq!(status, 200, "{body}");
+    // A year less two weeks later Ivy's points expire within the warning window; Joe has none.
+    let t = afternoon_in(350);
+    s.engine.journey_clock().set(t);
+    assert!(s.engine.sweep_loyalty(t).await.expect("sweep") >= 1);
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let m = unfolded(&got[0]);
+    assert_eq!(to(&m), "ivy@example.com");
+    let by = date(t + 30 * DAY);
+    assert!(m.contains(&format!("Subject: 120 of your Tailor Shop points expire by {by}")), "{m}");
+    assert!(m.contains(&format!("120 points expire by {by} unless you use them")), "{m}");
+    assert!(sends(&s, &joe).await.is_empty());
+
+    // Ivy spends them; a week later the reminder has nothing to say and is skipped, recorded.
+    let (status, body) =
+        s.call("POST", &format!("/v1/loyalty/{ivy}/redeem"), &s.admin_key, Some(&json!({"points": 120}))).await;
+    assert_eq!(status, 200, "{body}");
+    s.engine.journey_clock().advance(7 * DAY + 1000);
+    let log = decisions_until(&s, &ivy, "skipped", 1).await;
+    let skip = log.iter().find(|d| d["outcome"] == "skipped").expect("skip");
+    assert_eq!(
+        (skip["step"].as_str(), skip["reason"].as_str()),
+        (Some("again"), Some("no points expire within the warning window now"))
+    );
+    assert_eq!(sink.messages().len(), 1);
+}
+
+async fn tier_at_risk_tells_the_member_what_keeps_their_tier(s: TestServer) {
+    let sink = shop(&s).await;
+    switch_on(&s, "tier_at_risk").await;
+    let tiers = json!([{"name": "Silver", "minSpendCents": 100, "multiplier": 1.0, "graceDays": 30}]);
+    let (status, body) = s.call("PUT", "/v1/loyalty/tiers", &s.admin_key, Some(&tiers)).await;
+    assert_eq!(status, 200, "{body}");
+    let kai = customer(&s, "kai", "UTC").await;
+    let lou = customer(&s, "lou", "UTC").await;
+    track(
+        &s,
+        "kai",
+        "Order Completed",
+        json!({"order_id": "k-7", "total": 1.5,
+        "products": [{"product_id": "C", "quantity": 1, "price": 1.5}]}),
+    )
+    .await;
+    let (_, account) = s.get_until(&format!("/v1/loyalty/{kai}"), |st, b| st == 200 && b["tier"] == "Silver").await;
+    assert_eq!(account["tier"], "Silver", "{account}");
+    // A year and more later the order no longer counts: Silver is held for 30 days of grace.
+    let t = afternoon_in(367);
+    s.engine.journey_clock().set(t);
+    s.engine.sweep_loyalty(t).await.expect("sweep");
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let m = unfolded(&got[0]);
+    assert_eq!(to(&m), "kai@example.com");
+    assert!(m.contains("Subject: Keep your Silver status at Tailor Shop"), "{m}");
+    let until = date(t + 30 * DAY);
+    assert!(
+        m.contains(&format!("Your Silver status is yours until {until}. Spend $1.00 more by then to keep it.")),
+        "{m}"
+    );
+    assert!(sends(&s, &lou).await.is_empty(), "no tier, nothing at risk");
+}
+
+async fn birthday_greets_with_the_loyalty_reward_only_whose_birthday_it_is(s: TestServer) {
+    let sink = shop(&s).await;
+    switch_on(&s, "birthday").await;
+    let rewards = json!([{"name": "birthday treat", "trigger": "birthday", "points": 100}]);
+    let (status, body) = s.call("PUT", "/v1/loyalty/rewards", &s.admin_key, Some(&rewards)).await;
+    assert_eq!(status, 200, "{body}");
+    let t = afternoon_in(10);
+    let today = date(t);
+    let bea = customer(&s, "bea", "UTC").await;
+    let ben = customer(&s, "ben", "UTC").await;
+    for (user, born) in [("bea", format!("1990{}", &today[4..])), ("ben", "1990-02-30".to_string())] {
+        let (status, body) = s.send("/v1/identify", &json!({"userId": user, "traits": {"birthday": born}})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    for id in [&bea, &ben] {
+        let (_, p) = s.get_until(&format!("/v1/profiles/{id}"), |_, b| b["traits"]["birthday"].is_string()).await;
+        assert!(p["traits"]["birthday"].is_string(), "{p}");
+    }
+    s.engine.journey_clock().set(t);
+    s.engine.sweep_loyalty(t).await.expect("sweep");
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let m = unfolded(&got[0]);
+    assert_eq!(to(&m), "bea@example.com");
+    assert!(m.contains("Subject: Happy birthday, Sam!"), "{m}");
+    assert!(m.contains("We have added 100 points to your account as a gift."), "{m}");
+    assert!(m.contains("You have 100 points to spend."), "the reward is in the balance the message shows: {m}");
+    assert!(sends(&s, &ben).await.is_empty());
+    // The sweep runs hourly: the same day's sweep again grants and greets nothing more.
+    s.engine.sweep_loyalty(t + HOUR).await.expect("sweep");
+    s.engine.run_journeys().await.expect("round");
+    assert_eq!(sink.messages().len(), 1);
+}
+
+async fn browse_abandonment_shows_what_was_viewed_unless_it_was_added_or_sold_out(s: TestServer) {
+    let sink = shop(&s).await;
+    switch_on(&s, "browse_abandonment").await;
+    let uma = customer(&s, "uma", "UTC").await;
+    let vic = customer(&s, "vic", "UTC").await;
+    let wes = customer(&s, "wes", "UTC").await;
+    track(&s, "uma", "Product Viewed", json!({"product_id": "B"})).await;
+    track(&s, "vic", "Product Viewed", json!({"product_id": "C"})).await;
+    track(&s, "wes", "Product Viewed", json!({"product_id": "D"})).await;
+    for id in [&uma, &vic, &wes] {
+        decisions_until(&s, id, "entered", 1).await;
+    }
+    // Vic adds what he viewed: his wait is over. Soup sells out before Wes's message.
+    s.engine.journey_clock().advance(HOUR / 2);
+    add(&s, "vic", "C", 1.5).await;
+    decisions_until(&s, &vic, "resumed", 1).await;
+    set_stock(&s, "D", 0).await;
+    s.engine.journey_clock().advance(HOUR / 2 + 1000);
+    decisions_until(&s, &uma, "sent", 1).await;
+    let log = decisions_until(&s, &wes, "skipped", 1).await;
+    assert!(
+        log.iter().any(|d| d["outcome"] == "skipped"
+            && d["reason"] == "nothing the customer viewed is in stock and out of their cart now"),
+        "{log:?}"
+    );
+    let all = sink.messages();
+    let m = all.iter().find(|m| to(m) == "uma@example.com").map(|m| unfolded(m)).expect("uma's message");
+    assert!(m.contains("Subject: Still thinking about Pears?"), "{m}");
+    let (_, prices) = s.get(&format!("/v1/prices?sku=B&channel=web&user={uma}")).await;
+    let cents = prices["items"][0]["priceCents"].as_i64().expect("price");
+    assert!(m.contains(&format!("- Pears: 1 x {}", money(cents))), "at today's price: {m}");
+    // Vic's only message is the abandoned cart's, not a browse reminder; Wes gets nothing.
+    assert!(subjects_to(&all, "vic@example.com").iter().all(|s| !s.contains("Still thinking")), "{all:?}");
+    assert!(subjects_to(&all, "wes@example.com").is_empty(), "{all:?}");
+}
+
 tailor_testkit::http_both_backends!(
     the_welcome_journey_greets_a_new_customer_whose_cart_is_empty,
     abandoned_cart_reminds_at_todays_prices_then_discounts_under_the_floor_with_a_similar_item,
@@ -605,4 +774,8 @@ tailor_testkit::http_both_backends!(
     the_cart_reminder_shows_the_points_the_order_would_earn_as_loyalty_grants_them,
     waiting_for_an_event_grants_points_once_and_sets_traits_or_times_out,
     bad_steps_are_refused_naming_the_field_and_nothing_is_saved,
+    points_expiring_warns_whose_points_expire_and_not_once_they_are_spent,
+    tier_at_risk_tells_the_member_what_keeps_their_tier,
+    birthday_greets_with_the_loyalty_reward_only_whose_birthday_it_is,
+    browse_abandonment_shows_what_was_viewed_unless_it_was_added_or_sold_out,
 );

@@ -132,5 +132,116 @@ Start shopping: {{ brand.url }}
                 ("body", "Every order earns points you can spend on the next one"),
             ]),
         ),
+        (
+            "points_expiring".into(),
+            t(&[
+                ("subject", "{% if expiring is defined %}{{ expiring.points }} of your {{ brand.name }} points expire by {{ expiring.by }}{% else %}Your {{ brand.name }} points{% endif %}"),
+                (
+                    "html",
+                    r#"{% import "brand.html" as b %}{{ b.header() }}
+{{ b.greeting() }}
+{% if expiring is defined %}<p><strong>{{ expiring.points }} points expire by {{ expiring.by }}</strong> unless you use them: each point takes money off your next order.</p>{% endif %}{% if points is defined %}{{ b.points_block(points) }}{% endif %}{% if similar %}<p>Picked for you:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}">Use your points</a></p>{{ b.footer() }}"#,
+                ),
+                (
+                    "text",
+                    r#"{% import "brand.txt" as b %}{{ b.greeting() }}
+
+{% if expiring is defined %}{{ expiring.points }} points expire by {{ expiring.by }} unless you use them: each point takes money off your next order.
+{% endif %}{% if points is defined %}{{ b.points_block(points) }}
+{% endif %}{% if similar %}
+Picked for you:
+{{ b.lines(similar) }}{% endif %}
+Use your points: {{ brand.url }}
+
+{{ b.footer() }}"#,
+                ),
+                ("sms", "{{ brand.name }}: {% if expiring is defined %}{{ expiring.points }} points expire by {{ expiring.by }}{% else %}your points are waiting{% endif %}: {{ brand.url }}"),
+                ("title", "{% if expiring is defined %}{{ expiring.points }} points expire soon{% else %}Your points are waiting{% endif %}"),
+                ("body", "Use them on your next order: {{ brand.url }}"),
+            ]),
+        ),
+        (
+            "tier_at_risk".into(),
+            t(&[
+                ("subject", "{% if tierRisk is defined %}Keep your {{ tierRisk.tier }} status at {{ brand.name }}{% else %}Your status at {{ brand.name }}{% endif %}"),
+                (
+                    "html",
+                    r#"{% import "brand.html" as b %}{{ b.header() }}
+{{ b.greeting() }}
+{% if tierRisk is defined %}<p>Your {{ tierRisk.tier }} status is yours until {{ tierRisk.graceUntil }}.{% if tierRisk.spendNeededCents is defined %} Spend {{ tierRisk.spendNeededCents | money }} more{% if tierRisk.pointsNeeded is defined %} or earn {{ tierRisk.pointsNeeded }} more points{% endif %} by then to keep it.{% elif tierRisk.pointsNeeded is defined %} Earn {{ tierRisk.pointsNeeded }} more points by then to keep it.{% endif %}</p>{% endif %}{% if points is defined %}{{ b.points_block(points) }}{% endif %}{% if similar %}<p>Picked for you:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}">Shop now</a></p>{{ b.footer() }}"#,
+                ),
+                (
+                    "text",
+                    r#"{% import "brand.txt" as b %}{{ b.greeting() }}
+
+{% if tierRisk is defined %}Your {{ tierRisk.tier }} status is yours until {{ tierRisk.graceUntil }}.{% if tierRisk.spendNeededCents is defined %} Spend {{ tierRisk.spendNeededCents | money }} more{% if tierRisk.pointsNeeded is defined %} or earn {{ tierRisk.pointsNeeded }} more points{% endif %} by then to keep it.{% elif tierRisk.pointsNeeded is defined %} Earn {{ tierRisk.pointsNeeded }} more points by then to keep it.{% endif %}
+{% endif %}{% if points is defined %}{{ b.points_block(points) }}
+{% endif %}{% if similar %}
+Picked for you:
+{{ b.lines(similar) }}{% endif %}
+Shop now: {{ brand.url }}
+
+{{ b.footer() }}"#,
+                ),
+                ("sms", "{{ brand.name }}: {% if tierRisk is defined %}keep your {{ tierRisk.tier }} status, shop before {{ tierRisk.graceUntil }}{% else %}see your status{% endif %}: {{ brand.url }}"),
+                ("title", "{% if tierRisk is defined %}Keep your {{ tierRisk.tier }} status{% else %}Your status{% endif %}"),
+                ("body", "Shop now: {{ brand.url }}"),
+            ]),
+        ),
+        (
+            "birthday".into(),
+            t(&[
+                ("subject", "Happy birthday{% if customer.firstName is defined %}, {{ customer.firstName }}{% endif %}!"),
+                (
+                    "html",
+                    r#"{% import "brand.html" as b %}{{ b.header() }}
+{{ b.greeting() }}
+<p>Happy birthday from all of us at {{ brand.name }}!{% if birthday is defined %} We have added {{ birthday.points }} points to your account as a gift.{% endif %}</p>{% if points is defined %}{{ b.points_block(points) }}{% endif %}{% if similar %}<p>Something for you:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}">Treat yourself</a></p>{{ b.footer() }}"#,
+                ),
+                (
+                    "text",
+                    r#"{% import "brand.txt" as b %}{{ b.greeting() }}
+
+Happy birthday from all of us at {{ brand.name }}!{% if birthday is defined %} We have added {{ birthday.points }} points to your account as a gift.{% endif %}
+{% if points is defined %}{{ b.points_block(points) }}
+{% endif %}{% if similar %}
+Something for you:
+{{ b.lines(similar) }}{% endif %}
+Treat yourself: {{ brand.url }}
+
+{{ b.footer() }}"#,
+                ),
+                ("sms", "Happy birthday from {{ brand.name }}!{% if birthday is defined %} {{ birthday.points }} points are yours.{% endif %}"),
+                ("title", "Happy birthday!"),
+                ("body", "{% if birthday is defined %}{{ birthday.points }} points are yours as a gift{% else %}A treat is waiting for you{% endif %}"),
+            ]),
+        ),
+        (
+            "browse_reminder".into(),
+            t(&[
+                ("subject", "{% if viewed is defined %}Still thinking about {{ viewed[0].name }}?{% else %}Picked for you at {{ brand.name }}{% endif %}"),
+                (
+                    "html",
+                    r#"{% import "brand.html" as b %}{{ b.header() }}
+{{ b.greeting() }}
+{% if viewed is defined %}<p>You had a look at these; they are in stock today:</p>{{ b.cards(viewed) }}{% endif %}{% if similar %}<p>You might also like:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}">Take another look</a></p>{{ b.footer() }}"#,
+                ),
+                (
+                    "text",
+                    r#"{% import "brand.txt" as b %}{{ b.greeting() }}
+
+{% if viewed is defined %}You had a look at these; they are in stock today:
+{{ b.lines(viewed) }}{% endif %}{% if similar %}
+You might also like:
+{{ b.lines(similar) }}{% endif %}
+Take another look: {{ brand.url }}
+
+{{ b.footer() }}"#,
+                ),
+                ("sms", "{{ brand.name }}: {% if viewed is defined %}{{ viewed[0].name }} is in stock{% else %}new picks for you{% endif %}: {{ brand.url }}"),
+                ("title", "{% if viewed is defined %}{{ viewed[0].name }} is in stock{% else %}Picked for you{% endif %}"),
+                ("body", "Take another look: {{ brand.url }}"),
+            ]),
+        ),
     ]
 }

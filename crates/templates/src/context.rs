@@ -17,6 +17,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("similar", "similar in-stock items: sku, name, priceCents, currency"),
     ("offer", "optional: percent, items (sku, name, priceCents, wasCents, currency), endsAt"),
     ("points", "optional: earn (points the cart would earn at the prices shown), balance (spendable), optional tier"),
+    ("viewed", "optional: items viewed lately, in stock and not in the cart: sku, name, priceCents, currency"),
+    ("expiring", "optional: points (active points expiring within the warning window), by (a date)"),
+    ("tierRisk", "optional: tier (held in its grace period), graceUntil (a date), optional pointsNeeded, optional spendNeededCents"),
+    ("birthday", "optional: points (the birthday reward)"),
     ("unsubscribeUrl", "the one-click unsubscribe link"),
 ];
 
@@ -40,6 +44,10 @@ pub fn probe_contexts() -> Vec<(&'static str, Value)> {
         "similar": [item],
         "offer": {"percent": 10, "items": [{"sku": "1", "name": "Bananas", "priceCents": 88, "wasCents": 98, "currency": "USD"}], "endsAt": "2026-12-02T00:00:00Z"},
         "points": {"earn": 2, "balance": 120, "tier": "Gold"},
+        "viewed": [{"sku": "2", "name": "Pears", "quantity": 1, "priceCents": 300, "currency": "USD"}],
+        "expiring": {"points": 120, "by": "2026-12-31"},
+        "tierRisk": {"tier": "Gold", "graceUntil": "2027-01-31", "pointsNeeded": 300, "spendNeededCents": 15000},
+        "birthday": {"points": 100},
         "unsubscribeUrl": "https://shop.example/u",
     });
     vec![("a customer with only the variables always present", sparse), ("a customer with every variable", full)]

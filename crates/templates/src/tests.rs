@@ -5,7 +5,7 @@ use super::*;
 #[test]
 fn builtins_parse_and_render_on_every_channel() {
     let lib = Library::builtin();
-    assert_eq!(lib.messages().len(), 3);
+    assert_eq!(lib.messages().len(), 7);
     for (label, ctx) in probe_contexts() {
         for id in lib.messages().keys() {
             for ch in [Channel::Email, Channel::Sms, Channel::Push] {
@@ -100,4 +100,21 @@ fn the_cart_messages_show_the_points_the_order_would_earn_the_balance_and_the_ti
     ctx["points"] = serde_json::json!({"earn": 0, "balance": 0});
     let r = lib.render("cart_reminder", Channel::Email, &ctx).expect("render");
     assert!(!r.text.contains("points"), "{}", r.text);
+}
+
+#[test]
+fn the_loyalty_and_browse_messages_say_what_their_context_holds() {
+    let lib = Library::builtin();
+    let (_, full) = probe_contexts().remove(1);
+    let text = |id: &str| lib.render(id, Channel::Email, &full).expect("render").text;
+    assert!(text("points_expiring").contains("120 points expire by 2026-12-31"));
+    assert!(text("tier_at_risk").contains("Your Gold status is yours until 2027-01-31. Spend $150.00 more or earn 300 more points by then to keep it."), "{}", text("tier_at_risk"));
+    assert!(text("birthday").contains("We have added 100 points to your account as a gift."));
+    assert!(text("browse_reminder").contains("- Pears: 1 x $3.00"), "{}", text("browse_reminder"));
+    // What each message is about is what its send is skipped without.
+    assert!(lib.shows("points_expiring", "expiring") && lib.shows("tier_at_risk", "tierRisk"));
+    assert!(lib.shows("browse_reminder", "viewed") && !lib.shows("browse_reminder", "cart"));
+    for id in ["birthday", "points_expiring", "tier_at_risk"] {
+        assert!(!lib.shows(id, "cart"), "{id} goes out with an empty cart");
+    }
 }

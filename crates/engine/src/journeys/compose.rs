@@ -21,6 +21,9 @@ pub(super) struct Content {
     pub items: Vec<Value>,
     /// Similar in-stock items.
     pub similar: Vec<Value>,
+    /// Items the customer viewed lately, in stock, not in the cart, at today's prices (read
+    /// only for a message that shows them).
+    pub viewed: Vec<Value>,
     /// The discount, if the step offers one and any item can take it.
     pub offer: Option<Value>,
     /// The cart total at today's prices.
@@ -189,6 +192,43 @@ async fn offer(
     Ok(Some(json!({"percent": pct, "items": lines})))
 }
 
+/// Items viewed at most in a message.
+const VIEWED: usize = 4;
+
+/// The items `contact` viewed most recently that are in stock and not in their cart, at
+/// today's prices.
+pub(super) async fn viewed(
+    engine: &Engine,
+    shelf: &Shelf,
+    contact: &Contact,
+    explanation: &mut Vec<String>,
+) -> Result<Vec<Value>, EngineError> {
+    let seen = {
+        let mut conn = engine.db().reader().acquire().await?;
+        tailor_profiles::viewed(&mut conn, &contact.members, 3 * VIEWED).await?
+    };
+    let mut skus = Vec::new();
+    for sku in seen {
+        if contact.cart.iter().any(|(c, _)| c == &sku) {
+            continue;
+        }
+        if shelf.sold_out(engine, &sku).await? {
+            explanation.push(format!("viewed {sku} is sold out: left out"));
+            continue;
+        }
+        skus.push(sku);
+        if skus.len() == VIEWED {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    for q in shelf.quotes(engine, &contact.id, &skus).await? {
+        explanation.push(format!("viewed {} at {} cents (today's price)", q.sku, q.price_cents));
+        out.push(json!({"sku": q.sku, "name": shelf.name(engine, &q.sku).await, "quantity": 1, "priceCents": q.price_cents, "currency": q.currency}));
+    }
+    Ok(out)
+}
+
 async fn similar(
     engine: &Engine,
     shelf: &Shelf,
@@ -223,7 +263,7 @@ pub(super) fn context(
     engine: &Engine,
     contact: &Contact,
     c: &Content,
-    points: Option<&Value>,
+    loyalty: &super::points::Shown,
     unsubscribe: &str,
 ) -> Value {
     let channels = engine.channels();
@@ -246,8 +286,18 @@ pub(super) fn context(
     if let Some(o) = &c.offer {
         ctx["offer"] = o.clone();
     }
-    if let Some(p) = points {
-        ctx["points"] = p.clone();
+    if !c.viewed.is_empty() {
+        ctx["viewed"] = json!(c.viewed);
+    }
+    for (name, v) in [
+        ("points", &loyalty.points),
+        ("expiring", &loyalty.expiring),
+        ("tierRisk", &loyalty.tier_risk),
+        ("birthday", &loyalty.birthday),
+    ] {
+        if let Some(v) = v {
+            ctx[name] = v.clone();
+        }
     }
     ctx
 }

@@ -302,7 +302,8 @@ impl Known {
                     entries.push((p.journey_id.clone(), p.customer_id.clone(), p.entry));
                 }
                 if let StepKind::Send { channel, options, template } = &def.steps[i].kind {
-                    if engine.templates().shows(template, "points") {
+                    let templates = engine.templates();
+                    if super::points::VARIABLES.iter().any(|v| templates.shows(template, v)) {
                         showing_points.insert(c.id.as_str());
                     }
                     for ch in std::iter::once(channel).chain(&options.channels) {
@@ -685,8 +686,23 @@ async fn decide(engine: &Engine, known: &Known, s: &Send<'_>, c: &Contact, now: 
         return Ok(skip("the cart is empty now".into()));
     }
     let unsubscribe = engine.unsubscribe_url(&s.p.customer_id, channel.purpose()).await?;
-    let points = known.points.show(&c.id, &content.earning, now, &mut content.explanation);
-    let ctx = compose::context(engine, c, &content, points.as_ref(), &unsubscribe);
+    let loyalty = known.points.show(&c.id, &content.earning, now, &mut content.explanation);
+    // A message about viewed items, expiring points or a tier at risk has nothing to say once
+    // that passed.
+    let templates = engine.templates();
+    if templates.shows(s.template, "viewed") {
+        content.viewed = compose::viewed(engine, &known.shelf, c, &mut content.explanation).await?;
+        if content.viewed.is_empty() {
+            return Ok(skip("nothing the customer viewed is in stock and out of their cart now".into()));
+        }
+    }
+    if loyalty.expiring.is_none() && templates.shows(s.template, "expiring") {
+        return Ok(skip("no points expire within the warning window now".into()));
+    }
+    if loyalty.tier_risk.is_none() && templates.shows(s.template, "tierRisk") {
+        return Ok(skip("no tier is at risk now".into()));
+    }
+    let ctx = compose::context(engine, c, &content, &loyalty, &unsubscribe);
     let render_channel = match channel {
         SendChannel::Email => RenderChannel::Email,
         SendChannel::Sms => RenderChannel::Sms,

@@ -15,16 +15,70 @@ use crate::{Engine, EngineError};
 pub(crate) const CURSOR: &str = "journeys";
 const BATCH: i64 = 500;
 
-/// Reads every projected event not read yet; returns how many.
+/// The journeys' cursor on the loyalty feed.
+pub(crate) const LOYALTY_CURSOR: &str = "journeys-loyalty";
+
+/// Reads every projected event and every loyalty event not read yet; returns how many.
 pub(crate) async fn catch_up(engine: &Engine) -> Result<u64, EngineError> {
     let mut total = 0;
     loop {
         let n = step(engine).await?;
         total += n;
         if n < BATCH as u64 {
+            break;
+        }
+    }
+    loop {
+        let n = loyalty_step(engine).await?;
+        total += n;
+        if n < BATCH as u64 {
             return Ok(total);
         }
     }
+}
+
+/// The journey trigger a loyalty event is, if any: points expiring soon, a tier at risk, a
+/// birthday reward granted.
+fn trigger_of(e: &tailor_loyalty::LoyaltyEvent) -> Option<&'static str> {
+    match e.kind.as_str() {
+        "points_expiring_soon" => Some("points_expiring_soon"),
+        "tier_at_risk" => Some("tier_at_risk"),
+        "reward_granted" if e.details.get("trigger").and_then(serde_json::Value::as_str) == Some("birthday") => {
+            Some("birthday")
+        }
+        _ => None,
+    }
+}
+
+/// Reads the loyalty feed after the journeys' cursor: its events start, end or restart
+/// journeys as tracked events do. Positions, the log and the cursor commit together.
+async fn loyalty_step(engine: &Engine) -> Result<u64, EngineError> {
+    let now = engine.journey_clock().now();
+    let mut tx = engine.db().writer().begin().await?;
+    if engine.db().backend() == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(tailor_store::lock_key("journeys-intake"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let position = crate::cursor_in(&mut tx, LOYALTY_CURSOR).await?;
+    let events = tailor_loyalty::events_after(&mut tx, position, BATCH).await?;
+    let Some(last) = events.last().map(|e| e.seq) else {
+        return Ok(0);
+    };
+    let journeys: Vec<Saved> = store::journeys(&mut tx).await?.into_iter().filter(|j| !j.paused).collect();
+    // Conversions count from the newest tracked event on.
+    let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&mut *tx).await?.get(0);
+    for e in &events {
+        let Some(name) = trigger_of(e) else { continue };
+        let Some(root) = tailor_profiles::root_of(&mut tx, &e.profile_id).await? else { continue };
+        for j in &journeys {
+            on_event(&mut tx, j, &root, name, (seq, e.at), now).await?;
+        }
+    }
+    save_cursor(&mut tx, LOYALTY_CURSOR, last).await?;
+    tx.commit().await?;
+    Ok(events.len() as u64)
 }
 
 async fn step(engine: &Engine) -> Result<u64, EngineError> {

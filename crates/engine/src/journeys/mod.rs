@@ -184,7 +184,8 @@ pub struct RoundSummary {
 }
 
 /// Built-in journeys a marketer switches on (and edits) with `PUT /v1/journeys/{id}`.
-pub const BUILTIN_JOURNEYS: &[&str] = &["abandoned_cart", "welcome"];
+pub const BUILTIN_JOURNEYS: &[&str] =
+    &["abandoned_cart", "welcome", "browse_abandonment", "points_expiring", "tier_at_risk", "birthday"];
 
 /// A built-in journey's definition.
 pub fn builtin_journey(name: &str) -> Option<JourneyDef> {
@@ -214,6 +215,51 @@ pub fn builtin_journey(name: &str) -> Option<JourneyDef> {
                 {"id": "welcome", "type": "send", "channel": "email", "template": "welcome"}
             ],
             "reentry": "never"
+        }),
+        // Viewed, not added within the hour: the items viewed, at today's prices, in stock.
+        "browse_abandonment" => serde_json::json!({
+            "name": "Browse abandonment",
+            "trigger": {"event": "Product Viewed"},
+            "steps": [
+                {"id": "added", "type": "waitUntil", "event": "Product Added", "seconds": 3600,
+                 "then": "end", "otherwise": "reminder"},
+                {"id": "reminder", "type": "send", "channel": "email", "template": "browse_reminder",
+                 "options": {"similar": 3}},
+                {"id": "end", "type": "exit"}
+            ],
+            "exitOn": ["Order Completed"],
+            "reentry": "after_exit"
+        }),
+        // The loyalty feed warns of points expiring; a week later, if they still are, again.
+        "points_expiring" => serde_json::json!({
+            "name": "Points expiring",
+            "trigger": {"event": "points_expiring_soon"},
+            "steps": [
+                {"id": "warn", "type": "send", "channel": "email", "template": "points_expiring",
+                 "options": {"similar": 3}},
+                {"id": "wait_week", "type": "wait", "seconds": 604_800},
+                {"id": "again", "type": "send", "channel": "email", "template": "points_expiring"}
+            ],
+            "reentry": "after_exit"
+        }),
+        "tier_at_risk" => serde_json::json!({
+            "name": "Tier at risk",
+            "trigger": {"event": "tier_at_risk"},
+            "steps": [
+                {"id": "keep", "type": "send", "channel": "email", "template": "tier_at_risk",
+                 "options": {"similar": 3}}
+            ],
+            "reentry": "after_exit"
+        }),
+        // The loyalty sweep grants the birthday reward; the message tells the customer.
+        "birthday" => serde_json::json!({
+            "name": "Birthday",
+            "trigger": {"event": "birthday"},
+            "steps": [
+                {"id": "greet", "type": "send", "channel": "email", "template": "birthday",
+                 "options": {"similar": 3}}
+            ],
+            "reentry": "after_exit"
         }),
         _ => return None,
     };
