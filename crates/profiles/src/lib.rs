@@ -26,7 +26,9 @@ pub use graph::{group_of, root_of, unmerge, ProfileError};
 pub use migrations::MIGRATIONS;
 pub use privacy::{erase, export, person};
 pub use project::{project_event, set_trait};
-pub use purchases::{best_sellers, order_count, purchases_by_customer, recent_orders, OrderSummary, PurchaseLine};
+pub use purchases::{
+    best_sellers, order_count, purchased, purchases_by_customer, recent_orders, OrderSummary, PurchaseLine,
+};
 pub use sales::units_sold;
 pub use signals::{signals, viewed, HistoryCache, Signals};
 pub use view::{

@@ -763,6 +763,73 @@ async fn browse_abandonment_shows_what_was_viewed_unless_it_was_added_or_sold_ou
     assert!(subjects_to(&all, "wes@example.com").is_empty(), "{all:?}");
 }
 
+/// An order of `skus` placed at `at` (unix ms).
+async fn order_at(s: &TestServer, user: &str, id: &str, skus: &[(&str, f64)], at: i64) {
+    let total: f64 = skus.iter().map(|(_, p)| p).sum();
+    let products: Vec<Value> =
+        skus.iter().map(|(sku, price)| json!({"product_id": sku, "quantity": 1, "price": price})).collect();
+    let event = json!({"userId": user, "event": "Order Completed", "timestamp": tailor_core::time::format_millis(at),
+        "properties": {"order_id": id, "total": total, "products": products}});
+    let (status, body) = s.send_trusted("/v1/track", &event).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn replenishment_reminds_of_what_is_due_again_by_the_customers_own_cycle(s: TestServer) {
+    let sink = shop(&s).await;
+    switch_on(&s, "replenishment").await;
+    let rio = customer(&s, "rio", "UTC").await;
+    let sol = customer(&s, "sol", "UTC").await;
+    // Rio buys apples every week (soup once); Sol bought apples once.
+    order_at(&s, "rio", "r-1", &[("A", 2.0)], T0 - 21 * DAY).await;
+    order_at(&s, "rio", "r-2", &[("A", 2.0)], T0 - 14 * DAY).await;
+    order_at(&s, "rio", "r-3", &[("A", 2.0), ("D", 2.5)], T0 - 7 * DAY).await;
+    order_at(&s, "sol", "s-1", &[("A", 2.0)], T0 - 3 * DAY).await;
+    decisions_until(&s, &rio, "restarted", 2).await;
+    decisions_until(&s, &sol, "entered", 1).await;
+    // A week on: apples are due for Rio (last bought two weeks ago, every 7 days).
+    s.engine.journey_clock().advance(7 * DAY + 1000);
+    decisions_until(&s, &rio, "sent", 1).await;
+    let log = decisions_until(&s, &sol, "skipped", 1).await;
+    assert!(
+        log.iter().any(|d| d["outcome"] == "skipped"
+            && d["reason"] == "nothing the customer buys again and again is due and in stock now"),
+        "{log:?}"
+    );
+    let got = sink.messages();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let m = unfolded(&got[0]);
+    assert_eq!(to(&m), "rio@example.com");
+    assert!(m.contains("Subject: Time for more Apples?"), "{m}");
+    let (_, prices) = s.get(&format!("/v1/prices?sku=A&channel=web&user={rio}")).await;
+    let cents = prices["items"][0]["priceCents"].as_i64().expect("price");
+    assert!(m.contains(&format!("- Apples (every 7 days): {}", money(cents))), "{m}");
+    assert!(!m.contains("Soup (every"), "bought once is no habit: {m}");
+}
+
+async fn win_back_reaches_whoever_has_not_ordered_for_sixty_days(s: TestServer) {
+    let sink = shop(&s).await;
+    switch_on(&s, "win_back").await;
+    let wyn = customer(&s, "wyn", "UTC").await;
+    let zed = customer(&s, "zed", "UTC").await;
+    order_at(&s, "wyn", "w-1", &[("A", 2.0)], T0 - DAY).await;
+    order_at(&s, "zed", "z-1", &[("A", 2.0)], T0 - DAY).await;
+    decisions_until(&s, &wyn, "entered", 1).await;
+    decisions_until(&s, &zed, "entered", 1).await;
+    // Zed orders again a month later: his sixty days start over.
+    s.engine.journey_clock().advance(30 * DAY);
+    order_at(&s, "zed", "z-2", &[("B", 3.0)], T0 - DAY / 2).await;
+    decisions_until(&s, &zed, "restarted", 1).await;
+    s.engine.journey_clock().advance(30 * DAY + 1000);
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(to(&got[0]), "wyn@example.com");
+    assert!(got[0].contains("Subject: We miss you at Tailor Shop, Sam"), "{}", got[0]);
+    assert!(sends(&s, &zed).await.is_empty(), "Zed ordered a month ago");
+    s.engine.journey_clock().advance(30 * DAY);
+    let got = sink.wait_for(2).await;
+    assert_eq!(got.iter().map(|m| to(m)).collect::<Vec<_>>(), ["wyn@example.com", "zed@example.com"]);
+}
+
 tailor_testkit::http_both_backends!(
     the_welcome_journey_greets_a_new_customer_whose_cart_is_empty,
     abandoned_cart_reminds_at_todays_prices_then_discounts_under_the_floor_with_a_similar_item,
@@ -778,4 +845,6 @@ tailor_testkit::http_both_backends!(
     tier_at_risk_tells_the_member_what_keeps_their_tier,
     birthday_greets_with_the_loyalty_reward_only_whose_birthday_it_is,
     browse_abandonment_shows_what_was_viewed_unless_it_was_added_or_sold_out,
+    replenishment_reminds_of_what_is_due_again_by_the_customers_own_cycle,
+    win_back_reaches_whoever_has_not_ordered_for_sixty_days,
 );

@@ -243,5 +243,62 @@ Take another look: {{ brand.url }}
                 ("body", "Take another look: {{ brand.url }}"),
             ]),
         ),
+        (
+            "replenish".into(),
+            t(&[
+                ("subject", "{% if due is defined %}Time for more {{ due[0].name }}?{% else %}Your usual at {{ brand.name }}{% endif %}"),
+                (
+                    "html",
+                    r#"{% import "brand.html" as b %}{{ b.header() }}
+{{ b.greeting() }}
+{% if due is defined %}<p>By your usual rhythm these are due again, in stock today:</p><table>{% for item in due %}<tr><td>{{ item.name }}</td><td>every {{ item.everyDays }} days</td><td>{{ item.priceCents | money(item.currency) }}</td></tr>{% endfor %}</table>{% endif %}{% if points is defined %}{{ b.points_block(points) }}{% endif %}{% if similar %}<p>You might also like:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}">Order again</a></p>{{ b.footer() }}"#,
+                ),
+                (
+                    "text",
+                    r#"{% import "brand.txt" as b %}{{ b.greeting() }}
+
+{% if due is defined %}By your usual rhythm these are due again, in stock today:
+{% for item in due %}- {{ item.name }} (every {{ item.everyDays }} days): {{ item.priceCents | money(item.currency) }}
+{% endfor %}{% endif %}{% if points is defined %}{{ b.points_block(points) }}
+{% endif %}{% if similar %}
+You might also like:
+{{ b.lines(similar) }}{% endif %}
+Order again: {{ brand.url }}
+
+{{ b.footer() }}"#,
+                ),
+                ("sms", "{{ brand.name }}: {% if due is defined %}time for more {{ due[0].name }}?{% else %}your usual is waiting{% endif %} {{ brand.url }}"),
+                ("title", "{% if due is defined %}Time for more {{ due[0].name }}?{% else %}Your usual{% endif %}"),
+                ("body", "Order again: {{ brand.url }}"),
+            ]),
+        ),
+        (
+            "win_back".into(),
+            t(&[
+                ("subject", "We miss you at {{ brand.name }}{% if customer.firstName is defined %}, {{ customer.firstName }}{% endif %}"),
+                (
+                    "html",
+                    r#"{% import "brand.html" as b %}{{ b.header() }}
+{{ b.greeting() }}
+<p>It has been a while since your last order at {{ brand.name }}.</p>{% if points is defined %}{{ b.points_block(points) }}{% endif %}{% if similar %}<p>Picked for you:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}">Come back and see what is new</a></p>{{ b.footer() }}"#,
+                ),
+                (
+                    "text",
+                    r#"{% import "brand.txt" as b %}{{ b.greeting() }}
+
+It has been a while since your last order at {{ brand.name }}.
+{% if points is defined %}{{ b.points_block(points) }}
+{% endif %}{% if similar %}
+Picked for you:
+{{ b.lines(similar) }}{% endif %}
+Come back and see what is new: {{ brand.url }}
+
+{{ b.footer() }}"#,
+                ),
+                ("sms", "{{ brand.name }}: we miss you! See what is new: {{ brand.url }}"),
+                ("title", "We miss you"),
+                ("body", "See what is new: {{ brand.url }}"),
+            ]),
+        ),
     ]
 }

@@ -24,6 +24,9 @@ pub(super) struct Content {
     /// Items the customer viewed lately, in stock, not in the cart, at today's prices (read
     /// only for a message that shows them).
     pub viewed: Vec<Value>,
+    /// Items due again by the customer's own repeat cycle, in stock, at today's prices (read
+    /// only for a message that shows them).
+    pub due: Vec<Value>,
     /// The discount, if the step offers one and any item can take it.
     pub offer: Option<Value>,
     /// The cart total at today's prices.
@@ -151,7 +154,8 @@ pub(super) async fn content(
     if let Some(pct) = options.discount_percent {
         out.offer = offer(engine, shelf, &out.items, pct, &mut out.explanation).await?;
     }
-    if options.similar > 0 && !skus.is_empty() {
+    if options.similar > 0 {
+        // Suggestions that go with the cart, or for an e-mail when it is empty.
         let shown: Vec<String> = cart.iter().chain(&skus).cloned().collect();
         out.similar = similar(engine, shelf, customer, &shown, options.similar as usize).await?;
     }
@@ -229,6 +233,63 @@ pub(super) async fn viewed(
     Ok(out)
 }
 
+/// Purchase lines a repeat cycle is read from at most.
+const PURCHASES: i64 = 500;
+/// How fast old purchases fade in a habit's strength (days).
+const HALF_LIFE_DAYS: f64 = 180.0;
+
+/// The items `contact` buys again and again whose usual interval has (nearly) passed since they
+/// last bought them (`tailor_recs::replenish`), in stock, at today's prices; the most habitual
+/// first.
+pub(super) async fn due_again(
+    engine: &Engine,
+    shelf: &Shelf,
+    contact: &Contact,
+    now: i64,
+    explanation: &mut Vec<String>,
+) -> Result<Vec<Value>, EngineError> {
+    let bought = {
+        let mut conn = engine.db().reader().acquire().await?;
+        tailor_profiles::purchased(&mut conn, &contact.members, PURCHASES).await?
+    };
+    // Items as numbers for the pure computation, times in seconds.
+    let mut names: Vec<String> = Vec::new();
+    let mut lines = Vec::with_capacity(bought.len());
+    for (sku, ms) in &bought {
+        let i = match names.iter().position(|n| n == sku) {
+            Some(i) => i,
+            None => {
+                names.push(sku.clone());
+                names.len() - 1
+            }
+        };
+        lines.push((u32::try_from(i).unwrap_or(u32::MAX), ms.div_euclid(1000)));
+    }
+    let mut skus = Vec::new();
+    let mut every = Vec::new();
+    for h in tailor_recs::replenish::habits(&lines, now.div_euclid(1000), HALF_LIFE_DAYS) {
+        let (Some(sku), Some(interval)) = (names.get(h.item as usize), h.interval_days) else { continue };
+        if !h.due() || skus.len() == VIEWED {
+            continue;
+        }
+        if shelf.sold_out(engine, sku).await? {
+            explanation.push(format!("{sku} is due again but sold out: left out"));
+            continue;
+        }
+        explanation
+            .push(format!("{sku} due again: bought about every {interval:.0} days, last {:.0} days ago", h.days_since));
+        skus.push(sku.clone());
+        every.push(interval.round() as i64);
+    }
+    let mut out = Vec::new();
+    for q in shelf.quotes(engine, &contact.id, &skus).await? {
+        let days = skus.iter().position(|s| s == &q.sku).and_then(|i| every.get(i)).copied().unwrap_or(0);
+        out.push(json!({"sku": q.sku, "name": shelf.name(engine, &q.sku).await, "quantity": 1,
+            "priceCents": q.price_cents, "currency": q.currency, "everyDays": days}));
+    }
+    Ok(out)
+}
+
 async fn similar(
     engine: &Engine,
     shelf: &Shelf,
@@ -238,7 +299,7 @@ async fn similar(
 ) -> Result<Vec<Value>, EngineError> {
     let req = RecsRequest {
         user: Some(customer.to_string()),
-        context: "cart".into(),
+        context: if cart.is_empty() { "email" } else { "cart" }.into(),
         k,
         exclude: cart.to_vec(),
         ..RecsRequest::default()
@@ -288,6 +349,9 @@ pub(super) fn context(
     }
     if !c.viewed.is_empty() {
         ctx["viewed"] = json!(c.viewed);
+    }
+    if !c.due.is_empty() {
+        ctx["due"] = json!(c.due);
     }
     for (name, v) in [
         ("points", &loyalty.points),

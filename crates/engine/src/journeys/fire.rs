@@ -24,6 +24,8 @@
 //! and loses none.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -690,12 +692,21 @@ async fn decide(engine: &Engine, known: &Known, s: &Send<'_>, c: &Contact, now: 
     // A message about viewed items, expiring points or a tier at risk has nothing to say once
     // that passed.
     let templates = engine.templates();
+    if templates.shows(s.template, "due") {
+        content.due = compose::due_again(engine, &known.shelf, c, now, &mut content.explanation).await?;
+        if content.due.is_empty() {
+            return Ok(skip("nothing the customer buys again and again is due and in stock now".into()));
+        }
+    }
     if templates.shows(s.template, "viewed") {
         content.viewed = compose::viewed(engine, &known.shelf, c, &mut content.explanation).await?;
         if content.viewed.is_empty() {
             return Ok(skip("nothing the customer viewed is in stock and out of their cart now".into()));
         }
     }
+    // Suggestions are other items than those the message shows already.
+    let listed: Vec<Value> = content.viewed.iter().chain(&content.due).map(|i| i["sku"].clone()).collect();
+    content.similar.retain(|i| !listed.contains(&i["sku"]));
     if loyalty.expiring.is_none() && templates.shows(s.template, "expiring") {
         return Ok(skip("no points expire within the warning window now".into()));
     }

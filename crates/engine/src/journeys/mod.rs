@@ -184,8 +184,16 @@ pub struct RoundSummary {
 }
 
 /// Built-in journeys a marketer switches on (and edits) with `PUT /v1/journeys/{id}`.
-pub const BUILTIN_JOURNEYS: &[&str] =
-    &["abandoned_cart", "welcome", "browse_abandonment", "points_expiring", "tier_at_risk", "birthday"];
+pub const BUILTIN_JOURNEYS: &[&str] = &[
+    "abandoned_cart",
+    "welcome",
+    "browse_abandonment",
+    "replenishment",
+    "win_back",
+    "points_expiring",
+    "tier_at_risk",
+    "birthday",
+];
 
 /// A built-in journey's definition.
 pub fn builtin_journey(name: &str) -> Option<JourneyDef> {
@@ -228,6 +236,35 @@ pub fn builtin_journey(name: &str) -> Option<JourneyDef> {
                 {"id": "end", "type": "exit"}
             ],
             "exitOn": ["Order Completed"],
+            "reentry": "after_exit"
+        }),
+        // After each order, the items the customer buys again and again that fall due, checked
+        // a week, two and four weeks on (a check with nothing due sends nothing); the next
+        // order starts over.
+        "replenishment" => serde_json::json!({
+            "name": "Replenishment",
+            "trigger": {"event": "Order Completed"},
+            "steps": [
+                {"id": "wait_1w", "type": "wait", "seconds": 604_800},
+                {"id": "due_1w", "type": "send", "channel": "email", "template": "replenish"},
+                {"id": "wait_2w", "type": "wait", "seconds": 604_800},
+                {"id": "due_2w", "type": "send", "channel": "email", "template": "replenish"},
+                {"id": "wait_4w", "type": "wait", "seconds": 1_209_600},
+                {"id": "due_4w", "type": "send", "channel": "email", "template": "replenish"}
+            ],
+            "restartOn": ["Order Completed"],
+            "reentry": "after_exit"
+        }),
+        // Lapsing: 60 days without an order since the last one (each order starts over).
+        "win_back" => serde_json::json!({
+            "name": "Win-back",
+            "trigger": {"event": "Order Completed"},
+            "steps": [
+                {"id": "wait_60d", "type": "wait", "seconds": 5_184_000},
+                {"id": "miss_you", "type": "send", "channel": "email", "template": "win_back",
+                 "options": {"similar": 3}}
+            ],
+            "restartOn": ["Order Completed"],
             "reentry": "after_exit"
         }),
         // The loyalty feed warns of points expiring; a week later, if they still are, again.
