@@ -830,6 +830,78 @@ async fn win_back_reaches_whoever_has_not_ordered_for_sixty_days(s: TestServer) 
     assert_eq!(got.iter().map(|m| to(m)).collect::<Vec<_>>(), ["wyn@example.com", "zed@example.com"]);
 }
 
+async fn every_builtin_journey_switches_on_as_it_comes(s: TestServer) {
+    for name in tailor_engine::BUILTIN_JOURNEYS {
+        let (status, def) = s.get(&format!("/v1/builtin-journeys/{name}")).await;
+        assert_eq!(status, 200, "{name}: {def}");
+        let (status, body) = s.call("PUT", &format!("/v1/journeys/{name}"), &s.admin_key, Some(&def)).await;
+        assert_eq!(status, 200, "{name}: {body}");
+    }
+    let (status, problem) = s.get("/v1/builtin-journeys/teleport").await;
+    assert_eq!(status, 404, "{problem}");
+}
+
+/// Lets the projection and one scheduler round read what was sent so far.
+async fn settle(s: &TestServer) {
+    s.engine.sync().await.expect("sync");
+    s.engine.run_journeys().await.expect("round");
+}
+
+async fn back_in_stock_tells_whoever_wanted_the_item_while_it_was_sold_out(s: TestServer) {
+    let sink = shop(&s).await;
+    switch_on(&s, "back_in_stock").await;
+    let amy = customer(&s, "amy", "UTC").await;
+    let bob = customer(&s, "bob", "UTC").await;
+    set_stock(&s, "D", 0).await;
+    // Amy looks at soup while it is sold out; Bob looks at apples, in stock.
+    track(&s, "amy", "Product Viewed", json!({"product_id": "D"})).await;
+    track(&s, "bob", "Product Viewed", json!({"product_id": "A"})).await;
+    settle(&s).await;
+    assert!(sends(&s, &amy).await.is_empty(), "still sold out");
+    set_stock(&s, "D", 4).await;
+    s.engine.journey_clock().advance(1000);
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let m = unfolded(&got[0]);
+    assert_eq!(to(&m), "amy@example.com");
+    assert!(m.contains("Subject: Soup is back in stock"), "{m}");
+    let (_, prices) = s.get(&format!("/v1/prices?sku=D&channel=web&user={amy}")).await;
+    let cents = prices["items"][0]["priceCents"].as_i64().expect("price");
+    assert!(m.contains(&format!("- Soup: 1 x {}", money(cents))), "{m}");
+    assert!(sends(&s, &bob).await.is_empty());
+    // The watch fired once: more rounds and stock changes send nothing more.
+    set_stock(&s, "D", 9).await;
+    s.engine.journey_clock().advance(HOUR);
+    settle(&s).await;
+    assert_eq!(sink.messages().len(), 1);
+}
+
+async fn price_drop_tells_whoever_viewed_the_item_at_the_higher_price(s: TestServer) {
+    let sink = shop(&s).await;
+    switch_on(&s, "price_drop").await;
+    let cy = customer(&s, "cy", "UTC").await;
+    let dee = customer(&s, "dee", "UTC").await;
+    track(&s, "cy", "Product Viewed", json!({"product_id": "B"})).await;
+    track(&s, "dee", "Product Viewed", json!({"product_id": "C"})).await;
+    settle(&s).await;
+    // Pears go from 3.00 to 2.50 in the catalog; plums stay.
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("products.csv");
+    std::fs::write(&file, "id,title,price,category,currency\nB,Pears,2.50,FRUIT,USD\n").expect("write");
+    s.engine.import(ImportKind::Products, &file, &Silent).await.expect("products");
+    s.engine.journey_clock().advance(1000);
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let m = unfolded(&got[0]);
+    assert_eq!(to(&m), "cy@example.com");
+    assert!(m.contains("Subject: Pears now costs less"), "{m}");
+    assert!(m.contains("- Pears: $2.50 (was $3.00)"), "{m}");
+    let sent = settled_sends(&s, &cy).await;
+    let why = sent[0]["reason"].as_str().unwrap_or_default();
+    assert!(why.contains("B down from 300 to 250 cents since viewed"), "{why}");
+    assert!(sends(&s, &dee).await.is_empty(), "plums cost what they did");
+}
+
 tailor_testkit::http_both_backends!(
     the_welcome_journey_greets_a_new_customer_whose_cart_is_empty,
     abandoned_cart_reminds_at_todays_prices_then_discounts_under_the_floor_with_a_similar_item,
@@ -847,4 +919,7 @@ tailor_testkit::http_both_backends!(
     browse_abandonment_shows_what_was_viewed_unless_it_was_added_or_sold_out,
     replenishment_reminds_of_what_is_due_again_by_the_customers_own_cycle,
     win_back_reaches_whoever_has_not_ordered_for_sixty_days,
+    every_builtin_journey_switches_on_as_it_comes,
+    back_in_stock_tells_whoever_wanted_the_item_while_it_was_sold_out,
+    price_drop_tells_whoever_viewed_the_item_at_the_higher_price,
 );

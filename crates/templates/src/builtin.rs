@@ -300,5 +300,60 @@ Come back and see what is new: {{ brand.url }}
                 ("body", "See what is new: {{ brand.url }}"),
             ]),
         ),
+        (
+            "back_in_stock".into(),
+            t(&[
+                ("subject", "{% if backInStock is defined %}{{ backInStock[0].name }} is back in stock{% else %}Back in stock at {{ brand.name }}{% endif %}"),
+                (
+                    "html",
+                    r#"{% import "brand.html" as b %}{{ b.header() }}
+{{ b.greeting() }}
+{% if backInStock is defined %}<p>Good news: what you wanted is back in stock.</p>{{ b.cards(backInStock) }}{% endif %}{% if similar %}<p>You might also like:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}">Get it before it goes again</a></p>{{ b.footer() }}"#,
+                ),
+                (
+                    "text",
+                    r#"{% import "brand.txt" as b %}{{ b.greeting() }}
+
+{% if backInStock is defined %}Good news: what you wanted is back in stock.
+{{ b.lines(backInStock) }}{% endif %}{% if similar %}
+You might also like:
+{{ b.lines(similar) }}{% endif %}
+Get it before it goes again: {{ brand.url }}
+
+{{ b.footer() }}"#,
+                ),
+                ("sms", "{{ brand.name }}: {% if backInStock is defined %}{{ backInStock[0].name }} is back in stock{% else %}back in stock{% endif %}: {{ brand.url }}"),
+                ("title", "{% if backInStock is defined %}{{ backInStock[0].name }} is back{% else %}Back in stock{% endif %}"),
+                ("body", "Get it before it goes again: {{ brand.url }}"),
+            ]),
+        ),
+        (
+            "price_drop".into(),
+            t(&[
+                ("subject", "{% if priceDrop is defined %}{{ priceDrop[0].name }} now costs less{% else %}Prices down at {{ brand.name }}{% endif %}"),
+                (
+                    "html",
+                    r#"{% import "brand.html" as b %}{{ b.header() }}
+{{ b.greeting() }}
+{% if priceDrop is defined %}<p>Since you looked, the price went down:</p><table>{% for item in priceDrop %}<tr><td>{{ item.name }}</td><td><s>{{ item.wasCents | money(item.currency) }}</s> {{ item.priceCents | money(item.currency) }}</td></tr>{% endfor %}</table>{% endif %}{% if similar %}<p>You might also like:</p>{{ b.cards(similar) }}{% endif %}<p><a href="{{ brand.url }}">Take a look</a></p>{{ b.footer() }}"#,
+                ),
+                (
+                    "text",
+                    r#"{% import "brand.txt" as b %}{{ b.greeting() }}
+
+{% if priceDrop is defined %}Since you looked, the price went down:
+{% for item in priceDrop %}- {{ item.name }}: {{ item.priceCents | money(item.currency) }} (was {{ item.wasCents | money(item.currency) }})
+{% endfor %}{% endif %}{% if similar %}
+You might also like:
+{{ b.lines(similar) }}{% endif %}
+Take a look: {{ brand.url }}
+
+{{ b.footer() }}"#,
+                ),
+                ("sms", "{{ brand.name }}: {% if priceDrop is defined %}{{ priceDrop[0].name }} now {{ priceDrop[0].priceCents | money(priceDrop[0].currency) }}{% else %}prices are down{% endif %}: {{ brand.url }}"),
+                ("title", "{% if priceDrop is defined %}{{ priceDrop[0].name }} costs less{% else %}Prices down{% endif %}"),
+                ("body", "Take a look: {{ brand.url }}"),
+            ]),
+        ),
     ]
 }

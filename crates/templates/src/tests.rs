@@ -5,7 +5,7 @@ use super::*;
 #[test]
 fn builtins_parse_and_render_on_every_channel() {
     let lib = Library::builtin();
-    assert_eq!(lib.messages().len(), 9);
+    assert_eq!(lib.messages().len(), 11);
     for (label, ctx) in probe_contexts() {
         for id in lib.messages().keys() {
             for ch in [Channel::Email, Channel::Sms, Channel::Push] {
@@ -112,6 +112,8 @@ fn the_loyalty_and_browse_messages_say_what_their_context_holds() {
     assert!(text("birthday").contains("We have added 100 points to your account as a gift."));
     assert!(text("browse_reminder").contains("- Pears: 1 x $3.00"), "{}", text("browse_reminder"));
     assert!(text("replenish").contains("- Coffee (every 7 days): $4.50"), "{}", text("replenish"));
+    assert!(text("back_in_stock").contains("- Soup: 1 x $2.50"), "{}", text("back_in_stock"));
+    assert!(text("price_drop").contains("- Pears: $2.50 (was $3.00)"), "{}", text("price_drop"));
     assert!(lib.shows("replenish", "due") && !lib.shows("win_back", "due") && !lib.shows("win_back", "cart"));
     // What each message is about is what its send is skipped without.
     assert!(lib.shows("points_expiring", "expiring") && lib.shows("tier_at_risk", "tierRisk"));

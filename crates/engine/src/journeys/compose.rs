@@ -27,6 +27,11 @@ pub(super) struct Content {
     /// Items due again by the customer's own repeat cycle, in stock, at today's prices (read
     /// only for a message that shows them).
     pub due: Vec<Value>,
+    /// Watched items back in stock, and watched items cheaper than when viewed (read only for
+    /// a message that shows them).
+    pub back_in_stock: Vec<Value>,
+    /// (See `back_in_stock`.)
+    pub price_drop: Vec<Value>,
     /// The discount, if the step offers one and any item can take it.
     pub offer: Option<Value>,
     /// The cart total at today's prices.
@@ -352,6 +357,12 @@ pub(super) fn context(
     }
     if !c.due.is_empty() {
         ctx["due"] = json!(c.due);
+    }
+    if !c.back_in_stock.is_empty() {
+        ctx["backInStock"] = json!(c.back_in_stock);
+    }
+    if !c.price_drop.is_empty() {
+        ctx["priceDrop"] = json!(c.price_drop);
     }
     for (name, v) in [
         ("points", &loyalty.points),

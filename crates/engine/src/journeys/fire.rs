@@ -704,8 +704,31 @@ async fn decide(engine: &Engine, known: &Known, s: &Send<'_>, c: &Contact, now: 
             return Ok(skip("nothing the customer viewed is in stock and out of their cart now".into()));
         }
     }
+    for (name, kind, why) in [
+        ("backInStock", tailor_campaigns::watches::BACK_IN_STOCK, "nothing the customer wanted is back in stock now"),
+        ("priceDrop", tailor_campaigns::watches::PRICE_DROP, "nothing the customer viewed is cheaper now"),
+    ] {
+        if templates.shows(s.template, name) {
+            let items = super::watch::shown(engine, &known.shelf, c, kind, now, &mut content.explanation).await?;
+            if items.is_empty() {
+                return Ok(skip(why.into()));
+            }
+            if kind == tailor_campaigns::watches::BACK_IN_STOCK {
+                content.back_in_stock = items;
+            } else {
+                content.price_drop = items;
+            }
+        }
+    }
     // Suggestions are other items than those the message shows already.
-    let listed: Vec<Value> = content.viewed.iter().chain(&content.due).map(|i| i["sku"].clone()).collect();
+    let listed: Vec<Value> = content
+        .viewed
+        .iter()
+        .chain(&content.due)
+        .chain(&content.back_in_stock)
+        .chain(&content.price_drop)
+        .map(|i| i["sku"].clone())
+        .collect();
     content.similar.retain(|i| !listed.contains(&i["sku"]));
     if loyalty.expiring.is_none() && templates.shows(s.template, "expiring") {
         return Ok(skip("no points expire within the warning window now".into()));

@@ -95,13 +95,16 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
     if projected <= position {
         return Ok(0);
     }
-    let rows =
-        sqlx::query("SELECT seq, name, profile_id, ts FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3")
-            .bind(position)
-            .bind(projected)
-            .bind(BATCH)
-            .fetch_all(&mut *tx)
-            .await?;
+    // Views and adds carry their product for the watches (back in stock, price drops).
+    let rows = sqlx::query(
+        "SELECT seq, name, profile_id, ts, CASE WHEN name IN ('Product Viewed', 'Product Added') THEN body END \
+         FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(position)
+    .bind(projected)
+    .bind(BATCH)
+    .fetch_all(&mut *tx)
+    .await?;
     let Some(last) = rows.last().map(|r| r.get::<i64, _>(0)) else {
         return Ok(0);
     };
@@ -121,6 +124,7 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
         }
     }
     if !journeys.is_empty() {
+        let wanted = super::watch::wanted(&journeys);
         for r in &rows {
             let (Some(name), Some(profile)) = (r.get::<Option<String>, _>(1), r.get::<Option<String>, _>(2)) else {
                 continue;
@@ -130,6 +134,11 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
             for j in &journeys {
                 on_event(&mut tx, j, &root, &name, trigger, now).await?;
             }
+            if wanted != (false, false) {
+                if let Some(sku) = r.get::<Option<String>, _>(4).as_deref().and_then(super::watch::product_of) {
+                    super::watch::on_interest(engine, &mut tx, wanted, &root, &name, &sku, now).await?;
+                }
+            }
         }
     }
     save_cursor(&mut tx, CURSOR, last).await?;
@@ -137,7 +146,8 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
     Ok(rows.len() as u64)
 }
 
-async fn on_event(
+/// What `event` of `customer` does to journey `j`: ends, restarts, moves on a wait, or enters.
+pub(super) async fn on_event(
     conn: &mut sqlx::AnyConnection,
     j: &Saved,
     customer: &str,

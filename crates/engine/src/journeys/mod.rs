@@ -15,6 +15,7 @@ mod report;
 mod sendtime;
 mod shelf;
 mod targeting;
+mod watch;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -188,6 +189,8 @@ pub const BUILTIN_JOURNEYS: &[&str] = &[
     "abandoned_cart",
     "welcome",
     "browse_abandonment",
+    "back_in_stock",
+    "price_drop",
     "replenishment",
     "win_back",
     "points_expiring",
@@ -265,6 +268,27 @@ pub fn builtin_journey(name: &str) -> Option<JourneyDef> {
                  "options": {"similar": 3}}
             ],
             "restartOn": ["Order Completed"],
+            "reentry": "after_exit"
+        }),
+        // An item the customer viewed or added while sold out is back (see `watch`).
+        "back_in_stock" => serde_json::json!({
+            "name": "Back in stock",
+            "trigger": {"event": "back_in_stock"},
+            "steps": [
+                {"id": "back", "type": "send", "channel": "email", "template": "back_in_stock",
+                 "options": {"similar": 3}}
+            ],
+            "reentry": "after_exit"
+        }),
+        // An item the customer viewed costs less than when they looked (see `watch`).
+        "price_drop" => serde_json::json!({
+            "name": "Price drop",
+            "trigger": {"event": "price_drop"},
+            "steps": [
+                {"id": "cheaper", "type": "send", "channel": "email", "template": "price_drop",
+                 "options": {"similar": 3}}
+            ],
+            "exitOn": ["Order Completed"],
             "reentry": "after_exit"
         }),
         // The loyalty feed warns of points expiring; a week later, if they still are, again.
@@ -484,6 +508,7 @@ impl Engine {
     pub async fn run_journeys(&self) -> Result<RoundSummary, EngineError> {
         let _round = self.journey_state().round.lock().await;
         let events = intake::catch_up(self).await?;
+        watch::fire(self).await?;
         self.recheck_segments().await?;
         // Two batches in flight: one is sending while the other is read, decided and
         // rendered (each leases its own positions, so they never overlap).
