@@ -201,6 +201,15 @@ pub enum StepKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Issue a personal offer through pricing, within its caps per offer and per customer
+    /// (personalization consent needed), once per journey, version, customer, entry and step.
+    #[serde(rename_all = "camelCase")]
+    IssueOffer {
+        /// Percent off (1–90).
+        percent_off: u32,
+        /// Days it stays valid (1–90).
+        valid_days: u32,
+    },
     /// Call a webhook (HMAC-signed, retried, dead-lettered).
     #[serde(rename_all = "camelCase")]
     Webhook {
@@ -502,6 +511,15 @@ impl JourneyDef {
                     }
                     _ => Ok(()),
                 }
+            }
+            StepKind::IssueOffer { percent_off, valid_days } => {
+                if !(1..=90).contains(percent_off) {
+                    return Err(FieldError::invalid(f("percentOff"), "an offer is 1 to 90 percent off"));
+                }
+                if !(1..=90).contains(valid_days) {
+                    return Err(FieldError::invalid(f("validDays"), "an offer is valid 1 to 90 days"));
+                }
+                Ok(())
             }
             StepKind::GrantPoints { points, reason } => {
                 if !(1..=MAX_GRANT_POINTS).contains(points) {

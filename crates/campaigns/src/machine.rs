@@ -79,7 +79,8 @@ pub fn resolve(def: &JourneyDef, from: Option<usize>, now: i64, facts: &Facts) -
             StepKind::Send { .. }
             | StepKind::Webhook { .. }
             | StepKind::UpdateTrait { .. }
-            | StepKind::GrantPoints { .. } => return Decision::Act(i),
+            | StepKind::GrantPoints { .. }
+            | StepKind::IssueOffer { .. } => return Decision::Act(i),
         }
     }
     Decision::End("completed")

@@ -171,6 +171,8 @@ fn new_steps_are_checked_naming_the_field() {
         (3, json!({"id": "thank", "type": "grantPoints", "points": 0}), "steps[3].points"),
         (3, json!({"id": "thank", "type": "grantPoints", "points": 100_001}), "steps[3].points"),
         (3, json!({"id": "thank", "type": "grantPoints", "points": 5, "reason": " "}), "steps[3].reason"),
+        (3, json!({"id": "thank", "type": "issueOffer", "percentOff": 0, "validDays": 7}), "steps[3].percentOff"),
+        (3, json!({"id": "thank", "type": "issueOffer", "percentOff": 10, "validDays": 91}), "steps[3].validDays"),
         (4, json!({"id": "mark", "type": "updateTrait", "name": "consent", "value": true}), "steps[4].name"),
         (4, json!({"id": "mark", "type": "updateTrait", "name": "a b", "value": true}), "steps[4].name"),
         (4, json!({"id": "mark", "type": "updateTrait", "name": "tags", "value": [1]}), "steps[4].value"),

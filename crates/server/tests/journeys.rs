@@ -902,6 +902,49 @@ async fn price_drop_tells_whoever_viewed_the_item_at_the_higher_price(s: TestSer
     assert!(sends(&s, &dee).await.is_empty(), "plums cost what they did");
 }
 
+async fn an_offer_step_issues_a_personal_offer_through_pricing_within_its_caps(s: TestServer) {
+    let _sink = shop(&s).await;
+    let mut def = json!({"name": "Offer at checkout", "trigger": {"event": "Checkout Started"},
+        "steps": [{"id": "offer", "type": "issueOffer", "percentOff": 95, "validDays": 7}], "holdout": 0});
+    let (status, problem) = s.call("PUT", "/v1/journeys/offer_at_checkout", &s.admin_key, Some(&def)).await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("steps[0].percentOff")), "{problem}");
+    def["steps"][0]["percentOff"] = json!(10);
+    put_journey(&s, "offer_at_checkout", &def).await;
+    let oli = customer(&s, "oli", "UTC").await;
+    let pia = customer(&s, "pia", "UTC").await;
+    let (status, body) = s
+        .call(
+            "PUT",
+            &format!("/v1/profiles/{pia}/consent"),
+            &s.admin_key,
+            Some(&json!({"purpose": "personalization", "granted": false})),
+        )
+        .await;
+    assert!(status == 200 || status == 204, "{status} {body}");
+    // Each checkout is a new entry; the default policy caps an offer at $10 and a customer at
+    // $20 a month, so the third is refused by the cap.
+    for n in 1..=3 {
+        track(&s, "oli", "Checkout Started", json!({})).await;
+        decisions_until(&s, &oli, "completed", n).await;
+    }
+    let log = decisions_until(&s, &oli, "offer_issued", 2).await;
+    assert_eq!(log.iter().filter(|d| d["outcome"] == "offer_issued").count(), 2, "{log:?}");
+    let refused = log.iter().find(|d| d["outcome"] == "skipped").expect("the third is refused");
+    assert!(refused["reason"].as_str().unwrap_or("").contains("per-customer cap is reached: 2000 cents"), "{refused}");
+    let (status, prices) = s.get(&format!("/v1/prices?sku=A&channel=web&user={oli}")).await;
+    assert_eq!(status, 200, "{prices}");
+    let offers = prices["items"][0]["offers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(offers.len(), 2, "{prices}");
+    assert!(
+        offers.iter().all(|o| o["kind"] == "journey" && o["percentOff"] == 10.0 && o["maxDiscountCents"] == 1000),
+        "{prices}"
+    );
+    // Without personalization consent there is no personal offer, and the skip says why.
+    track(&s, "pia", "Checkout Started", json!({})).await;
+    let log = decisions_until(&s, &pia, "skipped", 1).await;
+    assert!(log.iter().any(|d| d["reason"] == "no personalization consent: no personal offer"), "{log:?}");
+}
+
 tailor_testkit::http_both_backends!(
     the_welcome_journey_greets_a_new_customer_whose_cart_is_empty,
     abandoned_cart_reminds_at_todays_prices_then_discounts_under_the_floor_with_a_similar_item,
@@ -922,4 +965,5 @@ tailor_testkit::http_both_backends!(
     every_builtin_journey_switches_on_as_it_comes,
     back_in_stock_tells_whoever_wanted_the_item_while_it_was_sold_out,
     price_drop_tells_whoever_viewed_the_item_at_the_higher_price,
+    an_offer_step_issues_a_personal_offer_through_pricing_within_its_caps,
 );

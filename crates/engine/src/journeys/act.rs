@@ -1,4 +1,5 @@
-//! Steps that change the customer rather than message them: set a trait, grant loyalty points.
+//! Steps that change the customer rather than message them: set a trait, grant loyalty
+//! points, issue a personal offer through pricing.
 //! Each runs in one transaction with its record under the step's idempotency key (journey,
 //! version, customer, entry, step): the change and the record commit together, so a crash or a
 //! second engine never applies one twice. The record's status is `done` (not `sent`: it counts
@@ -21,6 +22,8 @@ pub(super) enum Action {
     Trait { name: String, value: Value },
     /// Credit points (as a held-out customer: recorded, not credited).
     Points { points: i64, reason: String, held_out: Option<String> },
+    /// Issue a personal offer through pricing (as a held-out customer: recorded, not issued).
+    Offer { percent_off: u32, valid_days: u32, journey: String, held_out: Option<String> },
 }
 
 impl Action {
@@ -28,6 +31,7 @@ impl Action {
         match self {
             Action::Trait { .. } => "trait",
             Action::Points { .. } => "loyalty",
+            Action::Offer { .. } => "offer",
         }
     }
 }
@@ -87,7 +91,7 @@ pub(super) async fn perform(
             }
             true
         }
-        Action::Points { held_out: Some(why), .. } => {
+        Action::Points { held_out: Some(why), .. } | Action::Offer { held_out: Some(why), .. } => {
             store::record_send(&mut tx, &record, "held_out", Some(why), now).await?;
             store::log(&mut tx, &line("held_out", why.clone()), &new_id()).await?;
             false
@@ -104,10 +108,63 @@ pub(super) async fn perform(
             store::log(&mut tx, &line("points_granted", why), &new_id()).await?;
             false
         }
+        Action::Offer { percent_off, valid_days, journey, held_out: None } => {
+            let members = tailor_profiles::group_of(&mut tx, &root).await?;
+            let (status, outcome, why) =
+                issue_offer(&mut tx, &root, &members, (*percent_off, *valid_days), journey, now).await?;
+            store::record_send(&mut tx, &record, status, Some(&why), now).await?;
+            store::log(&mut tx, &line(outcome, why), &new_id()).await?;
+            false
+        }
     };
     tx.commit().await?;
     if changed_profile {
         engine.shoppers_changed();
     }
     Ok(())
+}
+
+/// Issues a personal offer of `percent_off` for `valid_days` to the customer `root` in the
+/// caller's transaction, under pricing's offer policy: personalization consent, at most the
+/// per-offer cap, and what the per-customer cap leaves of its period. Returns the record's
+/// status, the log outcome and why.
+async fn issue_offer(
+    conn: &mut sqlx::AnyConnection,
+    root: &str,
+    members: &[String],
+    (percent_off, valid_days): (u32, u32),
+    journey: &str,
+    now: i64,
+) -> Result<(&'static str, &'static str, String), EngineError> {
+    use tailor_pricing::offers::{Offer, OfferPolicy};
+    use tailor_pricing::store as offers;
+    let purpose = tailor_core::Purpose::Personalization;
+    if !tailor_profiles::has_consent(conn, members, purpose).await? {
+        return Ok(("skipped", "skipped", "no personalization consent: no personal offer".into()));
+    }
+    let policy = OfferPolicy::default();
+    offers::lock_offers(conn, root).await?;
+    let issued = offers::offers_issued(conn, root, &policy, now).await?;
+    let left = policy.max_per_customer_cents.saturating_sub(issued.offered_cents);
+    let budget = left.min(policy.max_per_offer_cents);
+    if budget <= 0 {
+        let why = format!(
+            "the per-customer cap is reached: {} cents offered in the last {} days (cap {})",
+            issued.offered_cents, policy.period_days, policy.max_per_customer_cents
+        );
+        return Ok(("skipped", "skipped", why));
+    }
+    let offer = Offer {
+        kind: "journey".into(),
+        percent_off: f64::from(percent_off),
+        max_discount_cents: budget,
+        valid_days,
+        reason: format!("journey {journey}: {percent_off}% off for {valid_days} days"),
+    };
+    offers::issue_offers(conn, root, std::slice::from_ref(&offer), purpose.as_str(), now).await?;
+    let why = format!(
+        "issued {percent_off}% off, at most {budget} cents, valid {valid_days} days (caps: {} cents an offer, {} cents per {} days)",
+        policy.max_per_offer_cents, policy.max_per_customer_cents, policy.period_days
+    );
+    Ok(("done", "offer_issued", why))
 }

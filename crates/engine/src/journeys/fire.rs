@@ -300,7 +300,7 @@ impl Known {
             };
             if let Decision::Act(i) = machine::due(def, step_of(p), now, &facts_of(p, c)) {
                 keys.push(machine::send_key(&p.journey_id, p.version, &p.customer_id, p.entry, &def.steps[i].id));
-                if let StepKind::GrantPoints { .. } = &def.steps[i].kind {
+                if let StepKind::GrantPoints { .. } | StepKind::IssueOffer { .. } = &def.steps[i].kind {
                     entries.push((p.journey_id.clone(), p.customer_id.clone(), p.entry));
                 }
                 if let StepKind::Send { channel, options, template } = &def.steps[i].kind {
@@ -523,7 +523,20 @@ async fn plan(engine: &Engine, known: &Known, p: &PositionRow, now: i64) -> Resu
             let reason = reason.clone().unwrap_or_else(|| format!("journey {}", def.name));
             act_or_done(known, p, &step.id, Action::Points { points: *points, reason, held_out })
         }
-        // resolve() acts only on sends, webhooks, trait updates and grants.
+        StepKind::IssueOffer { percent_off, valid_days } => {
+            let held_out = known
+                .held_out
+                .contains(&(p.journey_id.clone(), p.customer_id.clone(), p.entry))
+                .then(|| super::holdout::reason(def.holdout_percent()));
+            let action = Action::Offer {
+                percent_off: *percent_off,
+                valid_days: *valid_days,
+                journey: p.journey_id.clone(),
+                held_out,
+            };
+            act_or_done(known, p, &step.id, action)
+        }
+        // resolve() acts only on sends, webhooks, trait updates, grants and offers.
         _ => Work::Done,
     };
     Ok(Plan { p: p.clone(), def: Some(def.clone()), facts, step: Some(i), work })

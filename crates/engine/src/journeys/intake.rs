@@ -54,6 +54,14 @@ fn trigger_of(e: &tailor_loyalty::LoyaltyEvent) -> Option<&'static str> {
 /// journeys as tracked events do. Positions, the log and the cursor commit together.
 async fn loyalty_step(engine: &Engine) -> Result<u64, EngineError> {
     let now = engine.journey_clock().now();
+    // Most rounds find nothing new: looked at on a reader, without the intake's lock.
+    {
+        let mut conn = engine.db().reader().acquire().await?;
+        let position = crate::cursor_in(&mut conn, LOYALTY_CURSOR).await?;
+        if tailor_loyalty::events_after(&mut conn, position, 1).await?.is_empty() {
+            return Ok(0);
+        }
+    }
     let mut tx = engine.db().writer().begin().await?;
     if engine.db().backend() == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -95,20 +103,21 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
     if projected <= position {
         return Ok(0);
     }
-    // Views and adds carry their product for the watches (back in stock, price drops).
-    let rows = sqlx::query(
-        "SELECT seq, name, profile_id, ts, CASE WHEN name IN ('Product Viewed', 'Product Added') THEN body END \
-         FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
-    )
-    .bind(position)
-    .bind(projected)
-    .bind(BATCH)
-    .fetch_all(&mut *tx)
-    .await?;
+    let journeys: Vec<Saved> = store::journeys(&mut tx).await?.into_iter().filter(|j| !j.paused).collect();
+    let wanted = super::watch::wanted(&journeys);
+    // Views and adds carry their product, read only for the watches journeys need.
+    let body = if wanted == (false, false) {
+        "CAST(NULL AS TEXT)"
+    } else {
+        "CASE WHEN name IN ('Product Viewed', 'Product Added') THEN body END"
+    };
+    let sql = format!(
+        "SELECT seq, name, profile_id, ts, {body} FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+    );
+    let rows = sqlx::query(&sql).bind(position).bind(projected).bind(BATCH).fetch_all(&mut *tx).await?;
     let Some(last) = rows.last().map(|r| r.get::<i64, _>(0)) else {
         return Ok(0);
     };
-    let journeys: Vec<Saved> = store::journeys(&mut tx).await?.into_iter().filter(|j| !j.paused).collect();
     // Segments judge again each customer these events name.
     if crate::segments::any(&mut tx).await? {
         let mut touched = std::collections::BTreeSet::new();
@@ -124,7 +133,6 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
         }
     }
     if !journeys.is_empty() {
-        let wanted = super::watch::wanted(&journeys);
         for r in &rows {
             let (Some(name), Some(profile)) = (r.get::<Option<String>, _>(1), r.get::<Option<String>, _>(2)) else {
                 continue;

@@ -372,6 +372,10 @@ impl Engine {
     }
 
     pub(crate) fn templates(&self) -> Arc<tailor_templates::Library> {
+        // Read on every send: the shared lock first, the exclusive one only to build it once.
+        if let Some(lib) = self.inner.journeys.templates.read().ok().and_then(|slot| slot.clone()) {
+            return lib;
+        }
         let mut slot = self.inner.journeys.templates.write().unwrap_or_else(|e| e.into_inner());
         slot.get_or_insert_with(|| Arc::new(tailor_templates::Library::builtin())).clone()
     }

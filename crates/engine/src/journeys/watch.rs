@@ -84,6 +84,13 @@ async fn fires(engine: &Engine, conn: &mut sqlx::AnyConnection, w: &Watch) -> Re
 /// how many fired.
 pub(super) async fn fire(engine: &Engine) -> Result<u64, EngineError> {
     let now = engine.journey_clock().now();
+    // Most rounds have no open watch: looked at on a reader, without the intake's lock.
+    {
+        let mut conn = engine.db().reader().acquire().await?;
+        if watches::open(&mut conn, 1).await?.is_empty() {
+            return Ok(0);
+        }
+    }
     let mut tx = engine.db().writer().begin().await?;
     if engine.db().backend() == Backend::Postgres {
         // One engine at a time, as for the intake: a watch starts its journeys once.
