@@ -430,7 +430,9 @@ pub struct LogLine {
     pub customer_id: String,
     /// The step, if one.
     pub step_id: Option<String>,
-    /// `entered`, `restarted`, `exited`, `completed`, `sent`, `skipped`, `deferred`, `failed`.
+    /// `entered`, `restarted`, `exited`, `completed`, `sent`, `skipped`, `deferred`, `failed`,
+    /// `resumed` (a waited-for event came), `timed_out`, `trait_updated`, `points_granted`,
+    /// `offer_issued`, `held_out`.
     pub outcome: String,
     /// Why.
     pub reason: String,

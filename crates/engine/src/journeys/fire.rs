@@ -24,11 +24,10 @@
 //! and loses none.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tailor_campaigns::batch;
 use tailor_campaigns::channels::{Channel, ChannelError, Outgoing};
 use tailor_campaigns::guard::{self, SendFacts, Verdict};
@@ -133,7 +132,7 @@ pub(crate) async fn fire_due(engine: &Engine) -> Result<u64, EngineError> {
         }
     }
 
-    // Trait updates and grants, each with its record in one transaction.
+    // Trait updates, grants and offers, each with its record in one transaction.
     let mut acted = HashSet::new();
     for (i, plan) in plans.iter().enumerate() {
         if let Work::Act { step_id, action } = &plan.work {
@@ -414,7 +413,7 @@ enum Work {
     Send(Box<Message>),
     /// A webhook step.
     Webhook { url: String, step_id: String },
-    /// A trait update or a grant (see `act`).
+    /// A trait update, a grant or an offer (see `act`).
     Act { step_id: String, action: Action },
 }
 

@@ -109,7 +109,8 @@ pub struct SendView {
     pub channel: String,
     /// The template.
     pub template: String,
-    /// `pending`, `sent`, `skipped` or `failed`.
+    /// `pending`, `sent`, `skipped`, `failed`, `held_out`, `not_targeted`, or `done` (a trait
+    /// update, grant or offer step).
     pub status: String,
     /// Why it was skipped or failed, or what it said.
     pub reason: Option<String>,
@@ -147,7 +148,9 @@ pub struct DecisionView {
     pub journey: String,
     /// The step, if one.
     pub step: Option<String>,
-    /// `entered`, `restarted`, `exited`, `completed`, `sent`, `skipped`, `deferred`, `failed`.
+    /// `entered`, `restarted`, `exited`, `completed`, `sent`, `skipped`, `deferred`, `failed`,
+    /// `resumed` (a waited-for event came), `timed_out`, `trait_updated`, `points_granted`,
+    /// `offer_issued`, `held_out`.
     pub outcome: String,
     /// Why.
     pub reason: String,
