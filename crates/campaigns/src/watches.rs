@@ -66,10 +66,33 @@ pub async fn watch(
     Ok(())
 }
 
-/// Up to `limit` watches that have not fired, oldest first.
-pub async fn open(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Watch>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM journey_watches WHERE fired_at IS NULL ORDER BY created_at LIMIT $1");
-    Ok(sqlx::query(&sql).bind(limit).fetch_all(&mut *conn).await?.iter().map(of_row).collect())
+/// Whether any watch is open.
+pub async fn any_open(conn: &mut AnyConnection) -> Result<bool, StoreError> {
+    Ok(sqlx::query("SELECT 1 FROM journey_watches WHERE fired_at IS NULL LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
+}
+
+/// The items watched by open watches, each once per kind: (kind, sku, the highest price seen
+/// by a watcher), so a round checks each item once however many watch it.
+pub async fn open_items(conn: &mut AnyConnection) -> Result<Vec<(String, String, Option<i64>)>, StoreError> {
+    Ok(sqlx::query(
+        "SELECT kind, sku, MAX(price_cents) FROM journey_watches WHERE fired_at IS NULL GROUP BY kind, sku ORDER BY kind, sku",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect())
+}
+
+/// The open watches of `kind` on `sku`.
+pub async fn open_on(conn: &mut AnyConnection, kind: &str, sku: &str) -> Result<Vec<Watch>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM journey_watches WHERE fired_at IS NULL AND kind = $1 AND sku = $2 ORDER BY created_at"
+    );
+    Ok(sqlx::query(&sql).bind(kind).bind(sku).fetch_all(&mut *conn).await?.iter().map(of_row).collect())
 }
 
 /// Fires `w` at `now`; false when it fired already (another engine, an earlier round).

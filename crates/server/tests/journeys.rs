@@ -889,11 +889,16 @@ async fn price_drop_tells_whoever_viewed_the_item_at_the_higher_price(s: TestSer
     let file = dir.path().join("products.csv");
     std::fs::write(&file, "id,title,price,category,currency\nB,Pears,2.50,FRUIT,USD\n").expect("write");
     s.engine.import(ImportKind::Products, &file, &Silent).await.expect("products");
+    // Eve looks at pears only now, at 2.50: nothing dropped for her.
+    let eve = customer(&s, "eve", "UTC").await;
+    track(&s, "eve", "Product Viewed", json!({"product_id": "B"})).await;
     s.engine.journey_clock().advance(1000);
+    settle(&s).await;
     let got = sink.wait_for(1).await;
     assert_eq!(got.len(), 1, "{got:?}");
     let m = unfolded(&got[0]);
     assert_eq!(to(&m), "cy@example.com");
+    assert!(sends(&s, &eve).await.is_empty(), "Eve saw today's price");
     assert!(m.contains("Subject: Pears now costs less"), "{m}");
     assert!(m.contains("- Pears: $2.50 (was $3.00)"), "{m}");
     let sent = settled_sends(&s, &cy).await;

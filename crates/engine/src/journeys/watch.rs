@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 use tailor_campaigns::store::{self, Saved};
-use tailor_campaigns::watches::{self, Watch, BACK_IN_STOCK, PRICE_DROP};
+use tailor_campaigns::watches::{self, BACK_IN_STOCK, PRICE_DROP};
 use tailor_profiles::Contact;
 use tailor_store::{Backend, Row};
 
@@ -16,8 +16,6 @@ use crate::{Engine, EngineError};
 
 /// The channel watched prices are quoted for (what a shopper on the web shop sees).
 const CHANNEL: &str = "web";
-/// Open watches fired per round at most.
-const BATCH: i64 = 1000;
 /// An open watch lapses after this long (ms).
 const LAPSE_MS: i64 = 30 * 86_400_000;
 /// A message shows the watches that fired within this long (ms).
@@ -69,25 +67,14 @@ async fn list_price(engine: &Engine, sku: &str) -> Result<Option<i64>, EngineErr
     }
 }
 
-/// Whether `w` fires now: its item is in stock again, or cheaper than when it was viewed.
-async fn fires(engine: &Engine, conn: &mut sqlx::AnyConnection, w: &Watch) -> Result<bool, EngineError> {
-    if w.kind == BACK_IN_STOCK {
-        let on_hand =
-            tailor_inventory::units_on_hand(conn, &w.sku).await.map_err(|e| EngineError::Io(e.to_string()))?;
-        return Ok(on_hand.is_some_and(|n| n > 0));
-    }
-    let (Some(was), Some(now)) = (w.price_cents, list_price(engine, &w.sku).await?) else { return Ok(false) };
-    Ok(now < was)
-}
-
 /// Fires the open watches whose item is back or cheaper and starts their journeys; returns
-/// how many fired.
+/// how many fired. Each watched item is checked once per round, however many watch it.
 pub(super) async fn fire(engine: &Engine) -> Result<u64, EngineError> {
     let now = engine.journey_clock().now();
     // Most rounds have no open watch: looked at on a reader, without the intake's lock.
     {
         let mut conn = engine.db().reader().acquire().await?;
-        if watches::open(&mut conn, 1).await?.is_empty() {
+        if !watches::any_open(&mut conn).await? {
             return Ok(0);
         }
     }
@@ -100,21 +87,43 @@ pub(super) async fn fire(engine: &Engine) -> Result<u64, EngineError> {
             .await?;
     }
     watches::expire(&mut tx, now.saturating_sub(LAPSE_MS)).await?;
-    let open = watches::open(&mut tx, BATCH).await?;
-    if open.is_empty() {
+    // Items back in stock, and the price now of items some watcher saw dearer.
+    let mut firing: Vec<(String, String, Option<i64>)> = Vec::new();
+    for (kind, sku, highest) in watches::open_items(&mut tx).await? {
+        if kind == BACK_IN_STOCK {
+            let on_hand =
+                tailor_inventory::units_on_hand(&mut tx, &sku).await.map_err(|e| EngineError::Io(e.to_string()))?;
+            if on_hand.is_some_and(|n| n > 0) {
+                firing.push((kind, sku, None));
+            }
+        } else if let (Some(highest), Some(price)) = (highest, list_price(engine, &sku).await?) {
+            if price < highest {
+                firing.push((kind, sku, Some(price)));
+            }
+        }
+    }
+    if firing.is_empty() {
         tx.commit().await?;
         return Ok(0);
     }
     let journeys: Vec<Saved> = store::journeys(&mut tx).await?.into_iter().filter(|j| !j.paused).collect();
     let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&mut *tx).await?.get(0);
     let mut fired = 0;
-    for w in &open {
-        if !fires(engine, &mut tx, w).await? || !watches::fire(&mut tx, w, now).await? {
-            continue;
-        }
-        fired += 1;
-        for j in &journeys {
-            super::intake::on_event(&mut tx, j, &w.customer_id, &w.kind, (seq, now), now).await?;
+    for (kind, sku, price) in &firing {
+        for w in watches::open_on(&mut tx, kind, sku).await? {
+            // A price drop fires for whoever saw it dearer than it is now.
+            let cheaper = match (price, w.price_cents) {
+                (Some(now), Some(seen)) => *now < seen,
+                (None, _) => true,
+                _ => false,
+            };
+            if !cheaper || !watches::fire(&mut tx, &w, now).await? {
+                continue;
+            }
+            fired += 1;
+            for j in &journeys {
+                super::intake::on_event(&mut tx, j, &w.customer_id, &w.kind, (seq, now), now).await?;
+            }
         }
     }
     tx.commit().await?;
