@@ -950,6 +950,41 @@ async fn an_offer_step_issues_a_personal_offer_through_pricing_within_its_caps(s
     assert!(log.iter().any(|d| d["reason"] == "no personalization consent: no personal offer"), "{log:?}");
 }
 
+async fn a_held_out_customer_gets_no_points_and_the_record_says_why(s: TestServer) {
+    let _sink = shop(&s).await;
+    let def = json!({"name": "Points for joining", "trigger": {"event": "Signed Up"},
+        "steps": [{"id": "gift", "type": "grantPoints", "points": 10, "reason": "for joining"}], "holdout": 50});
+    put_journey(&s, "join_gift", &def).await;
+    // One customer on each side of the holdout (a stable hash of journey and customer).
+    let (mut held, mut treated) = (None, None);
+    for i in 0..64 {
+        let user = format!("j{i}");
+        let id = customer(&s, &user, "UTC").await;
+        let slot =
+            if tailor_campaigns::entries::is_held_out("join_gift", &id, 50.0) { &mut held } else { &mut treated };
+        if slot.is_none() {
+            *slot = Some((user, id));
+        }
+        if held.is_some() && treated.is_some() {
+            break;
+        }
+    }
+    let ((hu, hid), (tu, tid)) = (held.expect("a held-out customer"), treated.expect("a treated customer"));
+    track(&s, &hu, "Signed Up", json!({})).await;
+    track(&s, &tu, "Signed Up", json!({})).await;
+    decisions_until(&s, &tid, "points_granted", 1).await;
+    let log = decisions_until(&s, &hid, "held_out", 1).await;
+    assert!(log.iter().all(|d| d["outcome"] != "points_granted"), "{log:?}");
+    assert_eq!(journey_entries(&s, &tid).await.len(), 1);
+    assert!(journey_entries(&s, &hid).await.is_empty(), "held out: not credited");
+    let sent = settled_sends(&s, &hid).await;
+    assert_eq!(
+        (sent[0]["status"].as_str(), sent[0]["channel"].as_str()),
+        (Some("held_out"), Some("loyalty")),
+        "{sent:?}"
+    );
+}
+
 tailor_testkit::http_both_backends!(
     the_welcome_journey_greets_a_new_customer_whose_cart_is_empty,
     abandoned_cart_reminds_at_todays_prices_then_discounts_under_the_floor_with_a_similar_item,
@@ -971,4 +1006,5 @@ tailor_testkit::http_both_backends!(
     back_in_stock_tells_whoever_wanted_the_item_while_it_was_sold_out,
     price_drop_tells_whoever_viewed_the_item_at_the_higher_price,
     an_offer_step_issues_a_personal_offer_through_pricing_within_its_caps,
+    a_held_out_customer_gets_no_points_and_the_record_says_why,
 );
