@@ -126,7 +126,8 @@ async fn abandoned_cart_reminds_at_todays_prices_then_discounts_under_the_floor_
     let id = customer(&s, "sam", "America/New_York").await;
     add(&s, "sam", "A", 2.0).await;
     add(&s, "sam", "B", 3.0).await;
-    decisions_until(&s, &id, "entered", 1).await;
+    // The second add restarts the wait: once it has, both are in the cart the message reads.
+    decisions_until(&s, &id, "restarted", 1).await;
     assert!(sink.messages().is_empty(), "nothing before the hour");
 
     s.engine.journey_clock().advance(HOUR + 1000);
@@ -437,7 +438,8 @@ async fn the_cart_reminder_shows_the_points_the_order_would_earn_as_loyalty_gran
     assert_eq!(status, 200, "{body}");
     add(&s, "pat", "A", 2.0).await;
     add(&s, "pat", "B", 3.0).await;
-    decisions_until(&s, &id, "entered", 1).await;
+    // The second add restarts the wait: once it has, both are in the cart the message reads.
+    decisions_until(&s, &id, "restarted", 1).await;
 
     s.engine.journey_clock().advance(HOUR + 1000);
     let got = sink.wait_for(1).await;
