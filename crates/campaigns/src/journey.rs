@@ -29,6 +29,11 @@ pub const SEGMENT_ENTERED: &str = "Segment Entered";
 /// The trigger of a customer leaving a segment (`trigger.segment` names it).
 pub const SEGMENT_EXITED: &str = "Segment Exited";
 
+/// The most points one grant step may credit.
+pub const MAX_GRANT_POINTS: i64 = 100_000;
+/// Traits a journey may not set: consent changes only through the customer's own choices.
+pub const RESERVED_TRAITS: &[&str] = &["consent"];
+
 /// The longest wait a step may hold, in seconds (a year).
 pub const MAX_WAIT_SECONDS: i64 = 366 * 86_400;
 /// The most steps a journey may have.
@@ -165,6 +170,45 @@ pub enum StepKind {
         then: String,
         /// The step for the rest.
         otherwise: String,
+    },
+    /// Wait until the customer does `event` (go to `then`) or `seconds` pass without it (go
+    /// to `otherwise`).
+    #[serde(rename_all = "camelCase")]
+    WaitUntil {
+        /// The event awaited (one of [`TRIGGER_EVENTS`]).
+        event: String,
+        /// The timeout in seconds (1 to a year).
+        seconds: i64,
+        /// The step when the event arrives in time.
+        then: String,
+        /// The step when the timeout passes first.
+        otherwise: String,
+    },
+    /// Set a trait on the customer's profile (segments and branches see it at once).
+    #[serde(rename_all = "camelCase")]
+    UpdateTrait {
+        /// The trait's name.
+        name: String,
+        /// Its new value: a string (at most 1,024 bytes), number, boolean or null.
+        value: serde_json::Value,
+    },
+    /// Credit loyalty points, once per journey, version, customer, entry and step.
+    #[serde(rename_all = "camelCase")]
+    GrantPoints {
+        /// Points (1 to [`MAX_GRANT_POINTS`]).
+        points: i64,
+        /// Why, as the customer's points history shows it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Issue a personal offer through pricing, within its caps per offer and per customer
+    /// (personalization consent needed), once per journey, version, customer, entry and step.
+    #[serde(rename_all = "camelCase")]
+    IssueOffer {
+        /// Percent off (1–90).
+        percent_off: u32,
+        /// Days it stays valid (1–90).
+        valid_days: u32,
     },
     /// Call a webhook (HMAC-signed, retried, dead-lettered).
     #[serde(rename_all = "camelCase")]
@@ -310,7 +354,9 @@ fn successors(steps: &[Step], i: usize) -> Vec<String> {
     let s = &steps[i];
     let default_next = || s.next.clone().or_else(|| steps.get(i + 1).map(|n| n.id.clone()));
     match &s.kind {
-        StepKind::Branch { then, otherwise, .. } | StepKind::Split { then, otherwise, .. } => {
+        StepKind::Branch { then, otherwise, .. }
+        | StepKind::Split { then, otherwise, .. }
+        | StepKind::WaitUntil { then, otherwise, .. } => {
             vec![then.clone(), otherwise.clone()]
         }
         StepKind::Exit => Vec::new(),
@@ -379,7 +425,9 @@ impl JourneyDef {
         for (i, s) in self.steps.iter().enumerate() {
             self.check_step(i, s, templates)?;
             let targets: Vec<(&str, &String)> = match &s.kind {
-                StepKind::Branch { then, otherwise, .. } | StepKind::Split { then, otherwise, .. } => {
+                StepKind::Branch { then, otherwise, .. }
+                | StepKind::Split { then, otherwise, .. }
+                | StepKind::WaitUntil { then, otherwise, .. } => {
                     vec![("then", then), ("otherwise", otherwise)]
                 }
                 _ => s.next.iter().map(|n| ("next", n)).collect(),
@@ -423,6 +471,65 @@ impl JourneyDef {
                 Err(FieldError::invalid(f("percent"), "a split sends 1 to 99 percent one way"))
             }
             StepKind::Webhook { url } => check_url(url).map_err(|m| FieldError::invalid(f("url"), m)),
+            StepKind::WaitUntil { event, seconds, .. } => {
+                if !TRIGGER_EVENTS.contains(&event.as_str()) {
+                    return Err(FieldError::invalid(
+                        f("event"),
+                        format!("unknown event '{event}'; one of: {}", TRIGGER_EVENTS.join(", ")),
+                    ));
+                }
+                if !(1..=MAX_WAIT_SECONDS).contains(seconds) {
+                    return Err(FieldError::invalid(
+                        f("seconds"),
+                        format!("a timeout is 1 to {MAX_WAIT_SECONDS} seconds"),
+                    ));
+                }
+                Ok(())
+            }
+            StepKind::UpdateTrait { name, value } => {
+                let named = !name.trim().is_empty()
+                    && name.len() <= 128
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                if !named {
+                    return Err(FieldError::invalid(
+                        f("name"),
+                        "a trait name is 1 to 128 letters, digits, '_', '-' or '.'",
+                    ));
+                }
+                if RESERVED_TRAITS.contains(&name.as_str()) {
+                    return Err(FieldError::invalid(
+                        f("name"),
+                        format!("'{name}' cannot be set by a journey: consent changes only by the customer's choice"),
+                    ));
+                }
+                match value {
+                    serde_json::Value::String(v) if v.len() > 1024 => {
+                        Err(FieldError::invalid(f("value"), "a trait value is at most 1,024 bytes"))
+                    }
+                    serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                        Err(FieldError::invalid(f("value"), "a trait value is a string, number, boolean or null"))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            StepKind::IssueOffer { percent_off, valid_days } => {
+                if !(1..=90).contains(percent_off) {
+                    return Err(FieldError::invalid(f("percentOff"), "an offer is 1 to 90 percent off"));
+                }
+                if !(1..=90).contains(valid_days) {
+                    return Err(FieldError::invalid(f("validDays"), "an offer is valid 1 to 90 days"));
+                }
+                Ok(())
+            }
+            StepKind::GrantPoints { points, reason } => {
+                if !(1..=MAX_GRANT_POINTS).contains(points) {
+                    return Err(FieldError::invalid(f("points"), format!("a grant is 1 to {MAX_GRANT_POINTS} points")));
+                }
+                if reason.as_ref().is_some_and(|r| r.trim().is_empty() || r.len() > 200) {
+                    return Err(FieldError::invalid(f("reason"), "a reason is 1 to 200 characters"));
+                }
+                Ok(())
+            }
             StepKind::Branch { condition: Condition::TraitEquals { name, .. }, .. } if name.is_empty() => {
                 Err(FieldError::invalid(f("condition.name"), "a trait name is required"))
             }

@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod segment;
 pub mod segment_store;
 pub mod store;
+pub mod watches;
 
 pub use journey::{Guardrails, JourneyDef, SendChannel, Step, StepKind};
 pub use migrations::MIGRATIONS;

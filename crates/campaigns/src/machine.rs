@@ -1,6 +1,9 @@
 //! A customer's way through a journey as a pure state machine driven by a clock value: the
-//! stored position is always the step to run when it falls due; waits become due times,
-//! branches and splits are decided when reached, and the caller performs sends and webhooks.
+//! stored position is the step to run when it falls due; waits become due times, branches and
+//! splits are decided when reached, and the caller performs sends, webhooks, trait updates and
+//! grants. Two positions are waits themselves: a customer at a `waitUntil` step is waiting for
+//! its event until the timeout falls due, and a customer at a `wait` step (stored there only
+//! when a wait leads to another wait) goes on once it falls due. [`due`] reads a position.
 
 use serde_json::Value;
 
@@ -52,9 +55,17 @@ pub fn resolve(def: &JourneyDef, from: Option<usize>, now: i64, facts: &Facts) -
                     return Decision::End("completed");
                 };
                 return match def.next_of(i) {
+                    // A wait before another wait: the position stays here (see `due`).
+                    Some(next) if is_wait(def, next) => Decision::Wait(Position { step: i, due_at }),
                     Some(step) => Decision::Wait(Position { step, due_at }),
                     None => Decision::End("completed"),
                 };
+            }
+            StepKind::WaitUntil { seconds, .. } => {
+                let Some(due_at) = seconds.checked_mul(1000).and_then(|ms| now.checked_add(ms)) else {
+                    return Decision::End("completed");
+                };
+                return Decision::Wait(Position { step: i, due_at });
             }
             StepKind::Branch { condition, then, otherwise } => {
                 let target = if holds(condition, facts) { then } else { otherwise };
@@ -65,10 +76,68 @@ pub fn resolve(def: &JourneyDef, from: Option<usize>, now: i64, facts: &Facts) -
                 at = def.position_of(target);
             }
             StepKind::Exit => return Decision::End("exit step"),
-            StepKind::Send { .. } | StepKind::Webhook { .. } => return Decision::Act(i),
+            StepKind::Send { .. }
+            | StepKind::Webhook { .. }
+            | StepKind::UpdateTrait { .. }
+            | StepKind::GrantPoints { .. }
+            | StepKind::IssueOffer { .. } => return Decision::Act(i),
         }
     }
     Decision::End("completed")
+}
+
+fn is_wait(def: &JourneyDef, i: usize) -> bool {
+    matches!(def.steps.get(i).map(|s| &s.kind), Some(StepKind::Wait { .. } | StepKind::WaitUntil { .. }))
+}
+
+/// What a stored position does when it falls due at `now`: at a `waitUntil` step the event did
+/// not come in time (the `otherwise` step follows); at a `wait` step the wait is over (its next
+/// step follows); anywhere else the step runs.
+pub fn due(def: &JourneyDef, at: Option<usize>, now: i64, facts: &Facts) -> Decision {
+    match at.and_then(|i| def.steps.get(i).map(|s| (i, &s.kind))) {
+        Some((_, StepKind::WaitUntil { otherwise, .. })) => resolve(def, def.position_of(otherwise), now, facts),
+        Some((i, StepKind::Wait { .. })) => match def.next_of(i) {
+            Some(next) => resolve(def, Some(next), now, facts),
+            None => Decision::End("completed"),
+        },
+        _ => resolve(def, at, now, facts),
+    }
+}
+
+/// Whether a stored position at `at` is waiting for an event (a `waitUntil` step).
+pub fn waiting_for(def: &JourneyDef, at: Option<usize>) -> Option<&str> {
+    match at.and_then(|i| def.steps.get(i)).map(|s| &s.kind) {
+        Some(StepKind::WaitUntil { event, .. }) => Some(event),
+        _ => None,
+    }
+}
+
+/// Where a customer arriving at step `step` at `now` is stored, without facts about them: a
+/// wait becomes its due time; any other step is due now (branches are decided when it fires).
+pub fn arrive(def: &JourneyDef, step: usize, now: i64) -> Decision {
+    if is_wait(def, step) {
+        resolve(def, Some(step), now, &Facts::default())
+    } else if step < def.steps.len() {
+        Decision::Wait(Position { step, due_at: now })
+    } else {
+        Decision::End("completed")
+    }
+}
+
+/// Where a customer waiting at `at` goes when they do `event` at `now`, when that is what the
+/// step awaits and its timeout has not passed (`due_at` is the position's due time).
+pub fn on_event(def: &JourneyDef, at: Option<usize>, due_at: i64, event: &str, now: i64) -> Option<Decision> {
+    let Some(StepKind::WaitUntil { event: awaited, then, .. }) = at.and_then(|i| def.steps.get(i)).map(|s| &s.kind)
+    else {
+        return None;
+    };
+    if awaited != event || now > due_at {
+        return None;
+    }
+    Some(match def.position_of(then) {
+        Some(next) => arrive(def, next, now),
+        None => Decision::End("completed"),
+    })
 }
 
 /// Where the customer goes once step `done` was performed (sent or skipped) at `now`.

@@ -136,4 +136,20 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX segment_members_checked ON segment_members (segment_id, checked_at)
     ",
     ),
+    // Items customers watch without saying so (see `watches`).
+    Migration::portable(
+        "campaigns/005_watches",
+        "
+    CREATE TABLE journey_watches (
+        kind TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        price_cents BIGINT,
+        created_at BIGINT NOT NULL,
+        fired_at BIGINT,
+        PRIMARY KEY (kind, customer_id, sku)
+    );
+    CREATE INDEX journey_watches_open ON journey_watches (fired_at, created_at)
+    ",
+    ),
 ];

@@ -430,7 +430,9 @@ pub struct LogLine {
     pub customer_id: String,
     /// The step, if one.
     pub step_id: Option<String>,
-    /// `entered`, `restarted`, `exited`, `completed`, `sent`, `skipped`, `deferred`, `failed`.
+    /// `entered`, `restarted`, `exited`, `completed`, `sent`, `skipped`, `deferred`, `failed`,
+    /// `resumed` (a waited-for event came), `timed_out`, `trait_updated`, `points_granted`,
+    /// `offer_issued`, `held_out`.
     pub outcome: String,
     /// Why.
     pub reason: String,
@@ -573,12 +575,12 @@ pub async fn set_guardrails(conn: &mut AnyConnection, g: &Guardrails) -> Result<
     Ok(())
 }
 
-/// Removes a person's journey rows (erasure): positions, sends, log and on-site messages.
+/// Removes a person's journey rows (erasure): positions, sends, log, on-site messages and watches.
 pub async fn forget(conn: &mut AnyConnection, customers: &[String]) -> Result<(), StoreError> {
     if customers.is_empty() {
         return Ok(());
     }
-    for table in ["journey_positions", "journey_sends", "journey_log", "onsite_messages"] {
+    for table in ["journey_positions", "journey_sends", "journey_log", "onsite_messages", "journey_watches"] {
         let sql =
             format!("DELETE FROM {table} WHERE customer_id IN {}", tailor_store::placeholders(1, customers.len()));
         tailor_store::bind_all(sqlx::query(&sql), customers).execute(&mut *conn).await?;

@@ -121,3 +121,84 @@ fn webhook_signatures_are_hmac_sha256() {
         "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     );
 }
+
+fn waiting_journey() -> JourneyDef {
+    serde_json::from_value(json!({
+        "name": "Wait for the order",
+        "trigger": {"event": "Checkout Started"},
+        "steps": [
+            {"id": "pause", "type": "wait", "seconds": 60},
+            {"id": "order", "type": "waitUntil", "event": "Order Completed", "seconds": 3600, "then": "thank", "otherwise": "nudge"},
+            {"id": "nudge", "type": "send", "channel": "email", "template": "cart_reminder", "next": "done"},
+            {"id": "thank", "type": "grantPoints", "points": 50, "reason": "thanks for ordering"},
+            {"id": "mark", "type": "updateTrait", "name": "bought_after_nudge", "value": true},
+            {"id": "done", "type": "exit"}
+        ]
+    }))
+    .expect("parse")
+}
+
+#[test]
+fn wait_until_moves_on_with_the_event_or_takes_the_other_way_at_the_timeout() {
+    use crate::machine::{arrive, due, on_event};
+    let def = waiting_journey();
+    def.check(&templates()).expect("valid");
+    let facts = Facts::default();
+    // A wait before a wait keeps the position on the first wait.
+    assert_eq!(enter(&def, 0, &facts), Decision::Wait(Position { step: 0, due_at: 60_000 }));
+    // When it is over, the customer waits for the order until the timeout.
+    assert_eq!(due(&def, Some(0), 60_000, &facts), Decision::Wait(Position { step: 1, due_at: 3_660_000 }));
+    // The order in time: on to the grant, due now.
+    assert_eq!(
+        on_event(&def, Some(1), 3_660_000, "Order Completed", 100_000),
+        Some(Decision::Wait(Position { step: 3, due_at: 100_000 }))
+    );
+    assert_eq!(due(&def, Some(3), 100_000, &facts), Decision::Act(3));
+    assert_eq!(after(&def, 3, 100_000, &facts), Decision::Act(4));
+    // Another event, or the order after the timeout, moves nothing.
+    assert_eq!(on_event(&def, Some(1), 3_660_000, "Product Added", 100_000), None);
+    assert_eq!(on_event(&def, Some(1), 3_660_000, "Order Completed", 3_660_001), None);
+    assert_eq!(on_event(&def, Some(2), 3_660_000, "Order Completed", 100_000), None);
+    // The timeout: the other way.
+    assert_eq!(due(&def, Some(1), 3_660_000, &facts), Decision::Act(2));
+    assert_eq!(arrive(&def, 1, 0), Decision::Wait(Position { step: 1, due_at: 3_600_000 }));
+}
+
+#[test]
+fn new_steps_are_checked_naming_the_field() {
+    let t = templates();
+    let cases: Vec<(usize, serde_json::Value, &str)> = vec![
+        (3, json!({"id": "thank", "type": "grantPoints", "points": 0}), "steps[3].points"),
+        (3, json!({"id": "thank", "type": "grantPoints", "points": 100_001}), "steps[3].points"),
+        (3, json!({"id": "thank", "type": "grantPoints", "points": 5, "reason": " "}), "steps[3].reason"),
+        (3, json!({"id": "thank", "type": "issueOffer", "percentOff": 0, "validDays": 7}), "steps[3].percentOff"),
+        (3, json!({"id": "thank", "type": "issueOffer", "percentOff": 10, "validDays": 91}), "steps[3].validDays"),
+        (4, json!({"id": "mark", "type": "updateTrait", "name": "consent", "value": true}), "steps[4].name"),
+        (4, json!({"id": "mark", "type": "updateTrait", "name": "a b", "value": true}), "steps[4].name"),
+        (4, json!({"id": "mark", "type": "updateTrait", "name": "tags", "value": [1]}), "steps[4].value"),
+        (
+            1,
+            json!({"id": "order", "type": "waitUntil", "event": "Order Teleported", "seconds": 60, "then": "thank", "otherwise": "nudge"}),
+            "steps[1].event",
+        ),
+        (
+            1,
+            json!({"id": "order", "type": "waitUntil", "event": "Order Completed", "seconds": 0, "then": "thank", "otherwise": "nudge"}),
+            "steps[1].seconds",
+        ),
+        (
+            1,
+            json!({"id": "order", "type": "waitUntil", "event": "Order Completed", "seconds": 60, "then": "nowhere", "otherwise": "nudge"}),
+            "steps[1].then",
+        ),
+    ];
+    for (i, step, field) in cases {
+        let mut def = waiting_journey();
+        def.steps[i] = serde_json::from_value(step).expect("step");
+        assert_eq!(def.check(&t).expect_err(field).field, field);
+    }
+    // A wait-until that leads back to itself is a loop.
+    let mut def = waiting_journey();
+    def.steps[2].next = Some("order".into());
+    assert!(def.check(&t).expect_err("loop").message.contains("loop"));
+}

@@ -207,6 +207,19 @@ async fn any_sequence_keeps_the_ledger_consistent(t: &TestEngine) {
                 (b.pending, b.active, b.used, b.expired, b.owed),
                 "case {case} step {step}: the balance is the ledger's sum"
             );
+            // What a batch of journey messages reads in one query is what the account says.
+            let mut conn = e.db().reader().acquire().await.expect("conn");
+            let policy = e.loyalty_policy();
+            for when in [now, now + 200 * DAY, now + 400 * DAY] {
+                let batch = tailor_loyalty::active_by_profile(&mut conn, std::slice::from_ref(&id), &policy, when)
+                    .await
+                    .expect("batch");
+                let (active, credits, debits) = batch.get(&id).copied().unwrap_or((0, 0, 0));
+                let expiring = tailor_loyalty::expiring_by(&mut conn, std::slice::from_ref(&id), &policy, when)
+                    .await
+                    .expect("expiring");
+                assert_eq!((active, (credits - debits).max(0)), (b.active, expiring), "case {case} step {step}");
+            }
         }
         let moves: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT kind, bucket, CAST(CASE WHEN points > 0 THEN 1 ELSE -1 END AS BIGINT) FROM loyalty_entries \

@@ -294,6 +294,33 @@ pub async fn expiring_by(
     Ok((old_credits - debits).max(0))
 }
 
+/// Per profile of `profiles`, in one query per few hundred: (active points, active credits
+/// dated at or before `when − expiry`, active debits). An account's active balance is the sum
+/// of its profiles' first figure, and what expires by `when` is `(Σ credits − Σ debits).max(0)`
+/// — what [`balance`] and [`expiring_by`] give, for a whole batch of accounts at once.
+pub async fn active_by_profile(
+    conn: &mut AnyConnection,
+    profiles: &[String],
+    policy: &Policy,
+    when: i64,
+) -> Result<std::collections::HashMap<String, (i64, i64, i64)>, LoyaltyError> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in profiles.chunks(500) {
+        let sql = format!(
+            "SELECT profile_id, CAST(COALESCE(SUM(points), 0) AS BIGINT), \
+                    CAST(COALESCE(SUM(CASE WHEN points > 0 AND at <= $1 THEN points ELSE 0 END), 0) AS BIGINT), \
+                    CAST(COALESCE(SUM(CASE WHEN points < 0 THEN -points ELSE 0 END), 0) AS BIGINT) \
+             FROM loyalty_entries WHERE bucket = 'active' AND profile_id IN {} GROUP BY profile_id",
+            placeholders(2, chunk.len())
+        );
+        let q = tailor_store::bind_all(sqlx::query(&sql).bind(when.saturating_sub(policy.expiry_ms)), chunk);
+        for r in q.fetch_all(&mut *conn).await? {
+            out.insert(r.get::<String, _>(0), (r.get(1), r.get(2), r.get(3)));
+        }
+    }
+    Ok(out)
+}
+
 /// Tells the customer (a `points_expiring_soon` event) when active points will expire within
 /// `window` ms, at most once per window; returns the points told about.
 pub async fn warn_expiring(

@@ -19,16 +19,18 @@ mod tiers;
 pub use error::LoyaltyError;
 pub use events::{events_after, lock_feed, LoyaltyEvent, LoyaltyEventKind};
 pub use ledger::{
-    adjust, balance, expiring_by, forget, history, mature, redeem, warn_expiring, Balance, Bucket, Entry, Policy,
+    active_by_profile, adjust, balance, expiring_by, forget, history, mature, redeem, warn_expiring, Balance, Bucket,
+    Entry, Policy,
 };
 pub use migrations::MIGRATIONS;
 pub use orders::apply_order_event;
-pub use rewards::{grant, is_birthday, rewards, set_rewards, Limit, Reward, Trigger};
-pub use rules::{points_for, rules, set_rules, Rule, MAX_MULTIPLIER, MAX_RATE};
+pub use rewards::{grant, grant_once, is_birthday, rewards, set_rewards, Limit, Reward, Trigger};
+pub use rules::{order_points, points_for, rules, set_rules, Rule, MAX_MULTIPLIER, MAX_RATE};
 
 /// The most points one ledger entry may carry (an earning, an adjustment, a reward, a
 /// redemption). Bounding every entry keeps every sum of a ledger far from overflow.
 pub const MAX_POINTS: i64 = 1_000_000_000;
 pub use tiers::{
-    evaluate, qualifying, set_tiers, tier_reached, tiers, NextTier, Qualifying, Standing, Tier, QUALIFYING_WINDOW_MS,
+    evaluate, qualifying, set_tiers, standing, tier_reached, tiers, NextTier, Qualifying, Standing, Tier,
+    QUALIFYING_WINDOW_MS,
 };

@@ -9,7 +9,7 @@ use tailor_core::commerce::Commerce;
 use crate::error::LoyaltyError;
 use crate::events::{emit, LoyaltyEventKind};
 use crate::ledger::{lock, mature, record, Bucket, Policy};
-use crate::rules::{points_for, Rule};
+use crate::rules::{order_points, Rule};
 use crate::tiers::{evaluate, Tier};
 
 /// Applies one order event of the account `members` (new entries go to `owner`, the profile the
@@ -42,12 +42,10 @@ pub async fn apply_order_event(
             } else {
                 order.line_shares().into_iter().zip(&order.lines).map(|(c, l)| (c, l.category.clone())).collect()
             };
-            let mut points = points_for(&lines, channel, at, rules, policy)?;
-            if !tiers.is_empty() {
-                // Members of a tier earn its multiple (the tier held before this order).
-                let standing = evaluate(conn, members, root, tiers, at).await?;
-                points = crate::rules::scale(points, standing.multiplier)?;
-            }
+            // Members of a tier earn its multiple (the tier held before this order).
+            let multiplier =
+                if tiers.is_empty() { None } else { Some(evaluate(conn, members, root, tiers, at).await?.multiplier) };
+            let points = order_points(&lines, channel, at, rules, policy, multiplier)?;
             // An order earning no points is recorded too: its spend counts toward tiers and its
             // refunds find it, like every other order.
             if points >= 0 {

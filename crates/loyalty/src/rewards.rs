@@ -164,6 +164,39 @@ pub async fn grant(
     Ok(true)
 }
 
+/// Credits `points` once under `key` (a journey step's idempotency key): a second call with
+/// the same key credits nothing and returns false. Run in the caller's transaction, which
+/// records the step as done, so the grant and its record commit together.
+pub async fn grant_once(
+    conn: &mut AnyConnection,
+    members: &[String],
+    root: &str,
+    points: i64,
+    key: &str,
+    reason: &str,
+    now: i64,
+) -> Result<bool, LoyaltyError> {
+    if !(1..=crate::MAX_POINTS).contains(&points) {
+        return Err(LoyaltyError::Invalid(FieldError::invalid(
+            "points",
+            format!("a grant is 1 to {} points", crate::MAX_POINTS),
+        )));
+    }
+    crate::ledger::lock(conn, root).await?;
+    let sql = format!(
+        "SELECT COUNT(*) FROM loyalty_entries WHERE kind = 'journey' AND ref_id = $1 AND profile_id IN {}",
+        placeholders(2, members.len())
+    );
+    let q = tailor_store::bind_all(sqlx::query(&sql).bind(key.to_string()), members);
+    if q.fetch_one(&mut *conn).await?.get::<i64, _>(0) > 0 {
+        return Ok(false);
+    }
+    record(conn, root, Bucket::Active, points, "journey", None, Some(key), None, Some(reason), now).await?;
+    let details = json!({"journey": key, "points": points, "reason": reason});
+    emit(conn, root, LoyaltyEventKind::RewardGranted, details, now).await?;
+    Ok(true)
+}
+
 /// Whether a `birthday` trait (YYYY-MM-DD or a full timestamp) falls on `now`'s day; 29
 /// February is celebrated on the 28th in other years.
 pub fn is_birthday(birthday: &str, now: i64) -> bool {

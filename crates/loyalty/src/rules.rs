@@ -131,6 +131,24 @@ pub fn points_for(
     within_max(total)
 }
 
+/// Points an order of `lines` earns for a customer whose tier multiplies earnings by
+/// `multiplier` (None when the program has no tiers): the one computation an order's earning
+/// and a message's "this order would earn" share.
+pub fn order_points(
+    lines: &[(i64, Option<String>)],
+    channel: &str,
+    at: i64,
+    rules: &[Rule],
+    policy: &Policy,
+    multiplier: Option<f64>,
+) -> Result<i64, LoyaltyError> {
+    let points = points_for(lines, channel, at, rules, policy)?;
+    match multiplier {
+        Some(m) => scale(points, m),
+        None => Ok(points),
+    }
+}
+
 /// The rules in force.
 pub async fn rules(conn: &mut AnyConnection) -> Result<Vec<Rule>, LoyaltyError> {
     crate::program::read_all(conn, "loyalty_rules", "name").await

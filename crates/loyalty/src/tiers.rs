@@ -149,6 +149,80 @@ pub struct NextTier {
     pub spend_needed_cents: Option<i64>,
 }
 
+/// The status rows of an account's profiles: the tier held (its position) and its grace end.
+async fn held(
+    conn: &mut AnyConnection,
+    members: &[String],
+    root: &str,
+    tiers: &[Tier],
+) -> Result<(bool, Option<usize>, Option<i64>), LoyaltyError> {
+    let sql = format!(
+        "SELECT profile_id, tier, grace_until FROM loyalty_status WHERE profile_id IN {}",
+        placeholders(1, members.len())
+    );
+    let query = tailor_store::bind_all(sqlx::query(&sql), members);
+    let rows: Vec<(String, Option<String>, Option<i64>)> =
+        query.fetch_all(&mut *conn).await?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    let position = |name: &Option<String>| name.as_ref().and_then(|n| tiers.iter().position(|t| &t.name == n));
+    // The root's status; after a merge, the best the merged profiles held.
+    let own = rows.iter().find(|r| r.0 == root);
+    let (held, grace) = match own {
+        Some(r) => (position(&r.1), r.2),
+        None => rows.iter().map(|r| (position(&r.1), r.2)).max_by_key(|r| r.0).unwrap_or((None, None)),
+    };
+    Ok((own.is_some(), held, grace))
+}
+
+/// The tier held at `now` and until when without qualifying, given the tier `reached` and the
+/// tier `held` with its `grace`; and whether falling below starts a grace period now.
+fn judge(
+    reached: Option<usize>,
+    held: Option<usize>,
+    grace: Option<i64>,
+    tiers: &[Tier],
+    now: i64,
+) -> (Option<usize>, Option<i64>, bool) {
+    if reached >= held {
+        return (reached, None, false);
+    }
+    let days = held.map_or(0, |i| tiers[i].grace_days);
+    match grace {
+        None if days > 0 => (held, Some(now.saturating_add(days.saturating_mul(DAY_MS))), true),
+        Some(until) if now < until => (held, Some(until), false),
+        _ => (reached, None, false),
+    }
+}
+
+fn standing_of(q: Qualifying, now_held: Option<usize>, now_grace: Option<i64>, tiers: &[Tier]) -> Standing {
+    let next_tier = tiers.get(now_held.map_or(0, |i| i + 1)).map(|t| NextTier {
+        name: t.name.clone(),
+        points_needed: t.min_points.map(|p| p.saturating_sub(q.points).max(0)),
+        spend_needed_cents: t.min_spend_cents.map(|s| s.saturating_sub(q.spend_cents).max(0)),
+    });
+    Standing {
+        tier: now_held.map(|i| tiers[i].name.clone()),
+        multiplier: now_held.map_or(1.0, |i| tiers[i].multiplier),
+        grace_until: now_grace,
+        qualifying: q,
+        next_tier,
+    }
+}
+
+/// Where an account stands at `now`, as [`evaluate`] would leave it, without writing anything
+/// (a message previewing what an order would earn reads it).
+pub async fn standing(
+    conn: &mut AnyConnection,
+    members: &[String],
+    root: &str,
+    tiers: &[Tier],
+    now: i64,
+) -> Result<Standing, LoyaltyError> {
+    let q = qualifying(conn, members, now).await?;
+    let (_, held, grace) = held(conn, members, root, tiers).await?;
+    let (now_held, now_grace, _) = judge(tier_reached(&q, tiers), held, grace, tiers, now);
+    Ok(standing_of(q, now_held, now_grace, tiers))
+}
+
 /// Brings an account's tier up to `now`: an upgrade applies at once; falling below the tier
 /// held starts its grace period (a `tier_at_risk` event) and the tier drops when it ends
 /// without the customer qualifying again. Changes are `tier_changed` events. Idempotent.
@@ -162,46 +236,19 @@ pub async fn evaluate(
     // One evaluation per account at a time, so a change is told once.
     crate::ledger::lock(conn, root).await?;
     let q = qualifying(conn, members, now).await?;
-    let reached = tier_reached(&q, tiers);
-    let sql = format!(
-        "SELECT profile_id, tier, grace_until FROM loyalty_status WHERE profile_id IN {}",
-        placeholders(1, members.len())
-    );
-    let mut query = sqlx::query(&sql);
-    for m in members {
-        query = query.bind(m.clone());
-    }
-    let rows: Vec<(String, Option<String>, Option<i64>)> =
-        query.fetch_all(&mut *conn).await?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
-    let position = |name: &Option<String>| name.as_ref().and_then(|n| tiers.iter().position(|t| &t.name == n));
-    // The root's status; after a merge, the best the merged profiles held.
-    let own = rows.iter().find(|r| r.0 == root);
-    let (held, grace) = match own {
-        Some(r) => (position(&r.1), r.2),
-        None => rows.iter().map(|r| (position(&r.1), r.2)).max_by_key(|r| r.0).unwrap_or((None, None)),
-    };
+    let (own, held, grace) = held(conn, members, root, tiers).await?;
     let name = |p: Option<usize>| p.map(|i| tiers[i].name.clone());
-    let (now_held, now_grace) = if reached >= held {
-        (reached, None)
-    } else {
-        let days = held.map_or(0, |i| tiers[i].grace_days);
-        match grace {
-            None if days > 0 => {
-                let until = now + days * DAY_MS;
-                let details = json!({"tier": name(held), "graceUntil": until, "qualifying": q});
-                emit(conn, root, LoyaltyEventKind::TierAtRisk, details, now).await?;
-                (held, Some(until))
-            }
-            Some(until) if now < until => (held, Some(until)),
-            _ => (reached, None),
-        }
-    };
+    let (now_held, now_grace, at_risk) = judge(tier_reached(&q, tiers), held, grace, tiers, now);
+    if at_risk {
+        let details = json!({"tier": name(held), "graceUntil": now_grace, "qualifying": q});
+        emit(conn, root, LoyaltyEventKind::TierAtRisk, details, now).await?;
+    }
     if now_held != held {
         let direction = if now_held > held { "up" } else { "down" };
         let details = json!({"from": name(held), "to": name(now_held), "direction": direction, "qualifying": q});
         emit(conn, root, LoyaltyEventKind::TierChanged, details, now).await?;
     }
-    if own.is_none() || now_held != held || now_grace != grace {
+    if !own || now_held != held || now_grace != grace {
         sqlx::query(
             "INSERT INTO loyalty_status (profile_id, tier, since, grace_until) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (profile_id) DO UPDATE SET tier = excluded.tier, grace_until = excluded.grace_until, \
@@ -214,18 +261,7 @@ pub async fn evaluate(
         .execute(&mut *conn)
         .await?;
     }
-    let next_tier = tiers.get(now_held.map_or(0, |i| i + 1)).map(|t| NextTier {
-        name: t.name.clone(),
-        points_needed: t.min_points.map(|p| (p - q.points).max(0)),
-        spend_needed_cents: t.min_spend_cents.map(|s| (s - q.spend_cents).max(0)),
-    });
-    Ok(Standing {
-        tier: name(now_held),
-        multiplier: now_held.map_or(1.0, |i| tiers[i].multiplier),
-        grace_until: now_grace,
-        qualifying: q,
-        next_tier,
-    })
+    Ok(standing_of(q, now_held, now_grace, tiers))
 }
 
 #[cfg(test)]

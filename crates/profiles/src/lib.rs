@@ -25,10 +25,12 @@ pub use contacts::{contacts, events_of, Contact, EventFilter, MAX_CONTACTS};
 pub use graph::{group_of, root_of, unmerge, ProfileError};
 pub use migrations::MIGRATIONS;
 pub use privacy::{erase, export, person};
-pub use project::project_event;
-pub use purchases::{best_sellers, order_count, purchases_by_customer, recent_orders, OrderSummary, PurchaseLine};
+pub use project::{project_event, set_trait};
+pub use purchases::{
+    best_sellers, order_count, purchased, purchases_by_customer, recent_orders, OrderSummary, PurchaseLine,
+};
 pub use sales::units_sold;
-pub use signals::{signals, HistoryCache, Signals};
+pub use signals::{signals, viewed, HistoryCache, Signals};
 pub use view::{
     lookup, merges, profile_view, timeline, with_trait, CartLine, ChannelCount, ConsentView, Features, IdentifierView,
     MergeView, ProfileView, TimelineEntry,

@@ -67,6 +67,20 @@ pub async fn project_event(
     Ok(Some(profile))
 }
 
+/// Sets `name` to `value` on `profile`'s traits at `ts` (a journey step), as an identify
+/// call would; consent is not a trait and is refused by the caller.
+pub async fn set_trait(
+    conn: &mut AnyConnection,
+    profile: &str,
+    name: &str,
+    value: &Value,
+    ts: i64,
+) -> Result<(), ProfileError> {
+    let mut one = serde_json::Map::new();
+    one.insert(name.to_string(), value.clone());
+    merge_traits(conn, profile, &one, ts).await
+}
+
 async fn merge_traits(
     conn: &mut AnyConnection,
     profile: &str,

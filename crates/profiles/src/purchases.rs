@@ -121,3 +121,23 @@ pub async fn recent_orders(
         })
         .collect())
 }
+
+/// The lines the customer made of `members` bought, newest first, at most `limit`: (product,
+/// order time in unix ms). Replenishment reads its habits from them.
+pub async fn purchased(
+    conn: &mut AnyConnection,
+    members: &[String],
+    limit: i64,
+) -> Result<Vec<(String, i64)>, ProfileError> {
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT l.product_id, o.ts FROM orders o JOIN order_lines l ON l.order_id = o.order_id \
+         WHERE o.profile_id IN {} ORDER BY o.ts DESC, l.product_id LIMIT {}",
+        crate::graph::placeholders(1, members.len()),
+        limit.clamp(1, 10_000)
+    );
+    let rows = tailor_store::bind_all(sqlx::query(&sql), members).fetch_all(&mut *conn).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

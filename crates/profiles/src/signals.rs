@@ -87,6 +87,32 @@ pub async fn signals(
     Ok(s)
 }
 
+/// The products the customer made of `members` viewed most recently, newest first, each once,
+/// at most `limit` (a browse-abandonment message shows them).
+pub async fn viewed(conn: &mut AnyConnection, members: &[String], limit: usize) -> Result<Vec<String>, ProfileError> {
+    if members.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT body FROM events WHERE profile_id IN {} AND kind = 'track' AND name = 'Product Viewed' \
+         ORDER BY seq DESC LIMIT {SESSION_EVENTS}",
+        placeholders(1, members.len())
+    );
+    let mut out: Vec<String> = Vec::new();
+    for r in tailor_store::bind_all(sqlx::query(&sql), members).fetch_all(&mut *conn).await? {
+        let Ok(body) = serde_json::from_str::<Value>(&r.get::<String, _>(0)) else { continue };
+        if let Some(pid) = body.get("properties").and_then(product_id) {
+            if !out.contains(&pid) {
+                out.push(pid);
+            }
+        }
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// A group's order history as recommendations use it.
 #[derive(Debug, Default)]
 struct History {

@@ -16,7 +16,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("cart.currency", "the currency"),
     ("similar", "similar in-stock items: sku, name, priceCents, currency"),
     ("offer", "optional: percent, items (sku, name, priceCents, wasCents, currency), endsAt"),
-    ("points", "optional: earn (points the cart would earn), balance"),
+    ("points", "optional: earn (points the cart would earn at the prices shown), balance (spendable), optional tier"),
+    ("viewed", "optional: items viewed lately, in stock and not in the cart: sku, name, priceCents, currency"),
+    ("due", "optional: items due again by the customer's repeat cycle, in stock: sku, name, priceCents, currency, everyDays"),
+    ("backInStock", "optional: items the customer wanted that are back in stock: sku, name, priceCents, currency"),
+    ("priceDrop", "optional: items viewed that cost less now: sku, name, priceCents, wasCents, currency"),
+    ("expiring", "optional: points (active points expiring within the warning window), by (a date)"),
+    ("tierRisk", "optional: tier (held in its grace period), graceUntil (a date), optional pointsNeeded, optional spendNeededCents"),
+    ("birthday", "optional: points (the birthday reward)"),
     ("unsubscribeUrl", "the one-click unsubscribe link"),
 ];
 
@@ -39,7 +46,14 @@ pub fn probe_contexts() -> Vec<(&'static str, Value)> {
         ], "totalCents": 196, "currency": "USD"},
         "similar": [item],
         "offer": {"percent": 10, "items": [{"sku": "1", "name": "Bananas", "priceCents": 88, "wasCents": 98, "currency": "USD"}], "endsAt": "2026-12-02T00:00:00Z"},
-        "points": {"earn": 2, "balance": 120},
+        "points": {"earn": 2, "balance": 120, "tier": "Gold"},
+        "viewed": [{"sku": "2", "name": "Pears", "quantity": 1, "priceCents": 300, "currency": "USD"}],
+        "due": [{"sku": "3", "name": "Coffee", "quantity": 1, "priceCents": 450, "currency": "USD", "everyDays": 7}],
+        "backInStock": [{"sku": "4", "name": "Soup", "quantity": 1, "priceCents": 250, "currency": "USD"}],
+        "priceDrop": [{"sku": "2", "name": "Pears", "quantity": 1, "priceCents": 250, "wasCents": 300, "currency": "USD"}],
+        "expiring": {"points": 120, "by": "2026-12-31"},
+        "tierRisk": {"tier": "Gold", "graceUntil": "2027-01-31", "pointsNeeded": 300, "spendNeededCents": 15000},
+        "birthday": {"points": 100},
         "unsubscribeUrl": "https://shop.example/u",
     });
     vec![("a customer with only the variables always present", sparse), ("a customer with every variable", full)]

@@ -21,12 +21,25 @@ pub(super) struct Content {
     pub items: Vec<Value>,
     /// Similar in-stock items.
     pub similar: Vec<Value>,
+    /// Items the customer viewed lately, in stock, not in the cart, at today's prices (read
+    /// only for a message that shows them).
+    pub viewed: Vec<Value>,
+    /// Items due again by the customer's own repeat cycle, in stock, at today's prices (read
+    /// only for a message that shows them).
+    pub due: Vec<Value>,
+    /// Watched items back in stock, and watched items cheaper than when viewed (read only for
+    /// a message that shows them).
+    pub back_in_stock: Vec<Value>,
+    /// (See `back_in_stock`.)
+    pub price_drop: Vec<Value>,
     /// The discount, if the step offers one and any item can take it.
     pub offer: Option<Value>,
     /// The cart total at today's prices.
     pub total_cents: i64,
     /// The currency.
     pub currency: String,
+    /// The cart's lines as an order of them would earn points: amount in cents, category.
+    pub earning: Vec<(i64, Option<String>)>,
     /// What was used: prices, replacements, the floor.
     pub explanation: Vec<String>,
 }
@@ -125,7 +138,12 @@ pub(super) async fn content(
             continue;
         };
         out.currency = q.currency.clone();
-        total = total.saturating_add(q.price_cents.saturating_mul(*quantity));
+        let Some(amount) = q.price_cents.checked_mul(*quantity) else {
+            out.explanation.push(format!("{sku}: {quantity} x {} cents is out of range: left out", q.price_cents));
+            continue;
+        };
+        total = total.saturating_add(amount);
+        out.earning.push((amount, shelf.category(engine, sku).await));
         let mut item = json!({
             "sku": sku, "name": shelf.name(engine, sku).await, "quantity": quantity,
             "priceCents": q.price_cents, "currency": q.currency,
@@ -141,7 +159,8 @@ pub(super) async fn content(
     if let Some(pct) = options.discount_percent {
         out.offer = offer(engine, shelf, &out.items, pct, &mut out.explanation).await?;
     }
-    if options.similar > 0 && !skus.is_empty() {
+    if options.similar > 0 {
+        // Suggestions that go with the cart, or for an e-mail when it is empty.
         let shown: Vec<String> = cart.iter().chain(&skus).cloned().collect();
         out.similar = similar(engine, shelf, customer, &shown, options.similar as usize).await?;
     }
@@ -182,6 +201,100 @@ async fn offer(
     Ok(Some(json!({"percent": pct, "items": lines})))
 }
 
+/// Items viewed at most in a message.
+const VIEWED: usize = 4;
+
+/// The items `contact` viewed most recently that are in stock and not in their cart, at
+/// today's prices.
+pub(super) async fn viewed(
+    engine: &Engine,
+    shelf: &Shelf,
+    contact: &Contact,
+    explanation: &mut Vec<String>,
+) -> Result<Vec<Value>, EngineError> {
+    let seen = {
+        let mut conn = engine.db().reader().acquire().await?;
+        tailor_profiles::viewed(&mut conn, &contact.members, 3 * VIEWED).await?
+    };
+    let mut skus = Vec::new();
+    for sku in seen {
+        if contact.cart.iter().any(|(c, _)| c == &sku) {
+            continue;
+        }
+        if shelf.sold_out(engine, &sku).await? {
+            explanation.push(format!("viewed {sku} is sold out: left out"));
+            continue;
+        }
+        skus.push(sku);
+        if skus.len() == VIEWED {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    for q in shelf.quotes(engine, &contact.id, &skus).await? {
+        explanation.push(format!("viewed {} at {} cents (today's price)", q.sku, q.price_cents));
+        out.push(json!({"sku": q.sku, "name": shelf.name(engine, &q.sku).await, "quantity": 1, "priceCents": q.price_cents, "currency": q.currency}));
+    }
+    Ok(out)
+}
+
+/// Purchase lines a repeat cycle is read from at most.
+const PURCHASES: i64 = 500;
+/// How fast old purchases fade in a habit's strength (days).
+const HALF_LIFE_DAYS: f64 = 180.0;
+
+/// The items `contact` buys again and again whose usual interval has (nearly) passed since they
+/// last bought them (`tailor_recs::replenish`), in stock, at today's prices; the most habitual
+/// first.
+pub(super) async fn due_again(
+    engine: &Engine,
+    shelf: &Shelf,
+    contact: &Contact,
+    now: i64,
+    explanation: &mut Vec<String>,
+) -> Result<Vec<Value>, EngineError> {
+    let bought = {
+        let mut conn = engine.db().reader().acquire().await?;
+        tailor_profiles::purchased(&mut conn, &contact.members, PURCHASES).await?
+    };
+    // Items as numbers for the pure computation, times in seconds.
+    let mut names: Vec<String> = Vec::new();
+    let mut lines = Vec::with_capacity(bought.len());
+    for (sku, ms) in &bought {
+        let i = match names.iter().position(|n| n == sku) {
+            Some(i) => i,
+            None => {
+                names.push(sku.clone());
+                names.len() - 1
+            }
+        };
+        lines.push((u32::try_from(i).unwrap_or(u32::MAX), ms.div_euclid(1000)));
+    }
+    let mut skus = Vec::new();
+    let mut every = Vec::new();
+    for h in tailor_recs::replenish::habits(&lines, now.div_euclid(1000), HALF_LIFE_DAYS) {
+        let (Some(sku), Some(interval)) = (names.get(h.item as usize), h.interval_days) else { continue };
+        if !h.due() || skus.len() == VIEWED {
+            continue;
+        }
+        if shelf.sold_out(engine, sku).await? {
+            explanation.push(format!("{sku} is due again but sold out: left out"));
+            continue;
+        }
+        explanation
+            .push(format!("{sku} due again: bought about every {interval:.0} days, last {:.0} days ago", h.days_since));
+        skus.push(sku.clone());
+        every.push(interval.round() as i64);
+    }
+    let mut out = Vec::new();
+    for q in shelf.quotes(engine, &contact.id, &skus).await? {
+        let days = skus.iter().position(|s| s == &q.sku).and_then(|i| every.get(i)).copied().unwrap_or(0);
+        out.push(json!({"sku": q.sku, "name": shelf.name(engine, &q.sku).await, "quantity": 1,
+            "priceCents": q.price_cents, "currency": q.currency, "everyDays": days}));
+    }
+    Ok(out)
+}
+
 async fn similar(
     engine: &Engine,
     shelf: &Shelf,
@@ -191,7 +304,7 @@ async fn similar(
 ) -> Result<Vec<Value>, EngineError> {
     let req = RecsRequest {
         user: Some(customer.to_string()),
-        context: "cart".into(),
+        context: if cart.is_empty() { "email" } else { "cart" }.into(),
         k,
         exclude: cart.to_vec(),
         ..RecsRequest::default()
@@ -212,7 +325,13 @@ async fn similar(
 }
 
 /// The render context (see `tailor_templates::VARIABLES`).
-pub(super) fn context(engine: &Engine, contact: &Contact, c: &Content, unsubscribe: &str) -> Value {
+pub(super) fn context(
+    engine: &Engine,
+    contact: &Contact,
+    c: &Content,
+    loyalty: &super::points::Shown,
+    unsubscribe: &str,
+) -> Value {
     let channels = engine.channels();
     let mut customer = json!({"id": contact.id});
     for (from, to) in [("firstName", "firstName"), ("first_name", "firstName"), ("email", "email")] {
@@ -232,6 +351,28 @@ pub(super) fn context(engine: &Engine, contact: &Contact, c: &Content, unsubscri
     });
     if let Some(o) = &c.offer {
         ctx["offer"] = o.clone();
+    }
+    if !c.viewed.is_empty() {
+        ctx["viewed"] = json!(c.viewed);
+    }
+    if !c.due.is_empty() {
+        ctx["due"] = json!(c.due);
+    }
+    if !c.back_in_stock.is_empty() {
+        ctx["backInStock"] = json!(c.back_in_stock);
+    }
+    if !c.price_drop.is_empty() {
+        ctx["priceDrop"] = json!(c.price_drop);
+    }
+    for (name, v) in [
+        ("points", &loyalty.points),
+        ("expiring", &loyalty.expiring),
+        ("tierRisk", &loyalty.tier_risk),
+        ("birthday", &loyalty.birthday),
+    ] {
+        if let Some(v) = v {
+            ctx[name] = v.clone();
+        }
     }
     ctx
 }

@@ -27,6 +27,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tailor_campaigns::batch;
 use tailor_campaigns::channels::{Channel, ChannelError, Outgoing};
 use tailor_campaigns::guard::{self, SendFacts, Verdict};
@@ -38,9 +39,11 @@ use tailor_profiles::Contact;
 use tailor_templates::Channel as RenderChannel;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
+use super::act::{self, Action};
 use super::channel::{History, Population};
 use super::compose;
 use super::intake::new_id;
+use super::points::Points;
 use super::sendtime::Hours;
 use super::shelf::Shelf;
 use crate::{Engine, EngineError};
@@ -129,17 +132,42 @@ pub(crate) async fn fire_due(engine: &Engine) -> Result<u64, EngineError> {
         }
     }
 
+    // Trait updates, grants and offers, each with its record in one transaction.
+    let mut acted = HashSet::new();
+    for (i, plan) in plans.iter().enumerate() {
+        if let Work::Act { step_id, action } = &plan.work {
+            match act::perform(engine, &plan.p, step_id, action, now).await {
+                Ok(()) => {
+                    acted.insert(i);
+                }
+                Err(e) => {
+                    // Its lease runs out and it is tried again under the same key.
+                    tracing::warn!(journey = %plan.p.journey_id, error = %e, "a journey step failed; it will be retried");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    }
+
     // Settle failures and move every position on: one transaction.
     let mut tx = engine.db().writer().begin().await?;
     let mut lines = Vec::new();
     let mut moves = Vec::with_capacity(plans.len());
     for (i, plan) in plans.iter().enumerate() {
+        // A customer who was waiting for an event that did not come took the other way.
+        if let (Some(def), Some(at)) = (&plan.def, step_of(&plan.p)) {
+            if let Some(event) = machine::waiting_for(def, Some(at)) {
+                let why = format!("no {event} before the timeout: the other way");
+                lines.push((new_id(), line(&plan.p, Some(&def.steps[at].id), "timed_out", why, None, now)));
+            }
+        }
         let outcome = match &plan.work {
             Work::Move(d) => Some(Next::Decided(d.clone())),
             Work::Done | Work::Skip(..) | Work::Withheld(..) => Some(Next::Outcome(Outcome::Done)),
             Work::Send(m) if m.channel == SendChannel::Onsite => Some(Next::Outcome(Outcome::Done)),
             Work::Defer { until, .. } => Some(Next::Outcome(Outcome::Later(*until))),
             Work::Webhook { .. } => webhook_outcomes.get(&i).map(|o| Next::Outcome(*o)),
+            Work::Act { .. } => acted.contains(&i).then_some(Next::Outcome(Outcome::Done)),
             Work::Send(m) => match results.get(&i) {
                 // Not called (the send window closed): the lease runs out and it is tried
                 // again under the same key.
@@ -169,7 +197,7 @@ pub(crate) async fn fire_due(engine: &Engine) -> Result<u64, EngineError> {
         let decision = match next {
             Next::Decided(d) => d,
             Next::Outcome(Outcome::Done) => match (&plan.def, plan.step) {
-                (Some(def), Some(step)) => machine::after(def, step, now, &plan.facts),
+                (Some(def), Some(step)) => machine::after(def, step, now, &facts_after(plan)),
                 _ => Decision::End("completed"),
             },
             Next::Outcome(Outcome::Later(at)) => match plan.step {
@@ -234,6 +262,8 @@ pub(super) struct Known {
     /// Entries uplift targeting left out, with why.
     left_out: HashMap<(String, String, i64), String>,
     shelf: Shelf,
+    /// Loyalty accounts of customers whose message shows points.
+    points: Points,
 }
 
 impl Known {
@@ -260,14 +290,23 @@ impl Known {
         // Customers with a send due, how many, and whether one may choose its channel.
         let mut sending: HashMap<&str, (usize, bool)> = HashMap::new();
         let mut best_hour: BTreeSet<&str> = BTreeSet::new();
+        // Customers whose message shows loyalty points.
+        let mut showing_points: BTreeSet<&str> = BTreeSet::new();
         for p in claimed {
             let (Some(def), Some(c)) = (defs.get(&(p.journey_id.clone(), p.version)), contacts.get(&p.customer_id))
             else {
                 continue;
             };
-            if let Decision::Act(i) = machine::resolve(def, step_of(p), now, &facts_of(p, c)) {
+            if let Decision::Act(i) = machine::due(def, step_of(p), now, &facts_of(p, c)) {
                 keys.push(machine::send_key(&p.journey_id, p.version, &p.customer_id, p.entry, &def.steps[i].id));
-                if let StepKind::Send { channel, options, .. } = &def.steps[i].kind {
+                if let StepKind::GrantPoints { .. } | StepKind::IssueOffer { .. } = &def.steps[i].kind {
+                    entries.push((p.journey_id.clone(), p.customer_id.clone(), p.entry));
+                }
+                if let StepKind::Send { channel, options, template } = &def.steps[i].kind {
+                    let templates = engine.templates();
+                    if super::points::VARIABLES.iter().any(|v| templates.shows(template, v)) {
+                        showing_points.insert(c.id.as_str());
+                    }
                     for ch in std::iter::once(channel).chain(&options.channels) {
                         addresses.extend(compose::address(c, *ch));
                     }
@@ -315,6 +354,8 @@ impl Known {
         let hours = Hours::load(engine, &timed, &guardrails, now).await?;
         let with_carts: Vec<&Contact> = contacts.values().collect();
         let shelf = Shelf::load(engine, &with_carts).await?;
+        let with_points: Vec<&Contact> = showing_points.iter().filter_map(|id| contacts.get(*id)).collect();
+        let points = Points::load(engine, &with_points, now).await?;
         Ok(Known {
             defs,
             contacts,
@@ -328,6 +369,7 @@ impl Known {
             held_out,
             left_out,
             shelf,
+            points,
         })
     }
 }
@@ -371,6 +413,8 @@ enum Work {
     Send(Box<Message>),
     /// A webhook step.
     Webhook { url: String, step_id: String },
+    /// A trait update, a grant or an offer (see `act`).
+    Act { step_id: String, action: Action },
 }
 
 /// A send's message and what its records need.
@@ -456,7 +500,7 @@ async fn plan(engine: &Engine, known: &Known, p: &PositionRow, now: i64) -> Resu
         return Ok(bare(Work::Move(Decision::End("the customer was erased"))));
     };
     let facts = facts_of(p, contact);
-    let decision = machine::resolve(&def, step_of(p), now, &facts);
+    let decision = machine::due(&def, step_of(p), now, &facts);
     let Decision::Act(i) = decision else {
         return Ok(Plan { p: p.clone(), def: Some(def), facts, step: None, work: Work::Move(decision) });
     };
@@ -467,10 +511,59 @@ async fn plan(engine: &Engine, known: &Known, p: &PositionRow, now: i64) -> Resu
             decide(engine, known, &send, contact, now).await?
         }
         StepKind::Webhook { url } => Work::Webhook { url: url.clone(), step_id: step.id.clone() },
-        // resolve() acts only on sends and webhooks.
+        StepKind::UpdateTrait { name, value } => {
+            act_or_done(known, p, &step.id, Action::Trait { name: name.clone(), value: value.clone() })
+        }
+        StepKind::GrantPoints { points, reason } => {
+            let held_out = known
+                .held_out
+                .contains(&(p.journey_id.clone(), p.customer_id.clone(), p.entry))
+                .then(|| super::holdout::reason(def.holdout_percent()));
+            let reason = reason.clone().unwrap_or_else(|| format!("journey {}", def.name));
+            act_or_done(known, p, &step.id, Action::Points { points: *points, reason, held_out })
+        }
+        StepKind::IssueOffer { percent_off, valid_days } => {
+            let held_out = known
+                .held_out
+                .contains(&(p.journey_id.clone(), p.customer_id.clone(), p.entry))
+                .then(|| super::holdout::reason(def.holdout_percent()));
+            let action = Action::Offer {
+                percent_off: *percent_off,
+                valid_days: *valid_days,
+                journey: p.journey_id.clone(),
+                held_out,
+            };
+            act_or_done(known, p, &step.id, action)
+        }
+        // resolve() acts only on sends, webhooks, trait updates, grants and offers.
         _ => Work::Done,
     };
     Ok(Plan { p: p.clone(), def: Some(def.clone()), facts, step: Some(i), work })
+}
+
+/// What the steps after a plan's step see: a trait it set is seen at once (a branch right
+/// after an update tests the new value).
+fn facts_after(plan: &Plan) -> std::borrow::Cow<'_, Facts> {
+    match &plan.work {
+        Work::Act { action: Action::Trait { name, value }, .. } => {
+            let mut facts = plan.facts.clone();
+            if !facts.traits.is_object() {
+                facts.traits = serde_json::json!({});
+            }
+            facts.traits[name.as_str()] = value.clone();
+            std::borrow::Cow::Owned(facts)
+        }
+        _ => std::borrow::Cow::Borrowed(&plan.facts),
+    }
+}
+
+/// The action of a step, or nothing when its key is settled already.
+fn act_or_done(known: &Known, p: &PositionRow, step_id: &str, action: Action) -> Work {
+    let key = machine::send_key(&p.journey_id, p.version, &p.customer_id, p.entry, step_id);
+    if known.sends.contains_key(&key) {
+        return Work::Done;
+    }
+    Work::Act { step_id: step_id.to_string(), action }
 }
 
 /// Where a position goes after `next` (written if this engine still holds its lease).
@@ -602,12 +695,60 @@ async fn decide(engine: &Engine, known: &Known, s: &Send<'_>, c: &Contact, now: 
     if let Some(reason) = known.left_out.get(&(s.p.journey_id.clone(), s.p.customer_id.clone(), s.p.entry)) {
         return Ok(Work::Withheld(message(unsent(), String::new()), "not_targeted", reason.clone()));
     }
-    let content = compose::content(engine, &known.shelf, c, s.options).await?;
+    let mut content = compose::content(engine, &known.shelf, c, s.options).await?;
     if content.cart_empty && engine.templates().shows(s.template, "cart") {
         return Ok(skip("the cart is empty now".into()));
     }
     let unsubscribe = engine.unsubscribe_url(&s.p.customer_id, channel.purpose()).await?;
-    let ctx = compose::context(engine, c, &content, &unsubscribe);
+    let loyalty = known.points.show(&c.id, &content.earning, now, &mut content.explanation);
+    // A message about viewed items, expiring points or a tier at risk has nothing to say once
+    // that passed.
+    let templates = engine.templates();
+    if templates.shows(s.template, "due") {
+        content.due = compose::due_again(engine, &known.shelf, c, now, &mut content.explanation).await?;
+        if content.due.is_empty() {
+            return Ok(skip("nothing the customer buys again and again is due and in stock now".into()));
+        }
+    }
+    if templates.shows(s.template, "viewed") {
+        content.viewed = compose::viewed(engine, &known.shelf, c, &mut content.explanation).await?;
+        if content.viewed.is_empty() {
+            return Ok(skip("nothing the customer viewed is in stock and out of their cart now".into()));
+        }
+    }
+    for (name, kind, why) in [
+        ("backInStock", tailor_campaigns::watches::BACK_IN_STOCK, "nothing the customer wanted is back in stock now"),
+        ("priceDrop", tailor_campaigns::watches::PRICE_DROP, "nothing the customer viewed is cheaper now"),
+    ] {
+        if templates.shows(s.template, name) {
+            let items = super::watch::shown(engine, &known.shelf, c, kind, now, &mut content.explanation).await?;
+            if items.is_empty() {
+                return Ok(skip(why.into()));
+            }
+            if kind == tailor_campaigns::watches::BACK_IN_STOCK {
+                content.back_in_stock = items;
+            } else {
+                content.price_drop = items;
+            }
+        }
+    }
+    // Suggestions are other items than those the message shows already.
+    let listed: Vec<Value> = content
+        .viewed
+        .iter()
+        .chain(&content.due)
+        .chain(&content.back_in_stock)
+        .chain(&content.price_drop)
+        .map(|i| i["sku"].clone())
+        .collect();
+    content.similar.retain(|i| !listed.contains(&i["sku"]));
+    if loyalty.expiring.is_none() && templates.shows(s.template, "expiring") {
+        return Ok(skip("no points expire within the warning window now".into()));
+    }
+    if loyalty.tier_risk.is_none() && templates.shows(s.template, "tierRisk") {
+        return Ok(skip("no tier is at risk now".into()));
+    }
+    let ctx = compose::context(engine, c, &content, &loyalty, &unsubscribe);
     let render_channel = match channel {
         SendChannel::Email => RenderChannel::Email,
         SendChannel::Sms => RenderChannel::Sms,

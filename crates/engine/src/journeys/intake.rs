@@ -4,7 +4,7 @@
 //! trigger. Positions, the log and the cursor commit together: a crash repeats nothing.
 
 use tailor_campaigns::journey::{Reentry, SEGMENT_ENTERED, SEGMENT_EXITED};
-use tailor_campaigns::machine::{self, Decision, Facts};
+use tailor_campaigns::machine::{self, Decision};
 use tailor_campaigns::store::{self, LogLine, PositionRow, Saved};
 use tailor_store::{Backend, Row};
 use tailor_stream::save_cursor;
@@ -15,16 +15,78 @@ use crate::{Engine, EngineError};
 pub(crate) const CURSOR: &str = "journeys";
 const BATCH: i64 = 500;
 
-/// Reads every projected event not read yet; returns how many.
+/// The journeys' cursor on the loyalty feed.
+pub(crate) const LOYALTY_CURSOR: &str = "journeys-loyalty";
+
+/// Reads every projected event and every loyalty event not read yet; returns how many.
 pub(crate) async fn catch_up(engine: &Engine) -> Result<u64, EngineError> {
     let mut total = 0;
     loop {
         let n = step(engine).await?;
         total += n;
         if n < BATCH as u64 {
+            break;
+        }
+    }
+    loop {
+        let n = loyalty_step(engine).await?;
+        total += n;
+        if n < BATCH as u64 {
             return Ok(total);
         }
     }
+}
+
+/// The journey trigger a loyalty event is, if any: points expiring soon, a tier at risk, a
+/// birthday reward granted.
+fn trigger_of(e: &tailor_loyalty::LoyaltyEvent) -> Option<&'static str> {
+    match e.kind.as_str() {
+        "points_expiring_soon" => Some("points_expiring_soon"),
+        "tier_at_risk" => Some("tier_at_risk"),
+        "reward_granted" if e.details.get("trigger").and_then(serde_json::Value::as_str) == Some("birthday") => {
+            Some("birthday")
+        }
+        _ => None,
+    }
+}
+
+/// Reads the loyalty feed after the journeys' cursor: its events start, end or restart
+/// journeys as tracked events do. Positions, the log and the cursor commit together.
+async fn loyalty_step(engine: &Engine) -> Result<u64, EngineError> {
+    let now = engine.journey_clock().now();
+    // Most rounds find nothing new: looked at on a reader, without the intake's lock.
+    {
+        let mut conn = engine.db().reader().acquire().await?;
+        let position = crate::cursor_in(&mut conn, LOYALTY_CURSOR).await?;
+        if tailor_loyalty::events_after(&mut conn, position, 1).await?.is_empty() {
+            return Ok(0);
+        }
+    }
+    let mut tx = engine.db().writer().begin().await?;
+    if engine.db().backend() == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(tailor_store::lock_key("journeys-intake"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let position = crate::cursor_in(&mut tx, LOYALTY_CURSOR).await?;
+    let events = tailor_loyalty::events_after(&mut tx, position, BATCH).await?;
+    let Some(last) = events.last().map(|e| e.seq) else {
+        return Ok(0);
+    };
+    let journeys: Vec<Saved> = store::journeys(&mut tx).await?.into_iter().filter(|j| !j.paused).collect();
+    // Conversions count from the newest tracked event on.
+    let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&mut *tx).await?.get(0);
+    for e in &events {
+        let Some(name) = trigger_of(e) else { continue };
+        let Some(root) = tailor_profiles::root_of(&mut tx, &e.profile_id).await? else { continue };
+        for j in &journeys {
+            on_event(&mut tx, j, &root, name, (seq, e.at), now).await?;
+        }
+    }
+    save_cursor(&mut tx, LOYALTY_CURSOR, last).await?;
+    tx.commit().await?;
+    Ok(events.len() as u64)
 }
 
 async fn step(engine: &Engine) -> Result<u64, EngineError> {
@@ -41,17 +103,21 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
     if projected <= position {
         return Ok(0);
     }
-    let rows =
-        sqlx::query("SELECT seq, name, profile_id, ts FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3")
-            .bind(position)
-            .bind(projected)
-            .bind(BATCH)
-            .fetch_all(&mut *tx)
-            .await?;
+    let journeys: Vec<Saved> = store::journeys(&mut tx).await?.into_iter().filter(|j| !j.paused).collect();
+    let wanted = super::watch::wanted(&journeys);
+    // Views and adds carry their product, read only for the watches journeys need.
+    let body = if wanted == (false, false) {
+        "CAST(NULL AS TEXT)"
+    } else {
+        "CASE WHEN name IN ('Product Viewed', 'Product Added') THEN body END"
+    };
+    let sql = format!(
+        "SELECT seq, name, profile_id, ts, {body} FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+    );
+    let rows = sqlx::query(&sql).bind(position).bind(projected).bind(BATCH).fetch_all(&mut *tx).await?;
     let Some(last) = rows.last().map(|r| r.get::<i64, _>(0)) else {
         return Ok(0);
     };
-    let journeys: Vec<Saved> = store::journeys(&mut tx).await?.into_iter().filter(|j| !j.paused).collect();
     // Segments judge again each customer these events name.
     if crate::segments::any(&mut tx).await? {
         let mut touched = std::collections::BTreeSet::new();
@@ -76,6 +142,11 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
             for j in &journeys {
                 on_event(&mut tx, j, &root, &name, trigger, now).await?;
             }
+            if wanted != (false, false) {
+                if let Some(sku) = r.get::<Option<String>, _>(4).as_deref().and_then(super::watch::product_of) {
+                    super::watch::on_interest(engine, &mut tx, wanted, &root, &name, &sku, now).await?;
+                }
+            }
         }
     }
     save_cursor(&mut tx, CURSOR, last).await?;
@@ -83,7 +154,8 @@ async fn step(engine: &Engine) -> Result<u64, EngineError> {
     Ok(rows.len() as u64)
 }
 
-async fn on_event(
+/// What `event` of `customer` does to journey `j`: ends, restarts, moves on a wait, or enters.
+pub(super) async fn on_event(
     conn: &mut sqlx::AnyConnection,
     j: &Saved,
     customer: &str,
@@ -123,6 +195,29 @@ async fn on_event(
             store::put_position(conn, &moved, now).await?;
             super::holdout::record_entry(conn, j, customer, p.version, entry, trigger).await?;
             store::log(conn, &log("restarted", format!("{event} restarted the journey")), &new_id()).await?;
+            return Ok(());
+        }
+        // A customer waiting for this event goes on (the version they are on decides).
+        let step = p.step.and_then(|s| usize::try_from(s).ok());
+        let def = if p.version == j.version {
+            std::borrow::Cow::Borrowed(&j.def)
+        } else {
+            match store::journey_version(conn, &j.id, p.version).await? {
+                Some(d) => std::borrow::Cow::Owned(d),
+                None => return Ok(()),
+            }
+        };
+        if let Some(decision) = machine::on_event(&def, step, p.due_at, event, now) {
+            let waited = step.and_then(|i| def.steps.get(i)).map(|s| s.id.clone());
+            let moved = row_of(p, decision);
+            store::put_position(conn, &moved, now).await?;
+            let line =
+                LogLine { step_id: waited, ..log("resumed", format!("{event} arrived in time: the wait is over")) };
+            store::log(conn, &line, &new_id()).await?;
+            if moved.status == "completed" {
+                let done = LogLine { step_id: None, ..log("completed", "completed".into()) };
+                store::log(conn, &done, &new_id()).await?;
+            }
         }
         return Ok(());
     }
@@ -190,12 +285,17 @@ fn place(
         status: "active".into(),
         reason: None,
     };
-    match def.steps.first().map(|s| &s.kind) {
-        Some(tailor_campaigns::StepKind::Wait { .. }) => match machine::enter(def, now, &Facts::default()) {
-            Decision::Wait(p) => PositionRow { step: Some(p.step as i64), due_at: p.due_at, ..base },
-            _ => base,
-        },
-        _ => base,
+    row_of(&base, machine::arrive(def, 0, now))
+}
+
+/// `p` moved to where `decision` says (a position due later, or ended).
+fn row_of(p: &PositionRow, decision: Decision) -> PositionRow {
+    match decision {
+        Decision::Wait(at) => PositionRow { step: Some(at.step as i64), due_at: at.due_at, ..p.clone() },
+        Decision::Act(i) => PositionRow { step: Some(i as i64), ..p.clone() },
+        Decision::End(reason) => {
+            PositionRow { step: None, status: "completed".into(), reason: Some(reason.to_string()), ..p.clone() }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! durable scheduler (events enter and exit customers, due positions are leased and fired, see
 //! `intake` and `fire`), the channels, the guardrails, unsubscribe and on-site messages.
 
+mod act;
 mod channel;
 mod clock;
 mod compose;
@@ -9,10 +10,12 @@ mod config;
 mod fire;
 mod holdout;
 mod intake;
+mod points;
 mod report;
 mod sendtime;
 mod shelf;
 mod targeting;
+mod watch;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -106,7 +109,8 @@ pub struct SendView {
     pub channel: String,
     /// The template.
     pub template: String,
-    /// `pending`, `sent`, `skipped` or `failed`.
+    /// `pending`, `sent`, `skipped`, `failed`, `held_out`, `not_targeted`, or `done` (a trait
+    /// update, grant or offer step).
     pub status: String,
     /// Why it was skipped or failed, or what it said.
     pub reason: Option<String>,
@@ -144,7 +148,9 @@ pub struct DecisionView {
     pub journey: String,
     /// The step, if one.
     pub step: Option<String>,
-    /// `entered`, `restarted`, `exited`, `completed`, `sent`, `skipped`, `deferred`, `failed`.
+    /// `entered`, `restarted`, `exited`, `completed`, `sent`, `skipped`, `deferred`, `failed`,
+    /// `resumed` (a waited-for event came), `timed_out`, `trait_updated`, `points_granted`,
+    /// `offer_issued`, `held_out`.
     pub outcome: String,
     /// Why.
     pub reason: String,
@@ -182,7 +188,18 @@ pub struct RoundSummary {
 }
 
 /// Built-in journeys a marketer switches on (and edits) with `PUT /v1/journeys/{id}`.
-pub const BUILTIN_JOURNEYS: &[&str] = &["abandoned_cart", "welcome"];
+pub const BUILTIN_JOURNEYS: &[&str] = &[
+    "abandoned_cart",
+    "welcome",
+    "browse_abandonment",
+    "back_in_stock",
+    "price_drop",
+    "replenishment",
+    "win_back",
+    "points_expiring",
+    "tier_at_risk",
+    "birthday",
+];
 
 /// A built-in journey's definition.
 pub fn builtin_journey(name: &str) -> Option<JourneyDef> {
@@ -212,6 +229,101 @@ pub fn builtin_journey(name: &str) -> Option<JourneyDef> {
                 {"id": "welcome", "type": "send", "channel": "email", "template": "welcome"}
             ],
             "reentry": "never"
+        }),
+        // Viewed, not added within the hour: the items viewed, at today's prices, in stock.
+        "browse_abandonment" => serde_json::json!({
+            "name": "Browse abandonment",
+            "trigger": {"event": "Product Viewed"},
+            "steps": [
+                {"id": "added", "type": "waitUntil", "event": "Product Added", "seconds": 3600,
+                 "then": "end", "otherwise": "reminder"},
+                {"id": "reminder", "type": "send", "channel": "email", "template": "browse_reminder",
+                 "options": {"similar": 3}},
+                {"id": "end", "type": "exit"}
+            ],
+            "exitOn": ["Order Completed"],
+            "reentry": "after_exit"
+        }),
+        // After each order, the items the customer buys again and again that fall due, checked
+        // a week, two and four weeks on (a check with nothing due sends nothing); the next
+        // order starts over.
+        "replenishment" => serde_json::json!({
+            "name": "Replenishment",
+            "trigger": {"event": "Order Completed"},
+            "steps": [
+                {"id": "wait_1w", "type": "wait", "seconds": 604_800},
+                {"id": "due_1w", "type": "send", "channel": "email", "template": "replenish"},
+                {"id": "wait_2w", "type": "wait", "seconds": 604_800},
+                {"id": "due_2w", "type": "send", "channel": "email", "template": "replenish"},
+                {"id": "wait_4w", "type": "wait", "seconds": 1_209_600},
+                {"id": "due_4w", "type": "send", "channel": "email", "template": "replenish"}
+            ],
+            "restartOn": ["Order Completed"],
+            "reentry": "after_exit"
+        }),
+        // Lapsing: 60 days without an order since the last one (each order starts over).
+        "win_back" => serde_json::json!({
+            "name": "Win-back",
+            "trigger": {"event": "Order Completed"},
+            "steps": [
+                {"id": "wait_60d", "type": "wait", "seconds": 5_184_000},
+                {"id": "miss_you", "type": "send", "channel": "email", "template": "win_back",
+                 "options": {"similar": 3}}
+            ],
+            "restartOn": ["Order Completed"],
+            "reentry": "after_exit"
+        }),
+        // An item the customer viewed or added while sold out is back (see `watch`).
+        "back_in_stock" => serde_json::json!({
+            "name": "Back in stock",
+            "trigger": {"event": "back_in_stock"},
+            "steps": [
+                {"id": "back", "type": "send", "channel": "email", "template": "back_in_stock",
+                 "options": {"similar": 3}}
+            ],
+            "reentry": "after_exit"
+        }),
+        // An item the customer viewed costs less than when they looked (see `watch`).
+        "price_drop" => serde_json::json!({
+            "name": "Price drop",
+            "trigger": {"event": "price_drop"},
+            "steps": [
+                {"id": "cheaper", "type": "send", "channel": "email", "template": "price_drop",
+                 "options": {"similar": 3}}
+            ],
+            "exitOn": ["Order Completed"],
+            "reentry": "after_exit"
+        }),
+        // The loyalty feed warns of points expiring; a week later, if they still are, again.
+        "points_expiring" => serde_json::json!({
+            "name": "Points expiring",
+            "trigger": {"event": "points_expiring_soon"},
+            "steps": [
+                {"id": "warn", "type": "send", "channel": "email", "template": "points_expiring",
+                 "options": {"similar": 3}},
+                {"id": "wait_week", "type": "wait", "seconds": 604_800},
+                {"id": "again", "type": "send", "channel": "email", "template": "points_expiring"}
+            ],
+            "reentry": "after_exit"
+        }),
+        "tier_at_risk" => serde_json::json!({
+            "name": "Tier at risk",
+            "trigger": {"event": "tier_at_risk"},
+            "steps": [
+                {"id": "keep", "type": "send", "channel": "email", "template": "tier_at_risk",
+                 "options": {"similar": 3}}
+            ],
+            "reentry": "after_exit"
+        }),
+        // The loyalty sweep grants the birthday reward; the message tells the customer.
+        "birthday" => serde_json::json!({
+            "name": "Birthday",
+            "trigger": {"event": "birthday"},
+            "steps": [
+                {"id": "greet", "type": "send", "channel": "email", "template": "birthday",
+                 "options": {"similar": 3}}
+            ],
+            "reentry": "after_exit"
         }),
         _ => return None,
     };
@@ -263,6 +375,10 @@ impl Engine {
     }
 
     pub(crate) fn templates(&self) -> Arc<tailor_templates::Library> {
+        // Read on every send: the shared lock first, the exclusive one only to build it once.
+        if let Some(lib) = self.inner.journeys.templates.read().ok().and_then(|slot| slot.clone()) {
+            return lib;
+        }
         let mut slot = self.inner.journeys.templates.write().unwrap_or_else(|e| e.into_inner());
         slot.get_or_insert_with(|| Arc::new(tailor_templates::Library::builtin())).clone()
     }
@@ -399,6 +515,7 @@ impl Engine {
     pub async fn run_journeys(&self) -> Result<RoundSummary, EngineError> {
         let _round = self.journey_state().round.lock().await;
         let events = intake::catch_up(self).await?;
+        watch::fire(self).await?;
         self.recheck_segments().await?;
         // Two batches in flight: one is sending while the other is read, decided and
         // rendered (each leases its own positions, so they never overlap).

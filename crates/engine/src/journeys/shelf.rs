@@ -23,6 +23,7 @@ const CHANNEL: &str = "web";
 pub(super) struct Shelf {
     sold_out: HashMap<String, bool>,
     names: HashMap<String, String>,
+    categories: HashMap<String, Option<String>>,
     rails: Option<GuardrailSet>,
     quotes: HashMap<String, Vec<PriceQuote>>,
 }
@@ -66,6 +67,9 @@ impl Shelf {
         }
         let products: HashMap<String, tailor_catalog::ProductPrice> =
             tailor_catalog::product_prices(&mut conn, &skus).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        for (sku, p) in &products {
+            shelf.categories.insert(sku.clone(), p.category.clone());
+        }
         let lists = tailor_pricing::store::list_prices(&mut conn, &skus, "", now).await?;
         let rails = tailor_pricing::store::guardrails_for(&mut conn, &skus).await?;
         for c in customers {
@@ -119,6 +123,14 @@ impl Shelf {
             return n.clone();
         }
         engine.product(sku).await.map(|p| p.title).unwrap_or_else(|_| sku.to_string())
+    }
+
+    /// The product's category, if it has one (what earning rules match on).
+    pub(super) async fn category(&self, engine: &Engine, sku: &str) -> Option<String> {
+        if let Some(c) = self.categories.get(sku) {
+            return c.clone();
+        }
+        engine.product(sku).await.ok().and_then(|p| p.category)
     }
 
     /// The hard floor of `sku`'s guardrails, if any.
