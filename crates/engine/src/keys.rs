@@ -172,26 +172,44 @@ pub struct NewKey {
 
 /// How long an answer about a key is kept in memory.
 pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Past [`KEY_CACHE_TTL`], while one caller reads a key again, the others answer from the old
+/// answer for at most this long: at thousands of requests a second, every request arriving
+/// during that read would otherwise read the keys table too, each second, in one burst.
+pub const KEY_CACHE_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// One kept answer: who the key is, when that was read, and whether a caller is reading it
+/// again.
+struct KeptKey {
+    principal: Option<Principal>,
+    at: std::time::Instant,
+    refreshing: bool,
+}
 
 /// Recent answers about presented keys (by hash), each kept for [`KEY_CACHE_TTL`].
 #[derive(Default)]
-pub(crate) struct KeyCache(
-    std::sync::Mutex<std::collections::HashMap<String, (Option<Principal>, std::time::Instant)>>,
-);
+pub(crate) struct KeyCache(std::sync::Mutex<std::collections::HashMap<String, KeptKey>>);
 
 impl KeyCache {
-    fn get(&self, hashed: &str) -> Option<Option<Principal>> {
-        let map = self.0.lock().ok()?;
-        map.get(hashed).filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL).map(|(p, _)| p.clone())
+    /// The kept answer when it is current, or old while another caller reads it again; `None`
+    /// tells the caller to read the key (and, past the age, marks it as the one reading).
+    fn get(&self, hashed: &str, now: std::time::Instant) -> Option<Option<Principal>> {
+        let mut map = self.0.lock().ok()?;
+        let kept = map.get_mut(hashed)?;
+        let age = now.saturating_duration_since(kept.at);
+        if age < KEY_CACHE_TTL || (kept.refreshing && age < KEY_CACHE_TTL + KEY_CACHE_GRACE) {
+            return Some(kept.principal.clone());
+        }
+        kept.refreshing = true;
+        None
     }
 
-    fn put(&self, hashed: String, principal: Option<Principal>) {
+    fn put(&self, hashed: String, principal: Option<Principal>, at: std::time::Instant) {
         if let Ok(mut map) = self.0.lock() {
             // A bound, not an eviction policy: guessed keys cannot grow it without limit.
             if map.len() > 10_000 {
                 map.clear();
             }
-            map.insert(hashed, (principal, std::time::Instant::now()));
+            map.insert(hashed, KeptKey { principal, at, refreshing: false });
         }
     }
 
@@ -291,13 +309,14 @@ impl Engine {
         Ok(new)
     }
 
-    /// Who a presented key is, `None` if it is unknown or revoked. Answers are kept for at most
-    /// [`KEY_CACHE_TTL`]: a revocation holds at once on the node that made it and within that
-    /// time on every other node, while a busy checkout does not read the keys table on every
-    /// request.
+    /// Who a presented key is, `None` if it is unknown or revoked. Answers are kept for
+    /// [`KEY_CACHE_TTL`] (and [`KEY_CACHE_GRACE`] more while one caller reads the key again): a
+    /// revocation holds at once on the node that made it and within that time on every other
+    /// node, while a busy checkout does not read the keys table on every request.
     pub async fn authenticate(&self, secret: &str) -> Result<Option<Principal>, EngineError> {
         let hashed = hash(secret);
-        if let Some(p) = self.inner.key_cache.get(&hashed) {
+        let now = std::time::Instant::now();
+        if let Some(p) = self.inner.key_cache.get(&hashed, now) {
             return Ok(p);
         }
         let row = sqlx::query("SELECT id, scope, source FROM api_keys WHERE hash = $1 AND revoked_at IS NULL")
@@ -309,7 +328,32 @@ impl Engine {
             let source = Source { name: r.get(2), trusted: scope.trusted() };
             Some(Principal { key_id: r.get(0), scope, source })
         });
-        self.inner.key_cache.put(hashed, principal.clone());
+        self.inner.key_cache.put(hashed, principal.clone(), now);
         Ok(principal)
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn principal() -> Option<Principal> {
+        Some(Principal { key_id: "k".into(), scope: Scope::Read, source: Source { name: "s".into(), trusted: false } })
+    }
+
+    #[test]
+    fn one_caller_reads_an_old_key_again_while_the_others_answer_from_it_for_a_moment() {
+        let (cache, t0) = (KeyCache::default(), Instant::now());
+        assert!(cache.get("h", t0).is_none(), "unknown: read it");
+        cache.put("h".into(), principal(), t0);
+        assert_eq!(cache.get("h", t0 + Duration::from_millis(900)), Some(principal()), "current");
+        let old = t0 + KEY_CACHE_TTL;
+        assert!(cache.get("h", old).is_none(), "old: the first caller reads it again");
+        assert_eq!(cache.get("h", old), Some(principal()), "the others answer meanwhile");
+        assert!(cache.get("h", old + KEY_CACHE_GRACE).is_none(), "but not past the grace: a slow read is read again");
+        cache.put("h".into(), None, old);
+        assert_eq!(cache.get("h", old + Duration::from_millis(1)), Some(None), "revoked");
     }
 }
