@@ -170,22 +170,21 @@ pub async fn append(
     reply: Option<&str>,
     at: i64,
 ) -> Result<i64, DbError> {
-    let n: i64 = sqlx::query("SELECT COALESCE(MAX(n), 0) + 1 FROM assistant_messages WHERE conversation_id = $1")
-        .bind(conversation)
-        .fetch_one(&mut *conn)
-        .await?
-        .get(0);
-    sqlx::query(
-        "INSERT INTO assistant_messages (conversation_id, n, role, text, reply, at) VALUES ($1, $2, $3, $4, $5, $6)",
+    // One statement (the position is computed where the row is written): the turns' writes
+    // share one connection, and each statement is a round trip to its thread.
+    let n: i64 = sqlx::query(
+        "INSERT INTO assistant_messages (conversation_id, n, role, text, reply, at) \
+         SELECT $1, COALESCE(MAX(n), 0) + 1, $2, $3, $4, $5 FROM assistant_messages WHERE conversation_id = $1 \
+         RETURNING n",
     )
     .bind(conversation)
-    .bind(n)
     .bind(role)
     .bind(text)
     .bind(reply)
     .bind(at)
-    .execute(&mut *conn)
-    .await?;
+    .fetch_one(&mut *conn)
+    .await?
+    .get(0);
     Ok(n)
 }
 

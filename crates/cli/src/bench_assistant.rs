@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use tailor_engine::{Engine, EngineConfig, Scope, Storage};
+use tailor_engine::{Engine, EngineConfig, Scope, SearchRequest, Storage};
 use tailor_store::Row;
 
 use crate::bench_serve::{load, Latencies};
@@ -112,8 +112,10 @@ pub async fn assistant(data_dir: PathBuf, rate: u32, seconds: u64, conversations
     if users.is_empty() || products.is_empty() || stores.is_empty() {
         bail!("{} has no customers, orders or stores: run `tailor demo` first", data_dir.display());
     }
-    // Warm the understanding model and the search index before the clock starts.
+    // Warm the understanding model and the search index (brought up to the catalog on first
+    // use) before the clock starts.
     engine.assistant_understanding().await?;
+    engine.search(&SearchRequest { q: products[0].clone(), limit: 5, ..SearchRequest::default() }).await?;
     let key = engine.create_key(Scope::Source, "bench assistant").await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

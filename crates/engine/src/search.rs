@@ -139,12 +139,31 @@ impl Engine {
             })
             .await?
             .clone();
+        // None: never compared; Some(true): the periodic look is due (and now taken by this
+        // search, so one search a second starts it).
         let due = {
-            let checked = state.checked.lock().unwrap_or_else(|e| e.into_inner());
-            checked.is_none_or(|t| t.elapsed() >= CHECK_EVERY)
+            let mut checked = state.checked.lock().unwrap_or_else(|e| e.into_inner());
+            match *checked {
+                None => None,
+                Some(t) if t.elapsed() >= CHECK_EVERY => {
+                    *checked = Some(Instant::now());
+                    Some(true)
+                }
+                Some(_) => Some(false),
+            }
         };
-        if due || state.dirty.load(Ordering::SeqCst) || index.stamp().is_none() {
+        if due.is_none() || state.dirty.load(Ordering::SeqCst) || index.stamp().is_none() {
+            // changed through this engine, or never compared: this search waits for the index
             self.refresh_search(&index).await?;
+        } else if due == Some(true) {
+            // Whether another process changed the catalog is looked at in the background (the
+            // look scans the products table): this search answers from the index as it is.
+            let (engine, index) = (self.clone(), index.clone());
+            tokio::spawn(async move {
+                if let Err(e) = engine.refresh_search(&index).await {
+                    tracing::warn!(error = %e, "the search index could not be compared with the catalog");
+                }
+            });
         }
         Ok(index)
     }

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, D};
+use rayon::prelude::*;
 
+use super::forward::{Block, Forward, Norm};
+use super::packed::Packed;
 use super::wordpiece::{TokenIds, WordPiece};
 use crate::AssistantError;
 
@@ -155,6 +158,33 @@ impl Layer {
     }
 }
 
+fn values(t: &Tensor) -> Result<Vec<f32>, AssistantError> {
+    Ok(t.flatten_all()?.to_vec1::<f32>()?)
+}
+
+fn packed(l: &Linear) -> Result<Packed, AssistantError> {
+    let (k, n) = l.w.dims2()?;
+    Packed::new(&values(&l.w)?, &values(&l.b)?, k, n).ok_or_else(|| AssistantError::Model("a linear's sizes".into()))
+}
+
+fn norm(n: &LayerNorm) -> Result<Norm, AssistantError> {
+    Norm::new(values(&n.w)?, values(&n.b)?).ok_or_else(|| AssistantError::Model("a layer norm's sizes".into()))
+}
+
+impl Layer {
+    /// The layer packed for [`Forward`].
+    fn block(&self) -> Result<Block, AssistantError> {
+        Ok(Block {
+            qkv: packed(&self.qkv)?,
+            attn_out: packed(&self.attn_out)?,
+            attn_ln: norm(&self.attn_ln)?,
+            inter: packed(&self.inter)?,
+            out: packed(&self.out)?,
+            out_ln: norm(&self.out_ln)?,
+        })
+    }
+}
+
 fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?;
     let e = x.broadcast_sub(&max)?.exp()?;
@@ -175,6 +205,9 @@ pub struct MiniLm {
     emb_ln: LayerNorm,
     layers: Vec<Layer>,
     device: Device,
+    /// The same weights packed for one sentence at a time: what inference and feature
+    /// extraction run (candle's graph above serves fine-tuning, which needs gradients).
+    fast: Forward,
     /// One thread for encoding one message: the products of a short message are too small to
     /// gain from splitting, and on a busy machine waiting for a second thread costs milliseconds.
     single: Option<rayon::ThreadPool>,
@@ -222,14 +255,27 @@ impl MiniLm {
                 tokenizer.len()
             )));
         }
+        let position = get(&t, "embeddings.position_embeddings.weight")?;
+        let token_type = get(&t, "embeddings.token_type_embeddings.weight")?;
+        let emb_ln = LayerNorm::load(&t, "embeddings.LayerNorm")?;
+        let fast = Forward::new(
+            values(&word)?,
+            values(&position)?,
+            values(&token_type)?,
+            norm(&emb_ln)?,
+            layers.iter().map(Layer::block).collect::<Result<Vec<_>, _>>()?,
+        )
+        .filter(|f| f.max_tokens() >= MAX_TOKENS)
+        .ok_or_else(|| AssistantError::Model("the embedding tables have unexpected sizes".into()))?;
         Ok(Self {
             tokenizer,
             word,
-            position: get(&t, "embeddings.position_embeddings.weight")?,
-            token_type: get(&t, "embeddings.token_type_embeddings.weight")?,
-            emb_ln: LayerNorm::load(&t, "embeddings.LayerNorm")?,
+            position,
+            token_type,
+            emb_ln,
             layers,
             device,
+            fast,
             single: rayon::ThreadPoolBuilder::new().num_threads(1).build().ok(),
         })
     }
@@ -240,22 +286,41 @@ impl MiniLm {
     }
 
     /// Mean-pooled hidden states of the given layers (0 = embeddings, 6 = last) for a batch of
-    /// tokenized sentences: one vector of `layers.len() × 384` values per sentence.
+    /// tokenized sentences: one vector of `layers.len() × 384` values per sentence. Each sentence
+    /// runs alone through the packed forward (no padding), the batch spread over the thread pool.
     pub fn pooled(&self, batch: &[TokenIds], layers: &[usize]) -> Result<Vec<Vec<f32>>, AssistantError> {
+        if let Some(&bad) = layers.iter().find(|&&l| l > LAYERS) {
+            return Err(AssistantError::Model(format!("no layer {bad}")));
+        }
+        Ok(batch.par_iter().map(|ids| self.fast.pooled(&self.clip_ids(ids), layers, None).0).collect())
+    }
+
+    /// [`MiniLm::pooled`] through candle's graph, in padded batches: the reference the packed
+    /// forward is tested against.
+    #[doc(hidden)]
+    pub fn pooled_reference(&self, batch: &[TokenIds], layers: &[usize]) -> Result<Vec<Vec<f32>>, AssistantError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         let max_layer = layers.iter().copied().max().unwrap_or(LAYERS).min(LAYERS);
         let (hidden, mask) = self.run(batch, max_layer, layers)?;
-        // hidden: per requested layer, B × L × H; mask: B × L (1 for tokens).
-        let denom = mask.sum_keepdim(1)?; // B × 1
         let mut parts = Vec::with_capacity(layers.len());
         for h in hidden {
-            let summed = h.broadcast_mul(&mask.unsqueeze(2)?)?.sum(1)?; // B × H
-            parts.push(summed.broadcast_div(&denom)?);
+            parts.push(mean_pool(&h, &mask)?);
         }
-        let all = Tensor::cat(&parts, 1)?;
-        Ok(all.to_vec2::<f32>()?)
+        Ok(Tensor::cat(&parts, 1)?.to_vec2::<f32>()?)
+    }
+
+    /// Token ids as the encoder reads them: at most [`MAX_TOKENS`], unknown ids as 0 (padding).
+    fn clip_ids<'a>(&self, ids: &'a [u32]) -> std::borrow::Cow<'a, [u32]> {
+        let ids = &ids[..ids.len().min(MAX_TOKENS)];
+        if ids.iter().all(|&id| (id as usize) < self.tokenizer.len()) {
+            std::borrow::Cow::Borrowed(ids)
+        } else {
+            std::borrow::Cow::Owned(
+                ids.iter().map(|&id| if (id as usize) < self.tokenizer.len() { id } else { 0 }).collect(),
+            )
+        }
     }
 
     /// Runs the encoder to `upto` layers and returns the hidden states of `keep` and the token mask.
@@ -449,46 +514,31 @@ impl MiniLm {
         layers: &[usize],
         top: Option<&TunedRuntime>,
     ) -> Result<(Vec<f32>, Option<Vec<f32>>), AssistantError> {
-        match &self.single {
-            Some(pool) => pool.install(|| self.features_here(tokens, layers, top)),
-            None => self.features_here(tokens, layers, top),
+        if let Some(&bad) = layers.iter().find(|&&l| l > LAYERS) {
+            return Err(AssistantError::Model(format!("no layer {bad}")));
         }
+        let ids = self.clip_ids(tokens);
+        let (pooled, state) = self.fast.pooled(&ids, layers, top.map(|t| t.from));
+        let logits = match (top, state) {
+            (Some(t), Some(state)) => Some(match &self.single {
+                Some(pool) => pool.install(|| self.tuned_top(t, state))?,
+                None => self.tuned_top(t, state)?,
+            }),
+            _ => None,
+        };
+        Ok((pooled, logits))
     }
 
-    /// [`MiniLm::features`] on the current thread pool.
-    fn features_here(
-        &self,
-        tokens: &TokenIds,
-        layers: &[usize],
-        top: Option<&TunedRuntime>,
-    ) -> Result<(Vec<f32>, Option<Vec<f32>>), AssistantError> {
-        let batch = std::slice::from_ref(tokens);
-        let mut keep = layers.to_vec();
-        if let Some(t) = top {
-            keep.push(t.from);
+    /// Class logits of one message from its hidden states (L × 384) at the tuned top's input.
+    fn tuned_top(&self, t: &TunedRuntime, state: Vec<f32>) -> Result<Vec<f32>, AssistantError> {
+        let l = state.len() / HIDDEN;
+        let mut h = Tensor::from_vec(state, (1, l, HIDDEN), &self.device)?;
+        let mask = Tensor::ones((1, l), DType::F32, &self.device)?;
+        for layer in &t.layers {
+            h = layer.forward(&h, None)?;
         }
-        let upto = keep.iter().copied().max().unwrap_or(LAYERS).min(LAYERS);
-        let (mut hidden, mask) = self.run(batch, upto, &keep)?;
-        let logits = match top {
-            Some(t) => {
-                let mut h = hidden.pop().ok_or_else(|| AssistantError::Model("no hidden state".into()))?;
-                let l = mask.dim(1)?;
-                let additive = ((mask.clone() - 1.0)? * 10_000.0)?.reshape((1, 1, 1, l))?;
-                for layer in &t.layers {
-                    h = layer.forward(&h, Some(&additive))?;
-                }
-                let out = mean_pool(&h, &mask)?.matmul(&t.head_w)?.broadcast_add(&t.head_b)?;
-                Some(out.squeeze(0)?.to_vec1::<f32>()?)
-            }
-            None => None,
-        };
-        let mut parts = Vec::with_capacity(hidden.len());
-        for h in &hidden {
-            parts.push(mean_pool(h, &mask)?);
-        }
-        let pooled =
-            if parts.is_empty() { Vec::new() } else { Tensor::cat(&parts, 1)?.squeeze(0)?.to_vec1::<f32>()? };
-        Ok((pooled, logits))
+        let out = mean_pool(&h, &mask)?.matmul(&t.head_w)?.broadcast_add(&t.head_b)?;
+        Ok(out.squeeze(0)?.to_vec1::<f32>()?)
     }
 
     /// Class logits of a batch through the tuned top (B × classes).

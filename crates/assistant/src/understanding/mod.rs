@@ -11,9 +11,11 @@
 
 pub mod data;
 pub mod entities;
+mod forward;
 pub mod linear;
 pub mod minilm;
 pub mod ngrams;
+mod packed;
 pub mod wordpiece;
 
 use std::collections::BTreeMap;

@@ -5,6 +5,7 @@
 //! tools. Message text is personal data: it is never logged above debug level.
 
 mod tools;
+mod writer;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -24,6 +25,7 @@ use tokio::sync::broadcast;
 pub use tools::{BROWSER_HOLD_MAX_UNITS, PICKUP_HOLD_MS};
 
 use crate::{Engine, EngineError};
+use writer::NewMessage;
 
 /// A conversation's state: the bot answers, or a person has it.
 pub const STATE_BOT: &str = "bot";
@@ -50,6 +52,8 @@ pub(crate) struct AssistantState {
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// (conversation id, message position) of every new message, for live feeds.
     updates: std::sync::OnceLock<broadcast::Sender<(String, i64)>>,
+    /// Turns committed together, timeline events appended in batches.
+    writers: writer::Writers,
 }
 
 impl AssistantState {
@@ -332,16 +336,14 @@ impl Engine {
     /// `caller` says whether a browser sent it (its holds are capped) and from where.
     pub async fn converse(&self, id: &str, text: &str, caller: Caller) -> Result<TurnView, EngineError> {
         check_message("text", text)?;
-        let lock = self.turn_lock(id);
-        let _turn = lock.lock().await;
+        let turn_lock = self.turn_lock(id).lock_owned().await;
         let mut row = self.conversation_row(id).await?;
         let now = now_millis();
         if row.state == STATE_HANDOFF {
-            let mut tx = self.db().writer().begin().await?;
-            let n = chat_store::append(&mut tx, id, "shopper", text, None, now).await?;
             row.updated_at = now;
-            chat_store::save(&mut tx, &row).await?;
-            tx.commit().await?;
+            let shopper = NewMessage { role: "shopper", text: text.into(), reply: None, at: now };
+            let ns = self.inner.assistant.writers.turn(self.db(), row.clone(), vec![shopper], turn_lock).await?;
+            let n = ns.first().copied().unwrap_or_default();
             self.notify(id, n);
             let message =
                 MessageView { n, role: "shopper".into(), text: text.into(), reply: None, at: format_millis(now) };
@@ -382,11 +384,15 @@ impl Engine {
         row.store_id = row.context.store.clone().or(row.store_id);
         row.updated_at = now;
         let reply_json = serde_json::to_string(&reply).unwrap_or_default();
-        let mut tx = self.db().writer().begin().await?;
-        let n = chat_store::append(&mut tx, id, "shopper", text, None, now).await?;
-        let m = chat_store::append(&mut tx, id, "assistant", &reply.text, Some(&reply_json), now).await?;
-        chat_store::save(&mut tx, &row).await?;
-        tx.commit().await?;
+        let messages = vec![
+            NewMessage { role: "shopper", text: text.into(), reply: None, at: now },
+            NewMessage { role: "assistant", text: reply.text.clone(), reply: Some(reply_json), at: now },
+        ];
+        let ns = self.inner.assistant.writers.turn(self.db(), row.clone(), messages, turn_lock).await?;
+        let (n, m) = match ns.as_slice() {
+            [n, m] => (*n, *m),
+            _ => return Err(EngineError::Io("a turn's messages were not stored".into())),
+        };
         self.notify(id, m);
         self.record_turn(&row, &understood, row.state == STATE_HANDOFF, m);
         metrics::counter!("tailor_assistant_turns_total").increment(1);
@@ -410,8 +416,9 @@ impl Engine {
     }
 
     /// Puts the turn on the shopper's timeline as an `Assistant Message` event on channel `chat`:
-    /// what was asked (the intent), never the words (the transcript keeps those). Recorded in the
-    /// background so the reply does not wait; a failure is logged, the turn itself is stored.
+    /// what was asked (the intent), never the words (the transcript keeps those). Appended in the
+    /// background with the other turns' events so the reply does not wait; a failure is logged,
+    /// the turn itself is stored.
     fn record_turn(&self, row: &ConversationRow, understood: &Understood, handed_off: bool, n: i64) {
         let mut raw = serde_json::json!({
             "type": "track",
@@ -431,17 +438,10 @@ impl Engine {
             (None, Some(a)) => raw["anonymousId"] = serde_json::json!(a),
             (None, None) => return,
         }
-        let engine = self.clone();
-        tokio::spawn(async move {
-            let event = match tailor_core::Event::parse(raw, Some(tailor_core::EventKind::Track), now_millis()) {
-                Ok(e) => e,
-                Err(e) => return tracing::warn!(field = %e.field, "an assistant turn could not become an event"),
-            };
-            let source = tailor_stream::Source { name: "assistant".into(), trusted: false };
-            if let Err(e) = engine.ingest_from(&[event], &source).await {
-                tracing::warn!(error = %e, "an assistant turn did not reach the timeline");
-            }
-        });
+        match tailor_core::Event::parse(raw, Some(tailor_core::EventKind::Track), now_millis()) {
+            Ok(event) => self.inner.assistant.writers.event(&self.inner.log, event),
+            Err(e) => tracing::warn!(field = %e.field, "an assistant turn could not become an event"),
+        }
     }
 
     fn notify(&self, id: &str, n: i64) {
