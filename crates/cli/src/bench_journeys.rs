@@ -194,23 +194,31 @@ pub async fn journeys(customers: usize, rate: u32, dir: Option<PathBuf>) -> Resu
     .fetch_all(&pool)
     .await?;
     anyhow::ensure!(rows.len() == customers, "{} of {customers} customers wait for the second e-mail", rows.len());
-    let start = tailor_core::time::now_millis() + 2000;
-    let mut due_of: HashMap<String, i64> = HashMap::with_capacity(customers);
+    // Each position gets its offset from the start first, then one statement adds the start, so
+    // the time this set-up takes is not counted as the scheduler's lateness.
+    let mut offset_of: HashMap<String, i64> = HashMap::with_capacity(customers);
     let mut tx = pool.begin().await?;
     for (i, r) in rows.iter().enumerate() {
         use sqlx::Row;
         let (customer, version, entry): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
-        let due = start + (i as i64) * 1000 / i64::from(rate);
+        let offset = (i as i64) * 1000 / i64::from(rate);
         let key = tailor_campaigns::machine::send_key(JOURNEY, version, &customer, entry, "second");
-        due_of.insert(message_id(&key), due);
+        offset_of.insert(message_id(&key), offset);
         sqlx::query("UPDATE journey_positions SET due_at = $1 WHERE journey_id = $2 AND customer_id = $3")
-            .bind(due)
+            .bind(offset)
             .bind(JOURNEY)
             .bind(&customer)
             .execute(&mut *tx)
             .await?;
     }
     tx.commit().await?;
+    let start = tailor_core::time::now_millis() + 2000;
+    sqlx::query("UPDATE journey_positions SET due_at = due_at + $1 WHERE journey_id = $2 AND status = 'active'")
+        .bind(start)
+        .bind(JOURNEY)
+        .execute(&pool)
+        .await?;
+    let due_of: HashMap<String, i64> = offset_of.into_iter().map(|(id, offset)| (id, start + offset)).collect();
     pool.close().await;
     engine.journey_clock().unpin();
     let spread = customers as f64 / f64::from(rate);
