@@ -63,12 +63,7 @@ async fn loyalty_step(engine: &Engine) -> Result<u64, EngineError> {
         }
     }
     let mut tx = engine.db().writer().begin().await?;
-    if engine.db().backend() == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(tailor_store::lock_key("journeys-intake"))
-            .execute(&mut *tx)
-            .await?;
-    }
+    lock_intake(engine, &mut tx).await?;
     let position = crate::cursor_in(&mut tx, LOYALTY_CURSOR).await?;
     let events = tailor_loyalty::events_after(&mut tx, position, BATCH).await?;
     let Some(last) = events.last().map(|e| e.seq) else {
@@ -89,15 +84,22 @@ async fn loyalty_step(engine: &Engine) -> Result<u64, EngineError> {
     Ok(events.len() as u64)
 }
 
-async fn step(engine: &Engine) -> Result<u64, EngineError> {
-    let now = engine.journey_clock().now();
-    let mut tx = engine.db().writer().begin().await?;
+/// Takes the intake's lock (PostgreSQL): one engine at a time reads triggers and watches, so
+/// each starts its journeys once.
+pub(crate) async fn lock_intake(engine: &Engine, tx: &mut sqlx::AnyConnection) -> Result<(), EngineError> {
     if engine.db().backend() == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(tailor_store::lock_key("journeys-intake"))
             .execute(&mut *tx)
             .await?;
     }
+    Ok(())
+}
+
+async fn step(engine: &Engine) -> Result<u64, EngineError> {
+    let now = engine.journey_clock().now();
+    let mut tx = engine.db().writer().begin().await?;
+    lock_intake(engine, &mut tx).await?;
     let position = crate::cursor_in(&mut tx, CURSOR).await?;
     let projected = crate::cursor_in(&mut tx, crate::projector::CURSOR).await?;
     if projected <= position {

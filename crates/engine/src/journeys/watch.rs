@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tailor_campaigns::store::{self, Saved};
 use tailor_campaigns::watches::{self, BACK_IN_STOCK, PRICE_DROP};
 use tailor_profiles::Contact;
-use tailor_store::{Backend, Row};
+use tailor_store::Row;
 
 use super::shelf::Shelf;
 use crate::{Engine, EngineError};
@@ -79,13 +79,8 @@ pub(super) async fn fire(engine: &Engine) -> Result<u64, EngineError> {
         }
     }
     let mut tx = engine.db().writer().begin().await?;
-    if engine.db().backend() == Backend::Postgres {
-        // One engine at a time, as for the intake: a watch starts its journeys once.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(tailor_store::lock_key("journeys-intake"))
-            .execute(&mut *tx)
-            .await?;
-    }
+    // One engine at a time, as for the intake: a watch starts its journeys once.
+    super::intake::lock_intake(engine, &mut tx).await?;
     watches::expire(&mut tx, now.saturating_sub(LAPSE_MS)).await?;
     // Items back in stock, and the price now of items some watcher saw dearer.
     let mut firing: Vec<(String, String, Option<i64>)> = Vec::new();
